@@ -1,0 +1,29 @@
+"""Pure quality-control mathematics for exosome manufacturing (NumPy/SciPy only, no Django).
+
+Each module holds one family of calculations from DOMAIN.md §4: ``nta`` (size distributions),
+``curves`` (4PL/5PL standard curves), ``qpcr`` (ΔΔCt), ``endotoxin`` (kinetic LAL), ``flow``
+(% positive, ISCT identity), ``potency`` (macrophage bioassay), ``westgard`` (multirule QC),
+``capability`` (Cp/Cpk); ``worked_examples`` checks them against the published examples.
+
+``ALGORITHM_VERSIONS`` names every algorithm with its version; code that stores a computed metric
+records the version next to it. Bump a version whenever a change could alter a computed value.
+"""
+
+ALGORITHM_VERSIONS: dict[str, str] = {
+    "nta.summary": "1.0",
+    "nta.lot_summary": "1.0",
+    "nta.fraction_in_window": "1.0",
+    "curves.four_pl": "1.0",
+    "curves.five_pl": "1.0",
+    "qpcr.relative_quantity": "1.0",
+    "endotoxin.standard_curve": "1.0",
+    "endotoxin.spike_recovery": "1.0",
+    "endotoxin.limit": "1.0",
+    "flow.percent_positive": "1.0",
+    "flow.isct_identity": "1.0",
+    "potency.percent_inhibition": "1.0",
+    "potency.fold_induction": "1.0",
+    "potency.m2_m1_index": "1.0",
+    "westgard.multirule": "1.0",
+    "capability.cp_cpk": "1.0",
+}

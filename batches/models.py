@@ -1,0 +1,526 @@
+"""Production records: from donor to labelled vials in the freezer (DOMAIN.md §1).
+
+Every model here is a GMP record: audited by database triggers (lims.audit), never deleted
+(the database refuses DELETE; records are voided with a reason instead), and written only
+through batches.services.
+"""
+
+import math
+from datetime import date
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+import pgtrigger
+
+from lims.audit import audited
+from lims.transitions import fsm_trigger
+
+NON_NEGATIVE = [MinValueValidator(0)]
+PERCENT = [MinValueValidator(0), MaxValueValidator(100)]
+
+
+def never_deleted() -> pgtrigger.Protect:
+    return pgtrigger.Protect(name="never_deleted", operation=pgtrigger.Delete)
+
+
+class GmpRecord(models.Model):
+    """Who created a record and when, and its voiding (the GMP substitute for deletion)."""
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    voided_at = models.DateTimeField(null=True, blank=True, editable=False)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        editable=False,
+    )
+    void_reason = models.TextField(blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_voided(self) -> bool:
+        return self.voided_at is not None
+
+
+@audited()
+class Donor(GmpRecord):
+    """A tissue donor, known only by a code: no personal identifiers are stored."""
+
+    class Tissue(models.TextChoices):
+        BONE_MARROW = "bone_marrow", "Bone marrow"
+        UMBILICAL_CORD = "umbilical_cord", "Umbilical cord"
+        ADIPOSE = "adipose", "Adipose tissue"
+        OTHER = "other", "Other"
+
+    code = models.CharField(max_length=40, unique=True, help_text="Pseudonymous donor code.")
+    tissue_source = models.CharField(max_length=30, choices=Tissue.choices)
+    consent_reference = models.CharField(
+        max_length=100, help_text="Reference of the signed consent held by the tissue bank."
+    )
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["code"]
+        triggers = [never_deleted()]
+
+    def __str__(self):
+        return self.code
+
+    def get_absolute_url(self):
+        return reverse("batches:donor_detail", args=[self.pk])
+
+
+@audited()
+class CellBank(GmpRecord):
+    """A master or working bank of MSC vials derived from one donor's tissue."""
+
+    class BankType(models.TextChoices):
+        MASTER = "master", "Master cell bank"
+        WORKING = "working", "Working cell bank"
+
+    code = models.CharField(max_length=40, unique=True, editable=False)
+    donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="cell_banks")
+    bank_type = models.CharField(max_length=10, choices=BankType.choices)
+    parent_bank = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="derived_banks"
+    )
+    passage = models.PositiveSmallIntegerField(validators=NON_NEGATIVE)
+    vials = models.PositiveIntegerField(help_text="Vials frozen in the bank.")
+    frozen_on = models.DateField()
+    storage = models.CharField(max_length=120, help_text="Where the bank is stored (LN2 tank, rack).")
+
+    class Meta:
+        ordering = ["-created_at"]
+        triggers = [never_deleted()]
+
+    def __str__(self):
+        return self.code
+
+    def get_absolute_url(self):
+        return reverse("batches:cellbank_detail", args=[self.pk])
+
+
+@audited()
+class ReagentLot(GmpRecord):
+    """A received lot of a medium, serum, platelet lysate, supplement or kit."""
+
+    class Category(models.TextChoices):
+        MEDIUM = "medium", "Medium"
+        SERUM = "serum", "Serum / platelet lysate"
+        SUPPLEMENT = "supplement", "Supplement"
+        KIT = "kit", "Kit"
+        OTHER = "other", "Other"
+
+    category = models.CharField(max_length=20, choices=Category.choices)
+    name = models.CharField(max_length=120)
+    supplier = models.CharField(max_length=120)
+    catalogue_number = models.CharField(max_length=60)
+    lot_number = models.CharField(max_length=60)
+    expiry_date = models.DateField()
+    received_on = models.DateField(default=date.today)
+
+    class Meta:
+        ordering = ["expiry_date", "name"]
+        triggers = [never_deleted()]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["supplier", "catalogue_number", "lot_number"],
+                name="reagent_lot_unique",
+                violation_error_message="This supplier lot is already registered.",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.name} lot {self.lot_number}"
+
+    def get_absolute_url(self):
+        return reverse("batches:reagentlot_detail", args=[self.pk])
+
+    def is_expired(self, on: date | None = None) -> bool:
+        return self.expiry_date < (on or timezone.localdate())
+
+
+CULTURE_BATCH_TRANSITIONS = {
+    "in_culture": {"harvested", "discarded"},
+    "harvested": {"closed", "discarded"},
+}
+
+
+@audited()
+class CultureBatch(GmpRecord):
+    """An MSC expansion from a cell bank, through passages, to conditioned-medium harvests."""
+
+    class Status(models.TextChoices):
+        IN_CULTURE = "in_culture", "In culture"
+        HARVESTED = "harvested", "Harvested"
+        CLOSED = "closed", "Closed"
+        DISCARDED = "discarded", "Discarded"
+
+    TRANSITIONS = CULTURE_BATCH_TRANSITIONS
+
+    code = models.CharField(max_length=40, unique=True, editable=False)
+    cell_bank = models.ForeignKey(CellBank, on_delete=models.PROTECT, related_name="batches")
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.IN_CULTURE, editable=False
+    )
+    started_on = models.DateField()
+    reagent_lots = models.ManyToManyField(
+        ReagentLot, through="BatchReagentUse", related_name="culture_batches", blank=True
+    )
+    status_reason = models.TextField(blank=True, editable=False)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "culture batches"
+        triggers = [never_deleted(), fsm_trigger(CULTURE_BATCH_TRANSITIONS)]
+
+    def __str__(self):
+        return self.code
+
+    def get_absolute_url(self):
+        return reverse("batches:culturebatch_detail", args=[self.pk])
+
+
+@audited()
+class BatchReagentUse(GmpRecord):
+    """A reagent lot used in a culture batch (medium, serum, supplement)."""
+
+    batch = models.ForeignKey(CultureBatch, on_delete=models.PROTECT, related_name="reagent_uses")
+    reagent_lot = models.ForeignKey(ReagentLot, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        triggers = [never_deleted()]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "reagent_lot"], name="batch_reagent_once")
+        ]
+
+
+@audited()
+class Passage(GmpRecord):
+    """One passage of a culture batch: seeding, counts, viability and confluence."""
+
+    batch = models.ForeignKey(CultureBatch, on_delete=models.PROTECT, related_name="passages")
+    number = models.PositiveSmallIntegerField(help_text="Passage number (P).")
+    seeded_on = models.DateField()
+    harvested_on = models.DateField(null=True, blank=True)
+    seeding_density_per_cm2 = models.FloatField(
+        validators=NON_NEGATIVE, help_text="Cells per cm² at seeding."
+    )
+    cells_seeded = models.BigIntegerField(validators=[MinValueValidator(1)])
+    cells_harvested = models.BigIntegerField(null=True, blank=True, validators=NON_NEGATIVE)
+    viability_pct = models.FloatField(null=True, blank=True, validators=PERCENT)
+    confluence_pct = models.FloatField(null=True, blank=True, validators=PERCENT)
+
+    class Meta:
+        ordering = ["batch", "number"]
+        triggers = [never_deleted()]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["batch", "number"],
+                name="passage_number_once_per_batch",
+                violation_error_message="This passage number is already recorded for the batch.",
+            ),
+            models.CheckConstraint(
+                condition=Q(viability_pct__isnull=True)
+                | Q(viability_pct__gte=0, viability_pct__lte=100),
+                name="passage_viability_0_100",
+            ),
+            models.CheckConstraint(
+                condition=Q(confluence_pct__isnull=True)
+                | Q(confluence_pct__gte=0, confluence_pct__lte=100),
+                name="passage_confluence_0_100",
+            ),
+            models.CheckConstraint(
+                condition=Q(harvested_on__isnull=True) | Q(harvested_on__gte=models.F("seeded_on")),
+                name="passage_dates_in_order",
+                violation_error_message="The harvest date cannot be before the seeding date.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.batch} P{self.number}"
+
+    @property
+    def population_doublings(self) -> float | None:
+        """PD = log2(cells harvested / cells seeded)."""
+        if not self.cells_harvested or not self.cells_seeded:
+            return None
+        return math.log2(self.cells_harvested / self.cells_seeded)
+
+
+@audited()
+class Harvest(GmpRecord):
+    """A collection of conditioned medium from a culture batch."""
+
+    class Medium(models.TextChoices):
+        EV_DEPLETED = "ev_depleted", "EV-depleted medium"
+        SERUM_FREE = "serum_free", "Serum-free medium"
+
+    batch = models.ForeignKey(CultureBatch, on_delete=models.PROTECT, related_name="harvests")
+    harvested_at = models.DateTimeField()
+    volume_ml = models.DecimalField(
+        max_digits=10, decimal_places=2, validators=[MinValueValidator(0.01)]
+    )
+    medium = models.CharField(max_length=20, choices=Medium.choices)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-harvested_at"]
+        triggers = [never_deleted()]
+        constraints = [
+            models.CheckConstraint(condition=Q(volume_ml__gt=0), name="harvest_volume_positive")
+        ]
+
+    def __str__(self):
+        return f"{self.batch} harvest {timezone.localtime(self.harvested_at):%Y-%m-%d %H:%M}"
+
+
+@audited()
+class IsolationRun(GmpRecord):
+    """A separation of exosomes (sEV) from one or more harvests of conditioned medium."""
+
+    class Method(models.TextChoices):
+        ULTRACENTRIFUGATION = "uc", "Differential ultracentrifugation"
+        TFF = "tff", "Tangential flow filtration"
+        SEC = "sec", "Size-exclusion chromatography"
+        TFF_SEC = "tff_sec", "TFF + SEC"
+        UC_SEC = "uc_sec", "Ultracentrifugation + SEC"
+        OTHER = "other", "Other combination"
+
+    code = models.CharField(max_length=40, unique=True, editable=False)
+    method = models.CharField(max_length=20, choices=Method.choices)
+    harvests = models.ManyToManyField(Harvest, through="IsolationInput", related_name="isolations")
+    reagent_lots = models.ManyToManyField(
+        ReagentLot, through="IsolationReagentUse", related_name="isolation_runs", blank=True
+    )
+    parameters = models.JSONField(
+        default=dict, blank=True, help_text="g-force, time, membrane cut-off, flow rates..."
+    )
+    input_volume_ml = models.DecimalField(
+        max_digits=10, decimal_places=2, validators=[MinValueValidator(0.01)]
+    )
+    output_volume_ml = models.DecimalField(
+        max_digits=10, decimal_places=3, validators=[MinValueValidator(0.001)]
+    )
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="isolation_runs"
+    )
+    equipment = models.CharField(max_length=200)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-started_at"]
+        triggers = [never_deleted()]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ended_at__gte=models.F("started_at")),
+                name="isolation_times_in_order",
+                violation_error_message="The run cannot end before it starts.",
+            ),
+            models.CheckConstraint(
+                condition=Q(input_volume_ml__gt=0, output_volume_ml__gt=0),
+                name="isolation_volumes_positive",
+            ),
+        ]
+
+    def __str__(self):
+        return self.code
+
+    def get_absolute_url(self):
+        return reverse("batches:isolationrun_detail", args=[self.pk])
+
+
+@audited()
+class IsolationInput(GmpRecord):
+    """A harvest processed by an isolation run."""
+
+    run = models.ForeignKey(IsolationRun, on_delete=models.PROTECT, related_name="inputs")
+    harvest = models.ForeignKey(Harvest, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        triggers = [never_deleted()]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "harvest"], name="isolation_input_once")
+        ]
+
+
+@audited()
+class IsolationReagentUse(GmpRecord):
+    """A reagent lot (buffer, column, kit) used in an isolation run."""
+
+    run = models.ForeignKey(IsolationRun, on_delete=models.PROTECT, related_name="reagent_uses")
+    reagent_lot = models.ForeignKey(ReagentLot, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        triggers = [never_deleted()]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "reagent_lot"], name="isolation_reagent_once")
+        ]
+
+
+# Released and rejected are final (21 CFR 11.10(f): no release out of sequence).
+LOT_TRANSITIONS = {
+    "in_process": {"in_testing", "quarantined", "rejected"},
+    "in_testing": {"under_review", "quarantined", "rejected"},
+    "under_review": {"released", "rejected", "quarantined", "in_testing"},
+    "quarantined": {"in_testing", "under_review", "rejected"},
+}
+
+
+@audited()
+class ExosomeLot(GmpRecord):
+    """A drug-substance lot of MSC-derived exosomes: the unit QA releases or rejects."""
+
+    class Status(models.TextChoices):
+        IN_PROCESS = "in_process", "In process"
+        IN_TESTING = "in_testing", "In testing"
+        UNDER_REVIEW = "under_review", "Under review"
+        RELEASED = "released", "Released"
+        REJECTED = "rejected", "Rejected"
+        QUARANTINED = "quarantined", "Quarantined"
+
+    TRANSITIONS = LOT_TRANSITIONS
+
+    code = models.CharField(max_length=40, unique=True, editable=False)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.IN_PROCESS, editable=False
+    )
+    isolation_runs = models.ManyToManyField(
+        IsolationRun, through="LotSource", related_name="lots"
+    )
+    manufactured_on = models.DateField()
+    volume_ml = models.DecimalField(
+        max_digits=10, decimal_places=3, validators=[MinValueValidator(0.001)]
+    )
+    status_reason = models.TextField(blank=True, editable=False)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "exosome lot"
+        triggers = [never_deleted(), fsm_trigger(LOT_TRANSITIONS)]
+
+    def __str__(self):
+        return self.code
+
+    def get_absolute_url(self):
+        return reverse("batches:exosomelot_detail", args=[self.pk])
+
+
+@audited()
+class LotSource(GmpRecord):
+    """An isolation run whose output went into a lot."""
+
+    lot = models.ForeignKey(ExosomeLot, on_delete=models.PROTECT, related_name="sources")
+    run = models.ForeignKey(IsolationRun, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        triggers = [never_deleted()]
+        constraints = [models.UniqueConstraint(fields=["lot", "run"], name="lot_source_once")]
+
+
+@audited()
+class StorageLocation(GmpRecord):
+    """One position in a freezer / rack / box that holds at most one vial."""
+
+    freezer = models.CharField(max_length=60)
+    rack = models.CharField(max_length=20)
+    box = models.CharField(max_length=20)
+    position = models.CharField(max_length=10)
+
+    class Meta:
+        ordering = ["freezer", "rack", "box", "position"]
+        triggers = [never_deleted()]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["freezer", "rack", "box", "position"],
+                name="storage_position_unique",
+                violation_error_message="This storage position is already registered.",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.freezer} / {self.rack} / {self.box} / {self.position}"
+
+    def get_absolute_url(self):
+        return reverse("batches:storagelocation_detail", args=[self.pk])
+
+
+ALIQUOT_TRANSITIONS = {"available": {"used", "destroyed"}}
+
+
+@audited()
+class Aliquot(GmpRecord):
+    """A labelled vial filled from a lot, and where it is stored."""
+
+    class Status(models.TextChoices):
+        AVAILABLE = "available", "Available"
+        USED = "used", "Used"
+        DESTROYED = "destroyed", "Destroyed"
+
+    TRANSITIONS = ALIQUOT_TRANSITIONS
+
+    barcode = models.CharField(max_length=60, unique=True, editable=False)
+    lot = models.ForeignKey(ExosomeLot, on_delete=models.PROTECT, related_name="aliquots")
+    number = models.PositiveIntegerField(editable=False)
+    volume_ul = models.DecimalField(
+        max_digits=10, decimal_places=1, validators=[MinValueValidator(0.1)]
+    )
+    # One vial per position: the unique index is the guarantee, the form check only the message.
+    location = models.OneToOneField(
+        StorageLocation,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="aliquot",
+    )
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.AVAILABLE, editable=False
+    )
+    status_reason = models.TextField(blank=True, editable=False)
+
+    class Meta:
+        ordering = ["lot", "number"]
+        triggers = [never_deleted(), fsm_trigger(ALIQUOT_TRANSITIONS)]
+        constraints = [
+            models.UniqueConstraint(fields=["lot", "number"], name="aliquot_number_once_per_lot"),
+            models.CheckConstraint(condition=Q(volume_ul__gt=0), name="aliquot_volume_positive"),
+        ]
+
+    def __str__(self):
+        return self.barcode
+
+    def get_absolute_url(self):
+        return reverse("batches:aliquot_detail", args=[self.pk])
+
+
+@audited()
+class AliquotMove(GmpRecord):
+    """A vial moved from one storage position to another (or in/out of storage)."""
+
+    aliquot = models.ForeignKey(Aliquot, on_delete=models.PROTECT, related_name="moves")
+    from_location = models.ForeignKey(
+        StorageLocation, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    to_location = models.ForeignKey(
+        StorageLocation, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        triggers = [never_deleted()]

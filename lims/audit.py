@@ -1,0 +1,74 @@
+"""The audit trail (21 CFR 11.10(e), EU GMP Annex 11 §9).
+
+Every GMP model is tracked by django-pghistory: PostgreSQL triggers copy each inserted,
+updated or deleted row into an event table, whatever the write path (ORM save, bulk_create,
+queryset.update(), raw SQL, admin, a Celery worker). The event tables are append-only in the
+database: UPDATE, DELETE and TRUNCATE on them raise.
+
+Who and why travel in pghistory's context, a per-transaction PostgreSQL variable joined to every
+event: the middleware names the signed-in user and the URL, services add the reason and, for
+machine writes, the instrument.
+"""
+
+from contextlib import contextmanager
+
+import pghistory
+import pgtrigger
+from pghistory.middleware import HistoryMiddleware
+
+
+class RefuseTruncate(pgtrigger.Trigger):
+    """Refuse TRUNCATE, which row-level triggers never see."""
+
+    when = pgtrigger.Before
+    operation = pgtrigger.Truncate
+    level = pgtrigger.Statement
+
+    def get_func(self, model):
+        return "RAISE EXCEPTION 'pgtrigger: Cannot truncate the append-only table %', TG_TABLE_NAME;"
+
+
+def audited(**kwargs):
+    """Class decorator: track inserts, updates and deletes of a GMP model, append-only."""
+    meta = kwargs.pop("meta", {})
+    meta["triggers"] = [
+        *meta.get("triggers", []),
+        RefuseTruncate(name="append_only_truncate"),
+    ]
+    return pghistory.track(
+        pghistory.InsertEvent(),
+        pghistory.UpdateEvent(),
+        pghistory.DeleteEvent(),
+        append_only=True,
+        meta=meta,
+        **kwargs,
+    )
+
+
+@contextmanager
+def audit_context(*, actor=None, instrument=None, reason: str = ""):
+    """Attach who and why to every audited write inside the block.
+
+    `actor` is a user; `instrument` an instrument code for writes made by a machine.
+    """
+    values = {}
+    if actor is not None and getattr(actor, "pk", None) is not None:
+        values["user"] = actor.pk
+        values["username"] = actor.get_username()
+    if instrument:
+        values["instrument"] = str(instrument)
+    if reason:
+        values["reason"] = reason
+    with pghistory.context(**values):
+        yield
+
+
+class AuditContextMiddleware(HistoryMiddleware):
+    """pghistory's middleware, also naming the username (kept even if the user is renamed)."""
+
+    def get_context(self, request):
+        context = super().get_context(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            context["username"] = user.get_username()
+        return context

@@ -1,0 +1,26 @@
+"""A private PostgreSQL for laptops and `make test` when DATABASE_URL is unset.
+
+The `pgserver` package ships PostgreSQL binaries and runs a server on a Unix socket inside
+the data folder (`var/pgdata`). The server is shared by every process that asks for it
+(runserver and its autoreloader, pytest, a worker) and stopped when the last of them exits;
+the next start reuses the same data folder, so demo data survives restarts.
+"""
+
+import warnings
+from pathlib import Path
+
+# platformdirs warns when XDG_RUNTIME_DIR is unset (root shells, CI); pgserver copes with it.
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+
+_server = None
+
+
+def database_url(data_dir: Path) -> str:
+    """Start (or join) the embedded server and return a Django-style database URL."""
+    global _server
+    if _server is None:
+        import pgserver  # imported lazily: production never needs it
+
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        _server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    return _server.get_uri()

@@ -1,0 +1,103 @@
+"""Roles as groups, their permissions as data, and named predicates shared by pages and API.
+
+21 CFR 11.10(g): only authorised people act. A role is a Django group whose permissions are
+set by migrations from ROLE_PERMISSIONS, so every installation has the same matrix.
+"""
+
+TECHNICIAN = "technician"
+ANALYST = "analyst"
+QA = "qa"
+ADMIN = "admin"
+ROLES = (TECHNICIAN, ANALYST, QA, ADMIN)
+
+_PRODUCTION_MODELS = [
+    "donor",
+    "cellbank",
+    "reagentlot",
+    "culturebatch",
+    "passage",
+    "harvest",
+    "isolationrun",
+    "exosomelot",
+    "aliquot",
+    "storagelocation",
+]
+_VIEW_PRODUCTION = [f"batches.view_{m}" for m in _PRODUCTION_MODELS]
+_RECORD_PRODUCTION = [f"batches.{a}_{m}" for m in _PRODUCTION_MODELS for a in ("add", "change")]
+
+# Permission codenames ("app_label.codename") granted to each role.
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    TECHNICIAN: [*_VIEW_PRODUCTION, *_RECORD_PRODUCTION],
+    ANALYST: [*_VIEW_PRODUCTION, "lims.view_audit_trail"],
+    QA: [*_VIEW_PRODUCTION, "lims.view_audit_trail", "batches.change_exosomelot"],
+    ADMIN: [
+        *_VIEW_PRODUCTION,
+        "lims.view_audit_trail",
+        "lims.view_user",
+        "lims.add_user",
+        "lims.change_user",
+    ],
+}
+
+
+def sync_role_groups(apps, schema_editor=None) -> None:
+    """Create the role groups and give each exactly the permissions of ROLE_PERMISSIONS.
+
+    Called from migrations (after the permissions it names exist), so it uses the historical
+    models handed in by `apps`.
+    """
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, names in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        perms = []
+        for name in names:
+            app_label, codename = name.split(".")
+            perm = Permission.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            if perm is not None:  # a later app's migration adds its own permissions
+                perms.append(perm)
+        group.permissions.set(perms)
+
+
+def roles_of(user) -> set[str]:
+    if not user.is_authenticated:
+        return set()
+    cached = getattr(user, "_lims_roles", None)
+    if cached is None:
+        cached = set(user.groups.values_list("name", flat=True))
+        user._lims_roles = cached
+    return cached
+
+
+def has_role(user, *roles: str) -> bool:
+    return bool(roles_of(user) & set(roles))
+
+
+def can_record_production(user) -> bool:
+    return user.is_authenticated and user.is_active and has_role(user, TECHNICIAN)
+
+
+def can_view_records(user) -> bool:
+    return user.is_authenticated and user.is_active and bool(roles_of(user))
+
+
+def can_view_audit_trail(user) -> bool:
+    return user.is_authenticated and user.has_perm("lims.view_audit_trail")
+
+
+def role_context(request):
+    """Template context: the signed-in user's roles and what they may do."""
+    user = request.user
+    return {
+        "user_roles": sorted(roles_of(user)),
+        "can_record_production": can_record_production(user),
+        "can_view_audit_trail": can_view_audit_trail(user),
+    }

@@ -1,0 +1,52 @@
+"""Status as data: one function moves a record between the states its table allows.
+
+A model declares `TRANSITIONS = {from_status: {to_status, ...}}`; `move_status` locks the row,
+checks the move, records who and why in the audit context and writes the new status. The same
+table is installed as a pgtrigger FSM trigger, so a write that skips this function is refused by
+the database too.
+"""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+import pgtrigger
+
+from lims.audit import audit_context
+
+
+class InvalidTransition(ValidationError):
+    """A status move that the model's transition table does not allow."""
+
+
+def fsm_trigger(transitions: dict[str, set[str]], field: str = "status") -> pgtrigger.FSM:
+    pairs = sorted((old, new) for old, targets in transitions.items() for new in targets)
+    return pgtrigger.FSM(name=f"{field}_transitions", field=field, transitions=pairs)
+
+
+def allowed_moves(instance) -> list[str]:
+    return sorted(type(instance).TRANSITIONS.get(instance.status, set()))
+
+
+@transaction.atomic
+def move_status(instance, *, to: str, actor, reason: str, extra_fields: dict | None = None):
+    """Move `instance` to status `to`, or raise InvalidTransition saying why not.
+
+    The row is locked first, so two people moving the same record at once are serialised and
+    the second sees the first one's result.
+    """
+    model = type(instance)
+    locked = model.objects.select_for_update().get(pk=instance.pk)
+    if to not in model.TRANSITIONS.get(locked.status, set()):
+        raise InvalidTransition(
+            f"{model._meta.verbose_name.capitalize()} {locked} cannot go from "
+            f"'{locked.get_status_display()}' to '{to}'."
+        )
+    if not reason or not reason.strip():
+        raise ValidationError({"reason": "A reason is required for a status change."})
+    locked.status = to
+    for name, value in (extra_fields or {}).items():
+        setattr(locked, name, value)
+    with audit_context(actor=actor, reason=reason):
+        locked.save(update_fields=["status", *(extra_fields or {})])
+    instance.refresh_from_db()
+    return instance
