@@ -8,14 +8,13 @@ through batches.services.
 import math
 from datetime import date
 
+import pgtrigger
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
-
-import pgtrigger
 
 from lims.audit import audited
 from lims.transitions import fsm_trigger
@@ -99,7 +98,9 @@ class CellBank(GmpRecord):
     passage = models.PositiveSmallIntegerField(validators=NON_NEGATIVE)
     vials = models.PositiveIntegerField(help_text="Vials frozen in the bank.")
     frozen_on = models.DateField()
-    storage = models.CharField(max_length=120, help_text="Where the bank is stored (LN2 tank, rack).")
+    storage = models.CharField(
+        max_length=120, help_text="Where the bank is stored (LN2 tank, rack)."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -206,6 +207,9 @@ class BatchReagentUse(GmpRecord):
         constraints = [
             models.UniqueConstraint(fields=["batch", "reagent_lot"], name="batch_reagent_once")
         ]
+
+    def __str__(self):
+        return f"{self.reagent_lot_id} in {self.batch_id}"
 
 
 @audited()
@@ -357,6 +361,9 @@ class IsolationInput(GmpRecord):
             models.UniqueConstraint(fields=["run", "harvest"], name="isolation_input_once")
         ]
 
+    def __str__(self):
+        return f"harvest {self.harvest_id} into {self.run_id}"
+
 
 @audited()
 class IsolationReagentUse(GmpRecord):
@@ -370,6 +377,9 @@ class IsolationReagentUse(GmpRecord):
         constraints = [
             models.UniqueConstraint(fields=["run", "reagent_lot"], name="isolation_reagent_once")
         ]
+
+    def __str__(self):
+        return f"{self.reagent_lot_id} in {self.run_id}"
 
 
 # Released and rejected are final (21 CFR 11.10(f): no release out of sequence).
@@ -399,9 +409,7 @@ class ExosomeLot(GmpRecord):
     status = models.CharField(
         max_length=20, choices=Status.choices, default=Status.IN_PROCESS, editable=False
     )
-    isolation_runs = models.ManyToManyField(
-        IsolationRun, through="LotSource", related_name="lots"
-    )
+    isolation_runs = models.ManyToManyField(IsolationRun, through="LotSource", related_name="lots")
     manufactured_on = models.DateField()
     volume_ml = models.DecimalField(
         max_digits=10, decimal_places=3, validators=[MinValueValidator(0.001)]
@@ -431,6 +439,9 @@ class LotSource(GmpRecord):
     class Meta:
         triggers = [never_deleted()]
         constraints = [models.UniqueConstraint(fields=["lot", "run"], name="lot_source_once")]
+
+    def __str__(self):
+        return f"run {self.run_id} into lot {self.lot_id}"
 
 
 @audited()
@@ -524,3 +535,6 @@ class AliquotMove(GmpRecord):
     class Meta:
         ordering = ["-created_at"]
         triggers = [never_deleted()]
+
+    def __str__(self):
+        return f"{self.aliquot_id}: {self.from_location_id} -> {self.to_location_id}"

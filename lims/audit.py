@@ -25,7 +25,9 @@ class RefuseTruncate(pgtrigger.Trigger):
     level = pgtrigger.Statement
 
     def get_func(self, model):
-        return "RAISE EXCEPTION 'pgtrigger: Cannot truncate the append-only table %', TG_TABLE_NAME;"
+        return (
+            "RAISE EXCEPTION 'pgtrigger: Cannot truncate the append-only table %', TG_TABLE_NAME;"
+        )
 
 
 def audited(**kwargs):

@@ -1,9 +1,11 @@
 """People and cross-cutting records of the LIMS."""
 
+import pghistory
+import pgtrigger
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
-
-import pgtrigger
+from pghistory.models import Events
 
 from lims.audit import audited
 
@@ -40,3 +42,48 @@ class IdentifierSequence(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["kind", "year"], name="one_sequence_per_kind_year")
         ]
+
+    def __str__(self):
+        return f"{self.kind} {self.year}: {self.last_value}"
+
+
+class AuditEvent(Events):
+    """One entry of the audit trail: a row inserted, changed or deleted in any GMP table.
+
+    A read-only view over every pghistory event table, with who / instrument / why taken from
+    the context the middleware and services attached to the transaction.
+    """
+
+    user = pghistory.ProxyField(
+        "pgh_context__user",
+        models.ForeignKey(
+            settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, null=True, db_constraint=False
+        ),
+    )
+    username = pghistory.ProxyField("pgh_context__username", models.TextField(null=True))
+    instrument = pghistory.ProxyField("pgh_context__instrument", models.TextField(null=True))
+    reason = pghistory.ProxyField("pgh_context__reason", models.TextField(null=True))
+    url = pghistory.ProxyField("pgh_context__url", models.TextField(null=True))
+
+    class Meta:
+        proxy = True
+        verbose_name = "audit event"
+
+    @property
+    def actor(self) -> str:
+        if self.instrument:
+            return f"instrument {self.instrument}"
+        return self.username or (f"user #{self.user_id}" if self.user_id else "system")
+
+    @property
+    def action(self) -> str:
+        return {"insert": "created", "update": "changed", "delete": "deleted"}.get(
+            self.pgh_label, self.pgh_label
+        )
+
+    @property
+    def changes(self) -> list[tuple[str, object, object]]:
+        """(field, old, new) for an update; (field, None, value) for a creation."""
+        if self.pgh_label == "update" and self.pgh_diff:
+            return [(name, old, new) for name, (old, new) in sorted(self.pgh_diff.items())]
+        return [(name, None, value) for name, value in sorted((self.pgh_data or {}).items())]

@@ -28,7 +28,11 @@ def _announce(message: str) -> None:
 
 if not DEBUG:
     # Fail fast: a production server must never fall back to a development default.
-    missing = [name for name in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL") if not env(name, default="")]
+    missing = [
+        name
+        for name in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL")
+        if not env(name, default="")
+    ]
     if missing:
         raise ImproperlyConfigured(
             "Production settings (DEBUG=False) need these environment variables: "
@@ -174,7 +178,9 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
+# axes.W006 asks to lock by IP too; we lock the account (21 CFR 11.300) and not the shared bench
+# terminal's address, which would lock out every colleague at that bench.
+SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=["axes.W006"])
 
 # --- Internationalisation ------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
@@ -240,5 +246,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     # pgserver narrates every start and stop at INFO; only its problems matter.
-    "loggers": {"pgserver": {"level": "WARNING"}},
+    "loggers": {
+        "pgserver": {"level": "WARNING"},
+        # WeasyPrint reports every CSS property it skips in inline SVG; only errors matter.
+        "weasyprint": {"level": "ERROR"},
+        "fontTools": {"level": "ERROR"},
+    },
 }

@@ -6,10 +6,9 @@ table is installed as a pgtrigger FSM trigger, so a write that skips this functi
 the database too.
 """
 
+import pgtrigger
 from django.core.exceptions import ValidationError
 from django.db import transaction
-
-import pgtrigger
 
 from lims.audit import audit_context
 

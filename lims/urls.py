@@ -1,6 +1,16 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from lims import views
+
 urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/login/", views.SignInView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("audit/", views.AuditTrailView.as_view(), name="audit_trail"),
+    path("audit/export.csv", views.audit_trail_csv, name="audit_trail_csv"),
+    path("health/", include("health_check.urls")),
     path("admin/", admin.site.urls),
+    path("", include("batches.urls")),
 ]

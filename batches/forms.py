@@ -1,0 +1,310 @@
+"""Browser forms for production records.
+
+Forms only collect and pre-check input; the services apply the same rules again (through the
+models' validators and constraints and the shared checks), so a caller that skips the form gets
+the same refusal with the same message.
+"""
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from batches import services
+from batches.models import (
+    Aliquot,
+    CellBank,
+    CultureBatch,
+    Donor,
+    ExosomeLot,
+    Harvest,
+    IsolationRun,
+    Passage,
+    ReagentLot,
+    StorageLocation,
+)
+
+DATE = forms.DateInput(attrs={"type": "date"})
+DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+
+class BootstrapMixin:
+    """Bootstrap classes on every widget, and the invalid state on fields with errors."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            widget = field.widget
+            base = "form-select" if isinstance(widget, forms.Select) else "form-control"
+            if isinstance(widget, forms.CheckboxInput):
+                base = "form-check-input"
+            if isinstance(widget, forms.SelectMultiple):
+                base = "form-select"
+            css = widget.attrs.get("class", "") + " " + base
+            if self.is_bound and name in self.errors:
+                css += " is-invalid"
+            widget.attrs["class"] = css.strip()
+
+
+class ReasonForm(BootstrapMixin, forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why this change is made (kept in the audit trail).",
+    )
+
+
+def usable_reagent_lots():
+    return ReagentLot.objects.filter(voided_at__isnull=True).order_by("name", "lot_number")
+
+
+class DonorForm(BootstrapMixin, forms.ModelForm):
+    class Meta:
+        model = Donor
+        fields = ["code", "tissue_source", "consent_reference", "notes"]
+        widgets = {"notes": forms.Textarea(attrs={"rows": 2})}
+
+
+class CellBankForm(BootstrapMixin, forms.ModelForm):
+    class Meta:
+        model = CellBank
+        fields = ["donor", "bank_type", "parent_bank", "passage", "vials", "frozen_on", "storage"]
+        widgets = {"frozen_on": DATE}
+
+    def clean_frozen_on(self):
+        value = self.cleaned_data["frozen_on"]
+        if value > timezone.localdate():
+            raise forms.ValidationError("The freezing date cannot be in the future.")
+        return value
+
+
+class ReagentLotForm(BootstrapMixin, forms.ModelForm):
+    class Meta:
+        model = ReagentLot
+        fields = [
+            "category",
+            "name",
+            "supplier",
+            "catalogue_number",
+            "lot_number",
+            "expiry_date",
+            "received_on",
+        ]
+        widgets = {"expiry_date": DATE, "received_on": DATE}
+
+
+class CultureBatchForm(BootstrapMixin, forms.ModelForm):
+    reagent_lots = forms.ModelMultipleChoiceField(
+        queryset=ReagentLot.objects.none(),
+        required=False,
+        help_text="Medium, serum / platelet lysate and supplement lots used.",
+    )
+
+    class Meta:
+        model = CultureBatch
+        fields = ["cell_bank", "started_on", "reagent_lots", "notes"]
+        widgets = {"started_on": DATE, "notes": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reagent_lots"].queryset = usable_reagent_lots()
+        self.fields["cell_bank"].queryset = CellBank.objects.filter(voided_at__isnull=True)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("reagent_lots") and data.get("started_on"):
+            try:
+                services.check_reagents_usable(data["reagent_lots"], on=data["started_on"])
+            except forms.ValidationError as exc:
+                self.add_error(None, exc)
+        return data
+
+
+class PassageForm(BootstrapMixin, forms.ModelForm):
+    class Meta:
+        model = Passage
+        fields = [
+            "number",
+            "seeded_on",
+            "harvested_on",
+            "seeding_density_per_cm2",
+            "cells_seeded",
+            "cells_harvested",
+            "viability_pct",
+            "confluence_pct",
+        ]
+        widgets = {"seeded_on": DATE, "harvested_on": DATE}
+        labels = {
+            "seeding_density_per_cm2": "Seeding density (cells/cm²)",
+            "viability_pct": "Viability (%)",
+            "confluence_pct": "Confluence (%)",
+        }
+
+    def clean(self):
+        data = super().clean()
+        seeded, harvested = data.get("seeded_on"), data.get("harvested_on")
+        if seeded and harvested and harvested < seeded:
+            self.add_error("harvested_on", "The harvest date cannot be before the seeding date.")
+        return data
+
+
+class HarvestForm(BootstrapMixin, forms.ModelForm):
+    class Meta:
+        model = Harvest
+        fields = ["harvested_at", "volume_ml", "medium", "notes"]
+        widgets = {"harvested_at": DATETIME, "notes": forms.Textarea(attrs={"rows": 2})}
+        labels = {"volume_ml": "Volume of conditioned medium (mL)"}
+
+
+class IsolationRunForm(BootstrapMixin, forms.ModelForm):
+    harvests = forms.ModelMultipleChoiceField(queryset=Harvest.objects.none())
+    reagent_lots = forms.ModelMultipleChoiceField(
+        queryset=ReagentLot.objects.none(), required=False
+    )
+    g_force = forms.FloatField(required=False, min_value=0, label="g-force (× g)")
+    duration_min = forms.FloatField(required=False, min_value=0, label="Spin / run time (min)")
+    membrane_cutoff_kda = forms.FloatField(
+        required=False, min_value=0, label="Membrane cut-off (kDa)"
+    )
+    flow_rate_ml_min = forms.FloatField(required=False, min_value=0, label="Flow rate (mL/min)")
+
+    class Meta:
+        model = IsolationRun
+        fields = [
+            "method",
+            "harvests",
+            "input_volume_ml",
+            "output_volume_ml",
+            "operator",
+            "equipment",
+            "started_at",
+            "ended_at",
+            "reagent_lots",
+        ]
+        widgets = {"started_at": DATETIME, "ended_at": DATETIME}
+        labels = {"input_volume_ml": "Input volume (mL)", "output_volume_ml": "Output volume (mL)"}
+
+    PARAMETER_FIELDS = ("g_force", "duration_min", "membrane_cutoff_kda", "flow_rate_ml_min")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["harvests"].queryset = (
+            Harvest.objects.select_related("batch")
+            .exclude(batch__status=CultureBatch.Status.DISCARDED)
+            .order_by("-harvested_at")
+        )
+        self.fields["reagent_lots"].queryset = usable_reagent_lots()
+        self.fields["operator"].queryset = get_user_model().objects.filter(is_active=True)
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("started_at"), data.get("ended_at")
+        if start and end and end < start:
+            self.add_error("ended_at", "The run cannot end before it starts.")
+        if data.get("reagent_lots") and start:
+            try:
+                services.check_reagents_usable(data["reagent_lots"], on=timezone.localdate(start))
+            except forms.ValidationError as exc:
+                self.add_error(None, exc)
+        return data
+
+    def parameters(self) -> dict:
+        return {
+            name: self.cleaned_data[name]
+            for name in self.PARAMETER_FIELDS
+            if self.cleaned_data.get(name) is not None
+        }
+
+
+class ExosomeLotForm(BootstrapMixin, forms.ModelForm):
+    isolation_runs = forms.ModelMultipleChoiceField(queryset=IsolationRun.objects.none())
+
+    class Meta:
+        model = ExosomeLot
+        fields = ["isolation_runs", "manufactured_on", "volume_ml", "notes"]
+        widgets = {"manufactured_on": DATE, "notes": forms.Textarea(attrs={"rows": 2})}
+        labels = {"volume_ml": "Volume (mL)"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["isolation_runs"].queryset = IsolationRun.objects.filter(
+            voided_at__isnull=True
+        ).order_by("-started_at")
+
+
+class StorageLocationForm(BootstrapMixin, forms.ModelForm):
+    class Meta:
+        model = StorageLocation
+        fields = ["freezer", "rack", "box", "position"]
+
+
+class AliquotFillForm(BootstrapMixin, forms.Form):
+    """Fill N vials of a lot into consecutive free positions of one box."""
+
+    count = forms.IntegerField(min_value=1, max_value=500, label="Number of vials")
+    volume_ul = forms.DecimalField(
+        min_value=0.1, max_digits=10, decimal_places=1, label="Volume per vial (µL)"
+    )
+    first_location = forms.ModelChoiceField(
+        queryset=StorageLocation.objects.none(),
+        required=False,
+        label="First storage position",
+        help_text="Vials go into this position and the following free ones of the same box.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["first_location"].queryset = StorageLocation.objects.filter(
+            aliquot__isnull=True, voided_at__isnull=True
+        )
+
+    def clean(self):
+        data = super().clean()
+        first, count = data.get("first_location"), data.get("count")
+        if first and count:
+            free = list(
+                StorageLocation.objects.filter(
+                    freezer=first.freezer,
+                    rack=first.rack,
+                    box=first.box,
+                    aliquot__isnull=True,
+                    voided_at__isnull=True,
+                    position__gte=first.position,
+                ).order_by("position")[:count]
+            )
+            if len(free) < count:
+                self.add_error(
+                    "count",
+                    f"Only {len(free)} free positions from {first.position} in box {first.box}.",
+                )
+            data["locations"] = free
+        elif count:
+            data["locations"] = [None] * count
+        return data
+
+
+class AliquotMoveForm(BootstrapMixin, forms.Form):
+    to_location = forms.ModelChoiceField(
+        queryset=StorageLocation.objects.none(), required=False, label="New position"
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, aliquot: Aliquot, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.aliquot = aliquot
+        self.fields["to_location"].queryset = StorageLocation.objects.filter(voided_at__isnull=True)
+
+    def clean_to_location(self):
+        location = self.cleaned_data["to_location"]
+        try:
+            services.check_position_free(location, moving=self.aliquot)
+        except forms.ValidationError as exc:
+            raise forms.ValidationError(exc.message_dict["location"]) from exc
+        return location
+
+
+class StatusForm(BootstrapMixin, forms.Form):
+    to = forms.ChoiceField(label="New status")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, choices, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["to"].choices = choices

@@ -1,0 +1,405 @@
+"""Every write to a production record goes through one function here (STYLE.md §1).
+
+Each service is atomic, takes keyword-only arguments and the acting user, validates with the
+same rules as the forms (model validators and constraints through full_clean, plus the rules
+that need the database, such as expired reagent lots and occupied storage positions), and
+attaches who and why to the audit trail.
+"""
+
+from collections.abc import Iterable
+from datetime import date
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from batches.models import (
+    Aliquot,
+    AliquotMove,
+    BatchReagentUse,
+    CellBank,
+    CultureBatch,
+    Donor,
+    ExosomeLot,
+    GmpRecord,
+    Harvest,
+    IsolationInput,
+    IsolationReagentUse,
+    IsolationRun,
+    LotSource,
+    Passage,
+    ReagentLot,
+    StorageLocation,
+)
+from lims.audit import audit_context
+from lims.identifiers import next_identifier
+from lims.transitions import move_status
+
+# --- Shared rules (the forms call these too) ------------------------------------------------
+
+
+def check_reagents_usable(reagent_lots: Iterable[ReagentLot], *, on: date | None = None) -> None:
+    """Refuse the use of an expired reagent lot, naming each one and its expiry date."""
+    on = on or timezone.localdate()
+    expired = [lot for lot in reagent_lots if lot.is_expired(on)]
+    if expired:
+        names = "; ".join(f"{lot} expired on {lot.expiry_date:%Y-%m-%d}" for lot in expired)
+        raise ValidationError({"reagent_lots": f"Expired reagent lot cannot be used: {names}."})
+
+
+def check_position_free(location: StorageLocation | None, *, moving: Aliquot | None = None):
+    if location is None:
+        return
+    holder = (
+        Aliquot.objects.filter(location=location).exclude(pk=getattr(moving, "pk", None)).first()
+    )
+    if holder is not None:
+        raise ValidationError(
+            {"location": f"Storage position {location} is already occupied by vial {holder}."}
+        )
+
+
+def _save_new(instance: GmpRecord, *, actor, reason: str = "") -> GmpRecord:
+    instance.created_by = actor
+    instance.full_clean()
+    with audit_context(actor=actor, reason=reason or "Created"):
+        instance.save()
+    return instance
+
+
+def _require_reason(reason: str) -> str:
+    if not reason or not reason.strip():
+        raise ValidationError({"reason": "A reason for the change is required."})
+    return reason.strip()
+
+
+# --- Generic corrections and voiding --------------------------------------------------------
+
+
+@transaction.atomic
+def record_update(instance: GmpRecord, *, actor, changes: dict, reason: str) -> GmpRecord:
+    """Correct fields of an existing record; the reason is stored with the audit event."""
+    reason = _require_reason(reason)
+    model = type(instance)
+    locked = model.objects.select_for_update().get(pk=instance.pk)
+    if locked.is_voided:
+        raise ValidationError(f"{locked} is voided and cannot be changed.")
+    for name, value in changes.items():
+        setattr(locked, name, value)
+    locked.full_clean()
+    with audit_context(actor=actor, reason=reason):
+        locked.save(update_fields=list(changes))
+    return locked
+
+
+@transaction.atomic
+def record_void(instance: GmpRecord, *, actor, reason: str) -> GmpRecord:
+    """Void a record (GMP records are never deleted)."""
+    reason = _require_reason(reason)
+    locked = type(instance).objects.select_for_update().get(pk=instance.pk)
+    if locked.is_voided:
+        raise ValidationError(f"{locked} is already voided.")
+    locked.voided_at = timezone.now()
+    locked.voided_by = actor
+    locked.void_reason = reason
+    with audit_context(actor=actor, reason=reason):
+        locked.save(update_fields=["voided_at", "voided_by", "void_reason"])
+    return locked
+
+
+# --- Source material ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def donor_create(
+    *, actor, code: str, tissue_source: str, consent_reference: str, notes=""
+) -> Donor:
+    return _save_new(
+        Donor(
+            code=code.strip(),
+            tissue_source=tissue_source,
+            consent_reference=consent_reference,
+            notes=notes,
+        ),
+        actor=actor,
+    )
+
+
+@transaction.atomic
+def cell_bank_create(
+    *,
+    actor,
+    donor: Donor,
+    bank_type: str,
+    passage: int,
+    vials: int,
+    frozen_on: date,
+    storage: str,
+    parent_bank: CellBank | None = None,
+) -> CellBank:
+    if parent_bank is not None and parent_bank.donor_id != donor.pk:
+        raise ValidationError({"parent_bank": "The parent bank comes from another donor."})
+    bank = CellBank(
+        code=next_identifier("cell_bank"),
+        donor=donor,
+        bank_type=bank_type,
+        passage=passage,
+        vials=vials,
+        frozen_on=frozen_on,
+        storage=storage,
+        parent_bank=parent_bank,
+    )
+    return _save_new(bank, actor=actor)
+
+
+@transaction.atomic
+def reagent_lot_create(*, actor, **fields) -> ReagentLot:
+    return _save_new(ReagentLot(**fields), actor=actor)
+
+
+# --- Culture ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def culture_batch_create(
+    *,
+    actor,
+    cell_bank: CellBank,
+    started_on: date,
+    reagent_lots: Iterable[ReagentLot] = (),
+    notes: str = "",
+) -> CultureBatch:
+    reagent_lots = list(reagent_lots)
+    check_reagents_usable(reagent_lots, on=started_on)
+    if cell_bank.is_voided:
+        raise ValidationError({"cell_bank": f"Cell bank {cell_bank} is voided."})
+    batch = _save_new(
+        CultureBatch(
+            code=next_identifier("culture_batch"),
+            cell_bank=cell_bank,
+            started_on=started_on,
+            notes=notes,
+        ),
+        actor=actor,
+    )
+    with audit_context(actor=actor, reason="Reagent lot used"):
+        BatchReagentUse.objects.bulk_create(
+            [
+                BatchReagentUse(batch=batch, reagent_lot=lot, created_by=actor)
+                for lot in reagent_lots
+            ]
+        )
+    return batch
+
+
+def _check_batch_open(batch: CultureBatch, *, allowed=("in_culture",)):
+    if batch.status not in allowed:
+        raise ValidationError(
+            f"Culture batch {batch} is {batch.get_status_display().lower()}: "
+            "it takes no more records."
+        )
+
+
+@transaction.atomic
+def passage_record(*, actor, batch: CultureBatch, **fields) -> Passage:
+    batch = CultureBatch.objects.select_for_update().get(pk=batch.pk)
+    _check_batch_open(batch)
+    if fields.get("seeded_on") and fields["seeded_on"] < batch.started_on:
+        raise ValidationError({"seeded_on": "A passage cannot be seeded before the batch started."})
+    return _save_new(Passage(batch=batch, **fields), actor=actor)
+
+
+@transaction.atomic
+def harvest_record(
+    *, actor, batch: CultureBatch, harvested_at, volume_ml, medium: str, notes: str = ""
+) -> Harvest:
+    """Record a conditioned-medium harvest; the first one moves the batch to 'harvested'."""
+    batch = CultureBatch.objects.select_for_update().get(pk=batch.pk)
+    _check_batch_open(batch, allowed=("in_culture", "harvested"))
+    if timezone.localdate(harvested_at) < batch.started_on:
+        raise ValidationError({"harvested_at": "A harvest cannot precede the batch start."})
+    if harvested_at > timezone.now() + timezone.timedelta(minutes=5):
+        raise ValidationError({"harvested_at": "A harvest cannot be recorded in the future."})
+    harvest = _save_new(
+        Harvest(
+            batch=batch, harvested_at=harvested_at, volume_ml=volume_ml, medium=medium, notes=notes
+        ),
+        actor=actor,
+    )
+    if batch.status == CultureBatch.Status.IN_CULTURE:
+        move_status(batch, to="harvested", actor=actor, reason="Conditioned medium harvested")
+    return harvest
+
+
+def move_culture_batch(*, actor, batch: CultureBatch, to: str, reason: str) -> CultureBatch:
+    """Close a harvested batch or discard one, with the reason why."""
+    return move_status(
+        batch, to=to, actor=actor, reason=reason, extra_fields={"status_reason": reason}
+    )
+
+
+# --- Isolation and lots ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def isolation_run_create(
+    *,
+    actor,
+    method: str,
+    harvests: Iterable[Harvest],
+    input_volume_ml,
+    output_volume_ml,
+    operator,
+    equipment: str,
+    started_at,
+    ended_at,
+    parameters: dict | None = None,
+    reagent_lots: Iterable[ReagentLot] = (),
+) -> IsolationRun:
+    harvests = list(harvests)
+    reagent_lots = list(reagent_lots)
+    if not harvests:
+        raise ValidationError({"harvests": "Choose at least one harvest to process."})
+    discarded = [h for h in harvests if h.batch.status == CultureBatch.Status.DISCARDED]
+    if discarded:
+        raise ValidationError(
+            {"harvests": f"Harvest from discarded batch {discarded[0].batch} cannot be used."}
+        )
+    check_reagents_usable(reagent_lots, on=timezone.localdate(started_at))
+    run = _save_new(
+        IsolationRun(
+            code=next_identifier("isolation_run"),
+            method=method,
+            input_volume_ml=input_volume_ml,
+            output_volume_ml=output_volume_ml,
+            operator=operator,
+            equipment=equipment,
+            started_at=started_at,
+            ended_at=ended_at,
+            parameters=parameters or {},
+        ),
+        actor=actor,
+    )
+    with audit_context(actor=actor, reason="Isolation inputs recorded"):
+        IsolationInput.objects.bulk_create(
+            [IsolationInput(run=run, harvest=h, created_by=actor) for h in harvests]
+        )
+        IsolationReagentUse.objects.bulk_create(
+            [
+                IsolationReagentUse(run=run, reagent_lot=lot, created_by=actor)
+                for lot in reagent_lots
+            ]
+        )
+    return run
+
+
+@transaction.atomic
+def lot_create(
+    *, actor, isolation_runs: Iterable[IsolationRun], manufactured_on: date, volume_ml, notes=""
+) -> ExosomeLot:
+    runs = list(isolation_runs)
+    if not runs:
+        raise ValidationError({"isolation_runs": "A lot comes from at least one isolation run."})
+    lot = _save_new(
+        ExosomeLot(
+            code=next_identifier("exosome_lot"),
+            manufactured_on=manufactured_on,
+            volume_ml=volume_ml,
+            notes=notes,
+        ),
+        actor=actor,
+    )
+    with audit_context(actor=actor, reason="Lot sources recorded"):
+        LotSource.objects.bulk_create([LotSource(lot=lot, run=r, created_by=actor) for r in runs])
+    return lot
+
+
+def lot_set_status(*, actor, lot: ExosomeLot, to: str, reason: str) -> ExosomeLot:
+    """The one function that moves a lot's status (release itself comes with QA disposition)."""
+    return move_status(
+        lot, to=to, actor=actor, reason=reason, extra_fields={"status_reason": reason}
+    )
+
+
+# --- Storage and aliquots --------------------------------------------------------------------
+
+
+@transaction.atomic
+def storage_location_create(*, actor, freezer: str, rack: str, box: str, position: str):
+    return _save_new(
+        StorageLocation(freezer=freezer, rack=rack, box=box, position=position), actor=actor
+    )
+
+
+@transaction.atomic
+def aliquots_create(
+    *, actor, lot: ExosomeLot, volume_ul, locations: list[StorageLocation | None]
+) -> list[Aliquot]:
+    """Fill len(locations) vials of `lot`, each into its storage position (or none)."""
+    lot = ExosomeLot.objects.select_for_update().get(pk=lot.pk)
+    if lot.status in (ExosomeLot.Status.RELEASED, ExosomeLot.Status.REJECTED):
+        raise ValidationError(f"Lot {lot} is {lot.get_status_display().lower()} and locked.")
+    if not locations:
+        raise ValidationError({"count": "Fill at least one vial."})
+    chosen = [loc for loc in locations if loc is not None]
+    if len({loc.pk for loc in chosen}) != len(chosen):
+        raise ValidationError({"locations": "Two vials cannot share one storage position."})
+    occupied = list(Aliquot.objects.filter(location__in=chosen).select_related("location"))
+    if occupied:
+        names = ", ".join(f"{a.location} ({a})" for a in occupied)
+        raise ValidationError({"locations": f"Storage position already occupied: {names}."})
+    start = (lot.aliquots.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+    vials = [
+        Aliquot(
+            lot=lot,
+            number=start + i,
+            barcode=f"{lot.code}-{start + i:03d}",
+            volume_ul=volume_ul,
+            location=loc,
+            created_by=actor,
+        )
+        for i, loc in enumerate(locations)
+    ]
+    for vial in vials:
+        vial.full_clean(exclude=["location"], validate_unique=False, validate_constraints=False)
+    with audit_context(actor=actor, reason="Vials filled"):
+        try:
+            created = Aliquot.objects.bulk_create(vials)
+        except IntegrityError as exc:  # a concurrent fill took a position first
+            raise ValidationError({"locations": "A storage position was taken meanwhile."}) from exc
+        AliquotMove.objects.bulk_create(
+            [
+                AliquotMove(aliquot=a, to_location=a.location, reason="Filled", created_by=actor)
+                for a in created
+                if a.location is not None
+            ]
+        )
+    return created
+
+
+@transaction.atomic
+def aliquot_move(*, actor, aliquot: Aliquot, to_location: StorageLocation | None, reason: str):
+    reason = _require_reason(reason)
+    aliquot = Aliquot.objects.select_for_update().get(pk=aliquot.pk)
+    check_position_free(to_location, moving=aliquot)
+    move = AliquotMove(
+        aliquot=aliquot, from_location=aliquot.location, to_location=to_location, reason=reason
+    )
+    aliquot.location = to_location
+    with audit_context(actor=actor, reason=reason):
+        try:
+            aliquot.save(update_fields=["location"])
+        except IntegrityError as exc:
+            raise ValidationError({"location": "That position was taken meanwhile."}) from exc
+    return _save_new(move, actor=actor, reason=reason)
+
+
+def aliquot_set_status(*, actor, aliquot: Aliquot, to: str, reason: str) -> Aliquot:
+    """A used or destroyed vial leaves its storage position free."""
+    return move_status(
+        aliquot,
+        to=to,
+        actor=actor,
+        reason=reason,
+        extra_fields={"status_reason": reason, "location": None},
+    )

@@ -1,0 +1,627 @@
+"""Pages for production records: lists, details, creation, corrections, voiding, status moves."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Prefetch
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views.generic import DetailView, FormView
+
+from batches import filters, forms, services
+from batches.models import (
+    Aliquot,
+    CellBank,
+    CultureBatch,
+    Donor,
+    ExosomeLot,
+    Harvest,
+    IsolationRun,
+    Passage,
+    ReagentLot,
+    StorageLocation,
+)
+from lims.audit_trail import events_of
+from lims.pages import RecordListView, RecordProductionMixin, ViewRecordsMixin, add_service_errors
+
+# --- Lists ----------------------------------------------------------------------------------
+
+
+class DonorList(RecordListView):
+    model = Donor
+    filterset_class = filters.DonorFilter
+    default_sort = "code"
+    create_url_name = "batches:donor_create"
+    columns = [
+        ("Code", "code", "code"),
+        ("Tissue", "get_tissue_source_display", "tissue_source"),
+        ("Consent", "consent_reference", None),
+        ("Registered", "created_at", "created_at"),
+    ]
+
+
+class CellBankList(RecordListView):
+    model = CellBank
+    filterset_class = filters.CellBankFilter
+    select_related = ("donor",)
+    create_url_name = "batches:cellbank_create"
+    columns = [
+        ("Code", "code", "code"),
+        ("Type", "get_bank_type_display", "bank_type"),
+        ("Donor", "donor", "donor__code"),
+        ("Passage", "passage", "passage"),
+        ("Vials", "vials", "vials"),
+        ("Frozen", "frozen_on", "frozen_on"),
+    ]
+
+
+class ReagentLotList(RecordListView):
+    model = ReagentLot
+    filterset_class = filters.ReagentLotFilter
+    default_sort = "expiry_date"
+    create_url_name = "batches:reagentlot_create"
+    columns = [
+        ("Name", "name", "name"),
+        ("Category", "get_category_display", "category"),
+        ("Supplier", "supplier", "supplier"),
+        ("Catalogue", "catalogue_number", None),
+        ("Lot", "lot_number", "lot_number"),
+        ("Expiry", "expiry_date", "expiry_date"),
+    ]
+
+
+class CultureBatchList(RecordListView):
+    model = CultureBatch
+    filterset_class = filters.CultureBatchFilter
+    select_related = ("cell_bank__donor",)
+    create_url_name = "batches:culturebatch_create"
+    columns = [
+        ("Batch", "code", "code"),
+        ("Status", "get_status_display", "status"),
+        ("Cell bank", "cell_bank", "cell_bank__code"),
+        ("Donor", "cell_bank.donor", "cell_bank__donor__code"),
+        ("Started", "started_on", "started_on"),
+    ]
+
+
+class IsolationRunList(RecordListView):
+    model = IsolationRun
+    filterset_class = filters.IsolationRunFilter
+    select_related = ("operator",)
+    default_sort = "-started_at"
+    create_url_name = "batches:isolationrun_create"
+    columns = [
+        ("Run", "code", "code"),
+        ("Method", "get_method_display", "method"),
+        ("Input (mL)", "input_volume_ml", "input_volume_ml"),
+        ("Output (mL)", "output_volume_ml", "output_volume_ml"),
+        ("Operator", "operator", "operator__username"),
+        ("Started", "started_at", "started_at"),
+    ]
+
+
+class ExosomeLotList(RecordListView):
+    model = ExosomeLot
+    filterset_class = filters.ExosomeLotFilter
+    create_url_name = "batches:exosomelot_create"
+    columns = [
+        ("Lot", "code", "code"),
+        ("Status", "get_status_display", "status"),
+        ("Manufactured", "manufactured_on", "manufactured_on"),
+        ("Volume (mL)", "volume_ml", "volume_ml"),
+        ("Vials", "vial_count", "vial_count"),
+    ]
+
+    def get_queryset(self):
+        return super().get_queryset().annotate(vial_count=Count("aliquots"))
+
+
+class AliquotList(RecordListView):
+    model = Aliquot
+    filterset_class = filters.AliquotFilter
+    select_related = ("lot", "location")
+    default_sort = "barcode"
+    columns = [
+        ("Barcode", "barcode", "barcode"),
+        ("Lot", "lot", "lot__code"),
+        ("Volume (µL)", "volume_ul", "volume_ul"),
+        ("Status", "get_status_display", "status"),
+        ("Position", "location", "location__freezer"),
+    ]
+
+
+class StorageLocationList(RecordListView):
+    model = StorageLocation
+    filterset_class = filters.StorageLocationFilter
+    select_related = ("aliquot",)
+    default_sort = "freezer"
+    create_url_name = "batches:storagelocation_create"
+    title = "Storage positions"
+    columns = [
+        ("Freezer", "freezer", "freezer"),
+        ("Rack", "rack", "rack"),
+        ("Box", "box", "box"),
+        ("Position", "position", "position"),
+        ("Vial", "aliquot", None),
+    ]
+
+    def get_queryset(self):
+        return super().get_queryset().order_by(self.sort_key(), "rack", "box", "position")
+
+
+# --- Details --------------------------------------------------------------------------------
+
+
+class RecordDetailView(ViewRecordsMixin, DetailView):
+    """A record with its audit trail; subclasses add what belongs on its page."""
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["audit_events"] = events_of(self.object)
+        context["model_name"] = self.model._meta.model_name
+        return context
+
+
+class DonorDetail(RecordDetailView):
+    model = Donor
+    template_name = "batches/donor_detail.html"
+
+
+class CellBankDetail(RecordDetailView):
+    model = CellBank
+    template_name = "batches/cellbank_detail.html"
+    queryset = CellBank.objects.select_related("donor", "parent_bank")
+
+
+class ReagentLotDetail(RecordDetailView):
+    model = ReagentLot
+    template_name = "batches/reagentlot_detail.html"
+
+
+class StorageLocationDetail(RecordDetailView):
+    model = StorageLocation
+    template_name = "batches/storagelocation_detail.html"
+
+
+class CultureBatchDetail(RecordDetailView):
+    model = CultureBatch
+    template_name = "batches/culturebatch_detail.html"
+    queryset = CultureBatch.objects.select_related("cell_bank__donor").prefetch_related(
+        "passages", "harvests", Prefetch("reagent_lots", queryset=ReagentLot.objects.all())
+    )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["allowed_moves"] = sorted(CultureBatch.TRANSITIONS.get(self.object.status, ()))
+        return context
+
+
+class IsolationRunDetail(RecordDetailView):
+    model = IsolationRun
+    template_name = "batches/isolationrun_detail.html"
+    queryset = IsolationRun.objects.select_related("operator").prefetch_related(
+        Prefetch("harvests", queryset=Harvest.objects.select_related("batch")),
+        "reagent_lots",
+        "lots",
+    )
+
+
+class ExosomeLotDetail(RecordDetailView):
+    model = ExosomeLot
+    template_name = "batches/exosomelot_detail.html"
+
+    def get_context_data(self, **kwargs):
+        from batches.genealogy import lot_genealogy
+
+        context = super().get_context_data(**kwargs)
+        context["genealogy"] = lot_genealogy(self.object)
+        context["aliquots"] = self.object.aliquots.select_related("location")
+        context["status_choices"] = sorted(ExosomeLot.TRANSITIONS.get(self.object.status, ()))
+        return context
+
+
+class AliquotDetail(RecordDetailView):
+    model = Aliquot
+    template_name = "batches/aliquot_detail.html"
+    queryset = Aliquot.objects.select_related("lot", "location")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["moves"] = self.object.moves.select_related("from_location", "to_location")
+        return context
+
+
+# --- Creation -------------------------------------------------------------------------------
+
+
+class ServiceFormView(RecordProductionMixin, FormView):
+    """A form whose valid data is handed to one service; service refusals show on the form."""
+
+    template_name = "records/form.html"
+    title = ""
+
+    def perform(self, form):
+        raise NotImplementedError
+
+    def form_valid(self, form):
+        try:
+            with transaction.atomic():
+                self.result = self.perform(form)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, self.success_message())
+        return redirect(self.get_success_url())
+
+    def success_message(self) -> str:
+        return f"{self.result} recorded."
+
+    def get_success_url(self):
+        return self.result.get_absolute_url()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["title"] = self.title
+        return context
+
+
+class DonorCreate(ServiceFormView):
+    form_class = forms.DonorForm
+    title = "Register a donor"
+
+    def perform(self, form):
+        return services.donor_create(actor=self.request.user, **form.cleaned_data)
+
+
+class CellBankCreate(ServiceFormView):
+    form_class = forms.CellBankForm
+    title = "Register a cell bank"
+
+    def perform(self, form):
+        return services.cell_bank_create(actor=self.request.user, **form.cleaned_data)
+
+
+class ReagentLotCreate(ServiceFormView):
+    form_class = forms.ReagentLotForm
+    title = "Receive a reagent lot"
+
+    def perform(self, form):
+        return services.reagent_lot_create(actor=self.request.user, **form.cleaned_data)
+
+
+class StorageLocationCreate(ServiceFormView):
+    form_class = forms.StorageLocationForm
+    title = "Register a storage position"
+
+    def perform(self, form):
+        return services.storage_location_create(actor=self.request.user, **form.cleaned_data)
+
+
+class CultureBatchCreate(ServiceFormView):
+    form_class = forms.CultureBatchForm
+    title = "Start a culture batch"
+
+    def perform(self, form):
+        return services.culture_batch_create(actor=self.request.user, **form.cleaned_data)
+
+
+class IsolationRunCreate(ServiceFormView):
+    form_class = forms.IsolationRunForm
+    title = "Record an isolation run"
+
+    def get_initial(self):
+        return {"operator": self.request.user}
+
+    def perform(self, form):
+        data = {k: v for k, v in form.cleaned_data.items() if k not in form.PARAMETER_FIELDS}
+        return services.isolation_run_create(
+            actor=self.request.user, parameters=form.parameters(), **data
+        )
+
+
+class ExosomeLotCreate(ServiceFormView):
+    form_class = forms.ExosomeLotForm
+    title = "Register an exosome lot"
+
+    def perform(self, form):
+        return services.lot_create(actor=self.request.user, **form.cleaned_data)
+
+
+class _ChildOfBatch(ServiceFormView):
+    def dispatch(self, request, *args, **kwargs):
+        self.batch = get_object_or_404(CultureBatch, pk=kwargs["pk"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_success_url(self):
+        return self.batch.get_absolute_url()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["parent"] = self.batch
+        return context
+
+
+class PassageCreate(_ChildOfBatch):
+    form_class = forms.PassageForm
+
+    @property
+    def title(self):
+        return f"Record a passage of {self.batch}"
+
+    def get_initial(self):
+        last = self.batch.passages.order_by("-number").first()
+        return {"number": (last.number + 1) if last else 1}
+
+    def perform(self, form):
+        return services.passage_record(
+            actor=self.request.user, batch=self.batch, **form.cleaned_data
+        )
+
+
+class HarvestCreate(_ChildOfBatch):
+    form_class = forms.HarvestForm
+
+    @property
+    def title(self):
+        return f"Record a harvest of {self.batch}"
+
+    def perform(self, form):
+        return services.harvest_record(
+            actor=self.request.user, batch=self.batch, **form.cleaned_data
+        )
+
+
+class AliquotFill(ServiceFormView):
+    form_class = forms.AliquotFillForm
+
+    def dispatch(self, request, *args, **kwargs):
+        self.lot = get_object_or_404(ExosomeLot, pk=kwargs["pk"])
+        return super().dispatch(request, *args, **kwargs)
+
+    @property
+    def title(self):
+        return f"Fill vials of lot {self.lot}"
+
+    def perform(self, form):
+        return services.aliquots_create(
+            actor=self.request.user,
+            lot=self.lot,
+            volume_ul=form.cleaned_data["volume_ul"],
+            locations=form.cleaned_data["locations"],
+        )
+
+    def success_message(self):
+        return f"{len(self.result)} vials of {self.lot} recorded."
+
+    def get_success_url(self):
+        return self.lot.get_absolute_url()
+
+
+class AliquotMoveView(ServiceFormView):
+    def dispatch(self, request, *args, **kwargs):
+        self.aliquot = get_object_or_404(Aliquot, pk=kwargs["pk"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form(self, form_class=None):
+        return forms.AliquotMoveForm(aliquot=self.aliquot, **self.get_form_kwargs())
+
+    @property
+    def title(self):
+        return f"Move vial {self.aliquot}"
+
+    def perform(self, form):
+        services.aliquot_move(actor=self.request.user, aliquot=self.aliquot, **form.cleaned_data)
+        return self.aliquot
+
+    def success_message(self):
+        return f"Vial {self.aliquot} moved."
+
+
+# --- Status moves, corrections and voiding ---------------------------------------------------
+
+STATUS_SERVICES = {
+    "culturebatch": (
+        CultureBatch,
+        lambda actor, obj, to, reason: services.move_culture_batch(
+            actor=actor, batch=obj, to=to, reason=reason
+        ),
+    ),
+    "exosomelot": (
+        ExosomeLot,
+        lambda actor, obj, to, reason: services.lot_set_status(
+            actor=actor, lot=obj, to=to, reason=reason
+        ),
+    ),
+    "aliquot": (
+        Aliquot,
+        lambda actor, obj, to, reason: services.aliquot_set_status(
+            actor=actor, aliquot=obj, to=to, reason=reason
+        ),
+    ),
+}
+
+
+class StatusChange(ServiceFormView):
+    """Move a record to another status its transition table allows, with a reason."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if kwargs["model"] not in STATUS_SERVICES:
+            from django.http import Http404
+
+            raise Http404
+        self.model, self.service = STATUS_SERVICES[kwargs["model"]]
+        self.object = get_object_or_404(self.model, pk=kwargs["pk"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form(self, form_class=None):
+        status_labels = dict(self.model.Status.choices)
+        choices = [
+            (s, status_labels[s])
+            for s in sorted(self.model.TRANSITIONS.get(self.object.status, ()))
+        ]
+        return forms.StatusForm(choices=choices, **self.get_form_kwargs())
+
+    def get_initial(self):
+        return {"to": self.request.GET.get("to", "")}
+
+    @property
+    def title(self):
+        return f"Change the status of {self.object}"
+
+    def perform(self, form):
+        return self.service(self.request.user, self.object, **form.cleaned_data)
+
+    def success_message(self):
+        return f"{self.result} is now {self.result.get_status_display().lower()}."
+
+
+EDITABLE = {
+    "donor": (Donor, forms.DonorForm),
+    "cellbank": (CellBank, forms.CellBankForm),
+    "reagentlot": (ReagentLot, forms.ReagentLotForm),
+    "storagelocation": (StorageLocation, forms.StorageLocationForm),
+    "passage": (Passage, forms.PassageForm),
+}
+
+
+class RecordCorrect(ServiceFormView):
+    """Correct a record: the changed fields and a reason go into the audit trail."""
+
+    template_name = "records/correct.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        from django.http import Http404
+
+        if kwargs["model"] not in EDITABLE:
+            raise Http404
+        self.model, self.edit_form_class = EDITABLE[kwargs["model"]]
+        self.object = get_object_or_404(self.model, pk=kwargs["pk"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form(self, form_class=None):
+        return self.edit_form_class(instance=self.object, **self.get_form_kwargs())
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.setdefault("reason_form", forms.ReasonForm(self.request.POST or None))
+        return context
+
+    @property
+    def title(self):
+        return f"Correct {self.object}"
+
+    def post(self, request, *args, **kwargs):
+        form = self.get_form()
+        reason_form = forms.ReasonForm(request.POST)
+        if form.is_valid() and reason_form.is_valid():
+            changed = {name: form.cleaned_data[name] for name in form.changed_data}
+            if not changed:
+                form.add_error(None, "Nothing was changed.")
+                return self.render_to_response(
+                    self.get_context_data(form=form, reason_form=reason_form)
+                )
+            try:
+                self.result = services.record_update(
+                    self.object,
+                    actor=request.user,
+                    changes=changed,
+                    reason=reason_form.cleaned_data["reason"],
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(request, f"{self.result} corrected.")
+                return redirect(self.get_success_url())
+        return self.render_to_response(self.get_context_data(form=form, reason_form=reason_form))
+
+    def get_success_url(self):
+        target = self.result
+        return (
+            target.get_absolute_url()
+            if hasattr(target, "get_absolute_url")
+            else target.batch.get_absolute_url()
+        )
+
+
+class RecordVoid(ServiceFormView):
+    """Void a record with a reason (GMP records are never deleted)."""
+
+    form_class = forms.ReasonForm
+    template_name = "records/form.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        from django.http import Http404
+
+        if kwargs["model"] not in EDITABLE:
+            raise Http404
+        self.model = EDITABLE[kwargs["model"]][0]
+        self.object = get_object_or_404(self.model, pk=kwargs["pk"])
+        return super().dispatch(request, *args, **kwargs)
+
+    @property
+    def title(self):
+        return f"Void {self.object}"
+
+    def perform(self, form):
+        return services.record_void(self.object, actor=self.request.user, **form.cleaned_data)
+
+    def success_message(self):
+        return f"{self.result} voided."
+
+    def get_success_url(self):
+        target = self.result
+        return (
+            target.get_absolute_url()
+            if hasattr(target, "get_absolute_url")
+            else target.batch.get_absolute_url()
+        )
+
+
+def lot_redirect(request, code):
+    lot = get_object_or_404(ExosomeLot, code=code)
+    return redirect(reverse("batches:exosomelot_detail", args=[lot.pk]))
+
+
+# --- Labels ---------------------------------------------------------------------------------
+
+
+def _lot_vials(request, pk):
+    from lims.roles import can_view_records
+
+    if not can_view_records(request.user):
+        from django.core.exceptions import PermissionDenied
+
+        raise PermissionDenied("Your role does not allow this.")
+    lot = get_object_or_404(ExosomeLot, pk=pk)
+    vials = list(lot.aliquots.select_related("lot", "location").order_by("number"))
+    return lot, vials
+
+
+def lot_labels(request, pk):
+    """Printable label sheet (HTML); ?format=pdf for a PDF, ?format=zpl for Zebra printers."""
+    from django.http import HttpResponse
+    from django.shortcuts import render
+    from django.template.loader import render_to_string
+
+    from batches.labels import label_rows, zpl_labels
+
+    if not request.user.is_authenticated:
+        from django.contrib.auth.views import redirect_to_login
+
+        return redirect_to_login(request.get_full_path())
+    lot, vials = _lot_vials(request, pk)
+    fmt = request.GET.get("format", "html")
+    if fmt == "zpl":
+        response = HttpResponse(zpl_labels(vials), content_type="text/plain; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{lot.code}-labels.zpl"'
+        return response
+    context = {"lot": lot, "labels": label_rows(vials)}
+    if fmt == "pdf":
+        from weasyprint import HTML
+
+        html = render_to_string("batches/labels_print.html", context, request=request)
+        pdf = HTML(string=html, base_url=request.build_absolute_uri("/")).write_pdf()
+        response = HttpResponse(pdf, content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="{lot.code}-labels.pdf"'
+        return response
+    return render(request, "batches/labels.html", context)

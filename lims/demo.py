@@ -1,0 +1,225 @@
+"""Demo data for a first start: people in every role and production records in every status.
+
+Everything is written through the services, so the demo also has a real audit trail. Running it
+again changes nothing (the demo donor's presence marks a seeded database).
+"""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.utils import timezone
+
+from batches import services
+from batches.models import Donor, ReagentLot
+from lims.roles import ADMIN, ANALYST, QA, TECHNICIAN
+
+DEMO_USERS = [
+    # username, role, full name, password (demo only: change or deactivate in production)
+    ("tech", TECHNICIAN, ("Tara", "Nguyen"), "tech-demo-password-2026"),
+    ("analyst", ANALYST, ("Ari", "Kowalski"), "analyst-demo-password-2026"),
+    ("qa", QA, ("Quinn", "Adeyemi"), "qa-demo-password-2026"),
+    ("admin", ADMIN, ("Ada", "Morgan"), "admin-demo-password-2026"),
+]
+
+
+def ensure_demo_users():
+    User = get_user_model()
+    users = {}
+    for username, role, (first, last), password in DEMO_USERS:
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            user = User(username=username, first_name=first, last_name=last)
+            user.set_password(password)
+            user.is_staff = role == ADMIN
+            user.is_superuser = False
+            user.save()
+        user.groups.add(Group.objects.get(name=role))
+        users[role] = user
+    return users
+
+
+@transaction.atomic
+def seed_demo() -> bool:
+    """Create the demo records; returns False when they were there already."""
+    users = ensure_demo_users()
+    if Donor.objects.filter(code="DEMO-D001").exists():
+        return False
+    tech = users[TECHNICIAN]
+    today = timezone.localdate()
+    now = timezone.now()
+
+    def days_ago(n):
+        return today - timedelta(days=n)
+
+    medium = services.reagent_lot_create(
+        actor=tech,
+        category=ReagentLot.Category.MEDIUM,
+        name="MSC NutriStem XF",
+        supplier="Sartorius",
+        catalogue_number="05-200-1A",
+        lot_number="NS24117",
+        expiry_date=today + timedelta(days=200),
+        received_on=days_ago(60),
+    )
+    lysate = services.reagent_lot_create(
+        actor=tech,
+        category=ReagentLot.Category.SERUM,
+        name="Human platelet lysate",
+        supplier="Stemcell Technologies",
+        catalogue_number="PLS-500",
+        lot_number="HPL2409",
+        expiry_date=today + timedelta(days=120),
+        received_on=days_ago(50),
+    )
+    services.reagent_lot_create(
+        actor=tech,
+        category=ReagentLot.Category.SUPPLEMENT,
+        name="L-glutamine 200 mM",
+        supplier="Gibco",
+        catalogue_number="25030-081",
+        lot_number="GL2201",
+        expiry_date=days_ago(10),
+        received_on=days_ago(400),
+    )
+    sec_column = services.reagent_lot_create(
+        actor=tech,
+        category=ReagentLot.Category.KIT,
+        name="qEV10 SEC column",
+        supplier="Izon",
+        catalogue_number="ICO-10",
+        lot_number="QEV7781",
+        expiry_date=today + timedelta(days=300),
+        received_on=days_ago(30),
+    )
+    donors = [
+        services.donor_create(
+            actor=tech,
+            code="DEMO-D001",
+            tissue_source="umbilical_cord",
+            consent_reference="TB-CONSENT-2026-017",
+        ),
+        services.donor_create(
+            actor=tech,
+            code="DEMO-D002",
+            tissue_source="bone_marrow",
+            consent_reference="TB-CONSENT-2026-021",
+        ),
+    ]
+    banks = []
+    for donor in donors:
+        master = services.cell_bank_create(
+            actor=tech,
+            donor=donor,
+            bank_type="master",
+            passage=2,
+            vials=40,
+            frozen_on=days_ago(120),
+            storage="LN2 tank 1, rack A",
+        )
+        banks.append(
+            services.cell_bank_create(
+                actor=tech,
+                donor=donor,
+                bank_type="working",
+                passage=4,
+                vials=80,
+                frozen_on=days_ago(90),
+                storage="LN2 tank 1, rack B",
+                parent_bank=master,
+            )
+        )
+
+    batches = []
+    for i, bank in enumerate(banks * 2):
+        start = days_ago(40 - i * 6)
+        batch = services.culture_batch_create(
+            actor=tech, cell_bank=bank, started_on=start, reagent_lots=[medium, lysate]
+        )
+        seeded = 1_000_000
+        for p in range(1, 4):
+            harvested = int(seeded * (3.2 + 0.3 * p + 0.1 * i))
+            services.passage_record(
+                actor=tech,
+                batch=batch,
+                number=p + 4,
+                seeded_on=start + timedelta(days=4 * (p - 1)),
+                harvested_on=start + timedelta(days=4 * p),
+                seeding_density_per_cm2=5000,
+                cells_seeded=seeded,
+                cells_harvested=harvested,
+                viability_pct=96.5 - p * 0.8,
+                confluence_pct=80 + p * 3,
+            )
+        batches.append(batch)
+
+    # Batches 0-2 are harvested; 0 and 1 feed lots, 2 is closed, 3 stays in culture.
+    harvests = []
+    for batch in batches[:3]:
+        harvests.append(
+            services.harvest_record(
+                actor=tech,
+                batch=batch,
+                harvested_at=now - timedelta(days=20),
+                volume_ml=Decimal("500"),
+                medium="serum_free",
+            )
+        )
+    services.move_culture_batch(
+        actor=tech, batch=batches[2], to="closed", reason="All conditioned medium harvested"
+    )
+    discarded = services.culture_batch_create(
+        actor=tech, cell_bank=banks[0], started_on=days_ago(15), reagent_lots=[medium]
+    )
+    services.move_culture_batch(
+        actor=tech, batch=discarded, to="discarded", reason="Bacterial contamination seen at day 3"
+    )
+
+    runs = []
+    for i, harvest in enumerate(harvests):
+        started = now - timedelta(days=19 - i)
+        runs.append(
+            services.isolation_run_create(
+                actor=tech,
+                method="tff_sec",
+                harvests=[harvest],
+                input_volume_ml=Decimal("500"),
+                output_volume_ml=Decimal("10"),
+                operator=tech,
+                equipment="KrosFlo KR2i TFF + qEV10",
+                started_at=started,
+                ended_at=started + timedelta(hours=5),
+                parameters={"membrane_cutoff_kda": 300, "flow_rate_ml_min": 60},
+                reagent_lots=[sec_column],
+            )
+        )
+
+    boxes = []
+    for box in ("B01", "B02"):
+        for row in "ABCDE":
+            for col in range(1, 5):
+                boxes.append(
+                    services.storage_location_create(
+                        actor=tech, freezer="ULT-80-01", rack="R1", box=box, position=f"{row}{col}"
+                    )
+                )
+    statuses = ["in_testing", "under_review", "in_process"]
+    for i, run in enumerate(runs):
+        lot = services.lot_create(
+            actor=tech,
+            isolation_runs=[run],
+            manufactured_on=days_ago(18 - i),
+            volume_ml=Decimal("10"),
+        )
+        services.aliquots_create(
+            actor=tech, lot=lot, volume_ul=Decimal("500"), locations=boxes[i * 6 : (i + 1) * 6]
+        )
+        for to in {
+            "in_process": [],
+            "in_testing": ["in_testing"],
+            "under_review": ["in_testing", "under_review"],
+        }[statuses[i]]:
+            services.lot_set_status(actor=tech, lot=lot, to=to, reason="Demo workflow")
+    return True

@@ -1,0 +1,85 @@
+"""Building blocks shared by the list and detail pages of every app.
+
+A list page is a django-filter FilterView with whitelisted sorting and pagination; the
+columns it shows are declared by the view, so one template serves every list.
+"""
+
+from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
+from django.core.exceptions import PermissionDenied
+from django_filters.views import FilterView
+
+from lims.roles import can_record_production, can_view_records
+
+
+class PredicateRequiredMixin(LoginRequiredMixin, UserPassesTestMixin):
+    """Allow a view only to users for whom `predicate(user)` holds (403 otherwise)."""
+
+    predicate = staticmethod(can_view_records)
+    raise_exception = False
+
+    def test_func(self):
+        return self.predicate(self.request.user)
+
+    def handle_no_permission(self):
+        if self.request.user.is_authenticated:
+            raise PermissionDenied("Your role does not allow this.")
+        return super().handle_no_permission()
+
+
+class ViewRecordsMixin(PredicateRequiredMixin):
+    predicate = staticmethod(can_view_records)
+
+
+class RecordProductionMixin(PredicateRequiredMixin):
+    predicate = staticmethod(can_record_production)
+
+
+class RecordListView(ViewRecordsMixin, FilterView):
+    """A filtered, sortable, paginated list. Subclasses set model, filterset_class and columns.
+
+    `columns` is a list of (heading, attribute path, sort field or None).
+    """
+
+    template_name = "records/list.html"
+    paginate_by = 25
+    columns: list[tuple[str, str, str | None]] = []
+    default_sort = "-created_at"
+    title = ""
+    create_url_name: str | None = None
+    select_related: tuple[str, ...] = ()
+
+    def sort_key(self) -> str:
+        wanted = self.request.GET.get("sort", "")
+        allowed = {s for _, _, s in self.columns if s}
+        if wanted.lstrip("-") in allowed:
+            return wanted
+        return self.default_sort
+
+    def get_queryset(self):
+        qs = super().get_queryset()
+        if self.select_related:
+            qs = qs.select_related(*self.select_related)
+        return qs.order_by(self.sort_key(), "pk")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        params = self.request.GET.copy()
+        params.pop("page", None)
+        params.pop("sort", None)
+        context.update(
+            title=self.title or self.model._meta.verbose_name_plural.capitalize(),
+            columns=self.columns,
+            sort=self.sort_key(),
+            query_without_sort=params.urlencode(),
+            create_url_name=self.create_url_name,
+        )
+        return context
+
+
+def add_service_errors(form, exc) -> None:
+    """Show a service's ValidationError on the form: next to the field it names, else on top."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)

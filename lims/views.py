@@ -1,0 +1,98 @@
+"""Home page, sign-in pages and the audit trail."""
+
+import csv
+import datetime
+import json
+
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.generic import ListView
+
+from batches.models import CultureBatch, ExosomeLot
+from lims.audit_trail import AuditEventFilter, audit_events
+from lims.pages import PredicateRequiredMixin
+from lims.roles import can_view_audit_trail
+
+
+class SignInView(auth_views.LoginView):
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+
+@login_required
+def home(request):
+    batches = (
+        CultureBatch.objects.filter(status=CultureBatch.Status.IN_CULTURE)
+        .select_related("cell_bank__donor")
+        .order_by("started_on")[:20]
+    )
+    lots = ExosomeLot.objects.filter(
+        status__in=[
+            ExosomeLot.Status.IN_TESTING,
+            ExosomeLot.Status.UNDER_REVIEW,
+            ExosomeLot.Status.QUARANTINED,
+        ]
+    ).order_by("manufactured_on")[:20]
+    return render(
+        request,
+        "home.html",
+        {"batches_in_culture": batches, "lots_needing_attention": lots, "now": timezone.now()},
+    )
+
+
+class AuditTrailView(PredicateRequiredMixin, ListView):
+    """The global audit trail, filtered by user, model, date range and record."""
+
+    predicate = staticmethod(can_view_audit_trail)
+    template_name = "audit/trail.html"
+    paginate_by = 50
+
+    def get_queryset(self):
+        self.filterset = AuditEventFilter(self.request.GET, queryset=audit_events())
+        return self.filterset.qs
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        params = self.request.GET.copy()
+        params.pop("page", None)
+        context.update(filter=self.filterset, query=params.urlencode())
+        return context
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def audit_trail_csv(request):
+    """The filtered audit trail as CSV, streamed so a long trail never sits in memory."""
+    if not can_view_audit_trail(request.user):
+        raise PermissionDenied("Your role does not allow this.")
+    events = AuditEventFilter(request.GET, queryset=audit_events()).qs
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(
+            ["time_utc", "model", "record_id", "action", "user", "instrument", "reason", "changes"]
+        )
+        for e in events.iterator(chunk_size=500):
+            yield writer.writerow(
+                [
+                    e.pgh_created_at.astimezone(datetime.UTC).isoformat(),
+                    e.pgh_obj_model,
+                    e.pgh_obj_id,
+                    e.action,
+                    e.username or "",
+                    e.instrument or "",
+                    e.reason or "",
+                    json.dumps(e.pgh_diff if e.pgh_label == "update" else e.pgh_data, default=str),
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="audit-trail.csv"'
+    return response
