@@ -6,6 +6,9 @@ the data folder (`var/pgdata`). The server is shared by every process that asks 
 the next start reuses the same data folder, so demo data survives restarts.
 """
 
+import signal
+import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -23,4 +26,9 @@ def database_url(data_dir: Path) -> str:
 
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         _server = pgserver.get_server(data_dir, cleanup_mode="stop")
+        # pgserver stops the server from an atexit hook, which SIGTERM would skip: turn SIGTERM
+        # into a normal exit so `kill` (and CI's smoke test) stop the database cleanly too.
+        if threading.current_thread() is threading.main_thread():
+            if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+                signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     return _server.get_uri()

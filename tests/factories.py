@@ -1,0 +1,123 @@
+"""factory_boy factories. Production records are built through the services, like real ones."""
+
+import itertools
+from datetime import timedelta
+from decimal import Decimal
+
+import factory
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from batches import services
+from lims.models import User
+
+PASSWORD = "correct-horse-battery-staple-42"
+_serial = itertools.count(1)
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    """A user; `UserFactory(role="qa")` puts them in that role's group."""
+
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = "Test"
+    last_name = factory.Sequence(lambda n: f"Person{n}")
+
+    @factory.post_generation
+    def role(obj, create, extracted, **kwargs):
+        obj.set_password(PASSWORD)
+        obj.save()
+        if extracted:
+            obj.groups.add(Group.objects.get(name=extracted))
+
+
+def reagent_lot(actor, *, expiry_days=180, lot_number=None, **overrides):
+    n = next(_serial)
+    fields = dict(
+        category="medium",
+        name="MSC medium",
+        supplier="Acme Bio",
+        catalogue_number="MED-1",
+        lot_number=lot_number or f"L{n}",
+        expiry_date=timezone.localdate() + timedelta(days=expiry_days),
+        received_on=timezone.localdate() - timedelta(days=1),
+    )
+    fields.update(overrides)
+    return services.reagent_lot_create(actor=actor, **fields)
+
+
+def donor(actor, code=None):
+    n = next(_serial)
+    return services.donor_create(
+        actor=actor, code=code or f"D-{n}", tissue_source="umbilical_cord", consent_reference="C-1"
+    )
+
+
+def cell_bank(actor, **overrides):
+    fields = dict(
+        donor=donor(actor),
+        bank_type="working",
+        passage=3,
+        vials=20,
+        frozen_on=timezone.localdate() - timedelta(days=30),
+        storage="LN2 tank 1",
+    )
+    fields.update(overrides)
+    return services.cell_bank_create(actor=actor, **fields)
+
+
+def culture_batch(actor, **overrides):
+    fields = dict(
+        cell_bank=cell_bank(actor), started_on=timezone.localdate() - timedelta(days=10)
+    )
+    fields.update(overrides)
+    return services.culture_batch_create(actor=actor, **fields)
+
+
+def harvest(actor, batch=None):
+    batch = batch or culture_batch(actor)
+    return services.harvest_record(
+        actor=actor,
+        batch=batch,
+        harvested_at=timezone.now() - timedelta(hours=2),
+        volume_ml=Decimal("250"),
+        medium="serum_free",
+    )
+
+
+def isolation_run(actor, harvests=None):
+    harvests = harvests or [harvest(actor)]
+    start = timezone.now() - timedelta(hours=1)
+    return services.isolation_run_create(
+        actor=actor,
+        method="tff_sec",
+        harvests=harvests,
+        input_volume_ml=Decimal("250"),
+        output_volume_ml=Decimal("5"),
+        operator=actor,
+        equipment="TFF-01",
+        started_at=start,
+        ended_at=start + timedelta(minutes=50),
+        parameters={"flow_rate_ml_min": 50},
+    )
+
+
+def lot(actor, runs=None):
+    return services.lot_create(
+        actor=actor,
+        isolation_runs=runs or [isolation_run(actor)],
+        manufactured_on=timezone.localdate(),
+        volume_ml=Decimal("5"),
+    )
+
+
+def storage_positions(actor, n, box="B1"):
+    return [
+        services.storage_location_create(
+            actor=actor, freezer="ULT-1", rack="R1", box=box, position=f"A{i + 1:02d}"
+        )
+        for i in range(n)
+    ]
