@@ -190,6 +190,12 @@ USE_TZ = True
 
 # --- Files ---------------------------------------------------------------------------------
 STATIC_URL = "static/"
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    # plotly.js is served from the plotly package itself (no CDN, no second copy in the repo).
+    "lims.staticfinders.PlotlyFinder",
+]
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -209,6 +215,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = FILE_UPLOAD_MAX_BYTES
 PGHISTORY_CREATED_AT_FUNCTION = "clock_timestamp()"
 PGHISTORY_APPEND_ONLY = True
 PGHISTORY_ADMIN_ALL_EVENTS = True
+
+# --- Instruments ---------------------------------------------------------------------------
+INSTRUMENT_KEY_DAYS = env.int("INSTRUMENT_KEY_DAYS", default=365)
+API_THROTTLE_RATE = env("API_THROTTLE_RATE", default="600/minute")
 
 # --- Identifiers ----------------------------------------------------------------------------
 # Patterns for generated identifiers; {year} and {seq} are filled in at creation.

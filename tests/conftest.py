@@ -49,3 +49,56 @@ def admin_user(make_user):
 @pytest.fixture
 def personas(technician, analyst, qa_user, admin_user):
     return {"technician": technician, "analyst": analyst, "qa": qa_user, "admin": admin_user}
+
+
+def restore_role_groups() -> None:
+    """Recreate the role groups of lims/migrations/0002 (a flush empties auth_group)."""
+    from django.contrib.auth.models import Group, Permission
+
+    from lims.roles import ROLE_PERMISSIONS
+
+    for role, names in ROLE_PERMISSIONS.items():
+        group, created = Group.objects.get_or_create(name=role)
+        if created:
+            perms = [
+                Permission.objects.filter(
+                    content_type__app_label=name.split(".")[0], codename=name.split(".")[1]
+                ).first()
+                for name in names
+            ]
+            group.permissions.set([p for p in perms if p is not None])
+
+
+def _append_only_truncate_triggers() -> list[str]:
+    import pgtrigger
+
+    from lims.audit import RefuseTruncate
+
+    return [
+        f"{model._meta.label}:{trigger.name}"
+        for model, trigger in pgtrigger.registered()
+        if isinstance(trigger, RefuseTruncate)
+    ]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Let a transactional test's closing flush through the audit tables' TRUNCATE guard.
+
+    pytest-django ends a transactional test (transaction=True, live_server) with `flush`, a
+    TRUNCATE of every table, which the append-only event tables refuse by design (lims.audit).
+    The flush alone is let through, and the role groups the flush removed are put back so the
+    next test (or the next --reuse-db run) still finds them.
+    """
+    if "transactional_db" not in getattr(item, "fixturenames", ()) and not any(
+        m.kwargs.get("transaction") for m in item.iter_markers("django_db")
+    ):
+        return (yield)
+    import pgtrigger
+    from pytest_django.plugin import blocking_manager_key
+
+    with pgtrigger.ignore(*_append_only_truncate_triggers()):
+        result = yield
+    with item.config.stash[blocking_manager_key].unblock():
+        restore_role_groups()
+    return result

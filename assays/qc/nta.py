@@ -130,10 +130,11 @@ def size_percentile(
 
     * ``"upper_edge"``: ``F_i`` at the bin's upper edge: the exact percentile of a histogram
       with uniform density inside each bin (grouped-data formula ``L + (q - F) / f * h``);
-    * ``"lower_edge"``: ``F_i`` at the bin's lower edge: NanoSight NTA 3.2 convention (its
-      printed D10/D50/D90 are reproduced to 0.05 nm);
-    * ``"centre"`` (default): ``F_i`` at the bin centre, halfway between the two, so within half
-      a bin of either convention (DOMAIN.md §4: software versions differ by up to 1 nm).
+    * ``"lower_edge"``: ``F_i`` at the bin's lower edge, one bin below the exact value: the
+      NanoSight NTA 3.2 convention (reproduces its printed D10/D50/D90 to 0.05 nm);
+    * ``"centre"`` (default): ``F_i`` at the bin centre, half a bin from each of the two
+      conventions above, so within 0.5 nm of either for 1 nm bins (DOMAIN.md §4: NTA software
+      versions differ by up to 1 nm in their D-values).
     """
     if cumulative_at not in _POSITION_OFFSETS:
         raise ValueError(f"cumulative_at must be one of {sorted(_POSITION_OFFSETS)}")
@@ -176,9 +177,7 @@ def summarize_distribution(
     total = float(w.sum())
     mean = float(np.sum(w * x) / total)
     sd = float(math.sqrt(np.sum(w * (x - mean) ** 2) / total))
-    d10, d50, d90 = (
-        size_percentile(x, w, q, cumulative_at=cumulative_at) for q in (0.1, 0.5, 0.9)
-    )
+    d10, d50, d90 = (size_percentile(x, w, q, cumulative_at=cumulative_at) for q in (0.1, 0.5, 0.9))
     return SizeSummary(
         mean=mean,
         mode=_parabolic_mode(x, w),
@@ -221,7 +220,9 @@ def summarize_videos(
         unknown = set(videos) - set(STATISTICS)
         if unknown:
             raise ValueError(f"unknown statistics {sorted(unknown)}; known: {list(STATISTICS)}")
-        per_stat = {name: np.asarray(values, dtype=float).ravel() for name, values in videos.items()}
+        per_stat = {
+            name: np.asarray(values, dtype=float).ravel() for name, values in videos.items()
+        }
     else:
         if len(videos) == 0:
             raise ValueError("no videos to summarise")

@@ -1,0 +1,223 @@
+"""The assay catalogue seeded at installation (DOMAIN.md §3): assays, versions and analytes.
+
+Data, not code: a site changes it through new assay versions, never by editing these rows.
+"""
+
+NUMERIC, QUALITATIVE, TEXT = "numeric", "qualitative", "text"
+DETECTION = ["detected", "not detected"]
+GROWTH = ["growth", "no growth"]
+POS_NEG = ["positive", "negative"]
+
+# code, name, method, SOP, applies_to, [(analyte code, name, type, unit, allowed values)]
+ASSAYS = [
+    (
+        "NTA",
+        "Particle size and concentration",
+        "Nanoparticle tracking analysis (NanoSight)",
+        "SOP-QC-001",
+        "lot",
+        [
+            ("concentration", "Particle concentration", NUMERIC, "particle/mL", []),
+            ("mean_size", "Mean size", NUMERIC, "nm", []),
+            ("mode_size", "Mode size", NUMERIC, "nm", []),
+            ("sd_size", "Size SD", NUMERIC, "nm", []),
+            ("d10", "D10", NUMERIC, "nm", []),
+            ("d50", "D50", NUMERIC, "nm", []),
+            ("d90", "D90", NUMERIC, "nm", []),
+            ("fraction_50_400", "Particles between 50 and 400 nm", NUMERIC, "percent", []),
+        ],
+    ),
+    (
+        "BCA",
+        "Total protein",
+        "Bicinchoninic acid assay, microplate",
+        "SOP-QC-002",
+        "lot",
+        [
+            ("protein", "Protein concentration", NUMERIC, "ug/mL", []),
+            ("absorbance", "Absorbance 562 nm", NUMERIC, "", []),
+        ],
+    ),
+    (
+        "EV-MARKERS",
+        "EV markers",
+        "Western blot / bead flow cytometry (MISEV2018)",
+        "SOP-QC-003",
+        "lot",
+        [
+            (m, m, QUALITATIVE, "", POS_NEG)
+            for m in ("CD9", "CD63", "CD81", "TSG101", "ALIX", "calnexin", "GM130")
+        ],
+    ),
+    (
+        "TEM",
+        "Morphology",
+        "Transmission electron microscopy",
+        "SOP-QC-004",
+        "lot",
+        [
+            (
+                "morphology",
+                "Cup-shaped vesicles with intact membrane",
+                QUALITATIVE,
+                "",
+                ["conforms", "does not conform"],
+            ),
+            ("comment", "Observation", TEXT, "", []),
+        ],
+    ),
+    (
+        "ENDOTOXIN",
+        "Bacterial endotoxins",
+        "LAL kinetic chromogenic (USP <85>)",
+        "SOP-QC-005",
+        "lot",
+        [
+            ("endotoxin", "Endotoxin", NUMERIC, "EU/mL", []),
+            ("spike_recovery", "Spike recovery", NUMERIC, "percent", []),
+            ("onset_time", "Onset time", NUMERIC, "s", []),
+        ],
+    ),
+    (
+        "STERILITY",
+        "Sterility",
+        "Membrane filtration culture (USP <71>)",
+        "SOP-QC-006",
+        "lot",
+        [
+            ("sterility", "Sterility", QUALITATIVE, "", GROWTH),
+        ],
+    ),
+    (
+        "STERILITY-CB",
+        "Sterility (cells)",
+        "Culture (USP <71>)",
+        "SOP-QC-006",
+        "culture_batch",
+        [
+            ("sterility", "Sterility", QUALITATIVE, "", GROWTH),
+        ],
+    ),
+    (
+        "MYCO",
+        "Mycoplasma",
+        "qPCR (Ph. Eur. 2.6.7)",
+        "SOP-QC-007",
+        "lot",
+        [
+            ("mycoplasma", "Mycoplasma", QUALITATIVE, "", DETECTION),
+        ],
+    ),
+    (
+        "MYCO-CB",
+        "Mycoplasma (cells)",
+        "qPCR (Ph. Eur. 2.6.7)",
+        "SOP-QC-007",
+        "culture_batch",
+        [
+            ("mycoplasma", "Mycoplasma", QUALITATIVE, "", DETECTION),
+        ],
+    ),
+    (
+        "ISCT-FLOW",
+        "MSC identity panel",
+        "Flow cytometry, ISCT panel (Dominici 2006)",
+        "SOP-QC-008",
+        "culture_batch",
+        [
+            (f"{m}_pct", f"{m} positive", NUMERIC, "percent", [])
+            for m in (
+                "CD73",
+                "CD90",
+                "CD105",
+                "CD45",
+                "CD34",
+                "CD14",
+                "CD11b",
+                "CD79a",
+                "CD19",
+                "HLA-DR",
+            )
+        ]
+        + [("event_count", "Events acquired", NUMERIC, "", [])],
+    ),
+    (
+        "VIABILITY",
+        "Viability and cell count",
+        "Trypan blue / Vi-CELL BLU",
+        "SOP-QC-009",
+        "culture_batch",
+        [
+            ("viability", "Viability", NUMERIC, "percent", []),
+            ("viable_cell_density", "Viable cell density", NUMERIC, "cell/mL", []),
+            ("total_cell_density", "Total cell density", NUMERIC, "cell/mL", []),
+            ("total_cell_count", "Total cells counted", NUMERIC, "cell", []),
+        ],
+    ),
+    (
+        "POTENCY-MAC",
+        "Potency: macrophage polarization",
+        "LPS-stimulated macrophages treated with the lot (RAW 264.7 / THP-1)",
+        "SOP-QC-010",
+        "lot",
+        [
+            ("TNFa", "TNF-α", NUMERIC, "pg/mL", []),
+            ("IL6", "IL-6", NUMERIC, "pg/mL", []),
+            ("IL10", "IL-10", NUMERIC, "pg/mL", []),
+            ("TGFb", "TGF-β", NUMERIC, "pg/mL", []),
+            ("CD86_pct", "CD86 positive", NUMERIC, "percent", []),
+            ("CD206_pct", "CD206 positive", NUMERIC, "percent", []),
+            # Multiplex bead signal per cytokine (the result's target names the cytokine).
+            ("net_mfi", "Net median fluorescence", NUMERIC, "RFU", []),
+        ],
+    ),
+    (
+        "MIRNA-QPCR",
+        "miRNA cargo",
+        "RT-qPCR, ΔΔCt vs reference lot",
+        "SOP-QC-011",
+        "lot",
+        [
+            # One analyte for every target: the result's target names the miRNA or reference.
+            ("ct", "Cycle threshold (Ct)", NUMERIC, "", []),
+        ],
+    ),
+]
+
+
+def seed_catalogue(apps, schema_editor=None):
+    """Create version 1 of every assay above (idempotent), owned by the system account."""
+    User = apps.get_model("lims", "User")
+    AssayDefinition = apps.get_model("assays", "AssayDefinition")
+    Analyte = apps.get_model("assays", "Analyte")
+    system, _ = User.objects.get_or_create(
+        username="system",
+        defaults={"is_active": False, "first_name": "LIMS", "last_name": "installation"},
+    )
+    for code, name, method, sop, applies_to, analytes in ASSAYS:
+        assay, created = AssayDefinition.objects.get_or_create(
+            code=code,
+            version=1,
+            defaults=dict(
+                name=name,
+                method=method,
+                sop_reference=sop,
+                applies_to=applies_to,
+                created_by=system,
+            ),
+        )
+        if not created:
+            continue
+        Analyte.objects.bulk_create(
+            Analyte(
+                assay=assay,
+                code=a_code,
+                name=a_name,
+                result_type=kind,
+                unit=unit,
+                allowed_values=allowed,
+                position=i,
+                created_by=system,
+            )
+            for i, (a_code, a_name, kind, unit, allowed) in enumerate(analytes)
+        )

@@ -1,0 +1,113 @@
+"""From an instrument file's bytes to the results of one run (no database writes here).
+
+The parsers turn bytes into plain data; this module names which assay analyte each parsed value
+is, so `services.run_record` can validate and store them like any other result.
+"""
+
+from assays.models import AssayDefinition
+from assays.parsers import ParseError, detect_format
+from assays.services import ResultInput
+
+# ASM result names (allotropy) → analyte codes of the catalogue. A value whose name is not here,
+# or whose analyte the assay does not have, is not a result of that assay and is left out.
+ASM_ANALYTES = {
+    "viability": "viability",
+    "viable cell density": "viable_cell_density",
+    "total cell density": "total_cell_density",
+    "total cell count": "total_cell_count",
+    "absorbance": "absorbance",
+    "cycle threshold result": "ct",
+    "Net MFI": "net_mfi",
+}
+
+NTA_STATISTICS = {
+    "mean_size": "mean_nm",
+    "mode_size": "mode_nm",
+    "sd_size": "sd_nm",
+    "d10": "d10_nm",
+    "d50": "d50_nm",
+    "d90": "d90_nm",
+    "concentration": "concentration_per_ml",
+}
+NTA_UNITS = {"concentration": "particle/mL"}
+
+
+def results_from_file(
+    data: bytes, *, filename: str, assay: AssayDefinition, sample: str, format_hint: str = ""
+) -> tuple[str, list[ResultInput]]:
+    """(detected format, results) or ParseError saying why the file gives no results."""
+    hint = format_hint.strip().lower()
+    fmt = (
+        hint if hint in ("nanosight", "fcs") else ("asm" if hint else detect_format(data, filename))
+    )
+    wanted = {a.code for a in assay.analytes.all()}
+    if fmt == "nanosight":
+        items = _from_nanosight(data, sample)
+    elif fmt == "fcs":
+        items = _from_fcs(data, sample)
+    else:
+        items = _from_asm(data, filename, hint or None, sample)
+    kept = [item for item in items if item.analyte in wanted]
+    if not kept:
+        found = sorted({item.analyte for item in items}) or ["nothing"]
+        raise ParseError(
+            f"the file was read ({fmt}) but none of its values is a result of assay {assay.code} "
+            f"(file gives: {', '.join(found)}; assay expects: {', '.join(sorted(wanted))})",
+            source=filename,
+        )
+    return fmt, kept
+
+
+def _from_nanosight(data: bytes, sample: str) -> list[ResultInput]:
+    from assays.parsers import nanosight
+
+    export = nanosight.parse(data)
+    items = []
+    for video in export.videos:
+        for code, attribute in NTA_STATISTICS.items():
+            items.append(
+                ResultInput(
+                    sample=sample,
+                    analyte=code,
+                    value=float(getattr(video, attribute)),
+                    unit=NTA_UNITS.get(code, "nm"),
+                    replicate=video.name,
+                )
+            )
+    return items
+
+
+def _from_fcs(data: bytes, sample: str) -> list[ResultInput]:
+    from assays.parsers import fcs
+
+    parsed = fcs.parse(data)
+    return [ResultInput(sample=sample, analyte="event_count", value=float(parsed.event_count))]
+
+
+def _from_asm(data: bytes, filename: str, vendor: str | None, sample: str) -> list[ResultInput]:
+    from assays.parsers import asm, asm_results
+
+    document = asm.convert(data, filename, vendor=vendor)
+    items = []
+    for mv in asm_results.results_from_asm(document):
+        code = ASM_ANALYTES.get(mv.analyte)
+        if code is None:
+            continue
+        qualifier, flags = mv.qualifier, []
+        if len(qualifier) > 10:  # an instrument's error text, not a <LLOQ-style qualifier
+            flags, qualifier = [qualifier[:40]], "error"
+        items.append(
+            ResultInput(
+                sample=sample,
+                analyte=code,
+                value=mv.value,
+                unit=mv.unit,
+                qualifier=qualifier,
+                replicate=mv.replicate,
+                well=mv.well[:10],
+                target=mv.target,
+                source_sample=mv.sample_id[:120],
+                flags=flags,
+            )
+        )
+    return items

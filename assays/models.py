@@ -1,0 +1,398 @@
+"""Assays, instruments, runs and results (DOMAIN.md §3, §5).
+
+Every model here is a GMP record: audited by database triggers and never deleted. A result
+always points to the run that produced it, the run to the assay version, the instrument (or
+the person) that produced it, and, when it came from a file, the original file byte for byte.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework_api_key.models import AbstractAPIKey
+
+from assays.units import is_valid_unit
+from batches.models import Aliquot, CultureBatch, ExosomeLot, GmpRecord, ReagentLot, never_deleted
+from lims.audit import audited
+from lims.transitions import fsm_trigger
+
+
+def validate_unit(value: str):
+    if not is_valid_unit(value):
+        raise ValidationError(f"'{value}' is not a unit this system knows.")
+
+
+@audited()
+class AssayDefinition(GmpRecord):
+    """One version of a test method: what it measures, on what, by which SOP."""
+
+    class AppliesTo(models.TextChoices):
+        CULTURE_BATCH = "culture_batch", "Culture batch"
+        LOT = "lot", "Exosome lot"
+        ALIQUOT = "aliquot", "Aliquot"
+
+    code = models.CharField(max_length=40)
+    version = models.PositiveIntegerField(default=1)
+    name = models.CharField(max_length=200)
+    method = models.CharField(max_length=200)
+    sop_reference = models.CharField(max_length=100, blank=True)
+    applies_to = models.CharField(max_length=20, choices=AppliesTo.choices)
+    is_current = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["code", "-version"]
+        triggers = [never_deleted()]
+        constraints = [
+            models.UniqueConstraint(fields=["code", "version"], name="assay_version_once"),
+            models.UniqueConstraint(
+                fields=["code"], condition=Q(is_current=True), name="one_current_assay_version"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.code} v{self.version}"
+
+    def get_absolute_url(self):
+        return reverse("assays:assay_detail", args=[self.pk])
+
+
+@audited()
+class Analyte(GmpRecord):
+    """Something an assay reports: a numeric value with its unit, a qualitative call or text."""
+
+    class ResultType(models.TextChoices):
+        NUMERIC = "numeric", "Numeric"
+        QUALITATIVE = "qualitative", "Qualitative"
+        TEXT = "text", "Text"
+
+    assay = models.ForeignKey(AssayDefinition, on_delete=models.PROTECT, related_name="analytes")
+    code = models.CharField(max_length=60)
+    name = models.CharField(max_length=200)
+    result_type = models.CharField(max_length=20, choices=ResultType.choices)
+    unit = models.CharField(max_length=40, blank=True, validators=[validate_unit])
+    allowed_values = ArrayField(models.CharField(max_length=60), default=list, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["assay", "position", "code"]
+        triggers = [never_deleted()]
+        constraints = [
+            models.UniqueConstraint(fields=["assay", "code"], name="analyte_once_per_assay")
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.unit})" if self.unit else self.name
+
+
+@audited()
+class Instrument(GmpRecord):
+    """A registered, qualified instrument (21 CFR 11.10(h): results only from these)."""
+
+    class Status(models.TextChoices):
+        IN_SERVICE = "in_service", "In service"
+        OUT_OF_SERVICE = "out_of_service", "Out of service"
+
+    TRANSITIONS = {"in_service": {"out_of_service"}, "out_of_service": {"in_service"}}
+
+    code = models.CharField(max_length=40, unique=True)
+    instrument_type = models.CharField(max_length=80)
+    make = models.CharField(max_length=80)
+    model = models.CharField(max_length=80)
+    serial_number = models.CharField(max_length=80)
+    location = models.CharField(max_length=120)
+    assay_codes = ArrayField(
+        models.CharField(max_length=40),
+        default=list,
+        blank=True,
+        help_text="Codes of the assays this instrument may report.",
+    )
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.IN_SERVICE, editable=False
+    )
+    status_changed_at = models.DateTimeField(default=timezone.now, editable=False)
+    status_reason = models.TextField(blank=True, editable=False)
+    calibration_due_on = models.DateField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["code"]
+        triggers = [
+            never_deleted(),
+            fsm_trigger({"in_service": {"out_of_service"}, "out_of_service": {"in_service"}}),
+        ]
+
+    def __str__(self):
+        return self.code
+
+    def get_absolute_url(self):
+        return reverse("assays:instrument_detail", args=[self.pk])
+
+    def calibration_overdue(self, on=None) -> bool:
+        on = on or timezone.localdate()
+        return self.calibration_due_on is not None and self.calibration_due_on < on
+
+
+@audited()
+class InstrumentLogEntry(GmpRecord):
+    """A calibration or maintenance of an instrument, with when the next one is due."""
+
+    class Kind(models.TextChoices):
+        CALIBRATION = "calibration", "Calibration"
+        MAINTENANCE = "maintenance", "Maintenance"
+
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="log")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    performed_on = models.DateField()
+    due_on = models.DateField(null=True, blank=True, help_text="When the next one is due.")
+    performed_by = models.CharField(max_length=120)
+    certificate = models.CharField(max_length=120, blank=True)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-performed_on", "-pk"]
+        triggers = [never_deleted()]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(due_on__isnull=True) | Q(due_on__gt=models.F("performed_on")),
+                name="log_due_after_performed",
+                violation_error_message="The next due date must be after the date performed.",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.instrument} {self.kind} {self.performed_on}"
+
+
+@audited()
+class InstrumentKey(AbstractAPIKey):
+    """An API key of one instrument; stored hashed, shown once, with expiry and revocation."""
+
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="api_keys")
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "instrument API key"
+        triggers = [never_deleted()]
+
+
+@audited()
+class InstrumentFile(models.Model):
+    """An original export file sent by an instrument or uploaded by a person (ALCOA+ original).
+
+    The bytes live in the file store under their SHA-256, never under the client's name.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        PARSED = "parsed", "Parsed"
+        FAILED = "failed", "Failed"
+
+    TRANSITIONS = {"queued": {"parsed", "failed"}}
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    size = models.BigIntegerField()
+    original_name = models.CharField(max_length=255)
+    format_hint = models.CharField(max_length=40, blank=True)
+    detected_format = models.CharField(max_length=40, blank=True)
+    sample_identifier = models.CharField(max_length=80)
+    assay_code = models.CharField(max_length=40)
+    instrument = models.ForeignKey(
+        Instrument, on_delete=models.PROTECT, null=True, blank=True, related_name="files"
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    parsed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        triggers = [never_deleted(), fsm_trigger({"queued": {"parsed", "failed"}})]
+
+    def __str__(self):
+        return f"{self.original_name} ({self.sha256[:12]})"
+
+    @property
+    def storage_name(self) -> str:
+        return f"instrument-files/{self.sha256[:2]}/{self.sha256}"
+
+
+RUN_TRANSITIONS = {"recorded": {"reviewed", "invalidated"}, "reviewed": {"invalidated"}}
+
+
+@audited()
+class AssayRun(GmpRecord):
+    """One execution of an assay version on one or more samples, by a person or an instrument."""
+
+    class Status(models.TextChoices):
+        RECORDED = "recorded", "Recorded"
+        REVIEWED = "reviewed", "Reviewed"
+        INVALIDATED = "invalidated", "Invalidated"
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", "Entered by hand"
+        API_JSON = "api_json", "Instrument (JSON)"
+        API_ASM = "api_asm", "Instrument (ASM)"
+        FILE = "file", "Instrument file"
+
+    TRANSITIONS = RUN_TRANSITIONS
+
+    assay = models.ForeignKey(AssayDefinition, on_delete=models.PROTECT, related_name="runs")
+    instrument = models.ForeignKey(
+        Instrument, on_delete=models.PROTECT, null=True, blank=True, related_name="runs"
+    )
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    source = models.CharField(max_length=20, choices=Source.choices)
+    source_file = models.ForeignKey(
+        InstrumentFile, on_delete=models.PROTECT, null=True, blank=True, related_name="runs"
+    )
+    reagent_lots = models.ManyToManyField(
+        ReagentLot, through="RunReagentUse", related_name="assay_runs", blank=True
+    )
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.RECORDED, editable=False
+    )
+    status_reason = models.TextField(blank=True, editable=False)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
+    retest_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="retests"
+    )
+    external_id = models.CharField(max_length=120, blank=True, help_text="The sender's run id.")
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        triggers = [never_deleted(), fsm_trigger(RUN_TRANSITIONS)]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("started_at")),
+                name="run_times_in_order",
+                violation_error_message="The run cannot end before it starts.",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.assay.code} run {self.pk}"
+
+    def get_absolute_url(self):
+        return reverse("assays:run_detail", args=[self.pk])
+
+
+@audited()
+class RunReagentUse(GmpRecord):
+    """A reagent lot (kit, standard, control) used in an assay run."""
+
+    run = models.ForeignKey(AssayRun, on_delete=models.PROTECT, related_name="reagent_uses")
+    reagent_lot = models.ForeignKey(ReagentLot, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        triggers = [never_deleted()]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "reagent_lot"], name="run_reagent_once")
+        ]
+
+    def __str__(self):
+        return f"{self.reagent_lot_id} in run {self.run_id}"
+
+
+@audited()
+class RunSample(GmpRecord):
+    """A sample tested in a run: a culture batch, a lot or one of its vials."""
+
+    run = models.ForeignKey(AssayRun, on_delete=models.PROTECT, related_name="samples")
+    culture_batch = models.ForeignKey(
+        CultureBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="assay_samples"
+    )
+    lot = models.ForeignKey(
+        ExosomeLot, on_delete=models.PROTECT, null=True, blank=True, related_name="assay_samples"
+    )
+    aliquot = models.ForeignKey(
+        Aliquot, on_delete=models.PROTECT, null=True, blank=True, related_name="assay_samples"
+    )
+    label = models.CharField(max_length=80, help_text="The identifier the sender used.")
+
+    class Meta:
+        triggers = [never_deleted()]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(culture_batch__isnull=False, lot__isnull=True)
+                | Q(culture_batch__isnull=True, lot__isnull=False),
+                name="sample_is_batch_or_lot",
+            )
+        ]
+
+    def __str__(self):
+        return self.label
+
+
+@audited()
+class Result(GmpRecord):
+    """One reported value of one analyte for one sample in a run."""
+
+    run = models.ForeignKey(AssayRun, on_delete=models.PROTECT, related_name="results")
+    sample = models.ForeignKey(RunSample, on_delete=models.PROTECT, related_name="results")
+    analyte = models.ForeignKey(Analyte, on_delete=models.PROTECT, related_name="results")
+    value = models.FloatField(null=True, blank=True)
+    text_value = models.CharField(max_length=200, blank=True)
+    unit = models.CharField(max_length=40, blank=True)
+    qualifier = models.CharField(max_length=10, blank=True, help_text="e.g. <LLOQ, >ULOQ")
+    replicate = models.CharField(max_length=40, blank=True)
+    well = models.CharField(max_length=10, blank=True)
+    target = models.CharField(
+        max_length=60,
+        blank=True,
+        help_text="qPCR target or multiplex analyte, when the assay has one.",
+    )
+    source_sample = models.CharField(
+        max_length=120, blank=True, help_text="The sample name as the instrument wrote it."
+    )
+    flags = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+    source_file = models.ForeignKey(
+        InstrumentFile, on_delete=models.PROTECT, null=True, blank=True, related_name="results"
+    )
+
+    class Meta:
+        ordering = ["run", "sample", "analyte", "replicate", "well"]
+        triggers = [never_deleted()]
+        indexes = [models.Index(fields=["analyte", "sample"])]
+
+    def __str__(self):
+        shown = self.text_value if self.value is None else f"{self.qualifier}{self.value:g}"
+        return f"{self.analyte.code} = {shown} {self.unit}".strip()
+
+
+class IdempotencyRecord(models.Model):
+    """The stored answer to a POST sent with an Idempotency-Key, replayed on a retry."""
+
+    principal = models.CharField(max_length=80)
+    key = models.CharField(max_length=200)
+    request_hash = models.CharField(max_length=64)
+    path = models.CharField(max_length=200)
+    completed = models.BooleanField(default=False)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["principal", "key"], name="idempotency_key_once")
+        ]
+
+    def __str__(self):
+        return f"{self.principal}:{self.key}"

@@ -1,0 +1,42 @@
+"""Readers for instrument export files: pure functions from bytes to plain data, no Django.
+
+* :mod:`~assays.parsers.nanosight`: Malvern NanoSight NTA 3.x "Experiment Summary" CSV;
+* :mod:`~assays.parsers.fcs`: Flow Cytometry Standard list-mode files (FCS 2.0/3.0/3.1, flowio);
+* :mod:`~assays.parsers.asm`: vendor exports converted by ``allotropy`` to Allotrope Simple
+  Model (ASM) JSON, and :mod:`~assays.parsers.asm_results` to map ASM to neutral result rows.
+
+Every reader raises :class:`ParseError` (a ``ValueError``) and nothing else for bad input.
+DOMAIN.md §5: the original file is the record; these functions never change it.
+"""
+
+from assays.parsers.errors import ParseError
+
+__all__ = ["FORMATS", "ParseError", "detect_format"]
+
+FORMATS: tuple[str, ...] = ("nanosight", "fcs", "asm")
+
+
+def detect_format(data: bytes, filename: str) -> str:
+    """Which reader handles ``data``: ``"nanosight"``, ``"fcs"`` or ``"asm"`` (allotropy).
+
+    NanoSight and FCS are recognised by their first bytes; anything else is offered to
+    allotropy's vendor detection, which needs the file name for its extension.
+    """
+    from assays.parsers import fcs, nanosight
+
+    if fcs.looks_like_fcs(data):
+        return "fcs"
+    if nanosight.looks_like_nanosight(data):
+        return "nanosight"
+    # Imported only now: importing allotropy takes about a second.
+    from assays.parsers import asm
+
+    try:
+        asm.detect_vendor(data, filename)
+    except ParseError as exc:
+        raise ParseError(
+            "not a NanoSight Experiment Summary, not an FCS file, and no allotropy vendor "
+            f"format recognised ({exc.detail})",
+            source=filename,
+        ) from exc
+    return "asm"

@@ -1,0 +1,171 @@
+"""Worked examples of DOMAIN.md §4, computed with this package and compared with the reference.
+
+``CASES`` is self-contained (inline data, no file reads) so a management command can print the
+table and exit non-zero on any failure; ``run_all()`` evaluates every case. Numeric cases pass
+when ``|computed − expected| <= tolerance``; text cases when the texts are equal.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+from . import capability, curves, endotoxin, nta, potency, qpcr, westgard
+
+Value = float | str
+
+
+@dataclass(frozen=True)
+class WorkedExample:
+    name: str
+    reference: str
+    expected: Value
+    tolerance: float | None  # absolute; None for text (exact match)
+    compute: Callable[[], Value]
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    name: str
+    expected: Value
+    computed: Value
+    tolerance: float | None
+    passed: bool
+
+
+# ----------------------------------------------------------------------------- inline data
+
+RYEGRASS_CONC = [0.0] * 6 + [c for c in (0.94, 1.88, 3.75, 7.5, 15.0, 30.0) for _ in range(3)]
+RYEGRASS_ROOTL = [
+    7.58, 8, 8.328571429, 7.25, 7.375, 7.9625, 8.355555556, 6.914285714, 7.75, 6.871428571,
+    6.45, 5.922222222, 1.925, 2.885714286, 4.233333333, 1.1875, 0.857142857, 1.057142857,
+    0.6875, 0.525, 0.825, 0.25, 0.22, 0.44,
+]  # fmt: skip
+WESTGARD_VALUES = [101, 97, 111, 99, 117, 103, 111, 112, 106, 106, 107, 106, 102, 101]
+WESTGARD_EXPECTED = "3:1-2s; 5:1-2s,1-3s; 7:1-2s; 8:1-2s,2-2s; 10:4-1s; 11:4-1s; 12:4-1s; 14:10x"
+# Per-video number-weighted mean size (nm) printed in the NanoSight NTA 3.2 export of 12
+# videos of 100 nm beads (tidyNano inst/extdata/beads.csv, MIT); the file's "Average" is 100.5
+# and its "Standard Error" 1.2.
+NANOSIGHT_VIDEO_MEANS = [98.7, 97.9, 99.4, 96.4, 97.2, 97.8, 109.9, 107.1, 104.5, 99.3, 98.7, 98.7]
+
+DRC = "R drc ryegrass, LL.4 fit (Ritz et al. 2015); DOMAIN.md §4"
+WESTGARD = "Westgard et al., Clin Chem 1981;27:493; DOMAIN.md §4 worked example"
+CAPABILITY = "ISO 22514-2; DOMAIN.md §4 (μ=130, σ=8, LSL=100, USL=150)"
+LAL = "USP <85> K/M; DOMAIN.md §4 (K=5 EU/kg, 2 mL bolus, 70 kg)"
+LIVAK = "Livak & Schmittgen, Methods 2001;25:402 (RQ = 2^-ΔΔCt)"
+POTENCY = "DOMAIN.md §4 potency formulas"
+NANOSIGHT = "NanoSight NTA 3.2 export, Average / Standard Error columns; DOMAIN.md §4"
+
+
+@cache
+def _ryegrass_ll4() -> dict[str, float]:
+    fit = curves.fit_four_pl(RYEGRASS_CONC, RYEGRASS_ROOTL)
+    return {**fit.to_drc_ll4(), "residual_se": fit.residual_se, "df": float(fit.df)}
+
+
+def _ryegrass(parameter: str) -> Callable[[], float]:
+    return lambda: _ryegrass_ll4()[parameter]
+
+
+def _westgard() -> str:
+    return westgard.format_flags(westgard.evaluate(WESTGARD_VALUES, 100.0, 5.0))
+
+
+def _capability() -> capability.Capability:
+    return capability.capability_from_stats(130.0, 8.0, 100.0, 150.0)
+
+
+def _rq() -> qpcr.RelativeQuantity:
+    # ΔCt(sample) = 22 - 18 = 4; ΔCt(calibrator) = 25 - 19 = 6; ΔΔCt = -2.
+    return qpcr.relative_quantity(22.0, 18.0, 25.0, 19.0)
+
+
+CASES: list[WorkedExample] = [
+    WorkedExample("4PL ryegrass LL.4 b", DRC, 2.98222, 5e-5, _ryegrass("b")),
+    WorkedExample("4PL ryegrass LL.4 c (lower asymptote)", DRC, 0.48141, 5e-5, _ryegrass("c")),
+    WorkedExample("4PL ryegrass LL.4 d (upper asymptote)", DRC, 7.79296, 5e-5, _ryegrass("d")),
+    WorkedExample("4PL ryegrass LL.4 e (inflection)", DRC, 3.05795, 5e-5, _ryegrass("e")),
+    WorkedExample("4PL ryegrass residual SE", DRC, 0.5196256, 5e-7, _ryegrass("residual_se")),
+    WorkedExample("4PL ryegrass residual df", DRC, 20.0, 0.0, _ryegrass("df")),
+    WorkedExample("Westgard multirule flags", WESTGARD, WESTGARD_EXPECTED, None, _westgard),
+    WorkedExample("Capability Cp", CAPABILITY, 1.042, 5e-4, lambda: _capability().cp),
+    WorkedExample("Capability Cpk", CAPABILITY, 0.833, 5e-4, lambda: _capability().cpk),
+    WorkedExample(
+        "Endotoxin limit K/M (EU/mL)",
+        LAL,
+        175.0,
+        1e-9,
+        lambda: endotoxin.endotoxin_limit(5.0, endotoxin.dose_per_kg(2.0, 70.0)),
+    ),
+    WorkedExample("qPCR ΔΔCt (22/18 vs 25/19)", LIVAK, -2.0, 1e-12, lambda: _rq().ddct),
+    WorkedExample("qPCR RQ = 2^-ΔΔCt", LIVAK, 4.0, 1e-12, lambda: _rq().rq),
+    WorkedExample(
+        "qPCR RQ, efficiency 1.9",
+        "Pfaffl, Nucleic Acids Res 2001;29:e45 (E^-ΔΔCt)",
+        3.61,
+        1e-12,
+        lambda: qpcr.relative_quantity(22.0, 18.0, 25.0, 19.0, efficiency=1.9).rq,
+    ),
+    WorkedExample(
+        "Potency % inhibition (LPS 1000, unstim 100, EV 550)",
+        POTENCY,
+        50.0,
+        1e-9,
+        lambda: potency.percent_inhibition(550.0, 1000.0, 100.0),
+    ),
+    WorkedExample(
+        "Potency fold induction (EV 300 / LPS 200)",
+        POTENCY,
+        1.5,
+        1e-12,
+        lambda: potency.fold_induction(300.0, 200.0),
+    ),
+    WorkedExample(
+        "Potency M2/M1 index (40 % / 20 %)",
+        POTENCY,
+        2.0,
+        1e-12,
+        lambda: potency.m2_m1_index(40.0, 20.0),
+    ),
+    WorkedExample(
+        "NTA mean size, average of 12 videos",
+        NANOSIGHT,
+        100.5,
+        0.05,
+        lambda: nta.summarize_videos({"mean": NANOSIGHT_VIDEO_MEANS}).mean.average,
+    ),
+    WorkedExample(
+        "NTA mean size, standard error of 12 videos",
+        NANOSIGHT,
+        1.2,
+        0.05,
+        lambda: nta.summarize_videos({"mean": NANOSIGHT_VIDEO_MEANS}).mean.standard_error,
+    ),
+]
+
+
+def _passed(expected: Value, computed: Value, tolerance: float | None) -> bool:
+    if isinstance(expected, str) or isinstance(computed, str):
+        return computed == expected
+    if not math.isfinite(computed):
+        return False
+    return abs(computed - expected) <= (tolerance or 0.0)
+
+
+def run_case(case: WorkedExample) -> CaseResult:
+    """Compute one case; an exception counts as a failure with its text as ``computed``."""
+    try:
+        computed = case.compute()
+        if not isinstance(computed, str):
+            computed = float(computed)
+        passed = _passed(case.expected, computed, case.tolerance)
+    except Exception as exc:  # reported as a failed case, not hidden
+        computed, passed = f"error: {exc!r}", False
+    return CaseResult(case.name, case.expected, computed, case.tolerance, passed)
+
+
+def run_all() -> list[CaseResult]:
+    """Evaluate every case in :data:`CASES`, in order."""
+    return [run_case(case) for case in CASES]

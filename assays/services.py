@@ -1,0 +1,501 @@
+"""Every write to assays, instruments, runs and results goes through one function here.
+
+Results arrive three ways (a technician's form, an instrument's JSON or ASM post, a raw file
+parsed in the background) and all of them end in `run_record`, so the rules are the same:
+registered instrument in service and calibrated, reagent lots not expired, sample known and not
+locked, analyte known, value of the right type, unit convertible to the analyte's unit.
+"""
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from assays.models import (
+    Analyte,
+    AssayDefinition,
+    AssayRun,
+    Instrument,
+    InstrumentFile,
+    InstrumentKey,
+    InstrumentLogEntry,
+    Result,
+    RunReagentUse,
+    RunSample,
+)
+from assays.units import convert, is_valid_unit
+from batches.models import Aliquot, CultureBatch, ExosomeLot
+from batches.services import check_reagents_usable
+from lims.audit import audit_context
+from lims.transitions import move_status
+
+LOCKED_LOT_STATUSES = (ExosomeLot.Status.RELEASED, ExosomeLot.Status.REJECTED)
+
+
+# --- Instruments ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def instrument_register(*, actor, **fields) -> Instrument:
+    instrument = Instrument(created_by=actor, **fields)
+    unknown = set(instrument.assay_codes) - set(
+        AssayDefinition.objects.values_list("code", flat=True)
+    )
+    if unknown:
+        raise ValidationError(
+            {"assay_codes": f"Unknown assay codes: {', '.join(sorted(unknown))}."}
+        )
+    instrument.full_clean()
+    with audit_context(actor=actor, reason="Instrument registered"):
+        instrument.save()
+    return instrument
+
+
+@transaction.atomic
+def instrument_log(
+    *,
+    actor,
+    instrument: Instrument,
+    kind: str,
+    performed_on: date,
+    due_on: date | None,
+    performed_by: str,
+    certificate: str = "",
+    notes: str = "",
+) -> InstrumentLogEntry:
+    """Log a calibration or maintenance; a calibration sets when the next one is due."""
+    entry = InstrumentLogEntry(
+        instrument=instrument,
+        kind=kind,
+        performed_on=performed_on,
+        due_on=due_on,
+        performed_by=performed_by,
+        certificate=certificate,
+        notes=notes,
+        created_by=actor,
+    )
+    entry.full_clean()
+    with audit_context(actor=actor, reason=f"{entry.get_kind_display()} logged"):
+        entry.save()
+        if kind == InstrumentLogEntry.Kind.CALIBRATION:
+            Instrument.objects.filter(pk=instrument.pk).update(calibration_due_on=due_on)
+    instrument.refresh_from_db()
+    return entry
+
+
+def instrument_set_status(*, actor, instrument: Instrument, to: str, reason: str) -> Instrument:
+    return move_status(
+        instrument,
+        to=to,
+        actor=actor,
+        reason=reason,
+        extra_fields={"status_reason": reason, "status_changed_at": timezone.now()},
+    )
+
+
+def check_instrument_usable(instrument: Instrument, *, on: date | None = None) -> None:
+    """Refuse results from an instrument out of service or past its calibration due date."""
+    on = on or timezone.localdate()
+    if instrument.status != Instrument.Status.IN_SERVICE:
+        since = timezone.localtime(instrument.status_changed_at)
+        raise ValidationError(
+            {
+                "instrument": f"Instrument {instrument} is out of service since {since:%Y-%m-%d}"
+                f"{': ' + instrument.status_reason if instrument.status_reason else ''}."
+            }
+        )
+    if instrument.calibration_overdue(on):
+        raise ValidationError(
+            {
+                "instrument": f"Instrument {instrument} is past its calibration due date "
+                f"(due {instrument.calibration_due_on:%Y-%m-%d})."
+            }
+        )
+
+
+@transaction.atomic
+def instrument_key_issue(
+    *, actor, instrument: Instrument, name: str = "", expiry_date=None
+) -> tuple[InstrumentKey, str]:
+    """A new API key for an instrument; the plain key is returned once and never stored."""
+    if expiry_date is None:
+        expiry_date = timezone.now() + timezone.timedelta(days=settings.INSTRUMENT_KEY_DAYS)
+    with audit_context(actor=actor, reason="Instrument key issued"):
+        key, plain = InstrumentKey.objects.create_key(
+            name=name or f"{instrument.code} key {timezone.now():%Y-%m-%d}",
+            instrument=instrument,
+            expiry_date=expiry_date,
+        )
+    return key, plain
+
+
+@transaction.atomic
+def instrument_key_revoke(*, actor, key: InstrumentKey, reason: str) -> InstrumentKey:
+    if not reason.strip():
+        raise ValidationError({"reason": "A reason is required to revoke a key."})
+    with audit_context(actor=actor, reason=reason):
+        InstrumentKey.objects.filter(pk=key.pk).update(revoked=True)
+    key.refresh_from_db()
+    return key
+
+
+# --- Runs and results ------------------------------------------------------------------------
+
+
+@dataclass
+class ResultInput:
+    """One value as a sender reports it, before validation."""
+
+    sample: str
+    analyte: str
+    value: float | None = None
+    text_value: str = ""
+    unit: str = ""
+    qualifier: str = ""
+    replicate: str = ""
+    well: str = ""
+    target: str = ""
+    source_sample: str = ""
+    flags: list[str] = field(default_factory=list)
+
+
+def current_assay(code: str) -> AssayDefinition:
+    assay = AssayDefinition.objects.filter(code=code, is_current=True).first()
+    if assay is None:
+        raise ValidationError({"assay": f"No assay with code '{code}'."})
+    return assay
+
+
+def resolve_sample(identifier: str, assay: AssayDefinition):
+    """The batch, lot or vial an identifier names, checked against what the assay tests."""
+    identifier = identifier.strip()
+    if assay.applies_to == AssayDefinition.AppliesTo.CULTURE_BATCH:
+        batch = CultureBatch.objects.filter(code=identifier).first()
+        if batch is None:
+            raise ValidationError(
+                {
+                    "sample": f"No culture batch '{identifier}' (assay "
+                    f"{assay.code} tests culture batches)."
+                }
+            )
+        return {"culture_batch": batch}
+    aliquot = None
+    lot = ExosomeLot.objects.filter(code=identifier).first()
+    if lot is None:
+        aliquot = Aliquot.objects.select_related("lot").filter(barcode=identifier).first()
+        lot = aliquot.lot if aliquot else None
+    if lot is None:
+        raise ValidationError({"sample": f"No exosome lot or vial '{identifier}'."})
+    if lot.status in LOCKED_LOT_STATUSES:
+        raise ValidationError(
+            {"sample": f"Lot {lot} is {lot.get_status_display().lower()}: it takes no new results."}
+        )
+    return {"lot": lot, "aliquot": aliquot}
+
+
+def _validated_result(analyte: Analyte, item: ResultInput) -> dict:
+    """Value checked against the analyte's type; numeric values converted to its unit."""
+    where = f"{item.sample} / {analyte.code}"
+    if analyte.result_type == Analyte.ResultType.NUMERIC:
+        if item.value is None and not item.qualifier:
+            raise ValidationError({"value": f"{where}: a number is required."})
+        value = item.value
+        unit = item.unit if item.unit not in (None, "") else analyte.unit
+        if not is_valid_unit(unit):
+            raise ValidationError({"unit": f"{where}: unknown unit '{unit}'."})
+        if value is not None:
+            try:
+                value = convert(float(value), unit, analyte.unit)
+            except ValueError as exc:
+                raise ValidationError(
+                    {"unit": f"{where}: '{unit}' cannot be converted to '{analyte.unit}'."}
+                ) from exc
+        return {"value": value, "text_value": "", "unit": analyte.unit}
+    text = (item.text_value or ("" if item.value is None else str(item.value))).strip()
+    if analyte.result_type == Analyte.ResultType.QUALITATIVE:
+        allowed = {v.lower(): v for v in analyte.allowed_values}
+        if text.lower() not in allowed:
+            raise ValidationError(
+                {
+                    "text_value": f"{where}: '{text}' is not one of "
+                    + ", ".join(analyte.allowed_values)
+                    + "."
+                }
+            )
+        text = allowed[text.lower()]
+    elif not text:
+        raise ValidationError({"text_value": f"{where}: a text result is required."})
+    return {"value": None, "text_value": text, "unit": ""}
+
+
+@transaction.atomic
+def run_record(
+    *,
+    assay_code: str,
+    results: list[ResultInput],
+    source: str,
+    started_at,
+    ended_at=None,
+    actor=None,
+    instrument: Instrument | None = None,
+    reagent_lots=(),
+    retest_of: AssayRun | None = None,
+    source_file: InstrumentFile | None = None,
+    external_id: str = "",
+) -> AssayRun:
+    """Record a run with its results in one transaction, or refuse it whole."""
+    if actor is None and instrument is None:
+        raise ValidationError("A run is recorded by a person or an instrument.")
+    if not results:
+        raise ValidationError({"results": "A run needs at least one result."})
+    assay = current_assay(assay_code)
+    if instrument is not None:
+        if assay.code not in instrument.assay_codes:
+            raise ValidationError(
+                {"assay": f"Instrument {instrument} is not qualified for assay {assay.code}."}
+            )
+        check_instrument_usable(instrument, on=timezone.localdate(started_at))
+    reagent_lots = list(reagent_lots)
+    try:
+        check_reagents_usable(reagent_lots, on=timezone.localdate(started_at))
+    except ValidationError as exc:
+        raise ValidationError({"reagent_lots": exc.message_dict["reagent_lots"]}) from exc
+    if retest_of is not None and retest_of.assay.code != assay.code:
+        raise ValidationError({"retest_of": "A retest repeats a run of the same assay."})
+
+    analytes = {a.code: a for a in assay.analytes.all()}
+    samples: dict[str, dict] = {}
+    rows = []
+    for item in results:
+        analyte = analytes.get(item.analyte)
+        if analyte is None:
+            raise ValidationError(
+                {
+                    "analyte": f"Assay {assay.code} has no analyte '{item.analyte}' "
+                    f"(known: {', '.join(sorted(analytes))})."
+                }
+            )
+        if item.sample not in samples:
+            samples[item.sample] = resolve_sample(item.sample, assay)
+        rows.append((item, analyte, _validated_result(analyte, item)))
+
+    run = AssayRun(
+        assay=assay,
+        instrument=instrument,
+        operator=actor,
+        source=source,
+        source_file=source_file,
+        started_at=started_at,
+        ended_at=ended_at,
+        retest_of=retest_of,
+        external_id=external_id,
+        created_by=actor or _instrument_user(),
+    )
+    run.full_clean()
+    who = {"actor": actor, "instrument": instrument.code if instrument else None}
+    with audit_context(**who, reason="Run recorded"):
+        run.save()
+        RunReagentUse.objects.bulk_create(
+            RunReagentUse(run=run, reagent_lot=lot, created_by=run.created_by)
+            for lot in reagent_lots
+        )
+        sample_rows = {
+            label: RunSample(
+                run=run,
+                label=label,
+                created_by=run.created_by,
+                culture_batch=target.get("culture_batch"),
+                lot=target.get("lot"),
+                aliquot=target.get("aliquot"),
+            )
+            for label, target in samples.items()
+        }
+        RunSample.objects.bulk_create(sample_rows.values())
+        Result.objects.bulk_create(
+            Result(
+                run=run,
+                sample=sample_rows[item.sample],
+                analyte=analyte,
+                qualifier=item.qualifier,
+                replicate=item.replicate,
+                well=item.well,
+                source_sample=item.source_sample,
+                flags=item.flags,
+                source_file=source_file,
+                created_by=run.created_by,
+                **checked,
+            )
+            for item, analyte, checked in rows
+        )
+    _after_run_recorded(run)
+    return run
+
+
+def _after_run_recorded(run: AssayRun) -> None:
+    """Hook for what follows a new run (QC metrics); enqueued only once the run is committed."""
+    hook = getattr(settings, "LIMS_AFTER_RUN_RECORDED", None)
+    if hook:
+        from django.utils.module_loading import import_string
+
+        transaction.on_commit(lambda: import_string(hook)(run.pk))
+
+
+def _instrument_user():
+    """Machine writes are attributed to the instrument in the audit context; the row's
+    created_by names the installation's system account."""
+    from lims.models import User
+
+    return User.objects.get(username="system")
+
+
+def run_review(*, actor, run: AssayRun, reason: str = "Reviewed") -> AssayRun:
+    if run.operator_id == actor.pk:
+        raise ValidationError("The analyst who performed a run cannot review it.")
+    return move_status(
+        run, to="reviewed", actor=actor, reason=reason, extra_fields={"reviewed_by": actor}
+    )
+
+
+def run_invalidate(*, actor, run: AssayRun, reason: str) -> AssayRun:
+    return move_status(
+        run, to="invalidated", actor=actor, reason=reason, extra_fields={"status_reason": reason}
+    )
+
+
+# --- Instrument files ------------------------------------------------------------------------
+
+
+def store_original(data: bytes) -> str:
+    """Write the bytes under their SHA-256 (content-addressed, written once) and return it."""
+    digest = hashlib.sha256(data).hexdigest()
+    name = f"instrument-files/{digest[:2]}/{digest}"
+    if not default_storage.exists(name):
+        default_storage.save(name, ContentFile(data))
+    return digest
+
+
+def read_original(instrument_file: InstrumentFile) -> bytes:
+    with default_storage.open(instrument_file.storage_name, "rb") as fh:
+        data = fh.read()
+    if hashlib.sha256(data).hexdigest() != instrument_file.sha256:
+        raise RuntimeError(f"Stored file {instrument_file.sha256} no longer matches its hash.")
+    return data
+
+
+def instrument_file_receive(
+    *,
+    data: bytes,
+    filename: str,
+    sample_identifier: str,
+    assay_code: str,
+    format_hint: str = "",
+    instrument: Instrument | None = None,
+    uploaded_by=None,
+) -> InstrumentFile:
+    """Keep the original file and queue its parsing. Checks what can be checked up front."""
+    if len(data) > settings.FILE_UPLOAD_MAX_BYTES:
+        raise ValidationError({"file": "The file is larger than the upload limit."})
+    if not data:
+        raise ValidationError({"file": "The file is empty."})
+    assay = current_assay(assay_code)
+    if instrument is not None:
+        if assay.code not in instrument.assay_codes:
+            raise ValidationError(
+                {"assay": f"Instrument {instrument} is not qualified for assay {assay.code}."}
+            )
+        check_instrument_usable(instrument)
+    resolve_sample(sample_identifier, assay)
+    # Slow I/O outside the transaction; the content-addressed write is idempotent.
+    digest = store_original(data)
+    with transaction.atomic():
+        record = InstrumentFile(
+            sha256=digest,
+            size=len(data),
+            original_name=filename[:255],
+            format_hint=format_hint,
+            sample_identifier=sample_identifier,
+            assay_code=assay.code,
+            instrument=instrument,
+            uploaded_by=uploaded_by,
+        )
+        who = {"actor": uploaded_by, "instrument": instrument.code if instrument else None}
+        with audit_context(**who, reason="Instrument file received"):
+            record.save()
+        from assays.tasks import parse_instrument_file
+
+        transaction.on_commit(lambda: parse_instrument_file.delay(str(record.pk)))
+    return record
+
+
+def instrument_file_parse(file_id) -> InstrumentFile:
+    """Parse a queued file into a run and its results, or mark it failed with the reason.
+
+    Safe to run twice (a redelivered task, two workers): the row lock and the status check
+    let only the first one record a run.
+    """
+    from assays.ingest import results_from_file
+    from assays.parsers import ParseError
+
+    record = InstrumentFile.objects.select_related("instrument", "uploaded_by").get(pk=file_id)
+    if record.status != InstrumentFile.Status.QUEUED:
+        return record
+    try:
+        data = read_original(record)
+        fmt, items = results_from_file(
+            data,
+            filename=record.original_name,
+            assay=current_assay(record.assay_code),
+            sample=record.sample_identifier,
+            format_hint=record.format_hint,
+        )
+    except (ParseError, ValidationError) as exc:
+        return _mark_failed(record, exc)
+    try:
+        with transaction.atomic():
+            locked = InstrumentFile.objects.select_for_update().get(pk=record.pk)
+            if locked.status != InstrumentFile.Status.QUEUED:
+                return locked
+            run_record(
+                assay_code=locked.assay_code,
+                results=items,
+                source=AssayRun.Source.FILE,
+                started_at=locked.created_at,
+                actor=locked.uploaded_by,
+                instrument=locked.instrument,
+                source_file=locked,
+            )
+            locked.status = InstrumentFile.Status.PARSED
+            locked.detected_format = fmt
+            locked.parsed_at = timezone.now()
+            with audit_context(
+                actor=locked.uploaded_by,
+                reason="File parsed",
+                instrument=locked.instrument.code if locked.instrument else None,
+            ):
+                locked.save(update_fields=["status", "detected_format", "parsed_at"])
+            return locked
+    except ValidationError as exc:
+        return _mark_failed(record, exc)
+
+
+def _mark_failed(record: InstrumentFile, exc) -> InstrumentFile:
+    message = str(exc) if not isinstance(exc, ValidationError) else "; ".join(exc.messages)
+    with transaction.atomic():
+        locked = InstrumentFile.objects.select_for_update().get(pk=record.pk)
+        if locked.status != InstrumentFile.Status.QUEUED:
+            return locked
+        locked.status = InstrumentFile.Status.FAILED
+        locked.error = message[:2000]
+        with audit_context(
+            actor=locked.uploaded_by,
+            reason="File could not be parsed",
+            instrument=locked.instrument.code if locked.instrument else None,
+        ):
+            locked.save(update_fields=["status", "error"])
+    return locked

@@ -1,0 +1,64 @@
+"""Units of measure, validated and converted by pint (never by string matching).
+
+The registry knows the counting units of this field (cells, copies) and endotoxin
+units (EU), which are not SI, as their own dimensions so they never convert into each other.
+"""
+
+from functools import lru_cache
+
+import pint
+
+
+@lru_cache(maxsize=1)
+def registry() -> pint.UnitRegistry:
+    ureg = pint.UnitRegistry()
+    # pint already defines "particle" (an amount of substance, 1/N_A mol): kept as it is, so
+    # particles/mL converts to itself and to no other counted thing.
+    ureg.define("cell = [cell_count] = cells")
+    ureg.define("copies = [copy_count] = copy")
+    ureg.define("EU = [endotoxin]")
+    ureg.define("RFU = [fluorescence]")
+    # Absorbance is a dimensionless log ratio; plate readers also report milli-absorbance.
+    ureg.define("AU = 1")
+    ureg.define("mAU = 0.001 AU")
+    return ureg
+
+
+def _parse(unit: str):
+    """A unit as a pint quantity of magnitude 1 or a scale ("10^6 cells/mL" is 1e6 cell/mL)."""
+    text = (unit or "").strip()
+    if text in ("", "(unitless)", "unitless", "1", "#"):
+        return registry().Quantity(1)
+    text = text.replace("%", "percent").replace("µ", "u").replace("μ", "u").replace("^", "**")
+    quantity = registry().parse_expression(text)
+    if not isinstance(quantity, registry().Quantity) or (
+        quantity.unitless and quantity.magnitude != 1
+    ):
+        raise ValueError(f"{unit!r} is not a unit")  # a bare number is no unit
+    return quantity
+
+
+def is_valid_unit(unit: str) -> bool:
+    try:
+        _parse(unit)
+    except Exception:  # pint's parser raises many exception types for malformed input
+        return False
+    return True
+
+
+def convert(value: float, from_unit: str, to_unit: str) -> float:
+    """Convert `value` between compatible units; raises ValueError for incompatible ones."""
+    try:
+        quantity = value * _parse(from_unit)
+        return float((quantity / _parse(to_unit)).to("dimensionless").magnitude)
+    except pint.errors.DimensionalityError as exc:
+        raise ValueError(f"{from_unit!r} cannot be converted to {to_unit!r}.") from exc
+    except pint.errors.UndefinedUnitError as exc:
+        raise ValueError(f"Unknown unit: {exc}.") from exc
+
+
+def same_unit(a: str, b: str) -> bool:
+    try:
+        return abs(convert(1.0, a, b) - 1.0) < 1e-12
+    except ValueError:
+        return False

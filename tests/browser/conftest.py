@@ -1,0 +1,108 @@
+"""Playwright fixtures for the browser tests: Debian's Chromium, never a downloaded browser.
+
+Playwright's sync API runs an asyncio event loop in the test thread, and Django refuses ORM
+calls from a thread with a running loop unless DJANGO_ALLOW_ASYNC_UNSAFE is set. The tests set
+up their prerequisites through the services in that same thread, so the flag is set here,
+before any test of this folder runs.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SKIP_REASON = f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)"
+HERE = Path(__file__).resolve().parent
+FAILURES = HERE.parents[1] / "test-artifacts" / "screenshots" / "failures"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip this folder's tests up front, before any database or server is set up for them."""
+    if CHROMIUM.exists():
+        return
+    skip = pytest.mark.skip(reason=SKIP_REASON)
+    for item in items:
+        if HERE in Path(item.path).resolve().parents:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(SKIP_REASON)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test, so `page` knows whether the test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+@pytest.fixture
+def page(browser, request):
+    """A fresh browser context per test; a screenshot of the last page when the test fails."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        FAILURES.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(FAILURES / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+@pytest.fixture(autouse=True)
+def _live_server_database(transactional_db):
+    """What a live-server test needs from the database beyond pytest-django's transactional_db.
+
+    Before the test: the role groups. A transactional test ends with a flush of every table;
+    permissions come back through post_migrate, the groups of lims/migrations/0002 do not, so a
+    test after another one would find no "technician" group.
+
+    After the test: that flush TRUNCATEs every table, and the audit event tables refuse TRUNCATE
+    (lims.audit.RefuseTruncate). The one flush that follows this test runs with the project's
+    triggers ignored, in this thread only, through pgtrigger's own switch.
+    """
+    from django.contrib.auth.models import Group, Permission
+
+    from lims.roles import ROLE_PERMISSIONS
+
+    for role, names in ROLE_PERMISSIONS.items():
+        group, created = Group.objects.get_or_create(name=role)
+        if created:
+            perms = [
+                Permission.objects.filter(content_type__app_label=app, codename=codename).first()
+                for app, codename in (name.split(".") for name in names)
+            ]
+            group.permissions.set([p for p in perms if p is not None])
+    yield
+    # This teardown runs just before transactional_db's, which calls `flush`.
+    import pgtrigger
+    from django.core.management.commands import flush
+
+    original = flush.Command.handle
+
+    def handle_ignoring_triggers(self, *args, **options):
+        flush.Command.handle = original  # one flush only
+        with pgtrigger.ignore():
+            return original(self, *args, **options)
+
+    flush.Command.handle = handle_ignoring_triggers
