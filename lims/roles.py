@@ -23,15 +23,41 @@ _PRODUCTION_MODELS = [
     "storagelocation",
 ]
 _VIEW_PRODUCTION = [f"batches.view_{m}" for m in _PRODUCTION_MODELS]
+_ASSAY_MODELS = [
+    "assaydefinition",
+    "analyte",
+    "instrument",
+    "instrumentlogentry",
+    "instrumentfile",
+    "assayrun",
+    "result",
+]
+_VIEW_ASSAYS = [f"assays.view_{m}" for m in _ASSAY_MODELS]
+_ENTER_RESULTS = ["assays.add_assayrun", "assays.add_result", "assays.add_instrumentfile"]
 _RECORD_PRODUCTION = [f"batches.{a}_{m}" for m in _PRODUCTION_MODELS for a in ("add", "change")]
 
 # Permission codenames ("app_label.codename") granted to each role.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    TECHNICIAN: [*_VIEW_PRODUCTION, *_RECORD_PRODUCTION],
-    ANALYST: [*_VIEW_PRODUCTION, "lims.view_audit_trail"],
-    QA: [*_VIEW_PRODUCTION, "lims.view_audit_trail", "batches.change_exosomelot"],
+    TECHNICIAN: [*_VIEW_PRODUCTION, *_RECORD_PRODUCTION, *_VIEW_ASSAYS, *_ENTER_RESULTS],
+    ANALYST: [
+        *_VIEW_PRODUCTION,
+        *_VIEW_ASSAYS,
+        *_ENTER_RESULTS,
+        "assays.change_assayrun",
+        "lims.view_audit_trail",
+    ],
+    QA: [*_VIEW_PRODUCTION, *_VIEW_ASSAYS, "lims.view_audit_trail", "batches.change_exosomelot"],
     ADMIN: [
         *_VIEW_PRODUCTION,
+        *_VIEW_ASSAYS,
+        "assays.add_instrument",
+        "assays.change_instrument",
+        "assays.add_instrumentlogentry",
+        "assays.add_assaydefinition",
+        "assays.change_assaydefinition",
+        "assays.view_instrumentkey",
+        "assays.add_instrumentkey",
+        "assays.change_instrumentkey",
         "lims.view_audit_trail",
         "lims.view_user",
         "lims.add_user",
@@ -89,6 +115,20 @@ def can_view_records(user) -> bool:
     return user.is_authenticated and user.is_active and bool(roles_of(user))
 
 
+def can_enter_results(user) -> bool:
+    """Manual result entry and instrument-file upload from the browser."""
+    return user.is_authenticated and user.is_active and has_role(user, TECHNICIAN, ANALYST)
+
+
+def can_review_runs(user) -> bool:
+    return user.is_authenticated and user.is_active and has_role(user, ANALYST)
+
+
+def can_manage_instruments(user) -> bool:
+    """Instrument registry, calibration log, API keys and the assay catalogue."""
+    return user.is_authenticated and user.is_active and has_role(user, ADMIN)
+
+
 def can_view_audit_trail(user) -> bool:
     return user.is_authenticated and user.has_perm("lims.view_audit_trail")
 
@@ -100,4 +140,7 @@ def role_context(request):
         "user_roles": sorted(roles_of(user)),
         "can_record_production": can_record_production(user),
         "can_view_audit_trail": can_view_audit_trail(user),
+        "can_enter_results": can_enter_results(user),
+        "can_review_runs": can_review_runs(user),
+        "can_manage_instruments": can_manage_instruments(user),
     }
