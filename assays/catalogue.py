@@ -161,10 +161,17 @@ ASSAYS = [
         "SOP-QC-010",
         "lot",
         [
-            ("TNFa", "TNF-α", NUMERIC, "pg/mL", []),
-            ("IL6", "IL-6", NUMERIC, "pg/mL", []),
-            ("IL10", "IL-10", NUMERIC, "pg/mL", []),
-            ("TGFb", "TGF-β", NUMERIC, "pg/mL", []),
+            # Signals of the treated wells and of the run's LPS-only and unstimulated controls.
+            ("tnf_ev", "TNF-α, LPS + lot", NUMERIC, "pg/mL", []),
+            ("tnf_lps", "TNF-α, LPS only", NUMERIC, "pg/mL", []),
+            ("tnf_unstimulated", "TNF-α, unstimulated", NUMERIC, "pg/mL", []),
+            ("il6_ev", "IL-6, LPS + lot", NUMERIC, "pg/mL", []),
+            ("il6_lps", "IL-6, LPS only", NUMERIC, "pg/mL", []),
+            ("il6_unstimulated", "IL-6, unstimulated", NUMERIC, "pg/mL", []),
+            ("il10_ev", "IL-10, LPS + lot", NUMERIC, "pg/mL", []),
+            ("il10_lps", "IL-10, LPS only", NUMERIC, "pg/mL", []),
+            ("tgfb_ev", "TGF-β, LPS + lot", NUMERIC, "pg/mL", []),
+            ("tgfb_lps", "TGF-β, LPS only", NUMERIC, "pg/mL", []),
             ("CD86_pct", "CD86 positive", NUMERIC, "percent", []),
             ("CD206_pct", "CD206 positive", NUMERIC, "percent", []),
             # Multiplex bead signal per cytokine (the result's target names the cytokine).
@@ -178,8 +185,10 @@ ASSAYS = [
         "SOP-QC-011",
         "lot",
         [
-            # One analyte for every target: the result's target names the miRNA or reference.
+            # One analyte for every target: the result's target names the miRNA or the
+            # reference small RNA; the calibrator (reference lot) is measured in the same run.
             ("ct", "Cycle threshold (Ct)", NUMERIC, "", []),
+            ("calibrator_ct", "Calibrator (reference lot) Ct", NUMERIC, "", []),
         ],
     ),
 ]

@@ -7,6 +7,7 @@ the person) that produced it, and, when it came from a file, the original file b
 
 import uuid
 
+import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
@@ -275,6 +276,12 @@ class AssayRun(GmpRecord):
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="retests"
     )
     external_id = models.CharField(max_length=120, blank=True, help_text="The sender's run id.")
+    metrics_computed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When QC metrics were last computed; empty means they are still owed.",
+    )
 
     class Meta:
         ordering = ["-started_at", "-pk"]
@@ -375,6 +382,95 @@ class Result(GmpRecord):
     def __str__(self):
         shown = self.text_value if self.value is None else f"{self.qualifier}{self.value:g}"
         return f"{self.analyte.code} = {shown} {self.unit}".strip()
+
+
+@audited()
+class QCMetric(models.Model):
+    """A value computed from results by a validated algorithm (DOMAIN.md §4).
+
+    It describes a run, a lot or a culture batch, and records its inputs (results and files)
+    and the algorithm name and version. Rows are never updated: computing again with the same
+    inputs and algorithm finds the row already there; a new algorithm version adds rows and the
+    old ones stay visible.
+    """
+
+    run = models.ForeignKey(
+        AssayRun, on_delete=models.PROTECT, null=True, blank=True, related_name="metrics"
+    )
+    lot = models.ForeignKey(
+        ExosomeLot, on_delete=models.PROTECT, null=True, blank=True, related_name="metrics"
+    )
+    culture_batch = models.ForeignKey(
+        CultureBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="metrics"
+    )
+    code = models.CharField(max_length=60)
+    value = models.FloatField(null=True)
+    unit = models.CharField(max_length=40, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    input_results = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    input_files = ArrayField(models.UUIDField(), default=list, blank=True)
+    inputs_hash = models.CharField(max_length=64)
+    algorithm = models.CharField(max_length=60)
+    algorithm_version = models.CharField(max_length=20)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["code", "-computed_at"]
+        triggers = [
+            never_deleted(),
+            pgtrigger.Protect(name="never_updated", operation=pgtrigger.Update),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["code", "inputs_hash", "algorithm", "algorithm_version"],
+                name="metric_once_per_inputs_and_algorithm",
+            ),
+            models.CheckConstraint(
+                condition=Q(run__isnull=False)
+                | Q(lot__isnull=False)
+                | Q(culture_batch__isnull=False),
+                name="metric_describes_something",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["lot", "code"]),
+            models.Index(fields=["culture_batch", "code"]),
+        ]
+
+    def __str__(self):
+        return f"{self.code} = {self.value:g} {self.unit}" if self.value is not None else self.code
+
+
+class RecomputeJob(models.Model):
+    """A bulk recomputation of QC metrics started by an analyst, with its progress."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    assay_code = models.CharField(max_length=40, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    metrics_added = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Recompute {self.assay_code or 'all'} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else int(100 * self.done / self.total)
 
 
 class IdempotencyRecord(models.Model):

@@ -19,8 +19,9 @@ def registry() -> pint.UnitRegistry:
     ureg.define("EU = [endotoxin]")
     ureg.define("RFU = [fluorescence]")
     # Absorbance is a dimensionless log ratio; plate readers also report milli-absorbance.
-    ureg.define("AU = 1")
-    ureg.define("mAU = 0.001 AU")
+    # ("AU" is pint's astronomical unit, hence the long name.)
+    ureg.define("absorbance_unit = 1 = OD")
+    ureg.define("mAU = 0.001 absorbance_unit")
     return ureg
 
 

@@ -10,10 +10,14 @@ event: the middleware names the signed-in user and the URL, services add the rea
 machine writes, the instrument.
 """
 
+import uuid
 from contextlib import contextmanager
 
 import pghistory
 import pgtrigger
+import psycopg
+from django.db import connection
+from pghistory import runtime as pghistory_runtime
 from pghistory.middleware import HistoryMiddleware
 
 
@@ -61,8 +65,40 @@ def audit_context(*, actor=None, instrument=None, reason: str = ""):
         values["instrument"] = str(instrument)
     if reason:
         values["reason"] = reason
+    outer = getattr(pghistory_runtime._tracker, "value", None)
+    if outer is not None:
+        # Inside a request's context (the middleware's) pghistory would merge this block into
+        # it, and the context row keeps only the last metadata written: a harvest's "Created"
+        # would read as the batch move's reason that follows in the same request. This block's
+        # events get their own context instead: the request's who and URL plus this reason.
+        pghistory_runtime._tracker.value = pghistory_runtime.Context(
+            id=uuid.uuid4(), metadata={**outer.metadata, **values}
+        )
+        try:
+            yield
+        finally:
+            pghistory_runtime._tracker.value = outer
+        return
     with pghistory.context(**values):
         yield
+    _forget_context()
+
+
+def _forget_context() -> None:
+    """Clear the context variables pghistory set for the rest of the open transaction.
+
+    They are transaction-local: without this, a later write in the same transaction made
+    outside any audit_context would be attributed to the block that has just ended.
+    """
+    if not connection.in_atomic_block or connection.needs_rollback:
+        return
+    with connection.cursor() as cursor:
+        if cursor.connection.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+            return
+        cursor.execute(
+            "SELECT set_config('pghistory.context_id', '', true), "
+            "set_config('pghistory.context_metadata', '', true)"
+        )
 
 
 class AuditContextMiddleware(HistoryMiddleware):

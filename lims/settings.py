@@ -131,6 +131,13 @@ CELERY_TASK_TIME_LIMIT = 600
 # longest task, or a slow task would run twice at once.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    # Runs recorded while the broker was unreachable still get their metrics.
+    "compute-missing-metrics": {
+        "task": "assays.tasks.compute_missing_metrics",
+        "schedule": env.float("MISSING_METRICS_EVERY_SECONDS", default=300.0),
+    },
+}
 REDIS_URL = CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""
 if CELERY_BROKER_URL:
     # /health/ then also checks the broker and that a worker answers a ping.
@@ -215,6 +222,14 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = FILE_UPLOAD_MAX_BYTES
 PGHISTORY_CREATED_AT_FUNCTION = "clock_timestamp()"
 PGHISTORY_APPEND_ONLY = True
 PGHISTORY_ADMIN_ALL_EVENTS = True
+
+# --- QC engine ------------------------------------------------------------------------------
+LIMS_AFTER_RUN_RECORDED = "assays.tasks.enqueue_run_metrics"
+NTA_SIZE_WINDOW_NM = (50.0, 400.0)
+# Small RNAs accepted as the qPCR normaliser (reference) for ΔΔCt.
+QPCR_REFERENCE_TARGETS = env.list(
+    "QPCR_REFERENCE_TARGETS", default=["U6", "RNU6B", "RNU6-2", "miR-16", "cel-miR-39", "SNORD44"]
+)
 
 # --- Instruments ---------------------------------------------------------------------------
 INSTRUMENT_KEY_DAYS = env.int("INSTRUMENT_KEY_DAYS", default=365)

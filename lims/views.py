@@ -68,6 +68,7 @@ class _Echo:
         return value
 
 
+@login_required
 def audit_trail_csv(request):
     """The filtered audit trail as CSV, streamed so a long trail never sits in memory."""
     if not can_view_audit_trail(request.user):

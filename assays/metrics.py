@@ -1,0 +1,429 @@
+"""QC metrics: from a run's results to stored, traceable values (DOMAIN.md §4).
+
+The mathematics lives in assays.qc (pure, validated against worked examples); this module picks
+each assay's inputs from the database, calls the algorithm and stores a QCMetric per value with
+its inputs, algorithm name and version. Storing is idempotent: the unique key is (code, inputs
+hash, algorithm, version), so computing again finds the rows already there.
+"""
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from assays.models import AssayRun, QCMetric, Result, RunSample
+from assays.qc import ALGORITHM_VERSIONS, flow, nta, potency, qpcr
+from lims.audit import audit_context
+
+MEAN = "summary.mean"
+VERSIONS = {**ALGORITHM_VERSIONS, MEAN: "1.0", "purity.ratio": "1.0", "summary.qualitative": "1.0"}
+
+
+@dataclass
+class Computed:
+    """One metric value before it is stored."""
+
+    code: str
+    value: float | None
+    unit: str
+    algorithm: str
+    inputs: list[Result]
+    details: dict = field(default_factory=dict)
+    files: list = field(default_factory=list)
+
+
+def _values(results: Iterable[Result]) -> list[float]:
+    return [r.value for r in results if r.value is not None]
+
+
+def _mean_metric(code: str, results: list[Result], unit: str | None = None) -> Computed | None:
+    values = _values(results)
+    if not values:
+        return None
+    summary = nta.mean_and_standard_error(values) if len(values) > 1 else None
+    details = {"n": len(values)}
+    if summary is not None:
+        details.update(sd=summary.sd, standard_error=summary.standard_error)
+    return Computed(
+        code,
+        float(np.mean(values)),
+        unit if unit is not None else results[0].unit,
+        MEAN,
+        results,
+        details,
+    )
+
+
+def _qualitative_metric(code: str, results: list[Result]) -> Computed | None:
+    """A qualitative call; several replicates must agree, else the metric says 'discordant'."""
+    calls = sorted({r.text_value for r in results if r.text_value})
+    if not calls:
+        return None
+    text = calls[0] if len(calls) == 1 else "discordant"
+    return Computed(code, None, "", "summary.qualitative", results, {"text": text, "calls": calls})
+
+
+# --- Per-assay rules: results of one sample in one run → metrics ---------------------------
+
+
+def _nta(run: AssayRun, by_analyte: dict[str, list[Result]]) -> list[Computed]:
+    out = []
+    for analyte in ("concentration", "mean_size", "mode_size", "sd_size", "d10", "d50", "d90"):
+        results = by_analyte.get(analyte, [])
+        values = _values(results)
+        if not values:
+            continue
+        summary = nta.mean_and_standard_error(values)
+        out.append(
+            Computed(
+                f"nta.{analyte}",
+                summary.average,
+                results[0].unit,
+                "nta.lot_summary",
+                results,
+                {"standard_error": summary.standard_error, "sd": summary.sd, "n": summary.n},
+            )
+        )
+    fraction = _nta_fraction(run, by_analyte)
+    if fraction is not None:
+        out.append(fraction)
+    return out
+
+
+def _nta_fraction(run: AssayRun, by_analyte) -> Computed | None:
+    """% of particles between the configured size window, from the original file's bins."""
+    low, high = settings.NTA_SIZE_WINDOW_NM
+    if by_analyte.get("fraction_50_400"):
+        return _mean_metric("nta.fraction_50_400", by_analyte["fraction_50_400"], "percent")
+    source = run.source_file
+    if source is None or source.detected_format != "nanosight":
+        return None
+    from assays.parsers import nanosight
+    from assays.services import read_original
+
+    export = nanosight.parse(read_original(source))
+    fractions = [
+        100.0 * nta.fraction_in_window(v.bins_nm, v.concentration_per_bin, low, high)
+        for v in export.videos
+    ]
+    summary = nta.mean_and_standard_error(fractions)
+    inputs = by_analyte.get("concentration", [])
+    return Computed(
+        "nta.fraction_50_400",
+        summary.average,
+        "percent",
+        "nta.fraction_in_window",
+        inputs,
+        {"window_nm": [low, high], "standard_error": summary.standard_error, "n": summary.n},
+        files=[source.pk],
+    )
+
+
+def _simple_means(codes: dict[str, str]) -> Callable:
+    def rule(run, by_analyte):
+        return [
+            m
+            for analyte, code in codes.items()
+            if (m := _mean_metric(code, by_analyte.get(analyte, []))) is not None
+        ]
+
+    return rule
+
+
+def _qualitative(prefix: str) -> Callable:
+    def rule(run, by_analyte):
+        return [
+            m
+            for analyte, results in sorted(by_analyte.items())
+            if (m := _qualitative_metric(f"{prefix}.{analyte}", results)) is not None
+        ]
+
+    return rule
+
+
+def _identity(run, by_analyte) -> list[Computed]:
+    out, percentages, inputs = [], {}, []
+    for analyte, results in sorted(by_analyte.items()):
+        if not analyte.endswith("_pct"):
+            continue
+        metric = _mean_metric(f"identity.{analyte}", results, "percent")
+        if metric is not None:
+            out.append(metric)
+            percentages[analyte.removesuffix("_pct")] = metric.value
+            inputs.extend(results)
+    if percentages:
+        verdict = flow.isct_identity(percentages)
+        out.append(
+            Computed(
+                "identity.isct",
+                1.0 if verdict.passed else 0.0,
+                "",
+                "flow.isct_identity",
+                inputs,
+                {
+                    "passed": verdict.passed,
+                    "missing": list(verdict.missing),
+                    "failed": [r.name for r in verdict.results if r.passed is False],
+                },
+            )
+        )
+    return out
+
+
+def _potency(run, by_analyte) -> list[Computed]:
+    out = []
+
+    def has(*names):
+        return all(_values(by_analyte.get(n, [])) for n in names)
+
+    def values(name):
+        return _values(by_analyte[name])
+
+    def inputs(*names):
+        return [r for n in names for r in by_analyte[n]]
+
+    for cytokine in ("tnf", "il6"):
+        names = (f"{cytokine}_ev", f"{cytokine}_lps", f"{cytokine}_unstimulated")
+        if has(*names):
+            value = potency.percent_inhibition(*(values(n) for n in names))
+            out.append(
+                Computed(
+                    f"potency.{cytokine}_inhibition",
+                    value,
+                    "percent",
+                    "potency.percent_inhibition",
+                    inputs(*names),
+                )
+            )
+    for cytokine in ("il10", "tgfb"):
+        names = (f"{cytokine}_ev", f"{cytokine}_lps")
+        if has(*names):
+            value = potency.fold_induction(*(values(n) for n in names))
+            out.append(
+                Computed(
+                    f"potency.{cytokine}_fold_induction",
+                    value,
+                    "",
+                    "potency.fold_induction",
+                    inputs(*names),
+                )
+            )
+    if has("CD206_pct", "CD86_pct"):
+        value = potency.m2_m1_index(values("CD206_pct"), values("CD86_pct"))
+        out.append(
+            Computed(
+                "potency.m2_m1_index",
+                value,
+                "",
+                "potency.m2_m1_index",
+                inputs("CD206_pct", "CD86_pct"),
+            )
+        )
+    return out
+
+
+def _mirna(run, by_analyte) -> list[Computed]:
+    """ΔΔCt relative quantity of each miRNA versus the reference lot (calibrator)."""
+    references = {t.lower() for t in settings.QPCR_REFERENCE_TARGETS}
+    sample = defaultdict(list)
+    calibrator = defaultdict(list)
+    for r in by_analyte.get("ct", []):
+        sample[r.target].append(r)
+    for r in by_analyte.get("calibrator_ct", []):
+        calibrator[r.target].append(r)
+    ref = next((t for t in sample if t.lower() in references and t in calibrator), None)
+    if ref is None:
+        return []
+    out = []
+    for target in sorted(sample):
+        if target == ref or target not in calibrator:
+            continue
+        rq = qpcr.relative_quantity(
+            _values(sample[target]),
+            _values(sample[ref]),
+            _values(calibrator[target]),
+            _values(calibrator[ref]),
+        )
+        out.append(
+            Computed(
+                f"mirna.{target}.rq",
+                float(rq.rq),
+                "",
+                "qpcr.relative_quantity",
+                sample[target] + sample[ref] + calibrator[target] + calibrator[ref],
+                {"ddct": rq.ddct, "ci_low": rq.ci_low, "ci_high": rq.ci_high, "reference": ref},
+            )
+        )
+    return out
+
+
+RULES: dict[str, Callable] = {
+    "NTA": _nta,
+    "BCA": _simple_means({"protein": "bca.protein"}),
+    "ENDOTOXIN": _simple_means(
+        {"endotoxin": "endotoxin.eu_per_ml", "spike_recovery": "endotoxin.spike_recovery"}
+    ),
+    "VIABILITY": _simple_means(
+        {"viability": "viability", "viable_cell_density": "viable_cell_density"}
+    ),
+    "ISCT-FLOW": _identity,
+    "POTENCY-MAC": _potency,
+    "MIRNA-QPCR": _mirna,
+    "STERILITY": _qualitative("sterility"),
+    "STERILITY-CB": _qualitative("sterility"),
+    "MYCO": _qualitative("mycoplasma"),
+    "MYCO-CB": _qualitative("mycoplasma"),
+    "EV-MARKERS": _qualitative("ev_markers"),
+    "TEM": _qualitative("tem"),
+}
+
+
+# --- Storing ---------------------------------------------------------------------------------
+
+
+def _inputs_hash(c: Computed) -> str:
+    payload = {
+        "code": c.code,
+        "results": sorted((r.pk, r.value, r.text_value) for r in c.inputs),
+        "files": sorted(str(f) for f in c.files),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _json_safe(details: dict) -> dict:
+    def clean(v):
+        if isinstance(v, float | np.floating):
+            return None if not np.isfinite(v) else float(v)
+        if isinstance(v, list | tuple):
+            return [clean(x) for x in v]
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, np.integer):
+            return int(v)
+        return v
+
+    return clean(details)
+
+
+def store(computed: list[Computed], *, run=None, lot=None, culture_batch=None) -> int:
+    """Insert the metrics not already stored; returns how many were new."""
+    if not computed:
+        return 0
+    rows = []
+    for c in computed:
+        value = c.value if c.value is None or np.isfinite(c.value) else None
+        rows.append(
+            QCMetric(
+                run=run,
+                lot=lot,
+                culture_batch=culture_batch,
+                code=c.code,
+                value=value,
+                unit=c.unit,
+                details=_json_safe(c.details),
+                input_results=sorted(r.pk for r in c.inputs),
+                input_files=list(c.files),
+                inputs_hash=_inputs_hash(c),
+                algorithm=c.algorithm,
+                algorithm_version=VERSIONS[c.algorithm],
+            )
+        )
+    keys = {(m.code, m.inputs_hash, m.algorithm, m.algorithm_version) for m in rows}
+    existing = set(
+        QCMetric.objects.filter(inputs_hash__in=[k[1] for k in keys]).values_list(
+            "code", "inputs_hash", "algorithm", "algorithm_version"
+        )
+    )
+    new = [
+        m for m in rows if (m.code, m.inputs_hash, m.algorithm, m.algorithm_version) not in existing
+    ]
+    # ignore_conflicts: a concurrent computation of the same inputs may have won the race.
+    QCMetric.objects.bulk_create(new, ignore_conflicts=True)
+    return len(new)
+
+
+@transaction.atomic
+def compute_run_metrics(run_id: int) -> int:
+    """Compute and store the metrics of one run; returns how many new metrics were stored."""
+    run = AssayRun.objects.select_related("assay", "source_file").get(pk=run_id)
+    rule = RULES.get(run.assay.code)
+    added = 0
+    if rule is not None and run.status != AssayRun.Status.INVALIDATED:
+        results = list(
+            Result.objects.filter(run=run).select_related("analyte", "sample").order_by("pk")
+        )
+        by_sample: dict[int, dict[str, list[Result]]] = defaultdict(lambda: defaultdict(list))
+        for r in results:
+            by_sample[r.sample_id][r.analyte.code].append(r)
+        samples = RunSample.objects.in_bulk(list(by_sample))
+        for sample_id, by_analyte in by_sample.items():
+            sample = samples[sample_id]
+            added += store(
+                rule(run, by_analyte), run=run, lot=sample.lot, culture_batch=sample.culture_batch
+            )
+    with audit_context(reason="QC metrics computed"):
+        AssayRun.objects.filter(pk=run.pk).update(metrics_computed_at=timezone.now())
+    return added
+
+
+# --- Lot and batch level -------------------------------------------------------------------
+
+
+def current_metrics(*, lot=None, culture_batch=None) -> dict[str, QCMetric]:
+    """The metric in force for each code: newest, from runs that are not invalidated."""
+    qs = (
+        QCMetric.objects.filter(lot=lot)
+        if lot is not None
+        else QCMetric.objects.filter(culture_batch=culture_batch)
+    )
+    qs = qs.exclude(run__status=AssayRun.Status.INVALIDATED)
+    latest = qs.order_by("code", "-computed_at", "-pk").distinct("code")
+    return {m.code: m for m in latest}
+
+
+@transaction.atomic
+def evaluate_lot(lot_id: int) -> int:
+    """Lot-level metrics derived from the current run metrics (e.g. purity).
+
+    The specification check of the release issue is called from here too.
+    """
+    from batches.models import ExosomeLot
+
+    lot = ExosomeLot.objects.get(pk=lot_id)
+    current = current_metrics(lot=lot)
+    computed = []
+    particles, protein = current.get("nta.concentration"), current.get("bca.protein")
+    if particles and protein and particles.value and protein.value:
+        inputs = list(Result.objects.filter(pk__in=particles.input_results + protein.input_results))
+        computed.append(
+            Computed(
+                "purity.particles_per_ug",
+                particles.value / protein.value,
+                "particle/ug",
+                "purity.ratio",
+                inputs,
+                {"concentration_metric": particles.pk, "protein_metric": protein.pk},
+            )
+        )
+    added = store(computed, lot=lot)
+    hook = getattr(settings, "LIMS_AFTER_LOT_EVALUATED", None)
+    if hook:
+        from django.utils.module_loading import import_string
+
+        import_string(hook)(lot.pk)
+    return added
+
+
+def evaluate_culture_batch(batch_id: int) -> int:
+    hook = getattr(settings, "LIMS_AFTER_BATCH_EVALUATED", None)
+    if hook:
+        from django.utils.module_loading import import_string
+
+        import_string(hook)(batch_id)
+    return 0
