@@ -121,14 +121,20 @@ def check_instrument_usable(instrument: Instrument, *, on: date | None = None) -
 
 @transaction.atomic
 def instrument_key_issue(
-    *, actor, instrument: Instrument, name: str = "", expiry_date=None
+    *,
+    actor,
+    instrument: Instrument,
+    name: str = "",
+    expiry_date=None,
+    reason: str = "Instrument key issued",
 ) -> tuple[InstrumentKey, str]:
     """A new API key for an instrument; the plain key is returned once and never stored."""
     if expiry_date is None:
         expiry_date = timezone.now() + timezone.timedelta(days=settings.INSTRUMENT_KEY_DAYS)
-    with audit_context(actor=actor, reason="Instrument key issued"):
+    with audit_context(actor=actor, reason=reason):
         key, plain = InstrumentKey.objects.create_key(
-            name=name or f"{instrument.code} key {timezone.now():%Y-%m-%d}",
+            # The key model's name holds 50 characters and create_key() does not validate.
+            name=(name or f"{instrument.code} key {timezone.now():%Y-%m-%d}")[:50],
             instrument=instrument,
             expiry_date=expiry_date,
         )
@@ -234,6 +240,11 @@ def _validated_result(analyte: Analyte, item: ResultInput) -> dict:
     return {"value": None, "text_value": text, "unit": ""}
 
 
+def result_check(analyte: Analyte, item: ResultInput) -> dict:
+    """The check `run_record` applies to each value, for forms that show errors per field."""
+    return _validated_result(analyte, item)
+
+
 @transaction.atomic
 def run_record(
     *,
@@ -325,6 +336,7 @@ def run_record(
                 qualifier=item.qualifier,
                 replicate=item.replicate,
                 well=item.well,
+                target=item.target,
                 source_sample=item.source_sample,
                 flags=item.flags,
                 source_file=source_file,
@@ -427,9 +439,9 @@ def instrument_file_receive(
         who = {"actor": uploaded_by, "instrument": instrument.code if instrument else None}
         with audit_context(**who, reason="Instrument file received"):
             record.save()
-        from assays.tasks import parse_instrument_file
+        from assays.tasks import enqueue, parse_instrument_file
 
-        transaction.on_commit(lambda: parse_instrument_file.delay(str(record.pk)))
+        transaction.on_commit(lambda: enqueue(parse_instrument_file, str(record.pk)))
     return record
 
 

@@ -5,12 +5,19 @@ backoff; with acks_late and reject_on_worker_lost a task whose worker dies is re
 the services' idempotency makes the second run harmless.
 """
 
+import logging
+import time
+from datetime import timedelta
+
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from assays import metrics, services
-from assays.models import AssayRun, RecomputeJob
+from assays.models import AssayRun, InstrumentFile, RecomputeJob
+
+log = logging.getLogger(__name__)
 
 RETRY = dict(
     autoretry_for=(OperationalError, InterfaceError),
@@ -25,13 +32,34 @@ def parse_instrument_file(file_id: str) -> str:
     return services.instrument_file_parse(file_id).status
 
 
+def enqueue(task, *args) -> bool:
+    """Send a task; a broker outage must not fail the write that asked for it.
+
+    What could not be sent is found later by the periodic catch-up (compute_missing_metrics,
+    parse_queued_files), so nothing is lost.
+    """
+    try:
+        task.delay(*args)
+    except Exception:  # kombu raises several types when the broker is unreachable
+        log.warning(
+            "Broker unreachable: %s%r left for the periodic catch-up",
+            task.name,
+            args,
+            exc_info=True,
+        )
+        return False
+    return True
+
+
 def enqueue_run_metrics(run_id: int) -> None:
     """Called on commit of a new run (settings.LIMS_AFTER_RUN_RECORDED)."""
-    compute_run_metrics.delay(run_id)
+    enqueue(compute_run_metrics, run_id)
 
 
 @shared_task(**RETRY)
 def compute_run_metrics(run_id: int) -> int:
+    if settings.QC_FAULT_DELAY_SECONDS:
+        time.sleep(settings.QC_FAULT_DELAY_SECONDS)
     added = metrics.compute_run_metrics(run_id)
     _enqueue_evaluations(AssayRun.objects.filter(pk=run_id))
     return added
@@ -45,9 +73,9 @@ def _enqueue_evaluations(runs) -> None:
         )
     )
     for lot_id in lots:
-        transaction.on_commit(lambda i=lot_id: evaluate_lot.delay(i))
+        transaction.on_commit(lambda i=lot_id: enqueue(evaluate_lot, i))
     for batch_id in batches:
-        transaction.on_commit(lambda i=batch_id: evaluate_culture_batch.delay(i))
+        transaction.on_commit(lambda i=batch_id: enqueue(evaluate_culture_batch, i))
 
 
 @shared_task(**RETRY)
@@ -70,7 +98,22 @@ def compute_missing_metrics() -> int:
     )
     for run_id in owed:
         compute_run_metrics.delay(run_id)
+    parse_queued_files.delay()
     return len(owed)
+
+
+@shared_task
+def parse_queued_files() -> int:
+    """Periodic: files received while the broker was down are parsed all the same."""
+    stale = timezone.now() - timedelta(minutes=2)
+    queued = list(
+        InstrumentFile.objects.filter(
+            status=InstrumentFile.Status.QUEUED, created_at__lt=stale
+        ).values_list("pk", flat=True)[:200]
+    )
+    for file_id in queued:
+        parse_instrument_file.delay(str(file_id))
+    return len(queued)
 
 
 @shared_task(**RETRY)

@@ -32,7 +32,7 @@ class BootstrapMixin:
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for name, field in self.fields.items():
+        for field in self.fields.values():
             widget = field.widget
             base = "form-select" if isinstance(widget, forms.Select) else "form-control"
             if isinstance(widget, forms.CheckboxInput):
@@ -40,9 +40,17 @@ class BootstrapMixin:
             if isinstance(widget, forms.SelectMultiple):
                 base = "form-select"
             css = widget.attrs.get("class", "") + " " + base
-            if self.is_bound and name in self.errors:
-                css += " is-invalid"
             widget.attrs["class"] = css.strip()
+
+    def add_error(self, field, error):
+        # Mark fields as invalid when their errors arrive, not in __init__: reading self.errors
+        # there would validate the form before subclasses set their querysets and choices.
+        super().add_error(field, error)
+        for name in self._errors or ():
+            if name in self.fields:
+                widget = self.fields[name].widget
+                if "is-invalid" not in widget.attrs.get("class", "").split():
+                    widget.attrs["class"] = (widget.attrs.get("class", "") + " is-invalid").strip()
 
 
 class ReasonForm(BootstrapMixin, forms.Form):

@@ -1,7 +1,8 @@
 """Pages for production records: lists, details, creation, corrections, voiding, status moves."""
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Prefetch
 from django.shortcuts import get_object_or_404, redirect
@@ -23,6 +24,7 @@ from batches.models import (
 )
 from lims.audit_trail import events_of
 from lims.pages import RecordListView, RecordProductionMixin, ViewRecordsMixin, add_service_errors
+from lims.roles import can_view_records
 
 # --- Lists ----------------------------------------------------------------------------------
 
@@ -577,7 +579,11 @@ class RecordVoid(ServiceFormView):
         )
 
 
+@login_required
 def lot_redirect(request, code):
+    # A lot code is a record like any other: not even its existence is shown to outsiders.
+    if not can_view_records(request.user):
+        raise PermissionDenied("Your role does not allow this.")
     lot = get_object_or_404(ExosomeLot, code=code)
     return redirect(reverse("batches:exosomelot_detail", args=[lot.pk]))
 

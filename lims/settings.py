@@ -131,6 +131,19 @@ CELERY_TASK_TIME_LIMIT = 600
 # longest task, or a slow task would run twice at once.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="celery")
+# Recording a run must stay quick when the broker is down: give up publishing after about a
+# second (the periodic catch-up enqueues what could not be sent).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# Fault-injection for the operational-qualification tests (worker killed mid-task): seconds a
+# metrics task waits before working. Always 0 in production.
+QC_FAULT_DELAY_SECONDS = env.float("QC_FAULT_DELAY_SECONDS", default=0.0)
 CELERY_BEAT_SCHEDULE = {
     # Runs recorded while the broker was unreachable still get their metrics.
     "compute-missing-metrics": {
@@ -246,23 +259,44 @@ LIMS_ID_PATTERNS = {
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Instruments authenticate with their API key; people browsing the docs or reading records
+    # with their session. Nothing is public (assays.api.permissions).
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "assays.api.auth.InstrumentKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["assays.api.permissions.ApiPermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["assays.api.throttling.InstrumentRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["assays.api.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "assays.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "assays.api.schema.ApiAutoSchema",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Exosome QC LIMS API",
-    "DESCRIPTION": "Production records, assay runs and results for MSC-derived exosome lots.",
+    "DESCRIPTION": "Production records, assay runs and results for MSC-derived exosome lots. "
+    "Instruments post runs (JSON or ASM) and raw export files with their API key "
+    "(`Authorization: Api-Key <key>`); every error is JSON with a stable `code` "
+    "(assays/api/errors.py).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Several records have a "status": one named enum each.
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "assays.models.AssayRun.Status",
+        "InstrumentStatusEnum": "assays.models.Instrument.Status",
+        "InstrumentFileStatusEnum": "assays.models.InstrumentFile.Status",
+        "CultureBatchStatusEnum": "batches.models.CultureBatch.Status",
+        "LotStatusEnum": "batches.models.ExosomeLot.Status",
+        "AliquotStatusEnum": "batches.models.Aliquot.Status",
+    },
 }
 
 LOGGING = {

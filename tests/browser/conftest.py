@@ -58,6 +58,8 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture
 def page(browser, request):
     """A fresh browser context per test; a screenshot of the last page when the test fails."""
+    failure_shot = FAILURES / f"{request.node.name}.png"
+    failure_shot.unlink(missing_ok=True)  # never leave an earlier run's failure behind
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
     context.set_default_timeout(10_000)
     page = context.new_page()
@@ -65,44 +67,5 @@ def page(browser, request):
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
         FAILURES.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(FAILURES / f"{request.node.name}.png"), full_page=True)
+        page.screenshot(path=str(failure_shot), full_page=True)
     context.close()
-
-
-@pytest.fixture(autouse=True)
-def _live_server_database(transactional_db):
-    """What a live-server test needs from the database beyond pytest-django's transactional_db.
-
-    Before the test: the role groups. A transactional test ends with a flush of every table;
-    permissions come back through post_migrate, the groups of lims/migrations/0002 do not, so a
-    test after another one would find no "technician" group.
-
-    After the test: that flush TRUNCATEs every table, and the audit event tables refuse TRUNCATE
-    (lims.audit.RefuseTruncate). The one flush that follows this test runs with the project's
-    triggers ignored, in this thread only, through pgtrigger's own switch.
-    """
-    from django.contrib.auth.models import Group, Permission
-
-    from lims.roles import ROLE_PERMISSIONS
-
-    for role, names in ROLE_PERMISSIONS.items():
-        group, created = Group.objects.get_or_create(name=role)
-        if created:
-            perms = [
-                Permission.objects.filter(content_type__app_label=app, codename=codename).first()
-                for app, codename in (name.split(".") for name in names)
-            ]
-            group.permissions.set([p for p in perms if p is not None])
-    yield
-    # This teardown runs just before transactional_db's, which calls `flush`.
-    import pgtrigger
-    from django.core.management.commands import flush
-
-    original = flush.Command.handle
-
-    def handle_ignoring_triggers(self, *args, **options):
-        flush.Command.handle = original  # one flush only
-        with pgtrigger.ignore():
-            return original(self, *args, **options)
-
-    flush.Command.handle = handle_ignoring_triggers

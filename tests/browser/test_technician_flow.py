@@ -114,7 +114,8 @@ def test_technician_takes_a_batch_from_cell_bank_to_labelled_vials(
     page.click("button:has-text('Save')")
     expect(page).to_have_url(batch_url)
     expect(page.locator(".alert-success")).to_contain_text(f"{batch_code} P1 recorded.")
-    row = page.locator("table").first.locator("tbody tr").first
+    passages = page.locator("table", has=page.locator("th", has_text="Viability %"))
+    row = passages.locator("tbody tr").first
     expect(row).to_contain_text("92.5")
     expect(row).to_contain_text("85.0")
     expect(row.locator("td").nth(8)).to_have_text("2.17")  # PD = log2(9e6 / 2e6)
@@ -132,7 +133,7 @@ def test_technician_takes_a_batch_from_cell_bank_to_labelled_vials(
     expect(page).to_have_url(batch_url)
     expect(_badge(page)).to_have_text("Harvested")
     expect(page.locator("a:has-text('Record passage')")).to_have_count(0)
-    harvests = page.locator("table").nth(1)
+    harvests = page.locator("table", has=page.locator("th", has_text="Medium"))
     expect(harvests).to_contain_text(harvested_at.strftime("%Y-%m-%d %H:%M"))
     expect(harvests).to_contain_text("Serum-free medium")
     steps.shot("harvest-recorded")
@@ -193,7 +194,9 @@ def test_technician_takes_a_batch_from_cell_bank_to_labelled_vials(
     expect(page.locator(".alert-success")).to_contain_text(f"4 vials of {lot_code} recorded.")
     expect(page.locator("h2", has_text="Vials")).to_have_text("Vials (4)")
     barcodes = [f"{lot_code}-{i:03d}" for i in range(1, 5)]
-    vial_rows = page.locator("table").last.locator("tbody tr")
+    vials_table = page.locator("table", has=page.locator("th", has_text="Barcode"))
+    vial_rows = vials_table.locator("tbody tr")
+    expect(vial_rows).to_have_count(4)
     for i, (barcode, row) in enumerate(zip(barcodes, vial_rows.all(), strict=True), start=1):
         expect(row.locator("td").nth(0)).to_have_text(barcode)
         expect(row.locator("td").nth(1)).to_have_text("100.0")
