@@ -169,7 +169,7 @@ def _identity(run, by_analyte) -> list[Computed]:
                 {
                     "passed": verdict.passed,
                     "missing": list(verdict.missing),
-                    "failed": [r.name for r in verdict.results if r.passed is False],
+                    "failed": [r.marker for r in verdict.results if r.passed is False],
                 },
             )
         )
@@ -412,18 +412,17 @@ def evaluate_lot(lot_id: int) -> int:
             )
         )
     added = store(computed, lot=lot)
-    hook = getattr(settings, "LIMS_AFTER_LOT_EVALUATED", None)
-    if hook:
-        from django.utils.module_loading import import_string
+    if lot.status not in ("released", "rejected"):
+        from assays.specifications import evaluate
 
-        import_string(hook)(lot.pk)
+        evaluate(lot=lot)
     return added
 
 
+@transaction.atomic
 def evaluate_culture_batch(batch_id: int) -> int:
-    hook = getattr(settings, "LIMS_AFTER_BATCH_EVALUATED", None)
-    if hook:
-        from django.utils.module_loading import import_string
+    from assays.specifications import evaluate
+    from batches.models import CultureBatch
 
-        import_string(hook)(batch_id)
+    evaluate(culture_batch=CultureBatch.objects.get(pk=batch_id))
     return 0

@@ -20,7 +20,9 @@ def registry() -> pint.UnitRegistry:
     ureg.define("RFU = [fluorescence]")
     # Absorbance is a dimensionless log ratio; plate readers also report milli-absorbance.
     # ("AU" is pint's astronomical unit, hence the long name.)
-    ureg.define("absorbance_unit = 1")
+    # pint ships "absorbance_unit" in some versions; define it only where it is missing.
+    if "absorbance_unit" not in ureg:
+        ureg.define("absorbance_unit = 1")
     ureg.define("mAU = 0.001 absorbance_unit")
     return ureg
 

@@ -420,7 +420,16 @@ class ExosomeLot(GmpRecord):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "exosome lot"
-        triggers = [never_deleted(), fsm_trigger(LOT_TRANSITIONS)]
+        triggers = [
+            never_deleted(),
+            fsm_trigger(LOT_TRANSITIONS),
+            # A released or rejected lot is locked: no write path may change it any more.
+            pgtrigger.Protect(
+                name="final_lot_locked",
+                operation=pgtrigger.Update,
+                condition=pgtrigger.Q(old__status__in=["released", "rejected"]),
+            ),
+        ]
 
     def __str__(self):
         return self.code
@@ -538,3 +547,189 @@ class AliquotMove(GmpRecord):
 
     def __str__(self):
         return f"{self.aliquot_id}: {self.from_location_id} -> {self.to_location_id}"
+
+
+DEVIATION_TRANSITIONS = {
+    "open": {"under_investigation", "closed"},
+    "under_investigation": {"closed"},
+}
+
+
+@audited()
+class Deviation(GmpRecord):
+    """A deviation or an out-of-specification (OOS) investigation.
+
+    OOS investigations open automatically when a required criterion fails; other deviations are
+    opened by hand (a parameter excursion, a temperature excursion in storage). An open one
+    blocks the release of the lot it concerns; QA closes it with an e-signature.
+    """
+
+    class Kind(models.TextChoices):
+        OOS = "oos", "Out of specification"
+        PROCESS = "process", "Process deviation"
+        STORAGE = "storage", "Storage excursion"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        UNDER_INVESTIGATION = "under_investigation", "Under investigation"
+        CLOSED = "closed", "Closed"
+
+    class Outcome(models.TextChoices):
+        RESULT_INVALIDATED = "result_invalidated", "Result invalidated, retest required"
+        OOS_CONFIRMED = "oos_confirmed", "OOS confirmed (lot can only be rejected)"
+        NO_PRODUCT_IMPACT = "no_product_impact", "No impact on product quality"
+        PRODUCT_IMPACT = "product_impact", "Impact on product quality"
+
+    TRANSITIONS = DEVIATION_TRANSITIONS
+
+    code = models.CharField(max_length=40, unique=True, editable=False)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    title = models.CharField(max_length=200)
+    description = models.TextField()
+    status = models.CharField(
+        max_length=25, choices=Status.choices, default=Status.OPEN, editable=False
+    )
+    lot = models.ForeignKey(
+        ExosomeLot, on_delete=models.PROTECT, null=True, blank=True, related_name="deviations"
+    )
+    culture_batch = models.ForeignKey(
+        CultureBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="deviations"
+    )
+    isolation_run = models.ForeignKey(
+        IsolationRun, on_delete=models.PROTECT, null=True, blank=True, related_name="deviations"
+    )
+    storage_location = models.ForeignKey(
+        StorageLocation, on_delete=models.PROTECT, null=True, blank=True, related_name="deviations"
+    )
+    criterion = models.ForeignKey(
+        "assays.Criterion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    metric = models.ForeignKey(
+        "assays.QCMetric", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    root_cause = models.TextField(blank=True)
+    impact_assessment = models.TextField(blank=True)
+    outcome = models.CharField(max_length=30, choices=Outcome.choices, blank=True)
+    closure_signature = models.ForeignKey(
+        "lims.Signature",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
+    closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        triggers = [never_deleted(), fsm_trigger(DEVIATION_TRANSITIONS)]
+        constraints = [
+            # One automatic OOS investigation per failing metric of a criterion.
+            models.UniqueConstraint(
+                fields=["lot", "criterion", "metric"],
+                condition=Q(kind="oos"),
+                name="one_oos_per_failing_metric",
+            )
+        ]
+
+    def __str__(self):
+        return self.code
+
+    def get_absolute_url(self):
+        return reverse("release:deviation_detail", args=[self.pk])
+
+    def signed_content(self) -> dict:
+        return {
+            "deviation": self.code,
+            "kind": self.kind,
+            "title": self.title,
+            "description": self.description,
+            "lot": self.lot.code if self.lot else None,
+            "root_cause": self.root_cause,
+            "impact_assessment": self.impact_assessment,
+            "outcome": self.outcome,
+            "capa": [
+                {"action": a.description, "owner": a.owner, "due": a.due_on, "done": a.done_on}
+                for a in self.capa_actions.order_by("pk")
+            ],
+        }
+
+
+@audited()
+class CapaAction(GmpRecord):
+    """A corrective or preventive action of a deviation, with owner, due date and completion."""
+
+    deviation = models.ForeignKey(Deviation, on_delete=models.PROTECT, related_name="capa_actions")
+    description = models.TextField()
+    owner = models.CharField(max_length=120)
+    due_on = models.DateField()
+    done_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_on", "pk"]
+        triggers = [never_deleted()]
+
+    def __str__(self):
+        return f"CAPA {self.pk} of {self.deviation}"
+
+
+@audited()
+class Disposition(models.Model):
+    """QA's signed decision on a lot: released, rejected, or quarantined with a reason."""
+
+    class Decision(models.TextChoices):
+        RELEASED = "released", "Approved for release"
+        REJECTED = "rejected", "Rejected"
+        QUARANTINED = "quarantined", "Quarantined"
+
+    lot = models.ForeignKey(ExosomeLot, on_delete=models.PROTECT, related_name="dispositions")
+    decision = models.CharField(max_length=20, choices=Decision.choices)
+    reason = models.TextField(blank=True)
+    specification = models.ForeignKey(
+        "assays.Specification", on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    signature = models.ForeignKey("lims.Signature", on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-decided_at"]
+        triggers = [
+            never_deleted(),
+            pgtrigger.Protect(name="dispositions_immutable", operation=pgtrigger.Update),
+        ]
+        constraints = [
+            # The database's word on the race of two QA users: one final decision per lot.
+            models.UniqueConstraint(
+                fields=["lot"],
+                condition=Q(decision__in=["released", "rejected"]),
+                name="one_final_disposition_per_lot",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.lot}: {self.get_decision_display()}"
+
+
+@audited()
+class CertificateOfAnalysis(models.Model):
+    """The CoA PDF issued at release, stored once under its SHA-256 and never regenerated."""
+
+    lot = models.OneToOneField(ExosomeLot, on_delete=models.PROTECT, related_name="certificate")
+    disposition = models.OneToOneField(Disposition, on_delete=models.PROTECT, related_name="+")
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveIntegerField()
+    issued_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        triggers = [
+            never_deleted(),
+            pgtrigger.Protect(name="certificates_immutable", operation=pgtrigger.Update),
+        ]
+
+    def __str__(self):
+        return f"CoA {self.lot}"
+
+    @property
+    def storage_name(self) -> str:
+        return f"certificates/{self.sha256[:2]}/{self.sha256}.pdf"

@@ -1,5 +1,7 @@
 """People and cross-cutting records of the LIMS."""
 
+from datetime import UTC
+
 import pghistory
 import pgtrigger
 from django.conf import settings
@@ -87,3 +89,43 @@ class AuditEvent(Events):
         if self.pgh_label == "update" and self.pgh_diff:
             return [(name, old, new) for name, (old, new) in sorted(self.pgh_diff.items())]
         return [(name, None, value) for name, value in sorted((self.pgh_data or {}).items())]
+
+
+@audited()
+class Signature(models.Model):
+    """An electronic signature (21 CFR 11.50, 11.70, 11.200).
+
+    It names the signer (printed name kept as signed), the time (UTC), the meaning and an
+    optional comment, and is bound to the record by a SHA-256 of a canonical JSON of the signed
+    content: when the record's content no longer hashes to it, the signature shows as invalid.
+    The database refuses to update or delete a signature, so it cannot be edited or moved.
+    """
+
+    class Meaning(models.TextChoices):
+        REVIEW = "review", "Review"
+        APPROVAL = "approval", "Approval"
+        REJECTION = "rejection", "Rejection"
+        RESPONSIBILITY = "responsibility", "Responsibility"
+
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    printed_name = models.CharField(max_length=200)
+    meaning = models.CharField(max_length=20, choices=Meaning.choices)
+    comment = models.TextField(blank=True)
+    signed_at = models.DateTimeField()
+    record_type = models.CharField(max_length=60, help_text="app_label.Model of the signed record")
+    record_id = models.CharField(max_length=64)
+    content_sha256 = models.CharField(max_length=64)
+    content = models.JSONField(help_text="The canonical content that was signed.")
+
+    class Meta:
+        ordering = ["signed_at", "pk"]
+        triggers = [
+            pgtrigger.Protect(
+                name="signatures_immutable", operation=pgtrigger.Update | pgtrigger.Delete
+            ),
+        ]
+        indexes = [models.Index(fields=["record_type", "record_id"])]
+
+    def __str__(self):
+        when = self.signed_at.astimezone(UTC)
+        return f"{self.printed_name}, {self.get_meaning_display()}, {when:%Y-%m-%d %H:%M} UTC"

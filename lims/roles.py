@@ -33,20 +33,54 @@ _ASSAY_MODELS = [
     "result",
 ]
 _VIEW_ASSAYS = [f"assays.view_{m}" for m in _ASSAY_MODELS]
+_VIEW_RELEASE = [
+    "assays.view_specification",
+    "assays.view_criterion",
+    "assays.view_criterionevaluation",
+    "assays.view_qcmetric",
+    "batches.view_deviation",
+    "batches.view_capaaction",
+    "batches.view_disposition",
+    "batches.view_certificateofanalysis",
+]
+_OPEN_DEVIATIONS = ["batches.add_deviation"]
 _ENTER_RESULTS = ["assays.add_assayrun", "assays.add_result", "assays.add_instrumentfile"]
 _RECORD_PRODUCTION = [f"batches.{a}_{m}" for m in _PRODUCTION_MODELS for a in ("add", "change")]
 
 # Permission codenames ("app_label.codename") granted to each role.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    TECHNICIAN: [*_VIEW_PRODUCTION, *_RECORD_PRODUCTION, *_VIEW_ASSAYS, *_ENTER_RESULTS],
+    TECHNICIAN: [
+        *_VIEW_PRODUCTION,
+        *_RECORD_PRODUCTION,
+        *_VIEW_ASSAYS,
+        *_ENTER_RESULTS,
+        *_VIEW_RELEASE,
+        *_OPEN_DEVIATIONS,
+    ],
     ANALYST: [
         *_VIEW_PRODUCTION,
         *_VIEW_ASSAYS,
         *_ENTER_RESULTS,
         "assays.change_assayrun",
         "lims.view_audit_trail",
+        *_VIEW_RELEASE,
+        *_OPEN_DEVIATIONS,
     ],
-    QA: [*_VIEW_PRODUCTION, *_VIEW_ASSAYS, "lims.view_audit_trail", "batches.change_exosomelot"],
+    QA: [
+        *_VIEW_PRODUCTION,
+        *_VIEW_ASSAYS,
+        *_VIEW_RELEASE,
+        *_OPEN_DEVIATIONS,
+        "lims.view_audit_trail",
+        "batches.change_exosomelot",
+        "batches.change_deviation",
+        "batches.add_capaaction",
+        "batches.change_capaaction",
+        "batches.add_disposition",
+        "assays.add_specification",
+        "assays.change_specification",
+        "assays.add_criterion",
+    ],
     ADMIN: [
         *_VIEW_PRODUCTION,
         *_VIEW_ASSAYS,
@@ -58,6 +92,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "assays.view_instrumentkey",
         "assays.add_instrumentkey",
         "assays.change_instrumentkey",
+        *_VIEW_RELEASE,
         "lims.view_audit_trail",
         "lims.view_user",
         "lims.add_user",
@@ -129,6 +164,24 @@ def can_manage_instruments(user) -> bool:
     return user.is_authenticated and user.is_active and has_role(user, ADMIN)
 
 
+def can_sign_dispositions(user) -> bool:
+    """QA signs dispositions; administrators never do (Annex 11 §15, segregation of duties)."""
+    return (
+        user.is_authenticated
+        and user.is_active
+        and has_role(user, QA)
+        and not has_role(user, ADMIN)
+    )
+
+
+def can_manage_specifications(user) -> bool:
+    return user.is_authenticated and user.is_active and has_role(user, QA)
+
+
+def can_open_deviations(user) -> bool:
+    return user.is_authenticated and user.is_active and has_role(user, TECHNICIAN, ANALYST, QA)
+
+
 def can_view_audit_trail(user) -> bool:
     return user.is_authenticated and user.has_perm("lims.view_audit_trail")
 
@@ -143,4 +196,7 @@ def role_context(request):
         "can_enter_results": can_enter_results(user),
         "can_review_runs": can_review_runs(user),
         "can_manage_instruments": can_manage_instruments(user),
+        "can_sign_dispositions": can_sign_dispositions(user),
+        "can_manage_specifications": can_manage_specifications(user),
+        "can_open_deviations": can_open_deviations(user),
     }

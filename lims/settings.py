@@ -255,6 +255,7 @@ LIMS_ID_PATTERNS = {
     "culture_batch": env("ID_PATTERN_CULTURE_BATCH", default="MSC-{year}-{seq:04d}"),
     "isolation_run": env("ID_PATTERN_ISOLATION_RUN", default="ISO-{year}-{seq:04d}"),
     "exosome_lot": env("ID_PATTERN_EXOSOME_LOT", default="EXO-{year}-{seq:04d}"),
+    "deviation": env("ID_PATTERN_DEVIATION", default="DEV-{year}-{seq:04d}"),
 }
 
 # --- API ------------------------------------------------------------------------------------

@@ -12,5 +12,10 @@ urlpatterns = [
     path("audit/export.csv", views.audit_trail_csv, name="audit_trail_csv"),
     path("health/", include("health_check.urls")),
     path("admin/", admin.site.urls),
+    path("qc/", include("assays.qc_urls")),
+    # The instrument REST API (v1), its OpenAPI document and interactive docs.
+    path("api/", include("assays.api.urls")),
+    # Before batches: its catch-all "<model>/<pk>/status/" would take "instruments/1/status/".
+    path("", include("assays.urls")),
     path("", include("batches.urls")),
 ]

@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.generic import ListView
 
+from assays.selectors import calibration_state, instruments_calibration_due
 from batches.models import CultureBatch, ExosomeLot
 from lims.audit_trail import AuditEventFilter, audit_events
 from lims.pages import PredicateRequiredMixin
@@ -37,10 +38,18 @@ def home(request):
             ExosomeLot.Status.QUARANTINED,
         ]
     ).order_by("manufactured_on")[:20]
+    instruments = list(instruments_calibration_due()[:20])
+    for instrument in instruments:
+        instrument.calibration_state = calibration_state(instrument)
     return render(
         request,
         "home.html",
-        {"batches_in_culture": batches, "lots_needing_attention": lots, "now": timezone.now()},
+        {
+            "batches_in_culture": batches,
+            "lots_needing_attention": lots,
+            "calibration_due": instruments,
+            "now": timezone.now(),
+        },
     )
 
 

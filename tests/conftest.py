@@ -25,11 +25,13 @@ def _flush_keeps_the_installation_data():
         from django.apps import apps
 
         from assays.catalogue import seed_catalogue
+        from assays.default_specifications import seed_specifications
         from lims.roles import sync_role_groups
 
         with pgtrigger.ignore():
             result = original(self, *args, **options)
         seed_catalogue(apps)
+        seed_specifications(apps)
         sync_role_groups(apps)
         return result
 
