@@ -206,6 +206,7 @@ def seed_demo() -> bool:
                     )
                 )
     statuses = ["in_testing", "under_review", "in_process"]
+    lots = []
     for i, run in enumerate(runs):
         lot = services.lot_create(
             actor=tech,
@@ -222,4 +223,119 @@ def seed_demo() -> bool:
             "under_review": ["in_testing", "under_review"],
         }[statuses[i]]:
             services.lot_set_status(actor=tech, lot=lot, to=to, reason="Demo workflow")
+        lots.append(lot)
+    seed_quality_control(users, lots, batches)
     return True
+
+
+def seed_quality_control(users, lots, batches):
+    """Instruments, and results: lot 2 passes every test (ready for QA to sign), lot 1 has the
+    real NanoSight bead export, whose low concentration opens an OOS investigation."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from assays import services as qc
+
+    admin, tech, analyst = users[ADMIN], users[TECHNICIAN], users[ANALYST]
+    today = timezone.localdate()
+    instruments = {}
+    for code, kind, make, model, assays in [
+        ("NTA-01", "Nanoparticle tracking", "Malvern Panalytical", "NanoSight NS300", ["NTA"]),
+        ("VICELL-01", "Cell counter", "Beckman Coulter", "Vi-CELL BLU", ["VIABILITY"]),
+        ("PLATE-01", "Plate reader", "Agilent BioTek", "Synergy H1", ["BCA", "ENDOTOXIN"]),
+        ("QPCR-01", "qPCR", "Applied Biosystems", "QuantStudio 5", ["MIRNA-QPCR", "MYCO"]),
+    ]:
+        instrument = qc.instrument_register(
+            actor=admin,
+            code=code,
+            instrument_type=kind,
+            make=make,
+            model=model,
+            serial_number=f"SN-{code}",
+            location="QC laboratory",
+            assay_codes=assays,
+        )
+        qc.instrument_log(
+            actor=admin,
+            instrument=instrument,
+            kind="calibration",
+            performed_on=today - timedelta(days=340),
+            due_on=today + timedelta(days=25),
+            performed_by="Vendor field service",
+            certificate=f"CAL-{code}-2026",
+        )
+        instruments[code] = instrument
+
+    started = timezone.now() - timedelta(days=2)
+    passing_lot, oos_lot = lots[1], lots[0]
+
+    def manual(assay, sample, rows, actor=tech):
+        qc.run_record(
+            assay_code=assay,
+            source="manual",
+            started_at=started,
+            actor=actor,
+            results=[qc.ResultInput(sample=sample, **row) for row in rows],
+        )
+
+    lot = passing_lot.code
+    manual(
+        "NTA",
+        lot,
+        [
+            {
+                "analyte": "concentration",
+                "value": 2.4e11,
+                "unit": "particle/mL",
+                "replicate": str(i),
+            }
+            for i in (1, 2, 3)
+        ]
+        + [
+            {"analyte": "mode_size", "value": 112 + i, "unit": "nm", "replicate": str(i)}
+            for i in (1, 2, 3)
+        ]
+        + [{"analyte": "fraction_50_400", "value": 94.5, "unit": "percent"}],
+    )
+    manual("BCA", lot, [{"analyte": "protein", "value": v, "unit": "ug/mL"} for v in (4.1, 4.3)])
+    manual(
+        "EV-MARKERS",
+        lot,
+        [
+            {"analyte": m, "text_value": "positive"}
+            for m in ("CD9", "CD63", "CD81", "TSG101", "ALIX")
+        ]
+        + [{"analyte": "calnexin", "text_value": "negative"}],
+    )
+    manual("TEM", lot, [{"analyte": "morphology", "text_value": "conforms"}])
+    manual("ENDOTOXIN", lot, [{"analyte": "endotoxin", "value": 0.12, "unit": "EU/mL"}])
+    manual("STERILITY", lot, [{"analyte": "sterility", "text_value": "no growth"}])
+    manual("MYCO", lot, [{"analyte": "mycoplasma", "text_value": "not detected"}])
+    manual(
+        "POTENCY-MAC",
+        lot,
+        [
+            {"analyte": a, "value": v, "unit": "pg/mL"}
+            for a, v in [
+                ("tnf_ev", 420),
+                ("tnf_lps", 980),
+                ("tnf_unstimulated", 45),
+                ("il10_ev", 310),
+                ("il10_lps", 120),
+            ]
+        ],
+        actor=analyst,
+    )
+
+    nta_file = Path(settings.BASE_DIR) / "tests" / "data" / "nta" / "nanosight_nta32_beads.csv"
+    if nta_file.exists():
+        qc.instrument_file_receive(
+            data=nta_file.read_bytes(),
+            filename=nta_file.name,
+            sample_identifier=oos_lot.code,
+            assay_code="NTA",
+            instrument=instruments["NTA-01"],
+        )
+    for batch in batches[:2]:
+        manual("VIABILITY", batch.code, [{"analyte": "viability", "value": 95.2, "unit": "%"}])
