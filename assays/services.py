@@ -7,6 +7,7 @@ locked, analyte known, value of the right type, unit convertible to the analyte'
 """
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -81,9 +82,17 @@ def instrument_log(
         created_by=actor,
     )
     entry.full_clean()
+    # Locked so that two calibrations logged at once settle on one due date.
+    Instrument.objects.select_for_update().filter(pk=instrument.pk).first()
     with audit_context(actor=actor, reason=f"{entry.get_kind_display()} logged"):
         entry.save()
-        if kind == InstrumentLogEntry.Kind.CALIBRATION:
+        calibrations = instrument.log.filter(kind=InstrumentLogEntry.Kind.CALIBRATION)
+        # A certificate entered late (an older calibration) must not move the due date back:
+        # the due date is the one the most recent calibration set.
+        if kind == InstrumentLogEntry.Kind.CALIBRATION and (
+            calibrations.order_by("-performed_on", "-pk").values_list("pk", flat=True).first()
+            == entry.pk
+        ):
             Instrument.objects.filter(pk=instrument.pk).update(calibration_due_on=due_on)
     instrument.refresh_from_db()
     return entry
@@ -218,10 +227,15 @@ def _validated_result(analyte: Analyte, item: ResultInput) -> dict:
         if value is not None:
             try:
                 value = convert(float(value), unit, analyte.unit)
-            except ValueError as exc:
+            except (ValueError, ArithmeticError) as exc:  # pint overflows on huge scales
                 raise ValidationError(
                     {"unit": f"{where}: '{unit}' cannot be converted to '{analyte.unit}'."}
                 ) from exc
+            if not math.isfinite(value):
+                # An infinite or NaN result is no measurement (and JSON cannot carry it).
+                raise ValidationError(
+                    {"value": f"{where}: {item.value} {unit} is out of range once converted."}
+                )
         return {"value": value, "text_value": "", "unit": analyte.unit}
     text = (item.text_value or ("" if item.value is None else str(item.value))).strip()
     if analyte.result_type == Analyte.ResultType.QUALITATIVE:

@@ -1,0 +1,346 @@
+"""Browser forms for instruments, manual result entry and instrument-file upload.
+
+Forms collect and pre-check input; the rules live in assays.services, which the API calls too,
+and the views show the services' refusals next to the field they name.
+"""
+
+import datetime
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from assays import selectors, services
+from assays.models import Analyte, AssayDefinition, AssayRun, Instrument, InstrumentLogEntry
+from batches.forms import DATETIME, BootstrapMixin, usable_reagent_lots
+
+# ISO format, or a browser's date input shows an initial value as empty.
+DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+QUALIFIERS = [("", ""), ("<LLOQ", "<LLOQ"), (">ULOQ", ">ULOQ"), ("<LOD", "<LOD")]
+
+
+def current_assays():
+    return AssayDefinition.objects.filter(is_current=True).order_by("code")
+
+
+class CurrentAssayField(forms.ModelChoiceField):
+    """The current version of an assay, chosen (and posted) by its code."""
+
+    def __init__(self, **kwargs):
+        super().__init__(queryset=current_assays(), to_field_name="code", **kwargs)
+
+    def label_from_instance(self, obj):
+        return f"{obj.code} v{obj.version}: {obj.name}"
+
+
+class InstrumentChoiceField(forms.ModelChoiceField):
+    """Offers only instruments in service, but accepts any in its queryset.
+
+    A page left open while an instrument went out of service then posts it anyway, and the
+    service's refusal (which says since when and why) is shown instead of a bare "not a valid
+    choice".
+    """
+
+    def __init__(self, queryset, **kwargs):
+        super().__init__(queryset=queryset, required=False, **kwargs)
+
+    def label_from_instance(self, obj):
+        label = f"{obj.code}: {obj.make} {obj.model} ({obj.location})"
+        state = selectors.calibration_state(obj)
+        if state == "overdue":
+            return f"{label}, calibration overdue since {obj.calibration_due_on:%Y-%m-%d}"
+        if obj.calibration_due_on:
+            return f"{label}, calibration due {obj.calibration_due_on:%Y-%m-%d}"
+        return label
+
+    def offer_in_service(self):
+        self.choices = [("", "None")] + [
+            (obj.pk, self.label_from_instance(obj))
+            for obj in self.queryset
+            if obj.status == Instrument.Status.IN_SERVICE
+        ]
+
+
+class ReagentLotChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj):
+        expired = " EXPIRED" if obj.is_expired() else ""
+        return f"{obj} (exp. {obj.expiry_date:%Y-%m-%d}{expired})"
+
+
+class OfferedChoiceField(forms.ChoiceField):
+    """Offers the analyte's allowed values; whether a posted value is allowed is decided by the
+    service, whose message names the allowed values (the API gets the same one)."""
+
+    def valid_value(self, value):
+        return True
+
+
+def _not_in_future(value, what: str):
+    if value and value > timezone.now() + datetime.timedelta(minutes=5):
+        raise ValidationError(f"The {what} cannot be in the future.")
+    return value
+
+
+# --- Instruments ---------------------------------------------------------------------------
+
+
+class InstrumentForm(BootstrapMixin, forms.ModelForm):
+    assay_codes = forms.MultipleChoiceField(
+        choices=(),
+        required=False,
+        label="Assays it may report",
+        widget=forms.SelectMultiple(attrs={"size": 8}),
+    )
+
+    class Meta:
+        model = Instrument
+        fields = [
+            "code",
+            "instrument_type",
+            "make",
+            "model",
+            "serial_number",
+            "location",
+            "assay_codes",
+        ]
+        labels = {"instrument_type": "Type"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assay_codes"].choices = [
+            (a.code, f"{a.code}: {a.name}") for a in current_assays()
+        ]
+
+
+class InstrumentLogForm(BootstrapMixin, forms.ModelForm):
+    class Meta:
+        model = InstrumentLogEntry
+        fields = ["kind", "performed_on", "due_on", "performed_by", "certificate", "notes"]
+        widgets = {
+            "performed_on": DATE,
+            "due_on": DATE,
+            "notes": forms.Textarea(attrs={"rows": 2}),
+        }
+        labels = {"due_on": "Next due on", "performed_by": "Performed by (person or company)"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["performed_on"].initial = timezone.localdate()
+
+    def clean_performed_on(self):
+        value = self.cleaned_data["performed_on"]
+        if value > timezone.localdate():
+            raise ValidationError("The date performed cannot be in the future.")
+        return value
+
+
+class KeyIssueForm(BootstrapMixin, forms.Form):
+    name = forms.CharField(
+        max_length=50, required=False, help_text="To tell keys apart, e.g. the host it is on."
+    )
+    expires_on = forms.DateField(widget=DATE, help_text="The key stops working after this day.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["expires_on"].initial = timezone.localdate() + datetime.timedelta(
+            days=settings.INSTRUMENT_KEY_DAYS
+        )
+
+    def clean_expires_on(self):
+        value = self.cleaned_data["expires_on"]
+        if value < timezone.localdate():
+            raise ValidationError("The expiry date cannot be in the past.")
+        return value
+
+    def expiry_datetime(self) -> datetime.datetime:
+        """The end of the expiry day, in the site's time zone."""
+        end_of_day = datetime.datetime.combine(self.cleaned_data["expires_on"], datetime.time.max)
+        return timezone.make_aware(end_of_day)
+
+
+# --- Manual result entry -------------------------------------------------------------------
+
+
+class RunStartForm(BootstrapMixin, forms.Form):
+    """Step 1 of manual entry: which assay, on which sample (checked as the service will)."""
+
+    assay = CurrentAssayField()
+    sample = forms.CharField(
+        max_length=80,
+        label="Sample identifier",
+        help_text="Culture batch code, lot code or vial barcode, as the assay requires.",
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("assay") and data.get("sample"):
+            try:
+                services.resolve_sample(data["sample"], data["assay"])
+            except ValidationError as exc:
+                self.add_error("sample", exc.message_dict["sample"])
+        return data
+
+
+class _AnalyteFieldsForm(forms.Form):
+    """The fields of a run of one assay, built from its definition (one per analyte)."""
+
+    sample = forms.CharField(max_length=80, label="Sample identifier")
+    started_at = forms.DateTimeField(widget=DATETIME, label="Started")
+    ended_at = forms.DateTimeField(widget=DATETIME, label="Ended", required=False)
+    retest_of = forms.ModelChoiceField(
+        queryset=AssayRun.objects.none(), required=False, widget=forms.HiddenInput
+    )
+
+    def __init__(self, *args, assay: AssayDefinition, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.assay = assay
+        self.fields["started_at"].initial = timezone.localtime().replace(second=0, microsecond=0)
+        self.fields["retest_of"].queryset = AssayRun.objects.filter(assay__code=assay.code)
+        instrument = InstrumentChoiceField(
+            selectors.instruments_for_assay(assay.code),
+            help_text=f"Instruments in service qualified for {assay.code}.",
+        )
+        instrument.offer_in_service()
+        self.fields["instrument"] = instrument
+        self.fields["reagent_lots"] = ReagentLotChoiceField(
+            queryset=usable_reagent_lots(),
+            required=False,
+            widget=forms.SelectMultiple(attrs={"size": 5}),
+            help_text="Kits, standards and controls used.",
+        )
+        self.analytes = list(assay.analytes.all())
+        for analyte in self.analytes:
+            self.fields.update(self._analyte_fields(analyte))
+
+    @staticmethod
+    def names(analyte: Analyte) -> tuple[str, ...]:
+        if analyte.result_type == Analyte.ResultType.NUMERIC:
+            return (f"value__{analyte.code}", f"unit__{analyte.code}", f"qual__{analyte.code}")
+        return (f"value__{analyte.code}",)
+
+    def _analyte_fields(self, analyte: Analyte) -> dict[str, forms.Field]:
+        names = self.names(analyte)
+        if analyte.result_type == Analyte.ResultType.NUMERIC:
+            return {
+                names[0]: forms.FloatField(required=False, label=analyte.name),
+                names[1]: forms.CharField(
+                    required=False, max_length=40, initial=analyte.unit, label="Unit"
+                ),
+                names[2]: forms.ChoiceField(choices=QUALIFIERS, required=False, label="Qualifier"),
+            }
+        if analyte.result_type == Analyte.ResultType.QUALITATIVE:
+            choices = [("", "Not tested"), *((v, v) for v in analyte.allowed_values)]
+            return {
+                names[0]: OfferedChoiceField(choices=choices, required=False, label=analyte.name)
+            }
+        return {names[0]: forms.CharField(required=False, max_length=200, label=analyte.name)}
+
+
+class RunEntryForm(BootstrapMixin, _AnalyteFieldsForm):
+    """Step 2 of manual entry: the run's details and one field per analyte of the assay.
+
+    Each value is checked with the same function `services.run_record` applies, so every bad
+    value is reported next to its own field at once; the service then checks everything again.
+    """
+
+    def analyte_rows(self):
+        """(analyte, value field, unit field or None, qualifier field or None) for the template."""
+        rows = []
+        for analyte in self.analytes:
+            bound = [self[name] for name in self.names(analyte)]
+            rows.append((analyte, bound[0], *(bound[1:] or (None, None))))
+        return rows
+
+    def clean_started_at(self):
+        return _not_in_future(self.cleaned_data["started_at"], "start")
+
+    def clean_ended_at(self):
+        return _not_in_future(self.cleaned_data["ended_at"], "end")
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("started_at"), data.get("ended_at")
+        if start and end and end < start:
+            self.add_error("ended_at", "The run cannot end before it starts.")
+        sample = data.get("sample", "")
+        if sample:
+            try:
+                services.resolve_sample(sample, self.assay)
+            except ValidationError as exc:
+                self.add_error("sample", exc.message_dict["sample"])
+        self.result_inputs = []
+        for analyte in self.analytes:
+            item = self._result_input(analyte, sample)
+            if item is None:
+                continue
+            try:
+                services.result_check(analyte, item)
+            except ValidationError as exc:
+                value_field, *rest = self.names(analyte)
+                for key, messages in exc.message_dict.items():
+                    field = rest[0] if key == "unit" and rest else value_field
+                    if field not in self.errors:
+                        self.add_error(field, messages)
+            self.result_inputs.append(item)
+        if not self.result_inputs and not self.errors:
+            self.add_error(None, "Enter at least one result.")
+        return data
+
+    def _result_input(self, analyte: Analyte, sample: str) -> services.ResultInput | None:
+        names = self.names(analyte)
+        value = self.cleaned_data.get(names[0])
+        if analyte.result_type == Analyte.ResultType.NUMERIC:
+            if names[0] in self.errors:
+                return None
+            qualifier = self.cleaned_data.get(names[2]) or ""
+            if value is None and not qualifier:
+                return None
+            return services.ResultInput(
+                sample=sample,
+                analyte=analyte.code,
+                value=value,
+                unit=self.cleaned_data.get(names[1]) or analyte.unit,
+                qualifier=qualifier,
+            )
+        if not value:
+            return None
+        return services.ResultInput(sample=sample, analyte=analyte.code, text_value=value)
+
+
+# --- Instrument files ----------------------------------------------------------------------
+
+
+def format_hint_choices():
+    # Imported when the form is shown: the vendor list lives next to allotropy, slow to import.
+    from assays.parsers.asm import VENDORS
+
+    return [
+        ("", "Detect from the file"),
+        ("nanosight", "NanoSight NTA experiment summary (CSV)"),
+        ("fcs", "Flow cytometry standard (FCS)"),
+        *((alias, f"{alias} (via allotropy)") for alias in sorted(VENDORS)),
+    ]
+
+
+class InstrumentFileUploadForm(BootstrapMixin, forms.Form):
+    file = forms.FileField(help_text="The instrument's export, exactly as it wrote it.")
+    sample = forms.CharField(
+        max_length=80,
+        label="Sample identifier",
+        help_text="Culture batch code, lot code or vial barcode.",
+    )
+    assay = CurrentAssayField()
+    format_hint = forms.ChoiceField(choices=format_hint_choices, required=False, label="Format")
+    instrument = InstrumentChoiceField(Instrument.objects.order_by("code"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["instrument"].offer_in_service()
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        # Refused before its bytes are read into memory; the service checks the size again.
+        if upload.size > settings.FILE_UPLOAD_MAX_BYTES:
+            raise ValidationError("The file is larger than the upload limit.")
+        return upload

@@ -1,0 +1,69 @@
+"""Reads of assays, instruments and runs shared by the pages (the writes are in services)."""
+
+from datetime import date, timedelta
+
+from django.contrib.postgres.aggregates import StringAgg
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from assays.models import AssayDefinition, AssayRun, Instrument, Result
+
+CALIBRATION_WARNING_DAYS = 30
+
+
+def assays_with_counts() -> QuerySet[AssayDefinition]:
+    return AssayDefinition.objects.annotate(
+        analyte_count=Count("analytes", distinct=True), run_count=Count("runs", distinct=True)
+    )
+
+
+def runs_with_summary() -> QuerySet[AssayRun]:
+    """Runs with what a list shows in one query: assay, instrument, operator, samples, count."""
+    return AssayRun.objects.select_related("assay", "instrument", "operator").annotate(
+        sample_labels=StringAgg("samples__label", ", ", distinct=True, default=""),
+        result_count=Count("results", distinct=True),
+    )
+
+
+def instruments_calibration_due(
+    *, within_days: int = CALIBRATION_WARNING_DAYS, on: date | None = None
+) -> QuerySet[Instrument]:
+    """Instruments whose calibration is overdue or due within `within_days`, soonest first."""
+    on = on or timezone.localdate()
+    return Instrument.objects.filter(
+        calibration_due_on__lte=on + timedelta(days=within_days)
+    ).order_by("calibration_due_on", "code")
+
+
+def calibration_state(instrument: Instrument, on: date | None = None) -> str:
+    """ "overdue", "due_soon", "ok" or "" (no calibration tracked) for badges and highlights."""
+    on = on or timezone.localdate()
+    due = instrument.calibration_due_on
+    if due is None:
+        return ""
+    if due < on:
+        return "overdue"
+    if due <= on + timedelta(days=CALIBRATION_WARNING_DAYS):
+        return "due_soon"
+    return "ok"
+
+
+def instruments_for_assay(code: str) -> QuerySet[Instrument]:
+    """Every instrument qualified for an assay, whatever its status (the service decides)."""
+    return Instrument.objects.filter(assay_codes__contains=[code]).order_by("code")
+
+
+def runs_of_sample(*, lot=None, culture_batch=None) -> QuerySet[AssayRun]:
+    """The runs that tested a lot (or one of its vials) or a culture batch, each with only that
+    sample's results prefetched, newest first."""
+    if (lot is None) == (culture_batch is None):
+        raise ValueError("Give a lot or a culture batch.")
+    where = Q(sample__lot=lot) if lot is not None else Q(sample__culture_batch=culture_batch)
+    run_where = Q(samples__lot=lot) if lot is not None else Q(samples__culture_batch=culture_batch)
+    results = Result.objects.filter(where).select_related("analyte", "sample")
+    return (
+        AssayRun.objects.filter(pk__in=AssayRun.objects.filter(run_where).values("pk"))
+        .select_related("assay", "instrument", "source_file")
+        .prefetch_related(Prefetch("results", queryset=results, to_attr="sample_results"))
+        .order_by("-started_at", "-pk")
+    )

@@ -1,0 +1,575 @@
+"""Pages for the assay catalogue, instruments and their keys, runs and results, and files.
+
+Every write goes through assays.services, the same functions the API calls, so a technician's
+form and an instrument's post meet the same rules; a refusal is shown next to the field it names.
+"""
+
+import base64
+import hashlib
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.http import HttpResponse, HttpResponseServerError
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
+from django.utils.http import content_disposition_header, urlencode
+from django.views.generic import DetailView, FormView, TemplateView
+
+from assays import filters, forms, selectors, services
+from assays.models import (
+    AssayDefinition,
+    AssayRun,
+    Instrument,
+    InstrumentFile,
+    InstrumentKey,
+    RunReagentUse,
+    RunSample,
+)
+from batches.forms import ReasonForm, StatusForm
+from batches.views import RecordDetailView, ServiceFormView
+from lims.pages import PredicateRequiredMixin, RecordListView, ViewRecordsMixin, add_service_errors
+from lims.roles import can_enter_results, can_manage_instruments, can_review_runs
+
+# --- Lists ----------------------------------------------------------------------------------
+
+
+class AssayListBase(RecordListView):
+    """A list whose first column links to `detail_url_name`; "New" shows to who may create."""
+
+    template_name = "assays/list.html"
+    detail_url_name = ""
+    create_label = "New"
+    create_predicate = None
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        predicate = self.create_predicate
+        context.update(
+            detail_url_name=self.detail_url_name,
+            create_label=self.create_label,
+            can_create=bool(self.create_url_name and predicate and predicate(self.request.user)),
+        )
+        return context
+
+
+class AssayList(AssayListBase):
+    model = AssayDefinition
+    queryset = selectors.assays_with_counts()
+    filterset_class = filters.AssayFilter
+    title = "Assay catalogue"
+    default_sort = "code"
+    detail_url_name = "assays:assay_detail"
+    columns = [
+        ("Code", "code", "code"),
+        ("Version", "version", "version"),
+        ("Name", "name", "name"),
+        ("Method", "method", None),
+        ("Tests", "get_applies_to_display", "applies_to"),
+        ("SOP", "sop_reference", None),
+        ("Analytes", "analyte_count", None),
+        ("Runs", "run_count", "run_count"),
+        ("Current", "is_current", "is_current"),
+    ]
+
+
+class InstrumentList(AssayListBase):
+    model = Instrument
+    filterset_class = filters.InstrumentFilter
+    title = "Instruments"
+    default_sort = "code"
+    detail_url_name = "assays:instrument_detail"
+    create_url_name = "assays:instrument_create"
+    create_label = "Register an instrument"
+    create_predicate = staticmethod(can_manage_instruments)
+    columns = [
+        ("Code", "code", "code"),
+        ("Type", "instrument_type", "instrument_type"),
+        ("Make", "make", "make"),
+        ("Model", "model", "model"),
+        ("Location", "location", "location"),
+        ("Status", "status", "status"),
+        ("Calibration due", "calibration_due_on", "calibration_due_on"),
+        ("May report", "assay_codes", None),
+    ]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        for instrument in context["object_list"]:
+            instrument.calibration_state = selectors.calibration_state(instrument)
+        return context
+
+
+class RunList(AssayListBase):
+    model = AssayRun
+    queryset = selectors.runs_with_summary()
+    filterset_class = filters.RunFilter
+    title = "Assay runs"
+    default_sort = "-started_at"
+    detail_url_name = "assays:run_detail"
+    create_url_name = "assays:run_start"
+    create_label = "Enter results"
+    create_predicate = staticmethod(can_enter_results)
+    columns = [
+        ("Run", "__str__", None),
+        ("Assay", "assay", "assay__code"),
+        ("Status", "status", "status"),
+        ("Source", "get_source_display", "source"),
+        ("Samples", "sample_labels", None),
+        ("Results", "result_count", "result_count"),
+        ("Instrument", "instrument", "instrument__code"),
+        ("Operator", "operator.printed_name", "operator__username"),
+        ("Started", "started_at", "started_at"),
+    ]
+
+
+class InstrumentFileList(AssayListBase):
+    model = InstrumentFile
+    filterset_class = filters.InstrumentFileFilter
+    select_related = ("instrument", "uploaded_by")
+    title = "Instrument files"
+    detail_url_name = "assays:file_detail"
+    create_url_name = "assays:file_upload"
+    create_label = "Upload a file"
+    create_predicate = staticmethod(can_enter_results)
+    columns = [
+        ("File", "original_name", "original_name"),
+        ("Status", "status", "status"),
+        ("Assay", "assay_code", "assay_code"),
+        ("Sample", "sample_identifier", "sample_identifier"),
+        ("Format", "detected_format", None),
+        ("Bytes", "size", "size"),
+        ("Instrument", "instrument", "instrument__code"),
+        ("Uploaded by", "uploaded_by.printed_name", None),
+        ("Received", "created_at", "created_at"),
+    ]
+
+
+# --- Details --------------------------------------------------------------------------------
+
+
+class AssayDetail(RecordDetailView):
+    model = AssayDefinition
+    template_name = "assays/assay_detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        assay = self.object
+        context.update(
+            analytes=assay.analytes.all(),
+            versions=selectors.assays_with_counts().filter(code=assay.code).order_by("-version"),
+            run_count=assay.runs.count(),
+            recent_runs=selectors.runs_with_summary().filter(assay=assay)[:10],
+            instruments=selectors.instruments_for_assay(assay.code),
+        )
+        return context
+
+
+class InstrumentDetail(RecordDetailView):
+    model = Instrument
+    template_name = "assays/instrument_detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        instrument = self.object
+        context.update(
+            calibration_state=selectors.calibration_state(instrument),
+            assays=AssayDefinition.objects.filter(
+                code__in=instrument.assay_codes, is_current=True
+            ).order_by("code"),
+            log_entries=instrument.log.select_related("created_by"),
+            recent_runs=selectors.runs_with_summary().filter(instrument=instrument)[:10],
+            status_moves=sorted(Instrument.TRANSITIONS.get(instrument.status, ())),
+        )
+        if can_manage_instruments(self.request.user):
+            context["keys"] = instrument.api_keys.order_by("-created")
+        return context
+
+
+class RunDetail(RecordDetailView):
+    model = AssayRun
+    template_name = "assays/run_detail.html"
+    queryset = AssayRun.objects.select_related(
+        "assay", "instrument", "operator", "reviewed_by", "source_file", "retest_of__assay"
+    )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        run = self.object
+        samples = list(
+            RunSample.objects.filter(run=run).select_related("culture_batch", "lot", "aliquot")
+        )
+        context.update(
+            samples=samples,
+            results=run.results.select_related("analyte", "sample", "source_file"),
+            reagent_uses=RunReagentUse.objects.filter(run=run).select_related("reagent_lot"),
+            retests=run.retests.select_related("assay"),
+            status_moves=sorted(AssayRun.TRANSITIONS.get(run.status, ())),
+        )
+        if samples:
+            query = urlencode({"sample": samples[0].label, "retest_of": run.pk})
+            context["retest_url"] = reverse("assays:run_entry", args=[run.assay.code]) + "?" + query
+        return context
+
+
+def _runs_of_file(instrument_file):
+    return instrument_file.runs.select_related("assay").annotate(result_count=Count("results"))
+
+
+class InstrumentFileDetail(RecordDetailView):
+    model = InstrumentFile
+    template_name = "assays/file_detail.html"
+    queryset = InstrumentFile.objects.select_related("instrument", "uploaded_by")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["runs"] = _runs_of_file(self.object)
+        return context
+
+
+class InstrumentFileStatus(ViewRecordsMixin, DetailView):
+    """The status panel of a file, polled by htmx while the file is queued."""
+
+    model = InstrumentFile
+    template_name = "assays/_file_status.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["runs"] = _runs_of_file(self.object)
+        return context
+
+
+class InstrumentFileDownload(ViewRecordsMixin, DetailView):
+    """The original bytes of a file, as received, under the name the sender gave it."""
+
+    model = InstrumentFile
+
+    def get(self, request, *args, **kwargs):
+        record = self.get_object()
+        try:
+            data = services.read_original(record)
+        except RuntimeError as exc:
+            # The store no longer holds what was received: say so, never serve other bytes.
+            return HttpResponseServerError(str(exc), content_type="text/plain")
+        response = HttpResponse(data, content_type="application/octet-stream")
+        response["Content-Disposition"] = content_disposition_header(
+            as_attachment=True, filename=record.original_name
+        )
+        response["X-Content-SHA256"] = record.sha256
+        digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        response["Repr-Digest"] = f"sha-256=:{digest}:"
+        return response
+
+
+# --- Instruments: registry, log, status and keys (administrators) --------------------------
+
+
+class ManageInstrumentsMixin:
+    predicate = staticmethod(can_manage_instruments)
+
+
+class InstrumentCreate(ManageInstrumentsMixin, ServiceFormView):
+    form_class = forms.InstrumentForm
+    title = "Register an instrument"
+
+    def perform(self, form):
+        return services.instrument_register(actor=self.request.user, **form.cleaned_data)
+
+    def success_message(self):
+        return f"Instrument {self.result} registered."
+
+
+class _OfInstrument(ManageInstrumentsMixin, ServiceFormView):
+    def dispatch(self, request, *args, **kwargs):
+        self.instrument = get_object_or_404(Instrument, pk=kwargs["pk"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_success_url(self):
+        return self.instrument.get_absolute_url()
+
+
+class InstrumentLogCreate(_OfInstrument):
+    form_class = forms.InstrumentLogForm
+
+    @property
+    def title(self):
+        return f"Log a calibration or maintenance of {self.instrument}"
+
+    def get_initial(self):
+        return {"kind": self.request.GET.get("kind", "calibration")}
+
+    def perform(self, form):
+        return services.instrument_log(
+            actor=self.request.user, instrument=self.instrument, **form.cleaned_data
+        )
+
+    def success_message(self):
+        message = f"{self.result.get_kind_display()} of {self.instrument} logged."
+        if self.result.kind == "calibration" and self.result.due_on:
+            message += f" Next calibration due {self.result.due_on:%Y-%m-%d}."
+        return message
+
+
+class InstrumentStatusChange(_OfInstrument):
+    @property
+    def title(self):
+        return f"Change the status of {self.instrument}"
+
+    def get_form(self, form_class=None):
+        labels = dict(Instrument.Status.choices)
+        moves = sorted(Instrument.TRANSITIONS.get(self.instrument.status, ()))
+        return StatusForm(choices=[(s, labels[s]) for s in moves], **self.get_form_kwargs())
+
+    def perform(self, form):
+        return services.instrument_set_status(
+            actor=self.request.user, instrument=self.instrument, **form.cleaned_data
+        )
+
+    def success_message(self):
+        return f"{self.result} is now {self.result.get_status_display().lower()}."
+
+
+def _new_key_session_name(instrument) -> str:
+    return f"assays:new-instrument-key:{instrument.pk}"
+
+
+class InstrumentKeyIssue(_OfInstrument):
+    form_class = forms.KeyIssueForm
+
+    @property
+    def title(self):
+        return f"Issue an API key for {self.instrument}"
+
+    def perform(self, form):
+        key, plain = services.instrument_key_issue(
+            actor=self.request.user,
+            instrument=self.instrument,
+            name=form.cleaned_data["name"],
+            expiry_date=form.expiry_datetime(),
+        )
+        # Kept in the server-side session only until the next page shows it, once.
+        self.request.session[_new_key_session_name(self.instrument)] = {
+            "plain": plain,
+            "key": key.pk,
+        }
+        return key
+
+    def success_message(self):
+        return f"Key {self.result.prefix} issued for {self.instrument}."
+
+    def get_success_url(self):
+        return reverse("assays:instrument_key_shown", args=[self.instrument.pk])
+
+
+class InstrumentKeyShown(ManageInstrumentsMixin, PredicateRequiredMixin, TemplateView):
+    """The plain key of a key just issued: shown on this one page view, never again."""
+
+    template_name = "assays/instrument_key_shown.html"
+
+    def get(self, request, *args, **kwargs):
+        instrument = get_object_or_404(Instrument, pk=kwargs["pk"])
+        issued = request.session.pop(_new_key_session_name(instrument), None)
+        if issued is None:
+            messages.info(request, "An API key is shown only once, when it is issued.")
+            return redirect(instrument)
+        key = get_object_or_404(InstrumentKey, pk=issued["key"], instrument=instrument)
+        response = self.render_to_response(
+            self.get_context_data(instrument=instrument, key=key, plain=issued["plain"])
+        )
+        add_never_cache_headers(response)
+        return response
+
+
+class InstrumentKeyRevoke(_OfInstrument):
+    form_class = ReasonForm
+
+    def dispatch(self, request, *args, **kwargs):
+        self.key = get_object_or_404(
+            InstrumentKey, instrument_id=kwargs["pk"], prefix=kwargs["prefix"]
+        )
+        return super().dispatch(request, *args, **kwargs)
+
+    @property
+    def title(self):
+        return f"Revoke key {self.key.prefix} ({self.key.name}) of {self.instrument}"
+
+    def perform(self, form):
+        return services.instrument_key_revoke(
+            actor=self.request.user, key=self.key, reason=form.cleaned_data["reason"]
+        )
+
+    def success_message(self):
+        return f"Key {self.key.prefix} of {self.instrument} revoked."
+
+
+# --- Runs: manual entry, review, invalidation ----------------------------------------------
+
+
+class EnterResultsMixin:
+    predicate = staticmethod(can_enter_results)
+
+
+class RunStart(EnterResultsMixin, PredicateRequiredMixin, FormView):
+    """Step 1 of manual entry: the assay and the sample; step 2 is a form built for the assay."""
+
+    form_class = forms.RunStartForm
+    template_name = "assays/run_start.html"
+    http_method_names = ["get"]
+
+    def get_form_kwargs(self):
+        kwargs = {"initial": {"sample": self.request.GET.get("sample", "")}}
+        if "assay" in self.request.GET:
+            kwargs["data"] = self.request.GET
+        return kwargs
+
+    def get(self, request, *args, **kwargs):
+        form = self.get_form()
+        if form.is_bound and form.is_valid():
+            query = urlencode({"sample": form.cleaned_data["sample"]})
+            url = reverse("assays:run_entry", args=[form.cleaned_data["assay"].code])
+            return redirect(f"{url}?{query}")
+        return self.render_to_response(self.get_context_data(form=form))
+
+
+class RunEntry(EnterResultsMixin, ServiceFormView):
+    template_name = "assays/run_entry.html"
+
+    # The service names the assay when an instrument is not qualified for it: the instrument
+    # is what the person chose on this form.
+    SERVICE_FIELDS = {"assay": "instrument"}
+
+    def dispatch(self, request, *args, **kwargs):
+        self.assay = get_object_or_404(AssayDefinition, code=kwargs["code"], is_current=True)
+        return super().dispatch(request, *args, **kwargs)
+
+    @property
+    def title(self):
+        return f"Enter results: {self.assay.code} v{self.assay.version}, {self.assay.name}"
+
+    def get_form(self, form_class=None):
+        return forms.RunEntryForm(assay=self.assay, **self.get_form_kwargs())
+
+    def get_initial(self):
+        initial = {"sample": self.request.GET.get("sample", "")}
+        retest_of = self.request.GET.get("retest_of", "")
+        if retest_of.isdigit():
+            initial["retest_of"] = int(retest_of)
+        return initial
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["assay"] = self.assay
+        retest_of = context["form"]["retest_of"].value()
+        if retest_of:
+            context["retest_of"] = AssayRun.objects.filter(pk=retest_of).first()
+        return context
+
+    def form_valid(self, form):
+        try:
+            self.result = self.perform(form)
+        except ValidationError as exc:
+            if hasattr(exc, "error_dict"):
+                exc = ValidationError(
+                    {self.SERVICE_FIELDS.get(k, k): v for k, v in exc.error_dict.items()}
+                )
+            add_service_errors(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, self.success_message())
+        return redirect(self.get_success_url())
+
+    def perform(self, form):
+        data = form.cleaned_data
+        return services.run_record(
+            actor=self.request.user,
+            source=AssayRun.Source.MANUAL,
+            assay_code=self.assay.code,
+            results=form.result_inputs,
+            started_at=data["started_at"],
+            ended_at=data["ended_at"],
+            instrument=data["instrument"],
+            reagent_lots=data["reagent_lots"],
+            retest_of=data["retest_of"],
+        )
+
+    def success_message(self):
+        return f"{self.result} recorded with {self.result.results.count()} results."
+
+
+class _RunStatusChange(ServiceFormView):
+    predicate = staticmethod(can_review_runs)
+    form_class = ReasonForm
+    template_name = "assays/run_status.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        self.run = get_object_or_404(AssayRun.objects.select_related("assay"), pk=kwargs["pk"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["run"] = self.run
+        return context
+
+    def success_message(self):
+        return f"{self.result} is now {self.result.get_status_display().lower()}."
+
+
+class RunReview(_RunStatusChange):
+    @property
+    def title(self):
+        return f"Review {self.run}"
+
+    def get_initial(self):
+        return {"reason": "Results and raw data reviewed."}
+
+    def perform(self, form):
+        return services.run_review(
+            actor=self.request.user, run=self.run, reason=form.cleaned_data["reason"]
+        )
+
+
+class RunInvalidate(_RunStatusChange):
+    @property
+    def title(self):
+        return f"Invalidate {self.run}"
+
+    def perform(self, form):
+        return services.run_invalidate(
+            actor=self.request.user, run=self.run, reason=form.cleaned_data["reason"]
+        )
+
+
+# --- Instrument files: upload from the browser ---------------------------------------------
+
+
+class InstrumentFileUpload(EnterResultsMixin, PredicateRequiredMixin, FormView):
+    """The browser's way to send a raw export: the same service as the API's upload."""
+
+    form_class = forms.InstrumentFileUploadForm
+    template_name = "assays/file_upload.html"
+
+    def get_initial(self):
+        return {
+            "sample": self.request.GET.get("sample", ""),
+            "assay": self.request.GET.get("assay", ""),
+        }
+
+    def form_valid(self, form):
+        data = form.cleaned_data
+        upload = data["file"]
+        try:
+            # No transaction around it: the service writes the file first, then its record.
+            record = services.instrument_file_receive(
+                data=upload.read(),
+                filename=upload.name,
+                sample_identifier=data["sample"],
+                assay_code=data["assay"].code,
+                format_hint=data["format_hint"],
+                instrument=data["instrument"],
+                uploaded_by=self.request.user,
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, f"{record.original_name} received; it is being read.")
+        return redirect("assays:file_detail", pk=record.pk)
