@@ -383,6 +383,16 @@ def current_metrics(*, lot=None, culture_batch=None) -> dict[str, QCMetric]:
         else QCMetric.objects.filter(culture_batch=culture_batch)
     )
     qs = qs.exclude(run__status=AssayRun.Status.INVALIDATED)
+    # A lot-level metric (purity) has no run of its own: it leaves too when a result it was
+    # computed from belongs to an invalidated run.
+    sample = {"sample__lot": lot} if lot is not None else {"sample__culture_batch": culture_batch}
+    invalidated = list(
+        Result.objects.filter(run__status=AssayRun.Status.INVALIDATED, **sample).values_list(
+            "pk", flat=True
+        )
+    )
+    if invalidated:
+        qs = qs.exclude(input_results__overlap=invalidated)
     latest = qs.order_by("code", "-computed_at", "-pk").distinct("code")
     return {m.code: m for m in latest}
 

@@ -423,6 +423,24 @@ class ExosomeLot(GmpRecord):
         triggers = [
             never_deleted(),
             fsm_trigger(LOT_TRANSITIONS),
+            # Released or rejected only with a signed final disposition recorded first.
+            pgtrigger.Trigger(
+                name="final_status_needs_disposition",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Update,
+                condition=pgtrigger.Q(new__status__in=["released", "rejected"])
+                & pgtrigger.Q(old__status__df=pgtrigger.F("new__status")),
+                func="""
+                    IF NOT EXISTS (
+                        SELECT 1 FROM batches_disposition
+                        WHERE lot_id = NEW.id AND decision = NEW.status
+                    ) THEN
+                        RAISE EXCEPTION 'Lot % can be % only by a signed QA disposition',
+                            NEW.code, NEW.status;
+                    END IF;
+                    RETURN NEW;
+                """,
+            ),
             # A released or rejected lot is locked: no write path may change it any more.
             pgtrigger.Protect(
                 name="final_lot_locked",

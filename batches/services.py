@@ -76,6 +76,16 @@ def _require_reason(reason: str) -> str:
 # --- Generic corrections and voiding --------------------------------------------------------
 
 
+def _refuse_if_lot_locked(record) -> None:
+    """A released or rejected lot, and its vials, take no corrections (the database refuses
+    them too; this gives the reason in words)."""
+    from batches.release import check_not_locked
+
+    lot = record if isinstance(record, ExosomeLot) else getattr(record, "lot", None)
+    if isinstance(lot, ExosomeLot):
+        check_not_locked(lot)
+
+
 @transaction.atomic
 def record_update(instance: GmpRecord, *, actor, changes: dict, reason: str) -> GmpRecord:
     """Correct fields of an existing record; the reason is stored with the audit event."""
@@ -84,6 +94,7 @@ def record_update(instance: GmpRecord, *, actor, changes: dict, reason: str) -> 
     locked = model.objects.select_for_update().get(pk=instance.pk)
     if locked.is_voided:
         raise ValidationError(f"{locked} is voided and cannot be changed.")
+    _refuse_if_lot_locked(locked)
     for name, value in changes.items():
         setattr(locked, name, value)
     locked.full_clean()
@@ -99,6 +110,7 @@ def record_void(instance: GmpRecord, *, actor, reason: str) -> GmpRecord:
     locked = type(instance).objects.select_for_update().get(pk=instance.pk)
     if locked.is_voided:
         raise ValidationError(f"{locked} is already voided.")
+    _refuse_if_lot_locked(locked)
     locked.voided_at = timezone.now()
     locked.voided_by = actor
     locked.void_reason = reason
@@ -315,10 +327,23 @@ def lot_create(
 
 
 def lot_set_status(*, actor, lot: ExosomeLot, to: str, reason: str) -> ExosomeLot:
-    """The one function that moves a lot's status (release itself comes with QA disposition)."""
-    return move_status(
+    """Move a lot through production and testing. Release and rejection are QA dispositions
+    with an e-signature (batches.release.lot_dispose), never a plain status change.
+
+    Entering testing fixes the specification version the lot will be judged against.
+    """
+    if to in (ExosomeLot.Status.RELEASED, ExosomeLot.Status.REJECTED):
+        raise ValidationError(
+            {"to": "A lot is released or rejected only by a signed QA disposition."}
+        )
+    lot = move_status(
         lot, to=to, actor=actor, reason=reason, extra_fields={"status_reason": reason}
     )
+    if to == ExosomeLot.Status.IN_TESTING:
+        from assays.specifications import specification_for
+
+        specification_for(lot=lot)
+    return lot
 
 
 # --- Storage and aliquots --------------------------------------------------------------------

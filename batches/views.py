@@ -457,10 +457,10 @@ class StatusChange(ServiceFormView):
 
     def get_form(self, form_class=None):
         status_labels = dict(self.model.Status.choices)
-        choices = [
-            (s, status_labels[s])
-            for s in sorted(self.model.TRANSITIONS.get(self.object.status, ()))
-        ]
+        moves = sorted(self.model.TRANSITIONS.get(self.object.status, ()))
+        if self.model is ExosomeLot:  # release and rejection are signed QA dispositions
+            moves = [m for m in moves if m not in ("released", "rejected")]
+        choices = [(s, status_labels[s]) for s in moves]
         return forms.StatusForm(choices=choices, **self.get_form_kwargs())
 
     def get_initial(self):

@@ -1,0 +1,333 @@
+"""Reads behind the QC pages: the data each chart and table shows, in a fixed number of queries.
+
+Charts are built from these by :mod:`assays.charts`; nothing here writes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.db.models import F
+
+from assays.metrics import RULES, current_metrics
+from assays.models import AssayRun, QCMetric, Result
+from assays.parsers import ParseError
+from assays.qc import curves
+from assays.qc import nta as nta_maths
+
+NTA_D_CODES = {"D10": "nta.d10", "D50": "nta.d50", "D90": "nta.d90"}
+RQ_CODE = re.compile(r"^mirna\.(?P<target>.+)\.rq$")
+
+
+# --- Metrics tables ----------------------------------------------------------------------------
+
+
+def lot_metrics(lot) -> list[QCMetric]:
+    """The lot's metrics in force (metrics.current_metrics), by code."""
+    return [m for _, m in sorted(current_metrics(lot=lot).items())]
+
+
+def batch_metrics(batch) -> list[QCMetric]:
+    return [m for _, m in sorted(current_metrics(culture_batch=batch).items())]
+
+
+def run_metrics(run: AssayRun) -> list[QCMetric]:
+    """Every metric of a run, old algorithm versions included; ``is_current`` marks the newest
+    of each code and sample (older versions stay visible, never replaced)."""
+    rows = list(
+        QCMetric.objects.filter(run=run)
+        .select_related("lot", "culture_batch")
+        .order_by("code", "lot_id", "culture_batch_id", "-computed_at", "-pk")
+    )
+    seen = set()
+    for m in rows:
+        key = (m.code, m.lot_id, m.culture_batch_id)
+        m.is_current = key not in seen
+        seen.add(key)
+    return rows
+
+
+# --- NTA size distribution -----------------------------------------------------------------
+
+
+@dataclass
+class NtaDistribution:
+    """The per-video distributions of one NTA run's original file and its D-values."""
+
+    run: AssayRun
+    bins_nm: np.ndarray | None = None
+    videos: dict[str, np.ndarray] = field(default_factory=dict)
+    d_values: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+
+
+def latest_nta_run(lot) -> AssayRun | None:
+    """The lot's most recent NTA run that is not invalidated."""
+    return (
+        AssayRun.objects.filter(assay__code="NTA", samples__lot=lot)
+        .exclude(status=AssayRun.Status.INVALIDATED)
+        .select_related("source_file")
+        .order_by("-started_at", "-pk")
+        .first()
+    )
+
+
+def nta_distribution(lot) -> NtaDistribution | None:
+    """Bins per video from the original NanoSight file of the lot's latest NTA run.
+
+    D10/D50/D90 are the run's stored metrics (mean of the per-video values, as reported);
+    when a metric is missing, the percentile of the mean distribution (NanoSight convention).
+    None when the lot has no NTA run; a ``note`` says why a run has no distribution to show.
+    """
+    from assays.parsers import nanosight
+    from assays.services import read_original
+
+    run = latest_nta_run(lot)
+    if run is None:
+        return None
+    found = NtaDistribution(run=run)
+    source = run.source_file
+    if source is None or source.detected_format != "nanosight":
+        found.note = "This run's values were not read from a NanoSight file: no size distribution."
+        return found
+    try:
+        export = nanosight.parse(read_original(source))
+    except (OSError, RuntimeError, ParseError) as exc:
+        found.note = f"The original file {source.original_name} could not be read: {exc}"
+        return found
+    found.bins_nm = export.videos[0].bins_nm
+    found.videos = {v.name: v.concentration_per_bin for v in export.videos}
+    stored = (
+        QCMetric.objects.filter(run=run, lot=lot, code__in=NTA_D_CODES.values())
+        .order_by("code", "-computed_at", "-pk")
+        .distinct("code")
+    )
+    by_code = {m.code: m.value for m in stored}
+    mean = np.mean(np.vstack(list(found.videos.values())), axis=0)
+    fallback = nta_maths.summarize_distribution(
+        found.bins_nm, mean, cumulative_at=nanosight.CUMULATIVE_AT
+    )
+    for key, code in NTA_D_CODES.items():
+        value = by_code.get(code)
+        found.d_values[key] = value if value is not None else getattr(fallback, key.lower())
+    return found
+
+
+# --- qPCR -------------------------------------------------------------------------------------
+
+
+@dataclass
+class RelativeQuantities:
+    targets: list[str]
+    rq: list[float | None]
+    ci_low: list[float | None]
+    ci_high: list[float | None]
+    reference: str
+
+
+def relative_quantities(metrics: Iterable[QCMetric]) -> RelativeQuantities | None:
+    """The ``mirna.<target>.rq`` metrics among ``metrics`` (details ci_low, ci_high)."""
+    rows = [(RQ_CODE.match(m.code), m) for m in metrics]
+    rows = [(match["target"], m) for match, m in rows if match]
+    if not rows:
+        return None
+    return RelativeQuantities(
+        targets=[t for t, _ in rows],
+        rq=[m.value for _, m in rows],
+        ci_low=[m.details.get("ci_low") for _, m in rows],
+        ci_high=[m.details.get("ci_high") for _, m in rows],
+        reference=next((m.details.get("reference", "") for _, m in rows), ""),
+    )
+
+
+# --- Standard curves --------------------------------------------------------------------------
+
+# Plate convention (documented in templates/qc/run_detail.html): on an absorbance plate, a
+# standard is a result of analyte "absorbance" whose target is "standard" or whose instrument
+# sample name starts with "STD"; its known concentration is written in the result's replicate
+# as "<number> <unit>", e.g. "125 ug/mL". Every other absorbance result is an unknown.
+STANDARD_ANALYTE = "absorbance"
+CONCENTRATION_TEXT = re.compile(
+    r"^\s*(?P<value>\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*(?P<unit>[^\d\s][^\s]*)\s*$"
+)
+
+
+@dataclass(frozen=True)
+class PlateValue:
+    """One absorbance result as the standard-curve split sees it."""
+
+    label: str
+    well: str
+    response: float
+    target: str = ""
+    source_sample: str = ""
+    replicate: str = ""
+
+
+@dataclass
+class StandardCurve:
+    """Standards with known concentrations, unknowns, and the 4PL fit (or why there is none)."""
+
+    x_std: list[float]
+    y_std: list[float]
+    unknowns: list[PlateValue]
+    x_unit: str
+    without_concentration: int = 0
+    fit: curves.FourPLFit | None = None
+    back_calculated: list[curves.BackCalc] = field(default_factory=list)
+    error: str = ""
+
+
+def is_standard(value: PlateValue) -> bool:
+    named_standard = value.target.strip().lower() == "standard"
+    return named_standard or value.source_sample.strip().upper().startswith("STD")
+
+
+def standard_concentration(value: PlateValue) -> tuple[float, str] | None:
+    """The known concentration and unit written in a standard's replicate ("125 ug/mL")."""
+    match = CONCENTRATION_TEXT.match(value.replicate)
+    if match is None:
+        return None
+    return float(match["value"]), match["unit"]
+
+
+def fit_standard_curve(values: Iterable[PlateValue]) -> StandardCurve | None:
+    """Split plate values into standards and unknowns, fit the 4PL, back-calculate unknowns.
+
+    None when there is no standard at all. Standards without a readable concentration are
+    counted, not used; units must agree between standards.
+    """
+    values = [v for v in values if v.response is not None and math.isfinite(v.response)]
+    standards = [v for v in values if is_standard(v)]
+    if not standards:
+        return None
+    x_std, y_std, units, without = [], [], set(), 0
+    for v in standards:
+        known = standard_concentration(v)
+        if known is None:
+            without += 1
+            continue
+        x_std.append(known[0])
+        y_std.append(v.response)
+        units.add(known[1])
+    curve = StandardCurve(
+        x_std=x_std,
+        y_std=y_std,
+        unknowns=[v for v in values if not is_standard(v)],
+        x_unit=next(iter(units)) if len(units) == 1 else "",
+        without_concentration=without,
+    )
+    if len(units) > 1:
+        curve.error = "The standards' concentrations are given in different units."
+        return curve
+    try:
+        curve.fit = curves.fit_four_pl(x_std, y_std)
+    except ValueError as exc:
+        curve.error = f"No 4PL fit: {exc}."
+        return curve
+    curve.back_calculated = curve.fit.back_calculate([v.response for v in curve.unknowns])
+    return curve
+
+
+def run_standard_curve(run: AssayRun) -> StandardCurve | None:
+    """The standard curve of an absorbance plate run (see the plate convention above)."""
+    rows = (
+        Result.objects.filter(run=run, analyte__code=STANDARD_ANALYTE, value__isnull=False)
+        .select_related("sample")
+        .order_by("pk")
+    )
+    return fit_standard_curve(
+        PlateValue(
+            label=r.source_sample or r.sample.label,
+            well=r.well,
+            response=r.value,
+            target=r.target,
+            source_sample=r.source_sample,
+            replicate=r.replicate,
+        )
+        for r in rows
+    )
+
+
+# --- Trends (control charts across lots) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    x: datetime.date | datetime.datetime
+    value: float
+    label: str
+    unit: str
+    metric_id: int
+    run_id: int | None
+    lot_id: int | None
+    culture_batch_id: int | None
+
+
+def metric_codes() -> list[str]:
+    """Every metric code stored so far (for the trend page's choice)."""
+    return list(QCMetric.objects.order_by("code").values_list("code", flat=True).distinct())
+
+
+def assay_codes() -> list[str]:
+    """Assays that produce metrics (no query: the rules are code)."""
+    return sorted(RULES)
+
+
+def trend_points(code: str, *, assay_code: str = "", x_axis: str = "date") -> list[TrendPoint]:
+    """One point per lot (or culture batch): its newest metric ``code`` from a valid run.
+
+    One query whatever the number of lots. ``x_axis="date"`` puts a lot at its manufacturing
+    date (a batch at its start date), ``"computed"`` at the time the metric was computed.
+    Points are in x order (the order Westgard's consecutive rules read them in).
+    """
+    qs = QCMetric.objects.filter(code=code).exclude(run__status=AssayRun.Status.INVALIDATED)
+    if assay_code:
+        qs = qs.filter(run__assay__code=assay_code)
+    newest = (
+        qs.select_related("lot", "culture_batch")
+        .order_by("lot_id", "culture_batch_id", F("computed_at").desc(), "-pk")
+        .distinct("lot_id", "culture_batch_id")
+    )
+    points = []
+    for m in newest:
+        if m.value is None or not math.isfinite(m.value):
+            continue
+        subject = m.lot or m.culture_batch
+        if x_axis == "computed" or subject is None:
+            x = m.computed_at
+        else:
+            x = m.lot.manufactured_on if m.lot else m.culture_batch.started_on
+        points.append(
+            TrendPoint(
+                x=x,
+                value=m.value,
+                label=str(subject) if subject else f"run {m.run_id}",
+                unit=m.unit,
+                metric_id=m.pk,
+                run_id=m.run_id,
+                lot_id=m.lot_id,
+                culture_batch_id=m.culture_batch_id,
+            )
+        )
+    points.sort(key=lambda p: (_sortable(p.x), p.label))
+    return points
+
+
+def _sortable(x) -> datetime.datetime:
+    if isinstance(x, datetime.datetime):
+        return x.replace(tzinfo=None)
+    return datetime.datetime.combine(x, datetime.time())
+
+
+# --- Culture growth -------------------------------------------------------------------------
+
+
+def batch_passages(batch) -> list:
+    """The batch's passages that are not voided, by number."""
+    return list(batch.passages.filter(voided_at__isnull=True).order_by("number"))

@@ -1,0 +1,19 @@
+"""QC pages, mounted under /qc/ (namespace "qc")."""
+
+from django.urls import path
+
+from assays import qc_views
+
+app_name = "qc"
+
+urlpatterns = [
+    path("runs/<int:pk>/", qc_views.RunQCView.as_view(), name="run_detail"),
+    path("trends/", qc_views.TrendView.as_view(), name="trends"),
+    path("recompute/", qc_views.RecomputeStart.as_view(), name="recompute"),
+    path("recompute/<int:pk>/", qc_views.RecomputeJobDetail.as_view(), name="recompute_job"),
+    path(
+        "recompute/<int:pk>/progress/",
+        qc_views.RecomputeProgress.as_view(),
+        name="recompute_progress",
+    ),
+]

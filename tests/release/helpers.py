@@ -1,0 +1,186 @@
+"""Lots that reach QA review the way real ones do: runs entered by hand through the services.
+
+`lot_under_review` records one manual run per assay (assays.services.run_record, source
+"manual"), giving the lot a passing result for every required criterion of the seeded
+drug-substance specification (version 1, assays/default_specifications.py), or one failing
+result when asked (`lot_under_review(..., failing="endotoxin")`), then moves the lot to "under
+review". Metrics and the evaluation against the specification follow from each run as they do
+in production: Celery is eager in the tests and the work queued "on commit" runs at the end of
+each recording, inside a test transaction as after a real commit.
+"""
+
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import connection
+from django.test import RequestFactory, TestCase
+from django.utils import timezone
+
+from assays import services as assay_services
+from assays.models import AssayRun
+from assays.services import ResultInput
+from batches import services as batch_services
+from batches.models import ExosomeLot
+from tests import factories
+from tests.factories import PASSWORD
+
+# assay code -> [(analyte, value), ...]; a str value is a qualitative call. Three replicates of
+# each numeric value, as a technician enters them from the bench sheet.
+#   NTA: 5e11 particle/mL (≥ 1e10), 95 % in 50–400 nm (> 90), mode 110 nm (< 200)
+#   BCA: 10 µg/mL, so purity = 5e11 / 10 = 5e10 particle/µg (≥ 3e10)
+#   Potency: TNF-α inhibition 100·(1 − (550 − 100) / (1000 − 100)) = 50 % (≥ 20),
+#            IL-10 fold induction 300 / 150 = 2.0 (≥ 1.5)
+PASSING: dict[str, list[tuple[str, float | str]]] = {
+    "NTA": [("concentration", 5e11), ("fraction_50_400", 95.0), ("mode_size", 110.0)],
+    "BCA": [("protein", 10.0)],
+    "EV-MARKERS": [
+        ("CD9", "positive"),
+        ("CD63", "positive"),
+        ("CD81", "positive"),
+        ("TSG101", "positive"),
+        ("calnexin", "negative"),
+    ],
+    "TEM": [("morphology", "conforms")],
+    "ENDOTOXIN": [("endotoxin", 0.1)],
+    "STERILITY": [("sterility", "no growth")],
+    "MYCO": [("mycoplasma", "not detected")],
+    "POTENCY-MAC": [
+        ("tnf_ev", 550.0),
+        ("tnf_lps", 1000.0),
+        ("tnf_unstimulated", 100.0),
+        ("il10_ev", 300.0),
+        ("il10_lps", 150.0),
+    ],
+}
+
+# One failing required criterion each: name -> (assay, analyte, value, criterion test).
+FAILING: dict[str, tuple[str, str, float | str, str]] = {
+    "endotoxin": ("ENDOTOXIN", "endotoxin", 2.0, "Endotoxin"),
+    "sterility": ("STERILITY", "sterility", "growth", "Sterility"),
+    "mode_size": ("NTA", "mode_size", 250.0, "Size: mode"),
+    "cd63": ("EV-MARKERS", "CD63", "negative", "EV marker CD63"),
+    # 5e11 particle/mL / 30 µg/mL = 1.7e10 particle/µg (< 3e10): a lot-level, derived metric.
+    "purity": ("BCA", "protein", 30.0, "Purity (particles per µg protein)"),
+}
+
+REPLICATES = 3
+
+
+@dataclass
+class LotWithResults:
+    lot: ExosomeLot
+    runs: dict[str, AssayRun] = field(default_factory=dict)
+
+    def refresh(self) -> ExosomeLot:
+        self.lot.refresh_from_db()
+        return self.lot
+
+
+def signing_request(user):
+    """The request a signing page would hand to the services: a POST by the signed-in user."""
+    request = RequestFactory().post("/")
+    request.user = user
+    request.session = SessionStore()
+    return request
+
+
+def _committed():
+    """Run the work queued "on commit" (metrics, evaluation) when the block ends: at once in
+    autocommit (transactional tests, threads), at the end of the block inside a test
+    transaction."""
+    if connection.in_atomic_block:
+        return TestCase.captureOnCommitCallbacks(execute=True)
+    return nullcontext()
+
+
+def results_for(lot: ExosomeLot, pairs) -> list[ResultInput]:
+    inputs = []
+    for analyte, value in pairs:
+        if isinstance(value, str):
+            inputs.append(ResultInput(sample=lot.code, analyte=analyte, text_value=value))
+        else:
+            inputs.extend(
+                ResultInput(sample=lot.code, analyte=analyte, value=value, replicate=str(i))
+                for i in range(1, REPLICATES + 1)
+            )
+    return inputs
+
+
+def record_manual_run(actor, lot: ExosomeLot, assay_code: str, pairs, **kwargs) -> AssayRun:
+    """One run entered by hand by `actor`; its metrics and the lot's evaluation follow."""
+    with _committed():
+        return assay_services.run_record(
+            assay_code=assay_code,
+            results=results_for(lot, pairs),
+            source=AssayRun.Source.MANUAL,
+            started_at=timezone.now(),
+            actor=actor,
+            **kwargs,
+        )
+
+
+def record_passing_results(actor, lot: ExosomeLot, *, failing: str | None = None):
+    """A manual run per assay; every required criterion passes except `failing` (FAILING)."""
+    plan = {code: list(pairs) for code, pairs in PASSING.items()}
+    if failing is not None:
+        assay, analyte, value, _ = FAILING[failing]
+        plan[assay] = [(a, value if a == analyte else v) for a, v in plan[assay]]
+    return {code: record_manual_run(actor, lot, code, pairs) for code, pairs in plan.items()}
+
+
+def lot_under_review(
+    technician, *, failing: str | None = None, lot: ExosomeLot | None = None, status="under_review"
+) -> LotWithResults:
+    """A lot recorded by `technician`, put in testing, given its results by the same technician
+    and moved to `status` (under review by default)."""
+    lot = lot or factories.lot(technician)
+    batch_services.lot_set_status(actor=technician, lot=lot, to="in_testing", reason="QC samples")
+    runs = record_passing_results(technician, lot, failing=failing)
+    if status == "under_review":
+        batch_services.lot_set_status(
+            actor=technician, lot=lot, to="under_review", reason="All results in"
+        )
+    lot.refresh_from_db()
+    return LotWithResults(lot=lot, runs=runs)
+
+
+def dispose(user, lot, decision="released", *, password=PASSWORD, username=None, **kwargs):
+    """QA's signed decision through batches.release.lot_dispose, as the signing page calls it."""
+    from batches.release import lot_dispose
+
+    return lot_dispose(
+        request=signing_request(user),
+        lot=lot,
+        decision=decision,
+        username=user.username if username is None else username,
+        password=password,
+        **kwargs,
+    )
+
+
+def draft_specification(actor, *, version=2, limits: dict | None = None):
+    """A draft of the drug-substance specification: a copy of the effective version's criteria,
+    with `limits` ({metric code: {field: value}}) changed, as QA drafts a new version."""
+    from assays.models import Criterion, Specification
+    from assays.specifications import effective_specification
+    from lims.audit import audit_context
+
+    current = effective_specification(Specification.Product.DRUG_SUBSTANCE)
+    limits = limits or {}
+    with audit_context(actor=actor, reason="New specification version drafted"):
+        draft = Specification.objects.create(
+            product=current.product,
+            version=version,
+            title=f"{current.title}, version {version}",
+            created_by=actor,
+        )
+        for criterion in current.criteria.order_by("position", "pk"):
+            criterion.pk = None
+            criterion.specification = draft
+            criterion.created_by = actor
+            for name, value in limits.get(criterion.metric_code, {}).items():
+                setattr(criterion, name, value)
+            criterion.save()
+    assert Criterion.objects.filter(specification=draft).count() == current.criteria.count()
+    return draft
