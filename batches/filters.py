@@ -6,6 +6,7 @@ from batches.models import (
     Aliquot,
     CellBank,
     CultureBatch,
+    Deviation,
     Donor,
     ExosomeLot,
     IsolationRun,
@@ -86,3 +87,11 @@ class StorageLocationFilter(filters.FilterSet):
     class Meta:
         model = StorageLocation
         fields = ["freezer", "rack", "box", "free"]
+
+
+class DeviationFilter(filters.FilterSet):
+    lot = filters.CharFilter(field_name="lot__code", lookup_expr="icontains", label="Lot")
+
+    class Meta:
+        model = Deviation
+        fields = ["status", "kind", "lot"]
