@@ -7,14 +7,11 @@ draws it, so no inline script is needed under the Content Security Policy.
 
 Large series. NumPy arrays are passed to Plotly as they are (``to_json`` writes them as base64
 typed arrays, not lists of numbers). A series of more than :data:`WEBGL_MIN_POINTS` points is
-drawn with the WebGL trace ``scattergl`` when ``webgl=True``. The default is :data:`WEBGL`,
-False, because the bundle the app serves (``plotly.min.js`` of the ``plotly`` Python package)
-compiles its WebGL draw calls with ``Function()`` (regl), which ``script-src 'self'`` without
-``'unsafe-eval'`` refuses: the chart would show "WebGL is not supported" instead of the data.
-plotly.js publishes a CSP-safe build with precompiled shaders (npm ``plotly.js-strict-dist-min``,
-same version as the package's bundle); serve that one as ``vendor/plotly/plotly.min.js`` and set
-``WEBGL = True`` to use WebGL. SVG ``scatter`` draws 5,000 points in about 0.3 s in headless
-Chromium, so the pages stay usable either way.
+drawn with the WebGL trace ``scattergl``. The default bundle of plotly.js compiles its WebGL draw
+calls with ``Function()`` (regl), which ``script-src 'self'`` without ``'unsafe-eval'`` refuses;
+the app therefore serves plotly.js's CSP-safe "strict" build with precompiled shaders (npm
+``plotly.js-strict-dist-min``, vendored under ``lims/static/vendor/``), under which
+``scattergl`` draws. ``webgl=False`` falls back to SVG ``scatter``.
 """
 
 from __future__ import annotations
@@ -30,7 +27,7 @@ from plotly.subplots import make_subplots
 from assays.qc import curves, nta
 from assays.qc.westgard import RULES as WESTGARD_RULES
 
-WEBGL = False
+WEBGL = True
 WEBGL_MIN_POINTS = 1000
 TEMPLATE = "plotly_white"
 HEIGHT = 420

@@ -210,12 +210,6 @@ USE_TZ = True
 
 # --- Files ---------------------------------------------------------------------------------
 STATIC_URL = "static/"
-STATICFILES_FINDERS = [
-    "django.contrib.staticfiles.finders.FileSystemFinder",
-    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
-    # plotly.js is served from the plotly package itself (no CDN, no second copy in the repo).
-    "lims.staticfinders.PlotlyFinder",
-]
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -36,15 +36,38 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+_shared: dict = {}
+
+
+def chromium():
+    """The one Chromium of the test process, started on first use.
+
+    Playwright's sync API runs an event loop in the calling thread and refuses to start a
+    second one there while the first is alive, so every folder's browser tests share this one
+    (tests/release_pages/conftest.py asks for it too).
+    """
+    if "browser" not in _shared:
+        sync_api = pytest.importorskip("playwright.sync_api")
+        playwright = sync_api.sync_playwright().start()
+        _shared["playwright"] = playwright
+        _shared["browser"] = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+    return _shared["browser"]
+
+
+def close_chromium() -> None:
+    if "browser" in _shared:
+        _shared.pop("browser").close()
+        _shared.pop("playwright").stop()
+
+
 @pytest.fixture(scope="session")
 def browser():
     if not CHROMIUM.exists():
         pytest.skip(SKIP_REASON)
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    yield chromium()
+    close_chromium()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

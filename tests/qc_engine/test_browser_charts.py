@@ -224,3 +224,42 @@ def test_recompute_progress_bar_updates_live_until_done(
     visit.check()
     SHOTS.mkdir(parents=True, exist_ok=True)
     visit.page.screenshot(path=str(SHOTS / "05-recompute-job-done.png"), full_page=True)
+
+
+def test_a_trend_of_thousands_of_lots_draws_with_webgl_under_the_csp(
+    live_server, browser, analyst, technician
+):
+    """plotly.js's strict build draws scattergl without 'unsafe-eval' (the regular bundle
+    shows "WebGL is not supported" under this policy)."""
+    from assays.models import QCMetric
+    from batches.models import ExosomeLot
+
+    n = 1500
+    today = timezone.localdate()
+    lots = ExosomeLot.objects.bulk_create(
+        ExosomeLot(
+            code=f"EXO-WEBGL-{i:05d}",
+            manufactured_on=today - timedelta(days=n - i),
+            volume_ml=1,
+            created_by=technician,
+        )
+        for i in range(n)
+    )
+    QCMetric.objects.bulk_create(
+        QCMetric(
+            lot=lot,
+            code="bca.protein",
+            value=100 + (i % 17) - 8,
+            unit="ug/mL",
+            inputs_hash=f"webgl-{i}",
+            algorithm="summary.mean",
+            algorithm_version="1.0",
+        )
+        for i, lot in enumerate(lots)
+    )
+    visit = Visit(browser, live_server.url, analyst)
+    visit.open(reverse("qc:trends") + "?code=bca.protein&mean=100&sd=5", charts=1)
+    visit.page.wait_for_function("document.querySelectorAll('#plot-trend canvas, canvas').length")
+    assert visit.page.locator("canvas").count() >= 1
+    visit.check()
+    visit.shot("trend-webgl-1500-lots")

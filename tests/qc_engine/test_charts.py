@@ -122,8 +122,11 @@ def test_trend_figure_of_5000_points_is_built_well_under_a_second_with_webgl():
     assert values_trace["type"] == "scattergl"
     assert len(array(values_trace["y"])) == 5000
     assert "bdata" in values_trace["y"]  # NumPy array passed as a typed array, not a list
-    # Under the CSP the served bundle cannot run WebGL, so pages draw SVG by default.
-    assert charts.levey_jennings_figure(x, values, mean=100.0, sd=5.0).data[0].type == "scatter"
+    # The app serves plotly.js's CSP-safe strict build, so pages use WebGL by default;
+    # webgl=False still gives SVG.
+    assert charts.levey_jennings_figure(x, values, mean=100.0, sd=5.0).data[0].type == "scattergl"
+    fig_svg = charts.levey_jennings_figure(x, values, mean=100.0, sd=5.0, webgl=False)
+    assert fig_svg.data[0].type == "scatter"
 
 
 def test_small_series_stay_svg_even_with_webgl():
