@@ -40,22 +40,44 @@ def results_from_file(
     fmt = (
         hint if hint in ("nanosight", "fcs") else ("asm" if hint else detect_format(data, filename))
     )
-    wanted = {a.code for a in assay.analytes.all()}
     if fmt == "nanosight":
         items = _from_nanosight(data, sample)
     elif fmt == "fcs":
         items = _from_fcs(data, sample)
     else:
         items = _from_asm(data, filename, hint or None, sample)
+    return fmt, _results_of_assay(items, assay, what=f"the file was read ({fmt})", source=filename)
+
+
+class NoResultsForAssay(ParseError):
+    """The data was read, but none of its values is a result of the assay it was sent for."""
+
+
+def results_from_asm_document(
+    document: dict, *, assay: AssayDefinition, sample: str
+) -> list[ResultInput]:
+    """The results of `assay` in an ASM document (as posted by an instrument or middleware).
+
+    ParseError when the document is not ASM; NoResultsForAssay when it holds none of the
+    assay's analytes.
+    """
+    items = asm_result_inputs(document, sample)
+    return _results_of_assay(items, assay, what="the ASM document was read", source="")
+
+
+def _results_of_assay(
+    items: list[ResultInput], assay: AssayDefinition, *, what: str, source: str
+) -> list[ResultInput]:
+    wanted = {a.code for a in assay.analytes.all()}
     kept = [item for item in items if item.analyte in wanted]
     if not kept:
         found = sorted({item.analyte for item in items}) or ["nothing"]
-        raise ParseError(
-            f"the file was read ({fmt}) but none of its values is a result of assay {assay.code} "
-            f"(file gives: {', '.join(found)}; assay expects: {', '.join(sorted(wanted))})",
-            source=filename,
+        raise NoResultsForAssay(
+            f"{what} but none of its values is a result of assay {assay.code} "
+            f"(it gives: {', '.join(found)}; assay expects: {', '.join(sorted(wanted))})",
+            source=source,
         )
-    return fmt, kept
+    return kept
 
 
 def _from_nanosight(data: bytes, sample: str) -> list[ResultInput]:
@@ -85,15 +107,26 @@ def _from_fcs(data: bytes, sample: str) -> list[ResultInput]:
 
 
 def _from_asm(data: bytes, filename: str, vendor: str | None, sample: str) -> list[ResultInput]:
-    from assays.parsers import asm, asm_results
+    from assays.parsers import asm
 
-    document = asm.convert(data, filename, vendor=vendor)
+    return asm_result_inputs(asm.convert(data, filename, vendor=vendor), sample)
+
+
+def asm_result_inputs(document: dict, sample: str) -> list[ResultInput]:
+    """Every ASM value whose name maps to an analyte code (ASM_ANALYTES), for one sample."""
+    from assays.parsers import asm_results
+
     items = []
     for mv in asm_results.results_from_asm(document):
         code = ASM_ANALYTES.get(mv.analyte)
         if code is None:
             continue
         qualifier, flags = mv.qualifier, []
+        unit = mv.unit
+        if code == "absorbance" and unit == "mAU":
+            # allotropy labels plate-reader absorbance "mAU" although the exports (Gen5,
+            # SoftMax Pro) report optical density: 0.5 in the file is 0.5 OD, not 0.0005.
+            unit = ""
         if len(qualifier) > 10:  # an instrument's error text, not a <LLOQ-style qualifier
             flags, qualifier = [qualifier[:40]], "error"
         items.append(
@@ -101,11 +134,11 @@ def _from_asm(data: bytes, filename: str, vendor: str | None, sample: str) -> li
                 sample=sample,
                 analyte=code,
                 value=mv.value,
-                unit=mv.unit,
+                unit=unit,
                 qualifier=qualifier,
-                replicate=mv.replicate,
+                replicate=mv.replicate[:40],
                 well=mv.well[:10],
-                target=mv.target,
+                target=mv.target[:60],
                 source_sample=mv.sample_id[:120],
                 flags=flags,
             )

@@ -13,6 +13,8 @@ urlpatterns = [
     path("health/", include("health_check.urls")),
     path("admin/", admin.site.urls),
     path("qc/", include("assays.qc_urls")),
+    # QA's review, disposition and certificate; specifications; deviations; the dashboard.
+    path("release/", include("batches.release_urls")),
     # The instrument REST API (v1), its OpenAPI document and interactive docs.
     path("api/", include("assays.api.urls")),
     # Before batches: its catch-all "<model>/<pk>/status/" would take "instruments/1/status/".
