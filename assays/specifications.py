@@ -30,9 +30,24 @@ def effective_specification(product: str) -> Specification | None:
     return Specification.objects.filter(product=product, status="effective").first()
 
 
-@transaction.atomic
 def specification_approve(*, request, specification, username, password, comment=""):
     """QA approves a draft with an e-signature (meaning: approval)."""
+    from lims.signatures import reauthenticate
+
+    # 11.300: re-authenticate before the transaction opens. A refusal inside it would roll back
+    # django-axes' record of the failed attempt with everything else, and it would not count.
+    reauthenticate(request=request, username=username, password=password)
+    return _approve(
+        request=request,
+        specification=specification,
+        username=username,
+        password=password,
+        comment=comment,
+    )
+
+
+@transaction.atomic
+def _approve(*, request, specification, username, password, comment):
     from lims.roles import QA, has_role
     from lims.signatures import sign
 
@@ -64,7 +79,16 @@ def specification_approve(*, request, specification, username, password, comment
 @transaction.atomic
 def specification_make_effective(*, actor, specification) -> Specification:
     """The approved version takes effect; the previous effective one is superseded."""
+    from lims.roles import QA, has_role
+
+    if not has_role(actor, QA):
+        raise ValidationError("Only QA makes a specification effective.")
     spec = Specification.objects.select_for_update().get(pk=specification.pk)
+    if spec.status != Specification.Status.APPROVED:
+        raise ValidationError(
+            f"{spec} is {spec.get_status_display().lower()}: only an approved version can "
+            "be made effective."
+        )
     previous = (
         Specification.objects.select_for_update()
         .filter(product=spec.product, status="effective")
@@ -82,6 +106,124 @@ def specification_make_effective(*, actor, specification) -> Specification:
         reason="Made effective",
         extra_fields={"effective_from": timezone.now()},
     )
+
+
+CRITERION_FIELDS = (
+    "position",
+    "test",
+    "method",
+    "metric_code",
+    "comparator",
+    "lower",
+    "upper",
+    "expected_text",
+    "unit",
+    "alert_lower",
+    "alert_upper",
+    "required",
+    "reference",
+)
+
+
+@transaction.atomic
+def specification_draft_create(*, actor, product: str, title: str = "") -> Specification:
+    """QA starts the next version of a product's specification as a draft, with a copy of the
+    criteria of the effective version (or of the latest one when none is effective)."""
+    from lims.roles import QA, has_role
+
+    if not has_role(actor, QA):
+        raise ValidationError("Only QA drafts specifications.")
+    if product not in Specification.Product.values:
+        raise ValidationError({"product": "Choose a product."})
+    # Lock the product's versions: two QA users drafting at once get consecutive versions
+    # checked against each other, not two drafts.
+    versions = list(
+        Specification.objects.select_for_update().filter(product=product).order_by("-version")
+    )
+    pending = [v for v in versions if v.status in ("draft", "approved")]
+    if pending:
+        v = pending[0]
+        raise ValidationError(
+            f"{v} is {v.get_status_display().lower()} and not yet effective: finish it first."
+        )
+    base = next((v for v in versions if v.status == "effective"), versions[0] if versions else None)
+    spec = Specification(
+        product=product,
+        version=(versions[0].version + 1) if versions else 1,
+        title=title or (base.title if base else Specification.Product(product).label),
+        created_by=actor,
+    )
+    spec.full_clean()
+    with audit_context(actor=actor, reason=f"Draft created from {base or 'nothing'}"):
+        spec.save()
+        if base is not None:
+            Criterion.objects.bulk_create(
+                Criterion(
+                    specification=spec,
+                    created_by=actor,
+                    **{name: getattr(c, name) for name in CRITERION_FIELDS},
+                )
+                for c in base.criteria.order_by("position", "pk")
+            )
+    return spec
+
+
+def _check_limits(criterion: Criterion) -> None:
+    c = Criterion.Comparator
+    errors = {}
+    if criterion.comparator in (c.GTE, c.GT, c.BETWEEN) and criterion.lower is None:
+        errors["lower"] = "This comparator needs a lower limit."
+    if criterion.comparator in (c.LTE, c.LT, c.BETWEEN) and criterion.upper is None:
+        errors["upper"] = "This comparator needs an upper limit."
+    if (
+        criterion.comparator == c.BETWEEN
+        and None not in (criterion.lower, criterion.upper)
+        and criterion.lower >= criterion.upper
+    ):
+        errors["upper"] = "The upper limit must be above the lower limit."
+    if criterion.comparator == c.EQUALS and not criterion.expected_text.strip():
+        errors["expected_text"] = "Say which qualitative result is accepted."
+    if (
+        None not in (criterion.alert_lower, criterion.alert_upper)
+        and criterion.alert_lower >= criterion.alert_upper
+    ):
+        errors["alert_upper"] = "The upper alert limit must be above the lower one."
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def criterion_save(*, actor, specification, criterion=None, **fields) -> Criterion:
+    """Add a criterion to a draft, or change one of its criteria. The criteria of an approved
+    version never change: a change is a new version, approved again."""
+    from lims.roles import QA, has_role
+
+    if not has_role(actor, QA):
+        raise ValidationError("Only QA edits specifications.")
+    spec = Specification.objects.select_for_update().get(pk=specification.pk)
+    if spec.status != Specification.Status.DRAFT:
+        raise ValidationError(
+            f"{spec} is {spec.get_status_display().lower()}: its criteria never change. "
+            "Draft a new version instead."
+        )
+    unknown = set(fields) - set(CRITERION_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown criterion fields: {', '.join(sorted(unknown))}.")
+    if criterion is None:
+        criterion = Criterion(specification=spec, created_by=actor)
+        reason = "Criterion added to a draft"
+    else:
+        criterion = Criterion.objects.select_for_update().get(pk=criterion.pk)
+        if criterion.specification_id != spec.pk:
+            raise ValidationError("This criterion belongs to another specification.")
+        reason = "Draft criterion changed"
+    for name, value in fields.items():
+        setattr(criterion, name, value)
+    criterion.full_clean()
+    _check_limits(criterion)
+    with audit_context(actor=actor, reason=reason):
+        criterion.save()
+    return criterion
 
 
 def specification_for(*, lot=None, culture_batch=None) -> Specification | None:
@@ -152,7 +294,10 @@ def evaluate(*, lot=None, culture_batch=None) -> list[CriterionEvaluation]:
         return []
     target = {"lot": lot} if lot is not None else {"culture_batch": culture_batch}
     metrics = current_metrics(**target)
-    existing = {e.criterion_id: e for e in CriterionEvaluation.objects.filter(**target)}
+    existing = {
+        e.criterion_id: e
+        for e in CriterionEvaluation.objects.filter(**target).select_related("metric")
+    }
     evaluations = []
     with audit_context(reason="Evaluated against the specification"):
         for criterion in spec.criteria.all():
@@ -173,6 +318,7 @@ def evaluate(*, lot=None, culture_batch=None) -> list[CriterionEvaluation]:
                     setattr(row, k, v)
                 row.evaluated_at = timezone.now()
                 row.save()
+            row.criterion = criterion  # the caller reads it: spare a query per criterion
             evaluations.append(row)
             if status == S.FAIL and criterion.required and lot is not None:
                 _open_oos(lot, criterion, metric)

@@ -10,6 +10,7 @@ from batches.models import Disposition
 def certificate_context(disposition: Disposition) -> dict:
     from assays.models import CriterionEvaluation
     from batches.release import related_deviations
+    from batches.release_selectors import changes_after_entry
     from lims.signatures import canonical_json, content_hash, signatures_of
 
     lot = disposition.lot
@@ -34,6 +35,7 @@ def certificate_context(disposition: Disposition) -> dict:
         "disposition": disposition,
         "evaluations": evaluations,
         "deviations": list(related_deviations(lot)),
+        "changes": changes_after_entry(lot),
         "signatures": list(signatures_of(lot)),
         "content_sha256": content_hash(data),
         "content_json": canonical_json(data),

@@ -119,10 +119,24 @@ def deviation_open_oos(*, lot, criterion, metric) -> Deviation | None:
         return None
 
 
+def _check_qa(actor, what: str) -> None:
+    if not has_role(actor, QA):
+        raise ValidationError(f"Only QA {what}.")
+
+
+def _check_not_closed(deviation: Deviation) -> None:
+    # A closed deviation's content is what its closure signature is bound to (11.70).
+    if deviation.status == Deviation.Status.CLOSED:
+        raise ValidationError(f"{deviation} is closed: its record takes no changes.")
+
+
 @transaction.atomic
 def deviation_investigate(
     *, actor, deviation: Deviation, root_cause: str = "", impact_assessment: str = ""
 ) -> Deviation:
+    _check_qa(actor, "investigates deviations")
+    deviation = Deviation.objects.select_for_update().get(pk=deviation.pk)
+    _check_not_closed(deviation)
     if deviation.status == Deviation.Status.OPEN:
         deviation = move_status(
             deviation, to="under_investigation", actor=actor, reason="Investigation started"
@@ -143,8 +157,9 @@ def deviation_investigate(
 
 @transaction.atomic
 def capa_add(*, actor, deviation: Deviation, description: str, owner: str, due_on) -> CapaAction:
-    if deviation.status == Deviation.Status.CLOSED:
-        raise ValidationError(f"{deviation} is closed.")
+    _check_qa(actor, "adds CAPA actions")
+    deviation = Deviation.objects.select_for_update().get(pk=deviation.pk)
+    _check_not_closed(deviation)
     action = CapaAction(
         deviation=deviation, description=description, owner=owner, due_on=due_on, created_by=actor
     )
@@ -158,12 +173,16 @@ def capa_add(*, actor, deviation: Deviation, description: str, owner: str, due_o
 def capa_done(*, actor, action: CapaAction, done_on) -> CapaAction:
     from batches.services import record_update
 
+    _check_qa(actor, "marks CAPA actions done")
+    deviation = Deviation.objects.select_for_update().get(pk=action.deviation_id)
+    _check_not_closed(deviation)
+    if CapaAction.objects.get(pk=action.pk).done_on is not None:
+        raise ValidationError(f"{action} is already done.")
     return record_update(
         action, actor=actor, changes={"done_on": done_on}, reason="CAPA action completed"
     )
 
 
-@transaction.atomic
 def deviation_close(
     *, request, deviation: Deviation, outcome: str, username: str, password: str, comment: str = ""
 ) -> Deviation:
@@ -172,6 +191,23 @@ def deviation_close(
     Outcome "result invalidated" invalidates the runs behind the OOS metric and requires a
     retest; "OOS confirmed" leaves the lot rejectable only.
     """
+    from lims.signatures import reauthenticate
+
+    # 11.300: re-authenticate before the transaction opens. A refusal inside it would roll back
+    # django-axes' record of the failed attempt with everything else, and it would not count.
+    reauthenticate(request=request, username=username, password=password)
+    return _close(
+        request=request,
+        deviation=deviation,
+        outcome=outcome,
+        username=username,
+        password=password,
+        comment=comment,
+    )
+
+
+@transaction.atomic
+def _close(*, request, deviation, outcome, username, password, comment):
     from lims.signatures import sign
 
     if not has_role(request.user, QA):
@@ -211,15 +247,31 @@ def deviation_close(
 
 
 def _invalidate_oos_run(actor, deviation):
+    from assays.models import AssayRun
     from assays.services import run_invalidate
 
-    run = deviation.metric.run
-    if run is not None and run.status != "invalidated":
+    metric = deviation.metric
+    # A run's metric rests on its run; a lot-level one (purity) on the runs of its inputs.
+    runs = (
+        [metric.run]
+        if metric.run_id
+        else AssayRun.objects.filter(results__in=metric.input_results).distinct().order_by("pk")
+    )
+    runs = [run for run in runs if run.status != "invalidated"]
+    for run in runs:
         run_invalidate(
             actor=actor,
             run=run,
             reason=f"Invalidated by investigation {deviation}: retest required",
         )
+    if runs:
+        lot = deviation.lot
+        if lot is not None and lot.status not in FINAL:
+            from assays.specifications import evaluate
+
+            # Without the invalidated run the criterion is pending again (retest required);
+            # until re-evaluated, the lot's checklist would still show the OOS result.
+            evaluate(lot=lot)
 
 
 # --- Segregation of duties ---------------------------------------------------------------------
@@ -280,6 +332,10 @@ def release_blockers(lot: ExosomeLot) -> list[str]:
             f"The lot is {lot.get_status_display().lower()}: only a lot under review "
             "can be released."
         )
+    if lot.status in FINAL:
+        # Its evaluations are what the disposition signed: re-evaluating would rewrite them
+        # (and could open investigations) on a locked lot, and void the signature.
+        return blockers
     evaluations = evaluate(lot=lot)
     if not evaluations:
         blockers.append("No effective specification judges this lot.")
@@ -361,6 +417,11 @@ def lot_dispose(
     comment: str = "",
 ) -> Disposition:
     """QA's signed decision. Atomic; the CoA is rendered after the commit (slow I/O)."""
+    from lims.signatures import reauthenticate
+
+    # 11.300: re-authenticate before the transaction opens (see deviation_close); sign() checks
+    # again inside it.
+    reauthenticate(request=request, username=username, password=password)
     with transaction.atomic():
         disposition = _dispose(
             request=request,

@@ -70,9 +70,7 @@ def cell_bank(actor, **overrides):
 
 
 def culture_batch(actor, **overrides):
-    fields = dict(
-        cell_bank=cell_bank(actor), started_on=timezone.localdate() - timedelta(days=10)
-    )
+    fields = dict(cell_bank=cell_bank(actor), started_on=timezone.localdate() - timedelta(days=10))
     fields.update(overrides)
     return services.culture_batch_create(actor=actor, **fields)
 
