@@ -1,0 +1,170 @@
+"""Browser forms of the release: signing (disposition, approval, closure), specifications,
+deviations and CAPA.
+
+The forms collect input; the services in batches.release and assays.specifications apply the
+rules and refuse with the messages the pages show.
+"""
+
+from django import forms
+from django.utils import timezone
+
+from assays.models import Criterion, Specification
+from batches.forms import DATE, BootstrapMixin
+from batches.models import (
+    CultureBatch,
+    Deviation,
+    Disposition,
+    ExosomeLot,
+    IsolationRun,
+    StorageLocation,
+)
+from batches.release import MEANING
+from lims.models import Signature
+
+NO_AUTOFILL = {"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"}
+
+
+class SignatureForm(BootstrapMixin, forms.Form):
+    """User ID and password again, and an optional comment (21 CFR 11.200(a)).
+
+    The password is not required here: a missing password goes to the service, which refuses
+    it and counts it as a failed attempt (11.300(d)), as it does a wrong one.
+    """
+
+    username = forms.CharField(label="User ID", widget=forms.TextInput(attrs=NO_AUTOFILL))
+    password = forms.CharField(
+        label="Password",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+    )
+    comment = forms.CharField(
+        label="Comment", required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    signature_fields = ("username", "password", "comment")
+
+    def signature_data(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.signature_fields}
+
+
+def decision_choices() -> list[tuple[str, str]]:
+    meanings = dict(Signature.Meaning.choices)
+    return [
+        (value, f"{label} — signature meaning: {meanings[MEANING[value]]}")
+        for value, label in Disposition.Decision.choices
+    ]
+
+
+class DispositionForm(SignatureForm):
+    decision = forms.ChoiceField(widget=forms.RadioSelect)
+    reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Required for a rejection or a quarantine.",
+    )
+
+    field_order = ["decision", "reason", "username", "password", "comment"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["decision"].choices = decision_choices()
+        self.fields["decision"].widget.attrs["class"] = "form-check-input"
+
+    def clean(self):
+        data = super().clean()
+        decision = data.get("decision")
+        if decision and decision != Disposition.Decision.RELEASED and not data.get("reason"):
+            self.add_error("reason", "Give the reason for a rejection or quarantine.")
+        return data
+
+
+class SpecificationDraftForm(BootstrapMixin, forms.Form):
+    product = forms.ChoiceField(choices=Specification.Product.choices)
+    title = forms.CharField(
+        required=False,
+        max_length=200,
+        help_text="Leave empty to keep the title of the version it is copied from.",
+    )
+
+
+class CriterionForm(BootstrapMixin, forms.ModelForm):
+    class Meta:
+        model = Criterion
+        fields = [
+            "position",
+            "test",
+            "method",
+            "metric_code",
+            "comparator",
+            "lower",
+            "upper",
+            "expected_text",
+            "unit",
+            "alert_lower",
+            "alert_upper",
+            "required",
+            "reference",
+        ]
+        help_texts = {
+            "metric_code": "The QC metric judged, e.g. nta.concentration or endotoxin.eu_per_ml.",
+            "expected_text": "For 'equals': the accepted call, e.g. 'no growth'.",
+            "unit": "The unit of the limits; a metric in another unit is converted.",
+            "required": "Unticked: report only, never blocks release.",
+        }
+
+
+class DeviationOpenForm(BootstrapMixin, forms.Form):
+    lot = forms.ModelChoiceField(
+        queryset=ExosomeLot.objects.order_by("-created_at"), required=False
+    )
+    culture_batch = forms.ModelChoiceField(
+        queryset=CultureBatch.objects.order_by("-created_at"), required=False
+    )
+    isolation_run = forms.ModelChoiceField(
+        queryset=IsolationRun.objects.order_by("-started_at"), required=False
+    )
+    storage_location = forms.ModelChoiceField(
+        queryset=StorageLocation.objects.all(), required=False, label="Storage position"
+    )
+    kind = forms.ChoiceField(choices=Deviation.Kind.choices)
+    title = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}))
+
+    def clean(self):
+        data = super().clean()
+        targets = ("lot", "culture_batch", "isolation_run", "storage_location")
+        if not any(data.get(name) for name in targets):
+            raise forms.ValidationError(
+                "Say what the deviation concerns: a lot, batch, run or position."
+            )
+        return data
+
+
+class InvestigationForm(BootstrapMixin, forms.Form):
+    root_cause = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    impact_assessment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class CapaForm(BootstrapMixin, forms.Form):
+    description = forms.CharField(
+        label="Action", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
+    )
+    owner = forms.CharField(max_length=120)
+    due_on = forms.DateField(label="Due on", widget=DATE)
+
+
+class CapaDoneForm(BootstrapMixin, forms.Form):
+    done_on = forms.DateField(label="Done on", widget=DATE, initial=timezone.localdate)
+
+    def clean_done_on(self):
+        done_on = self.cleaned_data["done_on"]
+        if done_on > timezone.localdate():
+            raise forms.ValidationError("An action cannot be done in the future.")
+        return done_on
+
+
+class DeviationCloseForm(SignatureForm):
+    outcome = forms.ChoiceField(choices=[("", "—")] + Deviation.Outcome.choices)
+
+    field_order = ["outcome", "username", "password", "comment"]

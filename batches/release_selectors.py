@@ -1,0 +1,365 @@
+"""Reads behind the release pages: a lot's checklist against its specification, what QA must
+judge on the review page, and the release dashboard (the writes are in batches.release).
+
+The lot page shows what is stored (a GET of a record page never writes); the review page and
+the dashboard call `release_blockers`, which re-evaluates the lot first, so QA decides on the
+current evaluation.
+"""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db.models import Max, Prefetch
+from django.utils import timezone
+
+from assays.models import (
+    AssayRun,
+    CriterionEvaluation,
+    LotSpecification,
+    Result,
+    RunReagentUse,
+    Specification,
+)
+from assays.selectors import calibration_state
+from assays.specifications import effective_specification, overall_state
+from batches.genealogy import lot_genealogy
+from batches.models import (
+    Aliquot,
+    CertificateOfAnalysis,
+    Deviation,
+    Disposition,
+    ExosomeLot,
+)
+from batches.release import FINAL, lock_message, related_deviations, release_blockers
+
+REAGENT_WARNING_DAYS = 30
+RECENT_RELEASE_DAYS = 30
+DASHBOARD_CAP = 50
+# Updates that move a record through its workflow rather than change what was entered.
+WORKFLOW_FIELDS = {
+    "status",
+    "status_reason",
+    "status_changed_at",
+    "metrics_computed_at",
+    "reviewed_by",
+    "reviewed_by_id",
+}
+
+
+@dataclass
+class ChecklistRow:
+    """One criterion of the judging specification and where the lot stands on it."""
+
+    criterion: object
+    evaluation: CriterionEvaluation | None
+    investigations: list = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return self.evaluation.status if self.evaluation else CriterionEvaluation.Status.PENDING
+
+    @property
+    def status_label(self) -> str:
+        return CriterionEvaluation.Status(self.status).label
+
+    @property
+    def metric(self):
+        return self.evaluation.metric if self.evaluation else None
+
+    @property
+    def unit(self) -> str:
+        # The evaluation stores the metric's value in the metric's own unit.
+        return self.metric.unit if self.metric is not None else self.criterion.unit
+
+
+@dataclass
+class Checklist:
+    specification: Specification | None
+    fixed: bool  # False: testing has not started; the effective version is shown
+    rows: list[ChecklistRow]
+
+    @property
+    def state(self) -> str:
+        return overall_state(self.rows) if self.rows else "no_specification"
+
+    @property
+    def needing_judgement(self) -> list[ChecklistRow]:
+        return [r for r in self.rows if r.status in ("fail", "alert", "invalid")]
+
+
+def lot_checklist(lot: ExosomeLot, deviations=None) -> Checklist:
+    """The stored evaluation of every criterion of the lot's specification, with its OOS
+    investigations (`deviations`: the lot's related deviations, if already read)."""
+    judged = LotSpecification.objects.filter(lot=lot).select_related("specification").first()
+    spec = (
+        judged.specification
+        if judged
+        else effective_specification(Specification.Product.DRUG_SUBSTANCE)
+    )
+    if spec is None:
+        return Checklist(None, False, [])
+    evaluations = {
+        e.criterion_id: e
+        for e in CriterionEvaluation.objects.filter(lot=lot).select_related("metric")
+    }
+    if deviations is None:
+        deviations = list(related_deviations(lot))
+    oos = [d for d in deviations if d.kind == Deviation.Kind.OOS]
+    rows = [
+        ChecklistRow(
+            criterion=c,
+            evaluation=evaluations.get(c.pk),
+            investigations=[d for d in oos if d.criterion_id == c.pk],
+        )
+        for c in spec.criteria.order_by("position", "pk")
+    ]
+    return Checklist(spec, judged is not None, rows)
+
+
+@dataclass
+class SignedDisposition:
+    disposition: Disposition
+    valid: bool
+
+
+def lot_dispositions(lot: ExosomeLot) -> list[SignedDisposition]:
+    """Every disposition of the lot with whether its signature still matches the content."""
+    from batches.release import release_content
+    from lims.signatures import is_valid
+
+    dispositions = list(
+        Disposition.objects.filter(lot=lot)
+        .select_related("signature", "specification")
+        .order_by("decided_at", "pk")
+    )
+    contents = {}
+    out = []
+    for d in dispositions:
+        if d.decision not in contents:
+            contents[d.decision] = release_content(lot, d.decision)
+        out.append(SignedDisposition(d, is_valid(d.signature, contents[d.decision])))
+    return out
+
+
+def lot_release_panel(lot: ExosomeLot) -> dict:
+    """What the lot page shows of the release: checklist, deviations, dispositions, CoA."""
+    deviations = list(related_deviations(lot))
+    checklist = lot_checklist(lot, deviations)
+    return {
+        "lot": lot,
+        "checklist": checklist,
+        "open_deviations": [d for d in deviations if d.status != Deviation.Status.CLOSED],
+        "dispositions": lot_dispositions(lot),
+        "certificate": CertificateOfAnalysis.objects.filter(lot=lot).first(),
+        "lock_message": lock_message(lot),
+    }
+
+
+# --- Review by exception ---------------------------------------------------------------------
+
+
+@dataclass
+class ReagentFlag:
+    reagent: object
+    state: str  # "expired" or "expiring"
+    used_in: list[str]
+    expired_when_used: bool
+
+
+@dataclass
+class Review:
+    """Everything on the lot's record that needs QA's judgement before the disposition."""
+
+    lot: ExosomeLot
+    checklist: Checklist
+    blockers: list[str]
+    deviations: list[Deviation]
+    open_deviations: list[Deviation]
+    invalidated_runs: list[AssayRun]
+    retests: list[AssayRun]
+    manual_runs: list[AssayRun]
+    reagents: list[ReagentFlag]
+    instruments: list[tuple]
+    changes: list
+
+    @property
+    def rerun_count(self) -> int:
+        return len(self.invalidated_runs) + len(self.retests)
+
+    @property
+    def exceptions(self) -> int:
+        return sum(
+            len(x)
+            for x in (
+                self.checklist.needing_judgement,
+                self.open_deviations,
+                self.invalidated_runs,
+                self.retests,
+                self.manual_runs,
+                self.reagents,
+                self.instruments,
+                self.changes,
+            )
+        )
+
+
+def lot_review(lot: ExosomeLot) -> Review:
+    # First: release_blockers re-evaluates the lot (not a released or rejected one), so what
+    # follows reads the current evaluation.
+    blockers = release_blockers(lot)
+    deviations = list(related_deviations(lot))
+    checklist = lot_checklist(lot, deviations)
+    runs = list(
+        AssayRun.objects.filter(pk__in=AssayRun.objects.filter(samples__lot=lot).values("pk"))
+        .select_related("assay", "instrument", "operator", "retest_of")
+        .order_by("started_at", "pk")
+    )
+    return Review(
+        lot=lot,
+        checklist=checklist,
+        blockers=blockers,
+        deviations=deviations,
+        open_deviations=[d for d in deviations if d.status != Deviation.Status.CLOSED],
+        invalidated_runs=[r for r in runs if r.status == AssayRun.Status.INVALIDATED],
+        retests=[r for r in runs if r.retest_of_id is not None],
+        manual_runs=[r for r in runs if r.source == AssayRun.Source.MANUAL],
+        reagents=_reagent_flags(lot, runs),
+        instruments=_instrument_flags(runs),
+        changes=changes_after_entry(lot, runs),
+    )
+
+
+def _reagent_flags(lot, runs) -> list[ReagentFlag]:
+    """Reagent lots of the genealogy and of the lot's runs that are expired or expire soon."""
+    today = timezone.localdate()
+    horizon = today + timedelta(days=REAGENT_WARNING_DAYS)
+    genealogy = lot_genealogy(lot)
+    used: dict[int, tuple[object, list[str], bool]] = {}
+    for reagent in genealogy.reagent_lots:
+        used[reagent.pk] = (reagent, ["production (culture or isolation)"], False)
+    uses = RunReagentUse.objects.filter(run__in=runs).select_related("reagent_lot", "run__assay")
+    for use in uses:
+        reagent, where, expired_at_use = used.get(use.reagent_lot_id, (use.reagent_lot, [], False))
+        run_day = timezone.localdate(use.run.started_at)
+        where.append(f"{use.run.assay.code} run {use.run_id}")
+        used[reagent.pk] = (reagent, where, expired_at_use or reagent.expiry_date < run_day)
+    flags = []
+    for reagent, where, expired_at_use in used.values():
+        if reagent.expiry_date < today:
+            state = "expired"
+        elif reagent.expiry_date <= horizon:
+            state = "expiring"
+        else:
+            continue
+        flags.append(ReagentFlag(reagent, state, where, expired_at_use))
+    return sorted(flags, key=lambda f: f.reagent.expiry_date)
+
+
+def _instrument_flags(runs) -> list[tuple]:
+    """(instrument, state, runs) for instruments overdue or due for calibration."""
+    by_instrument: dict[int, tuple[object, list]] = {}
+    for run in runs:
+        if run.instrument is not None:
+            by_instrument.setdefault(run.instrument_id, (run.instrument, []))[1].append(run)
+    flags = []
+    for instrument, its_runs in by_instrument.values():
+        state = calibration_state(instrument)
+        if state in ("overdue", "due_soon"):
+            flags.append((instrument, state, its_runs))
+    return flags
+
+
+def changes_after_entry(lot, runs=None) -> list:
+    """Audit events that changed the data of the lot, its vials, runs and results after they
+    were first entered (EU GMP Annex 11 §8.2, §9); status moves are not data changes."""
+    from lims.models import AuditEvent
+
+    if runs is None:
+        runs = list(AssayRun.objects.filter(samples__lot=lot).distinct())
+    targets = [[lot], list(Aliquot.objects.filter(lot=lot)), runs]
+    targets.append(list(Result.objects.filter(sample__lot=lot)))
+    events = []
+    for objs in targets:
+        if not objs:
+            continue
+        for event in AuditEvent.objects.tracks(objs).filter(pgh_label="update"):
+            changed = set((event.pgh_diff or {}).keys())
+            if changed and not changed <= WORKFLOW_FIELDS:
+                event.record_label = f"{type(objs[0])._meta.verbose_name} {event.pgh_obj_id}"
+                events.append(event)
+    return sorted(events, key=lambda e: (e.pgh_created_at, e.pgh_id))
+
+
+# --- Dashboard -------------------------------------------------------------------------------
+
+
+@dataclass
+class BoardLot:
+    lot: ExosomeLot
+    blockers: list[str]
+    disposition: Disposition | None = None
+
+    @property
+    def first_blockers(self) -> list[str]:
+        return self.blockers[:3]
+
+    @property
+    def certificate(self):
+        return getattr(self.lot, "certificate", None)  # reverse one-to-one: absent raises
+
+
+@dataclass
+class BoardColumn:
+    key: str
+    title: str
+    lots: list[BoardLot]
+    total: int
+
+
+def release_board() -> list[BoardColumn]:
+    """Lots by status, at most DASHBOARD_CAP each, with what blocks the ones still undecided.
+
+    release_blockers costs a bounded number of queries per lot; the cap keeps a page (and a
+    5-second poll) bounded whatever the number of lots.
+    """
+    status = ExosomeLot.Status
+    columns = []
+    for key, title in (
+        (status.IN_TESTING, "In testing"),
+        (status.UNDER_REVIEW, "Under review"),
+        (status.QUARANTINED, "Quarantined"),
+    ):
+        lots = ExosomeLot.objects.filter(status=key).order_by("manufactured_on", "pk")
+        columns.append(
+            BoardColumn(
+                key,
+                title,
+                [BoardLot(lot, release_blockers(lot)) for lot in lots[:DASHBOARD_CAP]],
+                lots.count(),
+            )
+        )
+    since = timezone.now() - timedelta(days=RECENT_RELEASE_DAYS)
+    final = Prefetch(
+        "dispositions",
+        queryset=Disposition.objects.filter(decision__in=FINAL).select_related("signature"),
+        to_attr="final_dispositions",
+    )
+    for key, title, qs in (
+        (
+            status.RELEASED,
+            f"Released (last {RECENT_RELEASE_DAYS} days)",
+            ExosomeLot.objects.filter(status=status.RELEASED, dispositions__decided_at__gte=since),
+        ),
+        (status.REJECTED, "Rejected", ExosomeLot.objects.filter(status=status.REJECTED)),
+    ):
+        qs = qs.annotate(decided=Max("dispositions__decided_at")).order_by("-decided", "-pk")
+        lots = list(qs.select_related("certificate").prefetch_related(final)[:DASHBOARD_CAP])
+        columns.append(
+            BoardColumn(
+                key,
+                title,
+                [BoardLot(lot, [], (lot.final_dispositions or [None])[0]) for lot in lots],
+                qs.count(),
+            )
+        )
+    return columns

@@ -1,0 +1,143 @@
+"""Who may open which release page: every URL of batches/release_urls.py with every role.
+
+Everybody with a role sees the dashboard, specifications, deviations and certificates; the
+review-by-exception page is for analysts (who prepare the review) and QA (who decide);
+technicians, analysts and QA open deviations; only QA drafts, edits, approves and makes
+specifications effective, investigates, adds and completes CAPA and closes deviations.
+Administrators sign nothing. A POST is refused as its GET is.
+"""
+
+from urllib.parse import urlsplit
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from assays import specifications
+from assays.models import Specification
+from batches import release, release_urls
+from batches.models import Deviation, Disposition, ExosomeLot
+from tests import factories
+from tests.release_pages.conftest import BACKEND, sign_data, signed_in
+
+LOGIN = "302 to the sign-in page"
+ROLES = ("anonymous", "technician", "analyst", "qa", "admin", "no_role")
+
+VIEWERS = (LOGIN, 200, 200, 200, 200, 403)
+QA_ONLY = (LOGIN, 403, 403, 200, 403, 403)
+
+# url name, the records whose pk fill the URL (in order), expected per role in ROLES order.
+# fmt: off
+MATRIX = [
+    ("dashboard",                     (),                    VIEWERS),
+    ("dashboard_board",               (),                    VIEWERS),
+    ("lot_review",                    ("lot",),              (LOGIN, 403, 200, 200, 403, 403)),
+    ("certificate",                   ("lot",),              VIEWERS),
+    ("specification_list",            (),                    VIEWERS),
+    ("specification_detail",          ("effective",),        VIEWERS),
+    ("specification_detail",          ("draft",),            VIEWERS),
+    ("specification_create",          (),                    QA_ONLY),
+    ("criterion_add",                 ("draft",),            QA_ONLY),
+    ("criterion_edit",                ("draft", "criterion"), QA_ONLY),
+    ("specification_approve",         ("draft",),            QA_ONLY),
+    ("specification_make_effective",  ("draft",),            QA_ONLY),
+    ("deviation_list",                (),                    VIEWERS),
+    ("deviation_detail",              ("deviation",),        VIEWERS),
+    ("deviation_create",              (),                    (LOGIN, 200, 200, 200, 403, 403)),
+    ("deviation_investigate",         ("deviation",),        QA_ONLY),
+    ("capa_add",                      ("deviation",),        QA_ONLY),
+    ("capa_done",                     ("deviation", "capa"), QA_ONLY),
+    ("deviation_close",               ("deviation",),        QA_ONLY),
+]
+# fmt: on
+READ_ONLY = {"dashboard", "dashboard_board", "certificate", "specification_list"}
+READ_ONLY |= {"specification_detail", "deviation_list", "deviation_detail"}
+
+
+@pytest.fixture
+def records(passing_lot, technician, qa_user, qa_signer):
+    """A released lot with its certificate, a draft specification with a criterion, and a
+    deviation with a CAPA action, all made through the pages and services."""
+    response = signed_in(qa_signer).post(
+        reverse("release:lot_review", args=[passing_lot.pk]), sign_data(qa_signer)
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    draft = specifications.specification_draft_create(
+        actor=qa_user, product=Specification.Product.DRUG_SUBSTANCE
+    )
+    deviation = release.deviation_open(
+        actor=technician,
+        kind=Deviation.Kind.PROCESS,
+        title="TFF flow rate excursion",
+        description="Flow rate 80 mL/min for 4 minutes (limit 60).",
+        lot=factories.lot(technician),
+    )
+    capa = release.capa_add(
+        actor=qa_user,
+        deviation=deviation,
+        description="Retrain operators",
+        owner="QA",
+        due_on=passing_lot.manufactured_on,
+    )
+    return {
+        "lot": ExosomeLot.objects.get(pk=passing_lot.pk),
+        "effective": Specification.objects.get(product="msc_sev_ds", status="effective"),
+        "draft": draft,
+        "criterion": draft.criteria.first(),
+        "deviation": deviation,
+        "capa": capa,
+    }
+
+
+def _clients(personas, make_user) -> dict[str, Client]:
+    clients = {"anonymous": Client()}
+    users = {**personas, "no_role": make_user(None, username="nora.norole")}
+    for role, user in users.items():
+        client = Client()
+        client.force_login(user, backend=BACKEND)
+        clients[role] = client
+    return clients
+
+
+def _outcome(response):
+    if response.status_code != 302:
+        return response.status_code
+    location = urlsplit(response["Location"]).path
+    return LOGIN if location == reverse("login") else f"302 to {location}"
+
+
+def test_every_release_url_is_in_the_matrix():
+    names = {p.name for p in release_urls.urlpatterns}
+    assert names == {row[0] for row in MATRIX}
+
+
+def test_every_release_url_answers_each_role_as_the_matrix_says(personas, make_user, records):
+    clients = _clients(personas, make_user)
+    mismatches = []
+    for name, targets, expected in MATRIX:
+        url = reverse(f"release:{name}", args=[records[t].pk for t in targets])
+        for role, want in zip(ROLES, expected, strict=True):
+            got = _outcome(clients[role].get(url))
+            if got != want:
+                mismatches.append(f"{role:<10} GET {url}: expected {want}, got {got}")
+    assert not mismatches, "\n".join(mismatches)
+
+
+def test_a_post_is_refused_to_every_role_refused_the_page(personas, make_user, records):
+    clients = _clients(personas, make_user)
+    mismatches = []
+    for name, targets, expected in MATRIX:
+        if name in READ_ONLY:
+            continue
+        url = reverse(f"release:{name}", args=[records[t].pk for t in targets])
+        for role, want in zip(ROLES, expected, strict=True):
+            if want == 200:
+                continue
+            got = _outcome(clients[role].post(url, {"decision": "rejected", "reason": "x"}))
+            if got != want:
+                mismatches.append(f"{role:<10} POST {url}: expected {want}, got {got}")
+    assert not mismatches, "\n".join(mismatches)
+    # Nothing was written by the refused posts.
+    assert Disposition.objects.count() == 1
+    assert Specification.objects.filter(status="draft").count() == 1
+    assert Deviation.objects.get(pk=records["deviation"].pk).status == "open"
