@@ -153,6 +153,14 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 REDIS_URL = CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""
+if REDIS_URL:
+    # A shared cache, so the per-instrument API throttle counts across every web process.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env("CACHE_URL", default=REDIS_URL),
+        }
+    }
 if CELERY_BROKER_URL:
     # /health/ then also checks the broker and that a worker answers a ping.
     INSTALLED_APPS += ["health_check.contrib.celery_ping"]

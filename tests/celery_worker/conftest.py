@@ -164,6 +164,32 @@ def broker(tmp_path):
     b.stop()
 
 
+class SharedBroker(Broker):
+    """The machine's Redis (CI's TEST_REDIS_URL): used as it is, never stopped."""
+
+    def __init__(self, url: str):
+        self._url = url
+        self.proc = None
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    def start(self):
+        pass
+
+    def stop(self):
+        pass
+
+
+@pytest.fixture
+def shared_broker():
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        pytest.skip("TEST_REDIS_URL is not set (CI sets it to the machine's Redis)")
+    return SharedBroker(url)
+
+
 @pytest.fixture
 def celery_app_on(settings, tmp_path):
     """Point this test process's Celery app at a broker (not eager), restoring it afterwards."""
@@ -191,10 +217,11 @@ def celery_app_on(settings, tmp_path):
 
 
 @pytest.fixture
-def start_worker(broker, tmp_path, settings):
+def start_worker(tmp_path, settings, request):
     workers = []
 
-    def start(beat=False, **extra_env):
+    def start(beat=False, broker=None, **extra_env):
+        broker = broker or request.getfixturevalue("broker")
         w = Worker(broker, tmp_path, settings.MEDIA_ROOT, {k: str(v) for k, v in extra_env.items()})
         w.start(beat=beat)
         workers.append(w)

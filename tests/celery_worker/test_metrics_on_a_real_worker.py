@@ -40,10 +40,11 @@ def _metrics(run):
 
 
 def test_posting_a_run_produces_its_metrics_on_the_worker(
-    technician, broker, celery_app_on, start_worker
+    technician, shared_broker, celery_app_on, start_worker
 ):
-    worker = start_worker()
-    celery_app_on(broker, worker.queue)
+    """On the machine's Redis, as production runs it."""
+    worker = start_worker(broker=shared_broker)
+    celery_app_on(shared_broker, worker.queue)
     lot = factories.lot(technician)
 
     run = _record_bca_run(technician, lot)
@@ -53,6 +54,19 @@ def test_posting_a_run_produces_its_metrics_on_the_worker(
     run.refresh_from_db()
     assert run.metrics_computed_at is not None
     assert "compute_run_metrics" in worker.output()
+
+
+def test_a_run_produces_its_metrics_on_a_private_broker_too(
+    technician, broker, celery_app_on, start_worker
+):
+    """The same path on a private redis-server, so laptops without TEST_REDIS_URL run it."""
+    worker = start_worker()
+    celery_app_on(broker, worker.queue)
+    lot = factories.lot(technician)
+
+    run = _record_bca_run(technician, lot, values=(90.0, 110.0))
+
+    assert wait_for(lambda: _metrics(run), what="metrics") == [("bca.protein", 100.0)]
 
 
 def test_worker_killed_mid_task_loses_nothing_and_duplicates_nothing(
