@@ -275,17 +275,24 @@ def changes_after_entry(lot, runs=None) -> list:
     from lims.models import AuditEvent
 
     if runs is None:
-        runs = list(AssayRun.objects.filter(samples__lot=lot).distinct())
-    targets = [[lot], list(Aliquot.objects.filter(lot=lot)), runs]
-    targets.append(list(Result.objects.filter(sample__lot=lot)))
+        runs = list(AssayRun.objects.filter(samples__lot=lot).select_related("assay").distinct())
+    results = Result.objects.filter(sample__lot=lot).only("pk", "run_id")
+    targets = [
+        {str(lot.pk): f"lot {lot}"},
+        {str(a.pk): f"vial {a}" for a in Aliquot.objects.filter(lot=lot)},
+        {str(r.pk): f"{r}" for r in runs},
+        {str(r.pk): f"result {r.pk} of run {r.run_id}" for r in results},
+    ]
+    models = [ExosomeLot, Aliquot, AssayRun, Result]
     events = []
-    for objs in targets:
-        if not objs:
+    for model, labels in zip(models, targets, strict=True):
+        if not labels:
             continue
+        objs = [model(pk=int(pk)) for pk in labels]
         for event in AuditEvent.objects.tracks(objs).filter(pgh_label="update"):
             changed = set((event.pgh_diff or {}).keys())
             if changed and not changed <= WORKFLOW_FIELDS:
-                event.record_label = f"{type(objs[0])._meta.verbose_name} {event.pgh_obj_id}"
+                event.record_label = labels.get(event.pgh_obj_id, event.pgh_obj_id)
                 events.append(event)
     return sorted(events, key=lambda e: (e.pgh_created_at, e.pgh_id))
 

@@ -113,6 +113,7 @@ class Dashboard(ViewRecordsMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         context["columns"] = release_selectors.release_board()
         context["now"] = timezone.now()
+        context["can_review"] = can_view_release_review(self.request.user)
         return context
 
 

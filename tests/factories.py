@@ -119,3 +119,34 @@ def storage_positions(actor, n, box="B1"):
         )
         for i in range(n)
     ]
+
+
+def finalize_lot(qa, lot, to: str):
+    """Put a lot in a final state (released / rejected) for tests that need a locked lot.
+
+    Production only gets there through a signed QA disposition (batches.release.lot_dispose,
+    tested in tests/release); here the signature and the disposition are written directly so
+    that a test about something else does not have to produce a whole passing lot.
+    """
+    from django.utils import timezone
+
+    from batches.models import Disposition, ExosomeLot
+    from lims.models import Signature
+
+    if to == "released":
+        for status in ("in_testing", "under_review"):
+            services.lot_set_status(actor=qa, lot=lot, to=status, reason="QC")
+    signature = Signature.objects.create(
+        signer=qa,
+        printed_name=qa.get_full_name() or qa.username,
+        meaning="approval",
+        signed_at=timezone.now(),
+        record_type="batches.ExosomeLot",
+        record_id=str(lot.pk),
+        content_sha256="0" * 64,
+        content={"lot": lot.code, "decision": to},
+    )
+    Disposition.objects.create(lot=lot, decision=to, signature=signature)
+    ExosomeLot.objects.filter(pk=lot.pk).update(status=to)
+    lot.refresh_from_db()
+    return lot

@@ -8,7 +8,6 @@ from django.utils import timezone
 
 from assays import services
 from assays.models import AssayRun, Result
-from batches import services as batch_services
 from tests import factories
 from tests.assays_pages.conftest import register_instrument, signed_in
 
@@ -127,8 +126,7 @@ def _refusal_cases():
         return {"instrument": overdue.pk}, "instrument", "past its calibration due"
 
     def released_lot(ctx):
-        for to in ("in_testing", "under_review", "released"):
-            batch_services.lot_set_status(actor=ctx["qa"], lot=ctx["lot"], to=to, reason="QC")
+        factories.finalize_lot(ctx["qa"], ctx["lot"], "released")
         return {}, "sample", "is released: it takes no new results"
 
     def unknown_sample(ctx):
@@ -189,9 +187,7 @@ def test_a_unit_that_does_not_convert_is_refused_next_to_the_unit(technician, lo
 
 @pytest.mark.parametrize("to", ["released", "rejected"])
 def test_step_one_refuses_a_locked_lot_with_the_service_message(technician, qa_user, lot, to):
-    path = {"released": ("in_testing", "under_review", "released"), "rejected": ("rejected",)}
-    for status in path[to]:
-        batch_services.lot_set_status(actor=qa_user, lot=lot, to=status, reason="QC decision")
+    factories.finalize_lot(qa_user, lot, to)
 
     response = signed_in(technician).get(
         reverse("assays:run_start"), {"assay": "BCA", "sample": lot.code}

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from assays import services
 from assays.models import AssayRun, InstrumentFile, Result
-from batches import services as batch_services
+from tests import factories
 from tests.assays_pages.conftest import NTA_FILE, signed_in
 
 
@@ -76,9 +76,7 @@ def test_a_file_that_cannot_be_read_says_why_and_leaves_no_run(
 
 @pytest.mark.parametrize("to", ["released", "rejected"])
 def test_upload_for_a_locked_lot_is_refused_with_the_service_message(technician, qa_user, lot, to):
-    path = {"released": ("in_testing", "under_review", "released"), "rejected": ("rejected",)}
-    for status in path[to]:
-        batch_services.lot_set_status(actor=qa_user, lot=lot, to=status, reason="QC decision")
+    factories.finalize_lot(qa_user, lot, to)
 
     response = _upload(signed_in(technician), lot.code)
 

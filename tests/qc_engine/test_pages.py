@@ -56,7 +56,10 @@ def test_lot_page_shows_nta_distribution_rq_chart_and_current_metrics(
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert html.count("vendor/plotly/plotly.min.js") == 1 and "lims/charts.js" in html
+    assert (
+        html.count("vendor/plotly.js-strict-3.7.0/plotly-strict.min.js") == 1
+        and "lims/charts.js" in html
+    )
     nta = chart_figure(response, "nta")
     names = [t["name"] for t in nta["data"]]
     assert len(names) == 13 and names[-1] == "Mean of 12 videos"
@@ -86,7 +89,7 @@ def test_lot_page_without_qc_data_has_no_chart_and_loads_no_plotly(client_as, qa
     assert response.status_code == 200
     html = response.content.decode()
     assert "No QC metrics yet" in html
-    assert "plotly.min.js" not in html and "data-chart" not in html
+    assert "plotly-strict.min.js" not in html and "data-chart" not in html
 
 
 def test_lot_page_says_why_a_hand_entered_nta_run_has_no_distribution(

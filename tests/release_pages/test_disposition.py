@@ -293,11 +293,12 @@ def test_the_review_page_lists_what_needs_judgement_and_the_coa_prints_the_chang
     # Annex 11 §8.2: the printout says the record was changed after first entry.
     client = signed_in(qa_signer)
     assert client.post(review_url(passing_lot), sign_data(qa_signer)).status_code == 302
-    coa = pdf_text(
-        client.get(reverse("release:certificate", args=[passing_lot.pk])).content, tmp_path
-    )
-    assert "Data changed after first entry" in coa
-    assert "Filtration step omitted from the record" in coa
+    pdf = client.get(reverse("release:certificate", args=[passing_lot.pk])).content
+    coa = pdf_text(pdf, tmp_path)
+    changes = coa[coa.index("Data changed after first entry") : coa.index("Electronic signatures")]
+    assert passing_lot.code in changes  # (table cells wrap in the text of the PDF)
+    assert "notes: → Filtered" in changes
+    assert "Filtration step omitted" in changes
 
 
 def test_the_review_page_flags_expiring_reagents_and_instruments_due_for_calibration(
