@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from assays.models import AssayRun, QCMetric, Result, RunSample
@@ -393,7 +394,11 @@ def current_metrics(*, lot=None, culture_batch=None) -> dict[str, QCMetric]:
     )
     if invalidated:
         qs = qs.exclude(input_results__overlap=invalidated)
-    latest = qs.order_by("code", "-computed_at", "-pk").distinct("code")
+    # The latest run wins (a retest supersedes the run it repeats), whatever the order in which
+    # runs were (re)computed; within a run, the newest computation (newest algorithm version).
+    latest = qs.order_by(
+        "code", F("run__started_at").desc(nulls_last=True), "-computed_at", "-pk"
+    ).distinct("code")
     return {m.code: m for m in latest}
 
 

@@ -381,6 +381,7 @@ def _instrument_user():
 
 
 def run_review(*, actor, run: AssayRun, reason: str = "Reviewed") -> AssayRun:
+    _refuse_if_locked(run)
     if run.operator_id == actor.pk:
         raise ValidationError("The analyst who performed a run cannot review it.")
     return move_status(
@@ -388,10 +389,24 @@ def run_review(*, actor, run: AssayRun, reason: str = "Reviewed") -> AssayRun:
     )
 
 
+def _refuse_if_locked(run: AssayRun) -> None:
+    from batches.release import check_not_locked
+
+    for lot in ExosomeLot.objects.filter(assay_samples__run=run).distinct():
+        check_not_locked(lot)
+
+
+@transaction.atomic
 def run_invalidate(*, actor, run: AssayRun, reason: str) -> AssayRun:
-    return move_status(
+    """Invalidate a run; the lots and batches it tested are evaluated again once committed."""
+    from assays.tasks import _enqueue_evaluations
+
+    _refuse_if_locked(run)
+    run = move_status(
         run, to="invalidated", actor=actor, reason=reason, extra_fields={"status_reason": reason}
     )
+    _enqueue_evaluations(AssayRun.objects.filter(pk=run.pk))
+    return run
 
 
 # --- Instrument files ------------------------------------------------------------------------
