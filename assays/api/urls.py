@@ -5,7 +5,7 @@ from django.urls import Resolver404, path, re_path, resolve
 from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from assays.api import views
+from assays.api import release_views, views
 from assays.api.permissions import ApiPermission
 
 app_name = "api"
@@ -59,6 +59,23 @@ urlpatterns = [
         views.InstrumentFileDetailApi.as_view(),
         name="instrument-file-detail",
     ),
+    path(
+        "v1/specifications/",
+        release_views.SpecificationListApi.as_view(),
+        name="specification-list",
+    ),
+    path(
+        "v1/lots/<int:pk>/evaluation/",
+        release_views.LotEvaluationApi.as_view(),
+        name="lot-evaluation",
+    ),
+    path(
+        "v1/lots/<int:pk>/certificate/",
+        release_views.CertificateApi.as_view(),
+        name="lot-certificate",
+    ),
+    path("v1/deviations/", release_views.DeviationListApi.as_view(), name="deviation-list"),
+    path("v1/signatures/", release_views.SignatureListApi.as_view(), name="signature-list"),
     # [\s\S], not ".": a path with a newline (%0A) is an unknown path too. (No "(?s)" flag:
     # Django's reverse() cannot read it.)
     re_path(r"^(?P<unknown>[\s\S]*)$", not_found),

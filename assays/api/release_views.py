@@ -1,0 +1,197 @@
+"""Read endpoints of the release workflow: specifications, evaluations, deviations, signatures
+and certificates of analysis. Signing is done in the browser only (re-authentication of a
+person, 21 CFR 11.200), so nothing here writes."""
+
+import django_filters as filters
+from django.conf import settings
+from django.http import HttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+
+from assays.api.views import ApiView, ListApi
+from assays.models import CriterionEvaluation, LotSpecification, Specification
+from batches.models import CertificateOfAnalysis, Deviation, ExosomeLot
+from lims.models import Signature
+
+
+def _display_time(value) -> str:
+    """A signature's time in the site's zone, with the zone named (21 CFR 11.50)."""
+    local = timezone.localtime(value)
+    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()} ({settings.TIME_ZONE})"
+
+
+class CriterionOutput(serializers.Serializer):
+    position = serializers.IntegerField()
+    test = serializers.CharField()
+    method = serializers.CharField()
+    metric_code = serializers.CharField()
+    comparator = serializers.CharField()
+    lower = serializers.FloatField(allow_null=True)
+    upper = serializers.FloatField(allow_null=True)
+    expected_text = serializers.CharField()
+    unit = serializers.CharField()
+    alert_lower = serializers.FloatField(allow_null=True)
+    alert_upper = serializers.FloatField(allow_null=True)
+    required = serializers.BooleanField()
+    acceptance = serializers.CharField()
+
+
+class SignatureOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    printed_name = serializers.CharField()
+    meaning = serializers.ChoiceField(choices=Signature.Meaning.choices)
+    comment = serializers.CharField()
+    signed_at = serializers.DateTimeField(help_text="UTC")
+    signed_at_display = serializers.SerializerMethodField(
+        help_text="In the site's time zone, with the zone named"
+    )
+    record_type = serializers.CharField()
+    record_id = serializers.CharField()
+    content_sha256 = serializers.CharField()
+
+    def get_signed_at_display(self, obj) -> str:
+        return _display_time(obj.signed_at)
+
+
+@extend_schema_view(get=extend_schema(summary="List specifications with their criteria"))
+class SpecificationListApi(ListApi):
+    """Specification versions per product, with status, criteria and approval signature."""
+
+    class SpecificationOutput(serializers.Serializer):
+        id = serializers.IntegerField()
+        product = serializers.ChoiceField(choices=Specification.Product.choices)
+        version = serializers.IntegerField()
+        title = serializers.CharField()
+        status = serializers.ChoiceField(choices=Specification.Status.choices)
+        effective_from = serializers.DateTimeField(allow_null=True)
+        approval_signature = SignatureOutput(allow_null=True)
+        criteria = CriterionOutput(many=True, source="criteria.all")
+
+    serializer_class = SpecificationOutput
+
+    def get_queryset(self):
+        return (
+            Specification.objects.select_related("approval_signature")
+            .prefetch_related("criteria")
+            .order_by("product", "-version")
+        )
+
+
+class EvaluationOutput(serializers.Serializer):
+    test = serializers.CharField(source="criterion.test")
+    acceptance = serializers.CharField(source="criterion.acceptance")
+    required = serializers.BooleanField(source="criterion.required")
+    status = serializers.ChoiceField(choices=CriterionEvaluation.Status.choices)
+    value = serializers.FloatField(allow_null=True)
+    unit = serializers.CharField(source="criterion.unit")
+    text = serializers.CharField()
+    metric = serializers.IntegerField(source="metric_id", allow_null=True)
+    run = serializers.IntegerField(source="metric.run_id", allow_null=True, default=None)
+    evaluated_at = serializers.DateTimeField()
+
+
+@extend_schema(
+    summary="A lot's evaluation against its specification",
+    responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description="No such lot")},
+)
+class LotEvaluationApi(ApiView):
+    def get(self, request, pk: int):
+        from assays.specifications import overall_state
+
+        lot = ExosomeLot.objects.filter(pk=pk).first()
+        if lot is None:
+            raise NotFound(f"No lot {pk}.")
+        judged = LotSpecification.objects.filter(lot=lot).select_related("specification").first()
+        evaluations = list(
+            CriterionEvaluation.objects.filter(lot=lot)
+            .select_related("criterion", "metric")
+            .order_by("criterion__position", "criterion_id")
+        )
+        return Response(
+            {
+                "lot": lot.code,
+                "status": lot.status,
+                "specification": str(judged.specification) if judged else None,
+                "overall": overall_state(evaluations),
+                "criteria": EvaluationOutput(evaluations, many=True).data,
+            }
+        )
+
+
+class DeviationFilter(filters.FilterSet):
+    lot = filters.CharFilter(field_name="lot__code")
+
+    class Meta:
+        model = Deviation
+        fields = ["status", "kind", "lot"]
+
+
+@extend_schema_view(get=extend_schema(summary="List deviations and OOS investigations"))
+class DeviationListApi(ListApi):
+    class DeviationOutput(serializers.Serializer):
+        id = serializers.IntegerField()
+        code = serializers.CharField()
+        kind = serializers.ChoiceField(choices=Deviation.Kind.choices)
+        status = serializers.ChoiceField(choices=Deviation.Status.choices)
+        title = serializers.CharField()
+        description = serializers.CharField()
+        lot = serializers.CharField(source="lot.code", allow_null=True, default=None)
+        culture_batch = serializers.CharField(
+            source="culture_batch.code", allow_null=True, default=None
+        )
+        metric = serializers.IntegerField(source="metric_id", allow_null=True)
+        root_cause = serializers.CharField()
+        impact_assessment = serializers.CharField()
+        outcome = serializers.CharField()
+        created_at = serializers.DateTimeField()
+        closed_at = serializers.DateTimeField(allow_null=True)
+        closure_signature = SignatureOutput(allow_null=True)
+
+    serializer_class = DeviationOutput
+    filterset_class = DeviationFilter
+
+    def get_queryset(self):
+        return Deviation.objects.select_related(
+            "lot", "culture_batch", "closure_signature"
+        ).order_by("-created_at")
+
+
+class SignatureFilter(filters.FilterSet):
+    class Meta:
+        model = Signature
+        fields = ["record_type", "record_id", "meaning"]
+
+
+@extend_schema_view(get=extend_schema(summary="List electronic signatures"))
+class SignatureListApi(ListApi):
+    """Signatures with printed name, time (UTC and in the site's zone, named) and meaning."""
+
+    serializer_class = SignatureOutput
+    filterset_class = SignatureFilter
+
+    def get_queryset(self):
+        return Signature.objects.order_by("-signed_at", "-pk")
+
+
+@extend_schema(
+    summary="A lot's certificate of analysis (PDF)",
+    responses={
+        (200, "application/pdf"): OpenApiTypes.BINARY,
+        404: OpenApiResponse(description="No certificate issued for this lot"),
+    },
+)
+class CertificateApi(ApiView):
+    def get(self, request, pk: int):
+        from batches.release import certificate_bytes
+
+        certificate = CertificateOfAnalysis.objects.select_related("lot").filter(lot_id=pk).first()
+        if certificate is None:
+            raise NotFound(f"No certificate of analysis for lot {pk}.")
+        response = HttpResponse(certificate_bytes(certificate), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="CoA-{certificate.lot.code}.pdf"'
+        response["X-Content-SHA256"] = certificate.sha256
+        return response
