@@ -242,8 +242,11 @@ class ServiceFormView(RecordProductionMixin, FormView):
     template_name = "records/form.html"
     title = ""
 
+    # A view whose form maps one to one onto a service's arguments names the service only.
+    service = None
+
     def perform(self, form):
-        raise NotImplementedError
+        return type(self).service(actor=self.request.user, **form.cleaned_data)
 
     def form_valid(self, form):
         try:
@@ -270,41 +273,31 @@ class ServiceFormView(RecordProductionMixin, FormView):
 class DonorCreate(ServiceFormView):
     form_class = forms.DonorForm
     title = "Register a donor"
-
-    def perform(self, form):
-        return services.donor_create(actor=self.request.user, **form.cleaned_data)
+    service = staticmethod(services.donor_create)
 
 
 class CellBankCreate(ServiceFormView):
     form_class = forms.CellBankForm
     title = "Register a cell bank"
-
-    def perform(self, form):
-        return services.cell_bank_create(actor=self.request.user, **form.cleaned_data)
+    service = staticmethod(services.cell_bank_create)
 
 
 class ReagentLotCreate(ServiceFormView):
     form_class = forms.ReagentLotForm
     title = "Receive a reagent lot"
-
-    def perform(self, form):
-        return services.reagent_lot_create(actor=self.request.user, **form.cleaned_data)
+    service = staticmethod(services.reagent_lot_create)
 
 
 class StorageLocationCreate(ServiceFormView):
     form_class = forms.StorageLocationForm
     title = "Register a storage position"
-
-    def perform(self, form):
-        return services.storage_location_create(actor=self.request.user, **form.cleaned_data)
+    service = staticmethod(services.storage_location_create)
 
 
 class CultureBatchCreate(ServiceFormView):
     form_class = forms.CultureBatchForm
     title = "Start a culture batch"
-
-    def perform(self, form):
-        return services.culture_batch_create(actor=self.request.user, **form.cleaned_data)
+    service = staticmethod(services.culture_batch_create)
 
 
 class IsolationRunCreate(ServiceFormView):
@@ -324,9 +317,7 @@ class IsolationRunCreate(ServiceFormView):
 class ExosomeLotCreate(ServiceFormView):
     form_class = forms.ExosomeLotForm
     title = "Register an exosome lot"
-
-    def perform(self, form):
-        return services.lot_create(actor=self.request.user, **form.cleaned_data)
+    service = staticmethod(services.lot_create)
 
 
 class _ChildOfBatch(ServiceFormView):
