@@ -54,11 +54,10 @@ document.addEventListener("securitypolicyviolation", function (e) {
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    """The test process's one Chromium (Playwright's sync API allows one per thread)."""
+    from tests.browser.conftest import chromium
+
+    return chromium()
 
 
 class Visit:
