@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 from axes.models import AccessAttempt
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from assays import services as assay_services
@@ -357,11 +358,12 @@ def test_a_released_lot_is_not_re_evaluated_and_its_signature_stays_valid(
     client = signed_in(qa_signer)
     client.post(review_url(passing_lot), sign_data(qa_signer))
     before = list(CriterionEvaluation.objects.filter(lot=passing_lot).values_list("status"))
-    # An analyst invalidates a run of the released lot afterwards: the review page must not
-    # rewrite the evaluations QA signed (nor open investigations on a locked lot).
-    assay_services.run_invalidate(
-        actor=analyst, run=passing_lot.runs["ENDOTOXIN"], reason="Late finding"
-    )
+    # An analyst trying to invalidate a run of the released lot afterwards is refused (its
+    # results are locked), and the review page does not rewrite the evaluations QA signed.
+    with pytest.raises(ValidationError, match="is released: its records are locked"):
+        assay_services.run_invalidate(
+            actor=analyst, run=passing_lot.runs["ENDOTOXIN"], reason="Late finding"
+        )
     page = text(client.get(review_url(passing_lot)))
     assert "The lot is released: its disposition is final." in page
     after = list(CriterionEvaluation.objects.filter(lot=passing_lot).values_list("status"))
