@@ -6,6 +6,8 @@ the data folder (`var/pgdata`). The server is shared by every process that asks 
 the next start reuses the same data folder, so demo data survives restarts.
 """
 
+import atexit
+import os
 import signal
 import sys
 import threading
@@ -26,9 +28,26 @@ def database_url(data_dir: Path) -> str:
 
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         _server = pgserver.get_server(data_dir, cleanup_mode="stop")
+        # Registered after pgserver's own exit hook, so it runs first (atexit is last in, first
+        # out): a process that died without its hook (runserver's reloader SIGKILLs its child
+        # on shutdown) must not keep the server running for ever.
+        atexit.register(_forget_dead_handles)
         # pgserver stops the server from an atexit hook, which SIGTERM would skip: turn SIGTERM
         # into a normal exit so `kill` (and CI's smoke test) stop the database cleanly too.
         if threading.current_thread() is threading.main_thread():
             if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
                 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     return _server.get_uri()
+
+
+def _forget_dead_handles() -> None:
+    import psutil
+
+    handles = _server.global_process_id_list
+    with _server._lock:
+        try:
+            pids = handles.get()
+        except ValueError:  # a process killed while writing the list leaves it truncated
+            pids = []
+        alive = [pid for pid in pids if pid != os.getpid() and psutil.pid_exists(pid)]
+        handles.put([*alive, os.getpid()])
