@@ -75,7 +75,8 @@ def _test_database_url() -> str:
     s = connection.settings_dict
     user = quote(s.get("USER") or "postgres")
     password = quote(s.get("PASSWORD") or "")
-    host = s.get("HOST") or ""
+    # The embedded server's socket folder arrives as OPTIONS["host"] (from its ?host= URL).
+    host = s.get("HOST") or (s.get("OPTIONS") or {}).get("host") or ""
     if host.startswith("/"):  # the embedded server listens on a Unix socket
         return f"postgresql://{user}:{password}@/{s['NAME']}?host={host}"
     return f"postgresql://{user}:{password}@{host}:{s.get('PORT') or 5432}/{s['NAME']}"
