@@ -24,7 +24,7 @@ from assays.qc.nta import (
 
 _FILE = "nanosight_nta32_beads.csv"
 _CANDIDATES = [
-    Path(__file__).resolve().parents[1] / "data" / _FILE,
+    Path(__file__).resolve().parents[1] / "data" / "nta" / _FILE,
     Path(__file__).resolve().parents[3] / "shared" / "data" / "nta" / _FILE,
 ]
 _STATS = {"Mean": "mean", "Mode": "mode", "SD": "sd", "D10": "d10", "D50": "d50", "D90": "d90"}
@@ -75,7 +75,7 @@ def export() -> dict:
     for path in _CANDIDATES:
         if path.exists():
             return _read_export(path)
-    pytest.skip(f"{_FILE} not found in {[str(p) for p in _CANDIDATES]}")
+    pytest.fail(f"{_FILE} not found in {[str(p) for p in _CANDIDATES]}")
 
 
 @pytest.fixture(scope="module")
