@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class AssaysConfig(AppConfig):
     name = "assays"
     verbose_name = "Assays and instruments"
+
+    def ready(self) -> None:
+        from assays import receivers  # noqa: F401  (connects the receivers)

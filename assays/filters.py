@@ -4,7 +4,7 @@ import django_filters as filters
 from django import forms
 
 from assays.models import AssayDefinition, AssayRun, Instrument, InstrumentFile
-from batches.forms import DATE, BootstrapMixin
+from lims.forms import DATE, BootstrapMixin
 
 
 class FilterForm(BootstrapMixin, forms.Form):

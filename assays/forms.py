@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from assays import selectors, services
 from assays.models import Analyte, AssayDefinition, AssayRun, Instrument, InstrumentLogEntry
-from batches.forms import DATETIME, BootstrapMixin, usable_reagent_lots
+from batches.forms import usable_reagent_lots
+from lims.forms import DATETIME, BootstrapMixin
 
 # ISO format, or a browser's date input shows an initial value as empty.
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")

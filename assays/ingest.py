@@ -4,9 +4,9 @@ The parsers turn bytes into plain data; this module names which assay analyte ea
 is, so `services.run_record` can validate and store them like any other result.
 """
 
+from assays.inputs import ResultInput
 from assays.models import AssayDefinition
 from assays.parsers import ParseError, detect_format
-from assays.services import ResultInput
 
 # ASM result names (allotropy) → analyte codes of the catalogue. A value whose name is not here,
 # or whose analyte the assay does not have, is not a result of that assay and is left out.

@@ -19,7 +19,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from assays.models import AssayRun, QCMetric, Result, RunSample
+from assays.parsers import nanosight
 from assays.qc import ALGORITHM_VERSIONS, flow, nta, potency, qpcr
+from batches.models import ExosomeLot
 from lims.audit import audit_context
 
 MEAN = "summary.mean"
@@ -105,10 +107,7 @@ def _nta_fraction(run: AssayRun, by_analyte) -> Computed | None:
     source = run.source_file
     if source is None or source.detected_format != "nanosight":
         return None
-    from assays.parsers import nanosight
-    from assays.services import read_original
-
-    export = nanosight.parse(read_original(source))
+    export = nanosight.parse(source.original_bytes())
     fractions = [
         100.0 * nta.fraction_in_window(v.bins_nm, v.concentration_per_bin, low, high)
         for v in export.videos
@@ -403,13 +402,9 @@ def current_metrics(*, lot=None, culture_batch=None) -> dict[str, QCMetric]:
 
 
 @transaction.atomic
-def evaluate_lot(lot_id: int) -> int:
-    """Lot-level metrics derived from the current run metrics (e.g. purity).
-
-    The specification check of the release issue is called from here too.
-    """
-    from batches.models import ExosomeLot
-
+def compute_lot_metrics(lot_id: int) -> int:
+    """Lot-level metrics derived from the current run metrics (e.g. purity); returns how many
+    new metrics were stored."""
     lot = ExosomeLot.objects.get(pk=lot_id)
     current = current_metrics(lot=lot)
     computed = []
@@ -426,18 +421,4 @@ def evaluate_lot(lot_id: int) -> int:
                 {"concentration_metric": particles.pk, "protein_metric": protein.pk},
             )
         )
-    added = store(computed, lot=lot)
-    if lot.status not in ("released", "rejected"):
-        from assays.specifications import evaluate
-
-        evaluate(lot=lot)
-    return added
-
-
-@transaction.atomic
-def evaluate_culture_batch(batch_id: int) -> int:
-    from assays.specifications import evaluate
-    from batches.models import CultureBatch
-
-    evaluate(culture_batch=CultureBatch.objects.get(pk=batch_id))
-    return 0
+    return store(computed, lot=lot)

@@ -18,8 +18,10 @@ from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
 from assays.units import is_valid_unit
-from batches.models import Aliquot, CultureBatch, ExosomeLot, GmpRecord, ReagentLot, never_deleted
+from batches.models import Aliquot, CultureBatch, ExosomeLot, ReagentLot
+from lims import file_store
 from lims.audit import audited
+from lims.models import GmpRecord, never_deleted
 from lims.transitions import fsm_trigger
 
 
@@ -186,6 +188,8 @@ class InstrumentFile(models.Model):
     The bytes live in the file store under their SHA-256, never under the client's name.
     """
 
+    STORE_FOLDER = "instrument-files"
+
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         PARSED = "parsed", "Parsed"
@@ -221,7 +225,11 @@ class InstrumentFile(models.Model):
 
     @property
     def storage_name(self) -> str:
-        return f"instrument-files/{self.sha256[:2]}/{self.sha256}"
+        return file_store.storage_name(self.STORE_FOLDER, self.sha256)
+
+    def original_bytes(self) -> bytes:
+        """The file as received, checked against its SHA-256."""
+        return file_store.read(self.storage_name, sha256=self.sha256)
 
 
 RUN_TRANSITIONS = {"recorded": {"reviewed", "invalidated"}, "reviewed": {"invalidated"}}
@@ -492,202 +500,3 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self):
         return f"{self.principal}:{self.key}"
-
-
-SPEC_TRANSITIONS = {
-    "draft": {"approved"},
-    "approved": {"effective"},
-    "effective": {"superseded"},
-}
-
-
-@audited()
-class Specification(GmpRecord):
-    """A version of the release criteria of a product, approved by QA with an e-signature.
-
-    One version per product is effective at a time; a lot is judged against the version that
-    was effective when it entered testing.
-    """
-
-    class Product(models.TextChoices):
-        DRUG_SUBSTANCE = "msc_sev_ds", "MSC-sEV drug substance"
-        SOURCE_CELLS = "msc_source_cells", "MSC source cells"
-
-    class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        APPROVED = "approved", "Approved"
-        EFFECTIVE = "effective", "Effective"
-        SUPERSEDED = "superseded", "Superseded"
-
-    TRANSITIONS = SPEC_TRANSITIONS
-
-    product = models.CharField(max_length=30, choices=Product.choices)
-    version = models.PositiveIntegerField()
-    title = models.CharField(max_length=200)
-    status = models.CharField(
-        max_length=20, choices=Status.choices, default=Status.DRAFT, editable=False
-    )
-    effective_from = models.DateTimeField(null=True, blank=True, editable=False)
-    approval_signature = models.ForeignKey(
-        "lims.Signature",
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        editable=False,
-    )
-
-    class Meta:
-        ordering = ["product", "-version"]
-        triggers = [never_deleted(), fsm_trigger(SPEC_TRANSITIONS)]
-        constraints = [
-            models.UniqueConstraint(fields=["product", "version"], name="spec_version_once"),
-            models.UniqueConstraint(
-                fields=["product"],
-                condition=Q(status="effective"),
-                name="one_effective_spec_per_product",
-            ),
-        ]
-
-    def __str__(self):
-        return f"{self.get_product_display()} v{self.version}"
-
-    def get_absolute_url(self):
-        return reverse("release:specification_detail", args=[self.pk])
-
-    def signed_content(self) -> dict:
-        return {
-            "specification": f"{self.product} v{self.version}",
-            "title": self.title,
-            "criteria": [c.signed_content() for c in self.criteria.order_by("position", "pk")],
-        }
-
-
-@audited()
-class Criterion(GmpRecord):
-    """One acceptance criterion: a QC metric compared with limits or an expected call."""
-
-    class Comparator(models.TextChoices):
-        GTE = "gte", "≥"
-        GT = "gt", ">"
-        LTE = "lte", "≤"
-        LT = "lt", "<"
-        BETWEEN = "between", "between"
-        EQUALS = "equals", "equals"
-        REPORT = "report", "report"
-
-    specification = models.ForeignKey(
-        Specification, on_delete=models.PROTECT, related_name="criteria"
-    )
-    position = models.PositiveSmallIntegerField(default=0)
-    test = models.CharField(max_length=120)
-    method = models.CharField(max_length=200, blank=True)
-    metric_code = models.CharField(max_length=60)
-    comparator = models.CharField(max_length=10, choices=Comparator.choices)
-    lower = models.FloatField(null=True, blank=True)
-    upper = models.FloatField(null=True, blank=True)
-    expected_text = models.CharField(max_length=60, blank=True)
-    unit = models.CharField(max_length=40, blank=True, validators=[validate_unit])
-    alert_lower = models.FloatField(null=True, blank=True)
-    alert_upper = models.FloatField(null=True, blank=True)
-    required = models.BooleanField(default=True)
-    reference = models.CharField(max_length=200, blank=True)
-
-    class Meta:
-        ordering = ["specification", "position", "pk"]
-        triggers = [never_deleted()]
-
-    def __str__(self):
-        return f"{self.test}: {self.acceptance}"
-
-    @property
-    def acceptance(self) -> str:
-        unit = f" {self.unit}" if self.unit else ""
-        c = self.Comparator
-        if self.comparator == c.BETWEEN:
-            return f"{self.lower:g}–{self.upper:g}{unit}"
-        if self.comparator in (c.GTE, c.GT):
-            return f"{self.get_comparator_display()} {self.lower:g}{unit}"
-        if self.comparator in (c.LTE, c.LT):
-            return f"{self.get_comparator_display()} {self.upper:g}{unit}"
-        if self.comparator == c.EQUALS:
-            return self.expected_text
-        return "report"
-
-    def signed_content(self) -> dict:
-        return {
-            "test": self.test,
-            "metric": self.metric_code,
-            "comparator": self.comparator,
-            "lower": self.lower,
-            "upper": self.upper,
-            "expected": self.expected_text,
-            "unit": self.unit,
-            "alert_lower": self.alert_lower,
-            "alert_upper": self.alert_upper,
-            "required": self.required,
-        }
-
-
-@audited()
-class LotSpecification(models.Model):
-    """The specification version a lot or batch is judged against, fixed when testing starts."""
-
-    lot = models.OneToOneField(
-        ExosomeLot, on_delete=models.PROTECT, null=True, blank=True, related_name="judged_by"
-    )
-    culture_batch = models.OneToOneField(
-        CultureBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="judged_by"
-    )
-    specification = models.ForeignKey(Specification, on_delete=models.PROTECT, related_name="+")
-    assigned_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        triggers = [
-            never_deleted(),
-            pgtrigger.Protect(name="never_reassigned", operation=pgtrigger.Update),
-        ]
-
-    def __str__(self):
-        return f"{self.lot or self.culture_batch} judged by {self.specification}"
-
-
-@audited()
-class CriterionEvaluation(models.Model):
-    """Where a lot (or batch) stands on one criterion, with the metric it rests on."""
-
-    class Status(models.TextChoices):
-        PASS = "pass", "Pass"
-        FAIL = "fail", "Fail (OOS)"
-        ALERT = "alert", "Alert"
-        PENDING = "pending", "Pending"
-        INVALID = "invalid", "Invalid"
-
-    lot = models.ForeignKey(
-        ExosomeLot, on_delete=models.PROTECT, null=True, blank=True, related_name="evaluations"
-    )
-    culture_batch = models.ForeignKey(
-        CultureBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="evaluations"
-    )
-    criterion = models.ForeignKey(Criterion, on_delete=models.PROTECT, related_name="+")
-    status = models.CharField(max_length=10, choices=Status.choices)
-    metric = models.ForeignKey(
-        QCMetric, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    value = models.FloatField(null=True, blank=True)
-    text = models.CharField(max_length=60, blank=True)
-    note = models.CharField(max_length=300, blank=True)
-    evaluated_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["criterion__position", "criterion_id"]
-        triggers = [never_deleted()]
-        constraints = [
-            models.UniqueConstraint(fields=["lot", "criterion"], name="lot_criterion_once"),
-            models.UniqueConstraint(
-                fields=["culture_batch", "criterion"], name="batch_criterion_once"
-            ),
-        ]
-
-    def __str__(self):
-        return f"{self.criterion.test}: {self.status}"

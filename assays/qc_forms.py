@@ -3,7 +3,7 @@
 from django import forms
 
 from assays import qc_selectors
-from batches.forms import BootstrapMixin
+from lims.forms import BootstrapMixin
 
 
 class TrendForm(BootstrapMixin, forms.Form):

@@ -85,7 +85,6 @@ def nta_distribution(lot) -> NtaDistribution | None:
     None when the lot has no NTA run; a ``note`` says why a run has no distribution to show.
     """
     from assays.parsers import nanosight
-    from assays.services import read_original
 
     run = latest_nta_run(lot)
     if run is None:
@@ -96,7 +95,7 @@ def nta_distribution(lot) -> NtaDistribution | None:
         found.note = "This run's values were not read from a NanoSight file: no size distribution."
         return found
     try:
-        export = nanosight.parse(read_original(source))
+        export = nanosight.parse(source.original_bytes())
     except (OSError, RuntimeError, ParseError) as exc:
         found.note = f"The original file {source.original_name} could not be read: {exc}"
         return found

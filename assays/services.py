@@ -6,18 +6,17 @@ registered instrument in service and calibrated, reagent lots not expired, sampl
 locked, analyte known, value of the right type, unit convertible to the analyte's unit.
 """
 
-import hashlib
 import math
-from dataclasses import dataclass, field
 from datetime import date
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from assays.events import instrument_file_received, run_recorded, run_status_changed
+from assays.ingest import results_from_file
+from assays.inputs import ResultInput
 from assays.models import (
     Analyte,
     AssayDefinition,
@@ -30,10 +29,14 @@ from assays.models import (
     RunReagentUse,
     RunSample,
 )
+from assays.parsers import ParseError
 from assays.units import convert, is_valid_unit
 from batches.models import Aliquot, CultureBatch, ExosomeLot
-from batches.services import check_reagents_usable
+from batches.services import check_lot_not_locked, check_reagents_usable
+from lims import file_store
 from lims.audit import audit_context
+from lims.events import announce
+from lims.models import system_user
 from lims.transitions import move_status
 
 LOCKED_LOT_STATUSES = (ExosomeLot.Status.RELEASED, ExosomeLot.Status.REJECTED)
@@ -161,23 +164,6 @@ def instrument_key_revoke(*, actor, key: InstrumentKey, reason: str) -> Instrume
 
 
 # --- Runs and results ------------------------------------------------------------------------
-
-
-@dataclass
-class ResultInput:
-    """One value as a sender reports it, before validation."""
-
-    sample: str
-    analyte: str
-    value: float | None = None
-    text_value: str = ""
-    unit: str = ""
-    qualifier: str = ""
-    replicate: str = ""
-    well: str = ""
-    target: str = ""
-    source_sample: str = ""
-    flags: list[str] = field(default_factory=list)
 
 
 def current_assay(code: str) -> AssayDefinition:
@@ -320,7 +306,7 @@ def run_record(
         ended_at=ended_at,
         retest_of=retest_of,
         external_id=external_id,
-        created_by=actor or _instrument_user(),
+        created_by=actor or system_user(),
     )
     run.full_clean()
     who = {"actor": actor, "instrument": instrument.code if instrument else None}
@@ -364,48 +350,43 @@ def run_record(
 
 
 def _after_run_recorded(run: AssayRun) -> None:
-    """Hook for what follows a new run (QC metrics); enqueued only once the run is committed."""
-    hook = getattr(settings, "LIMS_AFTER_RUN_RECORDED", None)
-    if hook:
-        from django.utils.module_loading import import_string
-
-        transaction.on_commit(lambda: import_string(hook)(run.pk))
+    """Its QC metrics follow once the run is committed (assays.receivers)."""
+    announce(run_recorded, run_id=run.pk)
 
 
-def _instrument_user():
-    """Machine writes are attributed to the instrument in the audit context; the row's
-    created_by names the installation's system account."""
-    from lims.models import User
+def subjects_of(runs) -> tuple[list[int], list[int]]:
+    """The lots and culture batches the runs tested: (lot ids, culture batch ids)."""
+    samples = RunSample.objects.filter(run__in=runs)
+    lots = samples.filter(lot__isnull=False).values_list("lot", flat=True).distinct()
+    batches = samples.filter(culture_batch__isnull=False).values_list("culture_batch", flat=True)
+    return sorted(set(lots)), sorted(set(batches))
 
-    return User.objects.get(username="system")
 
-
+@transaction.atomic
 def run_review(*, actor, run: AssayRun, reason: str = "Reviewed") -> AssayRun:
     _refuse_if_locked(run)
     if run.operator_id == actor.pk:
         raise ValidationError("The analyst who performed a run cannot review it.")
-    return move_status(
+    run = move_status(
         run, to="reviewed", actor=actor, reason=reason, extra_fields={"reviewed_by": actor}
     )
+    announce(run_status_changed, run_id=run.pk, status=run.status)
+    return run
 
 
 def _refuse_if_locked(run: AssayRun) -> None:
-    from batches.release import check_not_locked
-
     for lot in ExosomeLot.objects.filter(assay_samples__run=run).distinct():
-        check_not_locked(lot)
+        check_lot_not_locked(lot)
 
 
 @transaction.atomic
 def run_invalidate(*, actor, run: AssayRun, reason: str) -> AssayRun:
-    """Invalidate a run; the lots and batches it tested are evaluated again once committed."""
-    from assays.tasks import _enqueue_evaluations
-
+    """Invalidate a run; its metrics no longer count, which is announced once committed."""
     _refuse_if_locked(run)
     run = move_status(
         run, to="invalidated", actor=actor, reason=reason, extra_fields={"status_reason": reason}
     )
-    _enqueue_evaluations(AssayRun.objects.filter(pk=run.pk))
+    announce(run_status_changed, run_id=run.pk, status=run.status)
     return run
 
 
@@ -413,20 +394,8 @@ def run_invalidate(*, actor, run: AssayRun, reason: str) -> AssayRun:
 
 
 def store_original(data: bytes) -> str:
-    """Write the bytes under their SHA-256 (content-addressed, written once) and return it."""
-    digest = hashlib.sha256(data).hexdigest()
-    name = f"instrument-files/{digest[:2]}/{digest}"
-    if not default_storage.exists(name):
-        default_storage.save(name, ContentFile(data))
-    return digest
-
-
-def read_original(instrument_file: InstrumentFile) -> bytes:
-    with default_storage.open(instrument_file.storage_name, "rb") as fh:
-        data = fh.read()
-    if hashlib.sha256(data).hexdigest() != instrument_file.sha256:
-        raise RuntimeError(f"Stored file {instrument_file.sha256} no longer matches its hash.")
-    return data
+    """Keep the bytes as the original, under their SHA-256 (lims.file_store); returns it."""
+    return file_store.store(data, folder=InstrumentFile.STORE_FOLDER)
 
 
 def instrument_file_receive(
@@ -468,9 +437,8 @@ def instrument_file_receive(
         who = {"actor": uploaded_by, "instrument": instrument.code if instrument else None}
         with audit_context(**who, reason="Instrument file received"):
             record.save()
-        from assays.tasks import enqueue, parse_instrument_file
-
-        transaction.on_commit(lambda: enqueue(parse_instrument_file, str(record.pk)))
+        # Parsed by a task once committed (assays.receivers).
+        announce(instrument_file_received, file_id=str(record.pk))
     return record
 
 
@@ -480,14 +448,11 @@ def instrument_file_parse(file_id) -> InstrumentFile:
     Safe to run twice (a redelivered task, two workers): the row lock and the status check
     let only the first one record a run.
     """
-    from assays.ingest import results_from_file
-    from assays.parsers import ParseError
-
     record = InstrumentFile.objects.select_related("instrument", "uploaded_by").get(pk=file_id)
     if record.status != InstrumentFile.Status.QUEUED:
         return record
     try:
-        data = read_original(record)
+        data = record.original_bytes()
         fmt, items = results_from_file(
             data,
             filename=record.original_name,

@@ -11,11 +11,13 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from assays import metrics, services
+from assays.events import metrics_changed
 from assays.models import AssayRun, InstrumentFile, RecomputeJob
+from lims.events import announce
 
 log = logging.getLogger(__name__)
 
@@ -51,41 +53,26 @@ def enqueue(task, *args) -> bool:
     return True
 
 
-def enqueue_run_metrics(run_id: int) -> None:
-    """Called on commit of a new run (settings.LIMS_AFTER_RUN_RECORDED)."""
-    enqueue(compute_run_metrics, run_id)
-
-
 @shared_task(**RETRY)
 def compute_run_metrics(run_id: int) -> int:
     if settings.QC_FAULT_DELAY_SECONDS:
         time.sleep(settings.QC_FAULT_DELAY_SECONDS)
     added = metrics.compute_run_metrics(run_id)
-    _enqueue_evaluations(AssayRun.objects.filter(pk=run_id))
+    lot_ids, batch_ids = services.subjects_of([run_id])
+    for lot_id in lot_ids:
+        added += metrics.compute_lot_metrics(lot_id)
+    announce(metrics_changed, lot_ids=lot_ids, culture_batch_ids=batch_ids)
     return added
 
 
-def _enqueue_evaluations(runs) -> None:
-    lots = set(runs.filter(samples__lot__isnull=False).values_list("samples__lot", flat=True))
-    batches = set(
-        runs.filter(samples__culture_batch__isnull=False).values_list(
-            "samples__culture_batch", flat=True
-        )
-    )
-    for lot_id in lots:
-        transaction.on_commit(lambda i=lot_id: enqueue(evaluate_lot, i))
-    for batch_id in batches:
-        transaction.on_commit(lambda i=batch_id: enqueue(evaluate_culture_batch, i))
-
-
 @shared_task(**RETRY)
-def evaluate_lot(lot_id: int) -> int:
-    return metrics.evaluate_lot(lot_id)
-
-
-@shared_task(**RETRY)
-def evaluate_culture_batch(batch_id: int) -> int:
-    return metrics.evaluate_culture_batch(batch_id)
+def refresh_after_run_change(run_id: int) -> int:
+    """A run was reviewed or invalidated: the lot-level metrics resting on it again, then the
+    lots and batches it tested are announced as changed."""
+    lot_ids, batch_ids = services.subjects_of([run_id])
+    added = sum(metrics.compute_lot_metrics(lot_id) for lot_id in lot_ids)
+    announce(metrics_changed, lot_ids=lot_ids, culture_batch_ids=batch_ids)
+    return added
 
 
 @shared_task
@@ -136,10 +123,9 @@ def run_recompute_job(job_id: int) -> str:
             added += metrics.compute_run_metrics(run_id)
             if i % 10 == 0 or i == len(run_ids):
                 RecomputeJob.objects.filter(pk=job_id).update(done=i, metrics_added=added)
-        for lot_id in set(
-            runs.filter(samples__lot__isnull=False).values_list("samples__lot", flat=True)
-        ):
-            added += metrics.evaluate_lot(lot_id)
+        lot_ids, batch_ids = services.subjects_of(run_ids)
+        for lot_id in lot_ids:
+            added += metrics.compute_lot_metrics(lot_id)
     except Exception as exc:
         RecomputeJob.objects.filter(pk=job_id).update(
             status=RecomputeJob.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
@@ -148,4 +134,5 @@ def run_recompute_job(job_id: int) -> str:
     RecomputeJob.objects.filter(pk=job_id).update(
         status=RecomputeJob.Status.DONE, metrics_added=added, finished_at=timezone.now()
     )
+    announce(metrics_changed, lot_ids=lot_ids, culture_batch_ids=batch_ids)
     return RecomputeJob.Status.DONE

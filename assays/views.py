@@ -27,9 +27,15 @@ from assays.models import (
     RunReagentUse,
     RunSample,
 )
-from batches.forms import ReasonForm, StatusForm
-from batches.views import RecordDetailView, ServiceFormView
-from lims.pages import PredicateRequiredMixin, RecordListView, ViewRecordsMixin, add_service_errors
+from lims.forms import ReasonForm, StatusForm
+from lims.pages import (
+    PredicateRequiredMixin,
+    RecordDetailView,
+    RecordListView,
+    ServiceFormView,
+    ViewRecordsMixin,
+    add_service_errors,
+)
 from lims.roles import can_enter_results, can_manage_instruments, can_review_runs
 
 # --- Lists ----------------------------------------------------------------------------------
@@ -248,7 +254,7 @@ class InstrumentFileDownload(ViewRecordsMixin, DetailView):
     def get(self, request, *args, **kwargs):
         record = self.get_object()
         try:
-            data = services.read_original(record)
+            data = record.original_bytes()
         except RuntimeError as exc:
             # The store no longer holds what was received: say so, never serve other bytes.
             return HttpResponseServerError(str(exc), content_type="text/plain")

@@ -6,7 +6,6 @@ from batches.models import (
     Aliquot,
     CellBank,
     CultureBatch,
-    Deviation,
     Donor,
     ExosomeLot,
     IsolationRun,
@@ -87,11 +86,3 @@ class StorageLocationFilter(filters.FilterSet):
     class Meta:
         model = StorageLocation
         fields = ["freezer", "rack", "box", "free"]
-
-
-class DeviationFilter(filters.FilterSet):
-    lot = filters.CharFilter(field_name="lot__code", lookup_expr="icontains", label="Lot")
-
-    class Meta:
-        model = Deviation
-        fields = ["status", "kind", "lot"]

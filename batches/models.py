@@ -17,40 +17,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from lims.audit import audited
+from lims.models import GmpRecord, never_deleted
 from lims.transitions import fsm_trigger
 
 NON_NEGATIVE = [MinValueValidator(0)]
 PERCENT = [MinValueValidator(0), MaxValueValidator(100)]
-
-
-def never_deleted() -> pgtrigger.Protect:
-    return pgtrigger.Protect(name="never_deleted", operation=pgtrigger.Delete)
-
-
-class GmpRecord(models.Model):
-    """Who created a record and when, and its voiding (the GMP substitute for deletion)."""
-
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False
-    )
-    voided_at = models.DateTimeField(null=True, blank=True, editable=False)
-    voided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        related_name="+",
-        null=True,
-        blank=True,
-        editable=False,
-    )
-    void_reason = models.TextField(blank=True, editable=False)
-
-    class Meta:
-        abstract = True
-
-    @property
-    def is_voided(self) -> bool:
-        return self.voided_at is not None
 
 
 @audited()
@@ -389,6 +360,9 @@ LOT_TRANSITIONS = {
     "under_review": {"released", "rejected", "quarantined", "in_testing"},
     "quarantined": {"in_testing", "under_review", "rejected"},
 }
+# A released or rejected lot is locked: the one statement of the rule, read by the services
+# (ExosomeLot.lock_reason) and by the database trigger final_lot_locked below.
+LOCKED_STATUSES = ("released", "rejected")
 
 
 @audited()
@@ -445,7 +419,7 @@ class ExosomeLot(GmpRecord):
             pgtrigger.Protect(
                 name="final_lot_locked",
                 operation=pgtrigger.Update,
-                condition=pgtrigger.Q(old__status__in=["released", "rejected"]),
+                condition=pgtrigger.Q(old__status__in=list(LOCKED_STATUSES)),
             ),
         ]
 
@@ -454,6 +428,20 @@ class ExosomeLot(GmpRecord):
 
     def get_absolute_url(self):
         return reverse("batches:exosomelot_detail", args=[self.pk])
+
+    @property
+    def is_locked(self) -> bool:
+        return self.status in LOCKED_STATUSES
+
+    @property
+    def lock_reason(self) -> str | None:
+        """Why the lot and its records take no more changes (None: they do)."""
+        if not self.is_locked:
+            return None
+        return (
+            f"Lot {self} is {self.get_status_display().lower()}: its records are locked and "
+            "take no changes."
+        )
 
 
 @audited()
@@ -565,189 +553,3 @@ class AliquotMove(GmpRecord):
 
     def __str__(self):
         return f"{self.aliquot_id}: {self.from_location_id} -> {self.to_location_id}"
-
-
-DEVIATION_TRANSITIONS = {
-    "open": {"under_investigation", "closed"},
-    "under_investigation": {"closed"},
-}
-
-
-@audited()
-class Deviation(GmpRecord):
-    """A deviation or an out-of-specification (OOS) investigation.
-
-    OOS investigations open automatically when a required criterion fails; other deviations are
-    opened by hand (a parameter excursion, a temperature excursion in storage). An open one
-    blocks the release of the lot it concerns; QA closes it with an e-signature.
-    """
-
-    class Kind(models.TextChoices):
-        OOS = "oos", "Out of specification"
-        PROCESS = "process", "Process deviation"
-        STORAGE = "storage", "Storage excursion"
-        OTHER = "other", "Other"
-
-    class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        UNDER_INVESTIGATION = "under_investigation", "Under investigation"
-        CLOSED = "closed", "Closed"
-
-    class Outcome(models.TextChoices):
-        RESULT_INVALIDATED = "result_invalidated", "Result invalidated, retest required"
-        OOS_CONFIRMED = "oos_confirmed", "OOS confirmed (lot can only be rejected)"
-        NO_PRODUCT_IMPACT = "no_product_impact", "No impact on product quality"
-        PRODUCT_IMPACT = "product_impact", "Impact on product quality"
-
-    TRANSITIONS = DEVIATION_TRANSITIONS
-
-    code = models.CharField(max_length=40, unique=True, editable=False)
-    kind = models.CharField(max_length=20, choices=Kind.choices)
-    title = models.CharField(max_length=200)
-    description = models.TextField()
-    status = models.CharField(
-        max_length=25, choices=Status.choices, default=Status.OPEN, editable=False
-    )
-    lot = models.ForeignKey(
-        ExosomeLot, on_delete=models.PROTECT, null=True, blank=True, related_name="deviations"
-    )
-    culture_batch = models.ForeignKey(
-        CultureBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="deviations"
-    )
-    isolation_run = models.ForeignKey(
-        IsolationRun, on_delete=models.PROTECT, null=True, blank=True, related_name="deviations"
-    )
-    storage_location = models.ForeignKey(
-        StorageLocation, on_delete=models.PROTECT, null=True, blank=True, related_name="deviations"
-    )
-    criterion = models.ForeignKey(
-        "assays.Criterion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    metric = models.ForeignKey(
-        "assays.QCMetric", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    root_cause = models.TextField(blank=True)
-    impact_assessment = models.TextField(blank=True)
-    outcome = models.CharField(max_length=30, choices=Outcome.choices, blank=True)
-    closure_signature = models.ForeignKey(
-        "lims.Signature",
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        editable=False,
-    )
-    closed_at = models.DateTimeField(null=True, blank=True, editable=False)
-
-    class Meta:
-        ordering = ["-created_at"]
-        triggers = [never_deleted(), fsm_trigger(DEVIATION_TRANSITIONS)]
-        constraints = [
-            # One automatic OOS investigation per failing metric of a criterion.
-            models.UniqueConstraint(
-                fields=["lot", "criterion", "metric"],
-                condition=Q(kind="oos"),
-                name="one_oos_per_failing_metric",
-            )
-        ]
-
-    def __str__(self):
-        return self.code
-
-    def get_absolute_url(self):
-        return reverse("release:deviation_detail", args=[self.pk])
-
-    def signed_content(self) -> dict:
-        return {
-            "deviation": self.code,
-            "kind": self.kind,
-            "title": self.title,
-            "description": self.description,
-            "lot": self.lot.code if self.lot else None,
-            "root_cause": self.root_cause,
-            "impact_assessment": self.impact_assessment,
-            "outcome": self.outcome,
-            "capa": [
-                {"action": a.description, "owner": a.owner, "due": a.due_on, "done": a.done_on}
-                for a in self.capa_actions.order_by("pk")
-            ],
-        }
-
-
-@audited()
-class CapaAction(GmpRecord):
-    """A corrective or preventive action of a deviation, with owner, due date and completion."""
-
-    deviation = models.ForeignKey(Deviation, on_delete=models.PROTECT, related_name="capa_actions")
-    description = models.TextField()
-    owner = models.CharField(max_length=120)
-    due_on = models.DateField()
-    done_on = models.DateField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["due_on", "pk"]
-        triggers = [never_deleted()]
-
-    def __str__(self):
-        return f"CAPA {self.pk} of {self.deviation}"
-
-
-@audited()
-class Disposition(models.Model):
-    """QA's signed decision on a lot: released, rejected, or quarantined with a reason."""
-
-    class Decision(models.TextChoices):
-        RELEASED = "released", "Approved for release"
-        REJECTED = "rejected", "Rejected"
-        QUARANTINED = "quarantined", "Quarantined"
-
-    lot = models.ForeignKey(ExosomeLot, on_delete=models.PROTECT, related_name="dispositions")
-    decision = models.CharField(max_length=20, choices=Decision.choices)
-    reason = models.TextField(blank=True)
-    specification = models.ForeignKey(
-        "assays.Specification", on_delete=models.PROTECT, null=True, related_name="+"
-    )
-    signature = models.ForeignKey("lims.Signature", on_delete=models.PROTECT, related_name="+")
-    decided_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-decided_at"]
-        triggers = [
-            never_deleted(),
-            pgtrigger.Protect(name="dispositions_immutable", operation=pgtrigger.Update),
-        ]
-        constraints = [
-            # The database's word on the race of two QA users: one final decision per lot.
-            models.UniqueConstraint(
-                fields=["lot"],
-                condition=Q(decision__in=["released", "rejected"]),
-                name="one_final_disposition_per_lot",
-            )
-        ]
-
-    def __str__(self):
-        return f"{self.lot}: {self.get_decision_display()}"
-
-
-@audited()
-class CertificateOfAnalysis(models.Model):
-    """The CoA PDF issued at release, stored once under its SHA-256 and never regenerated."""
-
-    lot = models.OneToOneField(ExosomeLot, on_delete=models.PROTECT, related_name="certificate")
-    disposition = models.OneToOneField(Disposition, on_delete=models.PROTECT, related_name="+")
-    sha256 = models.CharField(max_length=64)
-    size = models.PositiveIntegerField()
-    issued_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        triggers = [
-            never_deleted(),
-            pgtrigger.Protect(name="certificates_immutable", operation=pgtrigger.Update),
-        ]
-
-    def __str__(self):
-        return f"CoA {self.lot}"
-
-    @property
-    def storage_name(self) -> str:
-        return f"certificates/{self.sha256[:2]}/{self.sha256}.pdf"

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from batches.events import lot_status_changed
 from batches.models import (
     Aliquot,
     AliquotMove,
@@ -32,6 +33,7 @@ from batches.models import (
     StorageLocation,
 )
 from lims.audit import audit_context
+from lims.events import announce
 from lims.identifiers import next_identifier
 from lims.transitions import move_status
 
@@ -76,14 +78,18 @@ def _require_reason(reason: str) -> str:
 # --- Generic corrections and voiding --------------------------------------------------------
 
 
-def _refuse_if_lot_locked(record) -> None:
-    """A released or rejected lot, and its vials, take no corrections (the database refuses
-    them too; this gives the reason in words)."""
-    from batches.release import check_not_locked
+def check_lot_not_locked(lot: ExosomeLot | None) -> None:
+    """Refuse a change to a released or rejected lot or its records, with the reason in words
+    (the database refuses it too: trigger final_lot_locked)."""
+    reason = lot.lock_reason if lot is not None else None
+    if reason:
+        raise ValidationError(reason)
 
+
+def _refuse_if_lot_locked(record) -> None:
     lot = record if isinstance(record, ExosomeLot) else getattr(record, "lot", None)
     if isinstance(lot, ExosomeLot):
-        check_not_locked(lot)
+        check_lot_not_locked(lot)
 
 
 @transaction.atomic
@@ -328,9 +334,10 @@ def lot_create(
 
 def lot_set_status(*, actor, lot: ExosomeLot, to: str, reason: str) -> ExosomeLot:
     """Move a lot through production and testing. Release and rejection are QA dispositions
-    with an e-signature (batches.release.lot_dispose), never a plain status change.
+    with an e-signature (release.services.lot_dispose), never a plain status change.
 
-    Entering testing fixes the specification version the lot will be judged against.
+    Once committed, `batches.events.lot_status_changed` is announced (release fixes the
+    specification version a lot entering testing will be judged against).
     """
     if to in (ExosomeLot.Status.RELEASED, ExosomeLot.Status.REJECTED):
         raise ValidationError(
@@ -339,10 +346,7 @@ def lot_set_status(*, actor, lot: ExosomeLot, to: str, reason: str) -> ExosomeLo
     lot = move_status(
         lot, to=to, actor=actor, reason=reason, extra_fields={"status_reason": reason}
     )
-    if to == ExosomeLot.Status.IN_TESTING:
-        from assays.specifications import specification_for
-
-        specification_for(lot=lot)
+    announce(lot_status_changed, lot_id=lot.pk, status=to)
     return lot
 
 

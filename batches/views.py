@@ -3,13 +3,12 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.db.models import Count, Prefetch
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
-from django.views.generic import DetailView, FormView
 
 from batches import filters, forms, services
+from batches.genealogy import lot_genealogy
 from batches.models import (
     Aliquot,
     CellBank,
@@ -22,8 +21,13 @@ from batches.models import (
     ReagentLot,
     StorageLocation,
 )
-from lims.audit_trail import events_of
-from lims.pages import RecordListView, RecordProductionMixin, ViewRecordsMixin, add_service_errors
+from lims.forms import ReasonForm, StatusForm
+from lims.pages import (
+    RecordDetailView,
+    RecordListView,
+    ServiceFormView,
+    add_service_errors,
+)
 from lims.roles import can_view_records
 
 # --- Lists ----------------------------------------------------------------------------------
@@ -154,16 +158,6 @@ class StorageLocationList(RecordListView):
 # --- Details --------------------------------------------------------------------------------
 
 
-class RecordDetailView(ViewRecordsMixin, DetailView):
-    """A record with its audit trail; subclasses add what belongs on its page."""
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context["audit_events"] = events_of(self.object)
-        context["model_name"] = self.model._meta.model_name
-        return context
-
-
 class DonorDetail(RecordDetailView):
     model = Donor
     template_name = "batches/donor_detail.html"
@@ -213,8 +207,6 @@ class ExosomeLotDetail(RecordDetailView):
     template_name = "batches/exosomelot_detail.html"
 
     def get_context_data(self, **kwargs):
-        from batches.genealogy import lot_genealogy
-
         context = super().get_context_data(**kwargs)
         context["genealogy"] = lot_genealogy(self.object)
         context["aliquots"] = self.object.aliquots.select_related("location")
@@ -234,40 +226,6 @@ class AliquotDetail(RecordDetailView):
 
 
 # --- Creation -------------------------------------------------------------------------------
-
-
-class ServiceFormView(RecordProductionMixin, FormView):
-    """A form whose valid data is handed to one service; service refusals show on the form."""
-
-    template_name = "records/form.html"
-    title = ""
-
-    # A view whose form maps one to one onto a service's arguments names the service only.
-    service = None
-
-    def perform(self, form):
-        return type(self).service(actor=self.request.user, **form.cleaned_data)
-
-    def form_valid(self, form):
-        try:
-            with transaction.atomic():
-                self.result = self.perform(form)
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-            return self.form_invalid(form)
-        messages.success(self.request, self.success_message())
-        return redirect(self.get_success_url())
-
-    def success_message(self) -> str:
-        return f"{self.result} recorded."
-
-    def get_success_url(self):
-        return self.result.get_absolute_url()
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context["title"] = self.title
-        return context
 
 
 class DonorCreate(ServiceFormView):
@@ -452,7 +410,7 @@ class StatusChange(ServiceFormView):
         if self.model is ExosomeLot:  # release and rejection are signed QA dispositions
             moves = [m for m in moves if m not in ("released", "rejected")]
         choices = [(s, status_labels[s]) for s in moves]
-        return forms.StatusForm(choices=choices, **self.get_form_kwargs())
+        return StatusForm(choices=choices, **self.get_form_kwargs())
 
     def get_initial(self):
         return {"to": self.request.GET.get("to", "")}
@@ -496,7 +454,7 @@ class RecordCorrect(ServiceFormView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context.setdefault("reason_form", forms.ReasonForm(self.request.POST or None))
+        context.setdefault("reason_form", ReasonForm(self.request.POST or None))
         return context
 
     @property
@@ -505,7 +463,7 @@ class RecordCorrect(ServiceFormView):
 
     def post(self, request, *args, **kwargs):
         form = self.get_form()
-        reason_form = forms.ReasonForm(request.POST)
+        reason_form = ReasonForm(request.POST)
         if form.is_valid() and reason_form.is_valid():
             changed = {name: form.cleaned_data[name] for name in form.changed_data}
             if not changed:
@@ -539,7 +497,7 @@ class RecordCorrect(ServiceFormView):
 class RecordVoid(ServiceFormView):
     """Void a record with a reason (GMP records are never deleted)."""
 
-    form_class = forms.ReasonForm
+    form_class = ReasonForm
     template_name = "records/form.html"
 
     def dispatch(self, request, *args, **kwargs):

@@ -7,6 +7,7 @@ import pgtrigger
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 from pghistory.models import Events
 
 from lims.audit import audited
@@ -31,6 +32,16 @@ class User(AbstractUser):
     @property
     def printed_name(self) -> str:
         return self.get_full_name() or self.username
+
+
+SYSTEM_USERNAME = "system"
+
+
+def system_user() -> User:
+    """The installation's own account: the created_by of machine writes (an instrument's results,
+    automatic OOS investigations, computed metrics), whose audit context names the instrument or
+    task. Created by the assay catalogue's migration; it cannot sign in."""
+    return User.objects.get(username=SYSTEM_USERNAME)
 
 
 class IdentifierSequence(models.Model):
@@ -129,3 +140,33 @@ class Signature(models.Model):
     def __str__(self):
         when = self.signed_at.astimezone(UTC)
         return f"{self.printed_name}, {self.get_meaning_display()}, {when:%Y-%m-%d %H:%M} UTC"
+
+
+def never_deleted() -> pgtrigger.Protect:
+    return pgtrigger.Protect(name="never_deleted", operation=pgtrigger.Delete)
+
+
+class GmpRecord(models.Model):
+    """Who created a record and when, and its voiding (the GMP substitute for deletion)."""
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    voided_at = models.DateTimeField(null=True, blank=True, editable=False)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        editable=False,
+    )
+    void_reason = models.TextField(blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_voided(self) -> bool:
+        return self.voided_at is not None

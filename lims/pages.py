@@ -4,10 +4,15 @@ A list page is a django-filter FilterView with whitelisted sorting and paginatio
 columns it shows are declared by the view, so one template serves every list.
 """
 
+from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.shortcuts import redirect
+from django.views.generic import DetailView, FormView
 from django_filters.views import FilterView
 
+from lims.audit_trail import events_of
 from lims.roles import can_record_production, can_view_records
 
 
@@ -83,3 +88,47 @@ def add_service_errors(form, exc) -> None:
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, exc.messages)
+
+
+class RecordDetailView(ViewRecordsMixin, DetailView):
+    """A record with its audit trail; subclasses add what belongs on its page."""
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["audit_events"] = events_of(self.object)
+        context["model_name"] = self.model._meta.model_name
+        return context
+
+
+class ServiceFormView(RecordProductionMixin, FormView):
+    """A form whose valid data is handed to one service; service refusals show on the form."""
+
+    template_name = "records/form.html"
+    title = ""
+
+    # A view whose form maps one to one onto a service's arguments names the service only.
+    service = None
+
+    def perform(self, form):
+        return type(self).service(actor=self.request.user, **form.cleaned_data)
+
+    def form_valid(self, form):
+        try:
+            with transaction.atomic():
+                self.result = self.perform(form)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, self.success_message())
+        return redirect(self.get_success_url())
+
+    def success_message(self) -> str:
+        return f"{self.result} recorded."
+
+    def get_success_url(self):
+        return self.result.get_absolute_url()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["title"] = self.title
+        return context

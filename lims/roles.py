@@ -34,16 +34,16 @@ _ASSAY_MODELS = [
 ]
 _VIEW_ASSAYS = [f"assays.view_{m}" for m in _ASSAY_MODELS]
 _VIEW_RELEASE = [
-    "assays.view_specification",
-    "assays.view_criterion",
-    "assays.view_criterionevaluation",
+    "release.view_specification",
+    "release.view_criterion",
+    "release.view_criterionevaluation",
     "assays.view_qcmetric",
-    "batches.view_deviation",
-    "batches.view_capaaction",
-    "batches.view_disposition",
-    "batches.view_certificateofanalysis",
+    "release.view_deviation",
+    "release.view_capaaction",
+    "release.view_disposition",
+    "release.view_certificateofanalysis",
 ]
-_OPEN_DEVIATIONS = ["batches.add_deviation"]
+_OPEN_DEVIATIONS = ["release.add_deviation"]
 _ENTER_RESULTS = ["assays.add_assayrun", "assays.add_result", "assays.add_instrumentfile"]
 _RECORD_PRODUCTION = [f"batches.{a}_{m}" for m in _PRODUCTION_MODELS for a in ("add", "change")]
 
@@ -73,13 +73,13 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_OPEN_DEVIATIONS,
         "lims.view_audit_trail",
         "batches.change_exosomelot",
-        "batches.change_deviation",
-        "batches.add_capaaction",
-        "batches.change_capaaction",
-        "batches.add_disposition",
-        "assays.add_specification",
-        "assays.change_specification",
-        "assays.add_criterion",
+        "release.change_deviation",
+        "release.add_capaaction",
+        "release.change_capaaction",
+        "release.add_disposition",
+        "release.add_specification",
+        "release.change_specification",
+        "release.add_criterion",
     ],
     ADMIN: [
         *_VIEW_PRODUCTION,
@@ -175,6 +175,16 @@ def can_sign_dispositions(user) -> bool:
 
 
 def can_manage_specifications(user) -> bool:
+    return user.is_authenticated and user.is_active and has_role(user, QA)
+
+
+def can_view_release_review(user) -> bool:
+    """The review-by-exception page: QA, who decide, and analysts, who prepare the review."""
+    return user.is_authenticated and user.is_active and has_role(user, ANALYST, QA)
+
+
+def can_handle_deviations(user) -> bool:
+    """Investigation, CAPA and closure of deviations are QA's."""
     return user.is_authenticated and user.is_active and has_role(user, QA)
 
 

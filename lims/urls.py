@@ -5,7 +5,7 @@ from django.urls import include, path
 from lims import views
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", include("release.home")),
     path("accounts/login/", views.SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("audit/", views.AuditTrailView.as_view(), name="audit_trail"),
@@ -14,9 +14,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("qc/", include("assays.qc_urls")),
     # QA's review, disposition and certificate; specifications; deviations; the dashboard.
-    path("release/", include("batches.release_urls")),
+    path("release/", include("release.urls")),
     # The instrument REST API (v1), its OpenAPI document and interactive docs.
-    path("api/", include("assays.api.urls")),
+    path("api/", include("lims.api_urls")),
     # Before batches: its catch-all "<model>/<pk>/status/" would take "instruments/1/status/".
     path("", include("assays.urls")),
     path("", include("batches.urls")),

@@ -1,4 +1,4 @@
-"""Home page, sign-in pages and the audit trail."""
+"""Sign-in pages and the audit trail."""
 
 import csv
 import datetime
@@ -8,12 +8,8 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
-from django.shortcuts import render
-from django.utils import timezone
 from django.views.generic import ListView
 
-from assays.selectors import calibration_state, instruments_calibration_due
-from batches.models import CultureBatch, ExosomeLot
 from lims.audit_trail import AuditEventFilter, audit_events
 from lims.pages import PredicateRequiredMixin
 from lims.roles import can_view_audit_trail
@@ -22,35 +18,6 @@ from lims.roles import can_view_audit_trail
 class SignInView(auth_views.LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True
-
-
-@login_required
-def home(request):
-    batches = (
-        CultureBatch.objects.filter(status=CultureBatch.Status.IN_CULTURE)
-        .select_related("cell_bank__donor")
-        .order_by("started_on")[:20]
-    )
-    lots = ExosomeLot.objects.filter(
-        status__in=[
-            ExosomeLot.Status.IN_TESTING,
-            ExosomeLot.Status.UNDER_REVIEW,
-            ExosomeLot.Status.QUARANTINED,
-        ]
-    ).order_by("manufactured_on")[:20]
-    instruments = list(instruments_calibration_due()[:20])
-    for instrument in instruments:
-        instrument.calibration_state = calibration_state(instrument)
-    return render(
-        request,
-        "home.html",
-        {
-            "batches_in_culture": batches,
-            "lots_needing_attention": lots,
-            "calibration_due": instruments,
-            "now": timezone.now(),
-        },
-    )
 
 
 class AuditTrailView(PredicateRequiredMixin, ListView):

@@ -25,8 +25,8 @@ def _flush_keeps_the_installation_data():
         from django.apps import apps
 
         from assays.catalogue import seed_catalogue
-        from assays.default_specifications import seed_specifications
         from lims.roles import sync_role_groups
+        from release.default_specifications import seed_specifications
 
         with pgtrigger.ignore():
             result = original(self, *args, **options)

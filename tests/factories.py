@@ -124,14 +124,15 @@ def storage_positions(actor, n, box="B1"):
 def finalize_lot(qa, lot, to: str):
     """Put a lot in a final state (released / rejected) for tests that need a locked lot.
 
-    Production only gets there through a signed QA disposition (batches.release.lot_dispose,
+    Production only gets there through a signed QA disposition (release.services.lot_dispose,
     tested in tests/release); here the signature and the disposition are written directly so
     that a test about something else does not have to produce a whole passing lot.
     """
     from django.utils import timezone
 
-    from batches.models import Disposition, ExosomeLot
+    from batches.models import ExosomeLot
     from lims.models import Signature
+    from release.models import Disposition
 
     if to == "released":
         for status in ("in_testing", "under_review"):

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from batches.models import CertificateOfAnalysis
+from release.models import CertificateOfAnalysis
 from tests.release.helpers import dispose, lot_under_review
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,8 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from batches.models import Aliquot, CultureBatch, ExosomeLot
-from lims.demo import DEMO_USERS
 from lims.models import AuditEvent, User
+from release.demo import DEMO_USERS
 
 
 def seed() -> str:

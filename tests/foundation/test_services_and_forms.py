@@ -589,7 +589,7 @@ def _records_with_status(technician):
     return [factories.culture_batch(technician), lot, vial]
 
 
-# Releasing or rejecting a lot also needs a signed QA disposition (batches.release): without
+# Releasing or rejecting a lot also needs a signed QA disposition (release.services): without
 # one the database refuses the move even where the transition table allows it.
 NEEDS_DISPOSITION = {(ExosomeLot, "released"), (ExosomeLot, "rejected")}
 

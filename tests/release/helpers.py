@@ -146,8 +146,8 @@ def lot_under_review(
 
 
 def dispose(user, lot, decision="released", *, password=PASSWORD, username=None, **kwargs):
-    """QA's signed decision through batches.release.lot_dispose, as the signing page calls it."""
-    from batches.release import lot_dispose
+    """QA's signed decision through release.services.lot_dispose, as the signing page calls it."""
+    from release.services import lot_dispose
 
     return lot_dispose(
         request=signing_request(user),
@@ -162,9 +162,9 @@ def dispose(user, lot, decision="released", *, password=PASSWORD, username=None,
 def draft_specification(actor, *, version=2, limits: dict | None = None):
     """A draft of the drug-substance specification: a copy of the effective version's criteria,
     with `limits` ({metric code: {field: value}}) changed, as QA drafts a new version."""
-    from assays.models import Criterion, Specification
-    from assays.specifications import effective_specification
     from lims.audit import audit_context
+    from release.models import Criterion, Specification
+    from release.specifications import effective_specification
 
     current = effective_specification(Specification.Product.DRUG_SUBSTANCE)
     limits = limits or {}

@@ -15,10 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from batches.models import CertificateOfAnalysis, Disposition, ExosomeLot
-from batches.release import DispositionConflict
+from batches.models import ExosomeLot
 from lims.models import Signature
 from lims.signatures import signatures_of
+from release.models import CertificateOfAnalysis, Disposition
+from release.services import DispositionConflict
 from tests.release.helpers import dispose, lot_under_review
 
 SIGNERS = 8

@@ -5,8 +5,8 @@ counted (django-axes) and lock the account; §11.50: the signature shows printed
 time with the zone, and meaning, on the record and on the certificate; §11.70: it is bound to
 the signed content, a later edit shows it invalid, and it cannot be edited, deleted or moved.
 
-Signing goes through the services the signing pages call (batches.release.lot_dispose,
-assays.specifications.specification_approve), with the request a page would hand them.
+Signing goes through the services the signing pages call (release.services.lot_dispose,
+release.specifications.specification_approve), with the request a page would hand them.
 """
 
 import shutil
@@ -19,12 +19,11 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from assays.models import Criterion, CriterionEvaluation, Specification
-from assays.specifications import specification_approve
-from batches.models import Disposition
-from batches.release import certificate_bytes, issue_certificate, release_content
 from lims.models import Signature, User
 from lims.signatures import SignatureRefused, content_hash, is_valid, sign
+from release.models import Criterion, CriterionEvaluation, Disposition, Specification
+from release.services import certificate_bytes, issue_certificate, release_content
+from release.specifications import specification_approve
 from tests.factories import PASSWORD
 from tests.release.helpers import dispose, draft_specification, lot_under_review, signing_request
 

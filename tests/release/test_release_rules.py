@@ -16,12 +16,20 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from assays import metrics, tasks
-from assays.models import AssayRun, CriterionEvaluation, LotSpecification, QCMetric, Specification
+from assays.models import AssayRun, QCMetric
 from assays.services import ResultInput, run_record
-from assays.specifications import evaluate, specification_approve, specification_make_effective
 from batches import services as batch_services
-from batches.models import CertificateOfAnalysis, Deviation, Disposition, ExosomeLot
-from batches.release import (
+from batches.models import ExosomeLot
+from lims.signatures import is_valid
+from release.models import (
+    CertificateOfAnalysis,
+    CriterionEvaluation,
+    Deviation,
+    Disposition,
+    LotSpecification,
+    Specification,
+)
+from release.services import (
     capa_add,
     capa_done,
     certificate_bytes,
@@ -32,7 +40,7 @@ from batches.release import (
     release_blockers,
     release_content,
 )
-from lims.signatures import is_valid
+from release.specifications import evaluate, specification_approve, specification_make_effective
 from tests.factories import PASSWORD
 from tests.release.helpers import (
     PASSING,

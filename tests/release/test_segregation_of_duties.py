@@ -16,10 +16,10 @@ from django.utils import timezone
 
 from assays.services import run_review
 from batches import services as batch_services
-from batches.models import Disposition
-from batches.release import DispositionConflict, disposition_refusals
 from lims.models import Signature, User
 from lims.signatures import SignatureRefused
+from release.models import Disposition
+from release.services import DispositionConflict, disposition_refusals
 from tests import factories
 from tests.release.helpers import dispose, lot_under_review, record_manual_run
 

@@ -1,7 +1,7 @@
 """Lots with release-test results, recorded by hand through `assays.services.run_record` as an
 analyst does at the bench, with one run per assay of the seeded drug-substance specification.
 
-Every value in PASSING meets its default criterion (assays/default_specifications.py):
+Every value in PASSING meets its default criterion (release/default_specifications.py):
 concentration 3e11/mL ≥ 1e10, 95 % between 50 and 400 nm > 90 %, mode 120 nm < 200 nm,
 purity 3e11 / 5 µg = 6e10 particles/µg ≥ 3e10, markers as MISEV2018 expects, endotoxin
 0.1 EU/mL < 0.5, no growth, mycoplasma not detected, TNF-α inhibition

@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from batches import services as batch_services
-from batches.models import Deviation
+from release.models import Deviation
 from tests import factories
 from tests.release_pages.conftest import PASSWORD
 from tests.release_pages.lots import lot_under_review

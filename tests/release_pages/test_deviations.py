@@ -7,8 +7,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from assays import services as assay_services
-from batches import release
-from batches.models import Deviation
+from release import services as release
+from release.models import Deviation
 from tests.release_pages.conftest import PASSWORD, sign_data, signed_in
 from tests.release_pages.test_disposition import text
 

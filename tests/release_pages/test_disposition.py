@@ -12,8 +12,9 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from assays import services as assay_services
-from batches import release
-from batches.models import CertificateOfAnalysis, Deviation, Disposition, ExosomeLot
+from batches.models import ExosomeLot
+from release import services as release
+from release.models import CertificateOfAnalysis, Deviation, Disposition
 from tests.release_pages.conftest import sign_data, signed_in
 
 
@@ -353,7 +354,7 @@ def test_the_review_page_flags_expiring_reagents_and_instruments_due_for_calibra
 def test_a_released_lot_is_not_re_evaluated_and_its_signature_stays_valid(
     passing_lot, qa_signer, analyst
 ):
-    from assays.models import CriterionEvaluation
+    from release.models import CriterionEvaluation
 
     client = signed_in(qa_signer)
     client.post(review_url(passing_lot), sign_data(qa_signer))

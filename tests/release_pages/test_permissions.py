@@ -13,10 +13,11 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from assays import specifications
-from assays.models import Specification
-from batches import release, release_urls
-from batches.models import Deviation, Disposition, ExosomeLot
+from batches.models import ExosomeLot
+from release import services as release
+from release import specifications
+from release import urls as release_urls
+from release.models import Deviation, Disposition, Specification
 from tests import factories
 from tests.release_pages.conftest import BACKEND, sign_data, signed_in
 

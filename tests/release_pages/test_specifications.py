@@ -6,8 +6,8 @@ from axes.models import AccessAttempt
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from assays import specifications
-from assays.models import Criterion, Specification
+from release import specifications
+from release.models import Criterion, Specification
 from tests.release_pages.conftest import PASSWORD, signed_in
 from tests.release_pages.test_disposition import text
 

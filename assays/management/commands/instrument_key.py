@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from assays import services
 from assays.models import Instrument
-from lims.models import User
+from lims.models import User, system_user
 
 REASON = "Key issued from the command line"
 
@@ -47,9 +47,10 @@ class Command(BaseCommand):
         found = Instrument.objects.filter(code=instrument).first()
         if found is None:
             raise CommandError(f"No instrument '{instrument}'.")
-        system = User.objects.filter(username="system").first()
-        if system is None:
-            raise CommandError("The 'system' account is missing: run `manage.py migrate`.")
+        try:
+            system = system_user()
+        except User.DoesNotExist as exc:
+            raise CommandError("The 'system' account is missing: run `manage.py migrate`.") from exc
         expiry = timezone.now() + timezone.timedelta(days=days) if days else None
         try:
             with transaction.atomic():

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from batches import release_views as views
+from release import views
 
 app_name = "release"
 

@@ -7,7 +7,11 @@ batches views need not know about specifications, deviations or signatures.
 import math
 
 from django import template
-from django.utils import timezone
+
+from lims.roles import can_view_release_review
+from lims.signatures import format_signed_time
+from release.models import CriterionEvaluation
+from release.selectors import lot_release_panel
 
 register = template.Library()
 
@@ -45,9 +49,6 @@ RECORD_COLOURS = {
 @register.simple_tag(takes_context=True)
 def lot_release(context, lot):
     """Checklist, open deviations, dispositions and certificate of a lot, for its page."""
-    from batches.release_selectors import lot_release_panel
-    from batches.release_views import can_view_release_review
-
     data = lot_release_panel(lot)
     data["can_review"] = can_view_release_review(context["user"])
     return data
@@ -56,13 +57,7 @@ def lot_release(context, lot):
 @register.filter
 def signed_time(value) -> str:
     """A time in the site's time zone, with the zone named (21 CFR 11.50(a)(2))."""
-    if not value:
-        return ""
-    local = timezone.localtime(value)
-    zone = timezone.get_current_timezone_name()
-    abbreviation = local.strftime("%Z")
-    named = abbreviation if abbreviation == zone else f"{abbreviation} ({zone})"
-    return f"{local:%Y-%m-%d %H:%M:%S} {named}"
+    return format_signed_time(value)
 
 
 @register.filter
@@ -82,8 +77,6 @@ def evaluation_result(evaluation) -> str:
 
 @register.inclusion_tag("records/_status.html")
 def evaluation_badge(status: str, label: str = ""):
-    from assays.models import CriterionEvaluation
-
     return {
         "label": label or CriterionEvaluation.Status(status).label,
         "colour": EVALUATION_COLOURS.get(status, "light"),

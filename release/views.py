@@ -1,7 +1,7 @@
 """Pages of the release: the dashboard, QA's review by exception and signed disposition, the
 certificate of analysis, specifications, and deviations with their CAPA.
 
-Every write goes through one service (batches.release, assays.specifications). Views that sign
+Every write goes through one service (release.services, release.specifications). Views that sign
 call their service outside any transaction of their own: the service re-authenticates before
 it opens its transaction, so a refused password stays counted by django-axes (11.300).
 """
@@ -20,40 +20,33 @@ from django.views import View
 from django.views.generic import DetailView, FormView, ListView, TemplateView
 from django_filters.views import FilterView
 
-from assays import specifications
-from assays.models import Criterion, Specification
-from batches import release, release_forms, release_selectors
-from batches.filters import DeviationFilter
-from batches.models import CapaAction, Deviation, Disposition, ExosomeLot
+from batches.models import ExosomeLot
 from lims.audit_trail import events_of
+from lims.models import Signature
 from lims.pages import PredicateRequiredMixin, ViewRecordsMixin, add_service_errors
 from lims.roles import (
-    ANALYST,
-    QA,
+    can_handle_deviations,
     can_manage_specifications,
     can_open_deviations,
     can_sign_dispositions,
     can_view_records,
-    has_role,
+    can_view_release_review,
 )
 from lims.signatures import is_valid
-
-
-def can_view_release_review(user) -> bool:
-    """The review-by-exception page: QA, who decide, and analysts, who prepare the review."""
-    return user.is_authenticated and user.is_active and has_role(user, ANALYST, QA)
-
-
-def can_handle_deviations(user) -> bool:
-    """Investigation, CAPA and closure of deviations are QA's."""
-    return user.is_authenticated and user.is_active and has_role(user, QA)
+from release import deviations, specifications
+from release import forms as release_forms
+from release import selectors as release_selectors
+from release import services as release
+from release.certificate import certificate_bytes
+from release.filters import DeviationFilter
+from release.models import CapaAction, Criterion, Deviation, Disposition, Specification
 
 
 class ReleaseFormView(PredicateRequiredMixin, FormView):
     """A form whose valid data goes to one service; its refusals show on the form.
 
-    `signing = True`: the service re-authenticates the signer; it runs outside any transaction
-    of this view, so that a refused attempt is not rolled back (and stays counted).
+    `signing = True`: perform() re-authenticates the signer (form.signer) before the service's
+    transaction opens, so that a refused attempt is not rolled back (and stays counted).
     """
 
     template_name = "release/form.html"
@@ -146,11 +139,11 @@ class LotReview(PredicateRequiredMixin, View):
             data = form.cleaned_data
             try:
                 disposition = release.lot_dispose(
-                    request=request,
+                    signer=form.signer(request, release.MEANING[data["decision"]]),
                     lot=self.lot,
                     decision=data["decision"],
                     reason=data["reason"],
-                    **form.signature_data(),
+                    comment=data["comment"],
                 )
             except release.DispositionConflict as exc:
                 conflict = " ".join(exc.messages)
@@ -165,7 +158,7 @@ class LotReview(PredicateRequiredMixin, View):
     def render(self, form, conflict=None):
         user = self.request.user
         refusals = release.disposition_refusals(user, self.lot)
-        final = self.lot.status in release.FINAL
+        final = self.lot.is_locked
         context = {
             "lot": self.lot,
             "review": release_selectors.lot_review(self.lot),
@@ -199,13 +192,9 @@ def certificate_download(request, pk):
     lot = get_object_or_404(ExosomeLot, pk=pk)
     certificate = getattr(lot, "certificate", None)
     if certificate is None:
-        released = lot.dispositions.filter(decision=Disposition.Decision.RELEASED).first()
-        if released is None:
-            raise Http404("The lot is not released: it has no certificate of analysis.")
-        # Rendering after the release's commit failed (it is outside the transaction, slow
-        # I/O): issue it now, once; every later download returns these same stored bytes.
-        certificate = release.issue_certificate(released)
-    data = release.certificate_bytes(certificate)
+        # Issued when the release commits (or by the periodic catch-up): a GET never writes.
+        raise Http404("No certificate of analysis is issued for this lot (yet).")
+    data = certificate_bytes(certificate)
     response = HttpResponse(data, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="CoA-{lot.code}.pdf"'
     response["X-Content-SHA256"] = certificate.sha256
@@ -366,7 +355,9 @@ class SpecificationApprove(_SpecificationForm):
 
     def perform(self, form):
         return specifications.specification_approve(
-            request=self.request, specification=self.specification, **form.signature_data()
+            signer=form.signer(self.request, Signature.Meaning.APPROVAL),
+            specification=self.specification,
+            comment=form.cleaned_data["comment"],
         )
 
     def success_message(self):
@@ -466,7 +457,7 @@ class DeviationCreate(ReleaseFormView):
         return {k: self.request.GET[k] for k in keys if self.request.GET.get(k, "").isdigit()}
 
     def perform(self, form):
-        return release.deviation_open(actor=self.request.user, **form.cleaned_data)
+        return deviations.deviation_open(actor=self.request.user, **form.cleaned_data)
 
     def success_message(self):
         return f"Deviation {self.result} opened."
@@ -510,7 +501,7 @@ class DeviationInvestigate(_DeviationForm):
         }
 
     def perform(self, form):
-        return release.deviation_investigate(
+        return deviations.deviation_investigate(
             actor=self.request.user, deviation=self.deviation, **form.cleaned_data
         )
 
@@ -527,7 +518,7 @@ class CapaAdd(_DeviationForm):
         return f"Add a CAPA action to {self.deviation}"
 
     def perform(self, form):
-        return release.capa_add(
+        return deviations.capa_add(
             actor=self.request.user, deviation=self.deviation, **form.cleaned_data
         )
 
@@ -548,7 +539,9 @@ class CapaDone(_DeviationForm):
         return f"Mark done: {self.action.description[:80]}"
 
     def perform(self, form):
-        return release.capa_done(actor=self.request.user, action=self.action, **form.cleaned_data)
+        return deviations.capa_done(
+            actor=self.request.user, action=self.action, **form.cleaned_data
+        )
 
     def success_message(self):
         return f"CAPA action of {self.deviation} done."
@@ -575,11 +568,11 @@ class DeviationClose(_DeviationForm):
         return intro
 
     def perform(self, form):
-        return release.deviation_close(
-            request=self.request,
+        return deviations.deviation_close(
+            signer=form.signer(self.request, Signature.Meaning.APPROVAL),
             deviation=self.deviation,
             outcome=form.cleaned_data["outcome"],
-            **form.signature_data(),
+            comment=form.cleaned_data["comment"],
         )
 
     def success_message(self):

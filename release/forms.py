@@ -1,25 +1,19 @@
 """Browser forms of the release: signing (disposition, approval, closure), specifications,
 deviations and CAPA.
 
-The forms collect input; the services in batches.release and assays.specifications apply the
+The forms collect input; the services in release.services and release.specifications apply the
 rules and refuse with the messages the pages show.
 """
 
 from django import forms
 from django.utils import timezone
 
-from assays.models import Criterion, Specification
-from batches.forms import DATE, BootstrapMixin
-from batches.models import (
-    CultureBatch,
-    Deviation,
-    Disposition,
-    ExosomeLot,
-    IsolationRun,
-    StorageLocation,
-)
-from batches.release import MEANING
+from batches.models import CultureBatch, ExosomeLot, IsolationRun, StorageLocation
+from lims.forms import DATE, BootstrapMixin
 from lims.models import Signature
+from lims.signatures import Signer, reauthenticate
+from release.models import Criterion, Deviation, Disposition, Specification
+from release.services import MEANING
 
 NO_AUTOFILL = {"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"}
 
@@ -27,8 +21,8 @@ NO_AUTOFILL = {"autocomplete": "off", "autocapitalize": "none", "spellcheck": "f
 class SignatureForm(BootstrapMixin, forms.Form):
     """User ID and password again, and an optional comment (21 CFR 11.200(a)).
 
-    The password is not required here: a missing password goes to the service, which refuses
-    it and counts it as a failed attempt (11.300(d)), as it does a wrong one.
+    The password is not required here: a missing password goes to reauthenticate(), which
+    refuses it and counts it as a failed attempt (11.300(d)), as it does a wrong one.
     """
 
     username = forms.CharField(label="User ID", widget=forms.TextInput(attrs=NO_AUTOFILL))
@@ -42,10 +36,16 @@ class SignatureForm(BootstrapMixin, forms.Form):
         label="Comment", required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
 
-    signature_fields = ("username", "password", "comment")
-
-    def signature_data(self) -> dict:
-        return {name: self.cleaned_data[name] for name in self.signature_fields}
+    def signer(self, request, meaning: str) -> Signer:
+        """Re-authenticate the signed-in user for a signature of `meaning` (SignatureRefused,
+        a ValidationError, when it fails). Call it outside the transaction of the signed
+        change, so a refused attempt stays counted."""
+        return reauthenticate(
+            request=request,
+            username=self.cleaned_data["username"],
+            password=self.cleaned_data["password"],
+            meaning=meaning,
+        )
 
 
 def decision_choices() -> list[tuple[str, str]]:

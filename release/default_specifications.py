@@ -285,8 +285,8 @@ def seed_specifications(apps, schema_editor=None):
     from django.utils import timezone
 
     User = apps.get_model("lims", "User")
-    Specification = apps.get_model("assays", "Specification")
-    Criterion = apps.get_model("assays", "Criterion")
+    Specification = apps.get_model("release", "Specification")
+    Criterion = apps.get_model("release", "Criterion")
     system = User.objects.get(username="system")
     for product, title, rows in (
         ("msc_sev_ds", "MSC-sEV drug substance release specification", DRUG_SUBSTANCE),

@@ -1,9 +1,8 @@
 """Reads behind the release pages: a lot's checklist against its specification, what QA must
-judge on the review page, and the release dashboard (the writes are in batches.release).
+judge on the review page, and the release dashboard (the writes are in release.services).
 
-The lot page shows what is stored (a GET of a record page never writes); the review page and
-the dashboard call `release_blockers`, which re-evaluates the lot first, so QA decides on the
-current evaluation.
+Every function here only reads: pages and API show the stored evaluation, which the evaluation
+tasks keep current (release.tasks) and the disposition renews under the lot's lock.
 """
 
 from dataclasses import dataclass, field
@@ -12,25 +11,22 @@ from datetime import timedelta
 from django.db.models import Max, Prefetch
 from django.utils import timezone
 
-from assays.models import (
-    AssayRun,
-    CriterionEvaluation,
-    LotSpecification,
-    Result,
-    RunReagentUse,
-    Specification,
-)
+from assays.models import AssayRun, Result, RunReagentUse
 from assays.selectors import calibration_state
-from assays.specifications import effective_specification, overall_state
 from batches.genealogy import lot_genealogy
-from batches.models import (
-    Aliquot,
+from batches.models import LOCKED_STATUSES, Aliquot, ExosomeLot
+from lims.models import AuditEvent
+from lims.signatures import is_valid
+from release.deviations import related_deviations
+from release.models import (
     CertificateOfAnalysis,
+    CriterionEvaluation,
     Deviation,
     Disposition,
-    ExosomeLot,
+    LotSpecification,
+    Specification,
 )
-from batches.release import FINAL, lock_message, related_deviations, release_blockers
+from release.specifications import effective_specification, judging_specification, overall_state
 
 REAGENT_WARNING_DAYS = 30
 RECENT_RELEASE_DAYS = 30
@@ -116,6 +112,32 @@ def lot_checklist(lot: ExosomeLot, deviations=None) -> Checklist:
     return Checklist(spec, judged is not None, rows)
 
 
+def release_content(lot: ExosomeLot, decision: str) -> dict:
+    """What QA signs: the decision, the specification and every evaluation it rests on."""
+    judged = LotSpecification.objects.filter(lot=lot).select_related("specification").first()
+    evaluations = CriterionEvaluation.objects.filter(lot=lot).select_related("criterion")
+    return {
+        "lot": lot.code,
+        "decision": decision,
+        "specification": str(judged.specification) if judged else None,
+        "evaluations": [
+            {
+                "test": e.criterion.test,
+                "acceptance": e.criterion.acceptance,
+                "status": e.status,
+                "value": e.value,
+                "text": e.text,
+                "metric": e.metric_id,
+            }
+            for e in evaluations.order_by("criterion__position", "criterion_id")
+        ],
+        "deviations": [
+            {"code": d.code, "status": d.status, "outcome": d.outcome}
+            for d in related_deviations(lot)
+        ],
+    }
+
+
 @dataclass
 class SignedDisposition:
     disposition: Disposition
@@ -124,9 +146,6 @@ class SignedDisposition:
 
 def lot_dispositions(lot: ExosomeLot) -> list[SignedDisposition]:
     """Every disposition of the lot with whether its signature still matches the content."""
-    from batches.release import release_content
-    from lims.signatures import is_valid
-
     dispositions = list(
         Disposition.objects.filter(lot=lot)
         .select_related("signature", "specification")
@@ -151,8 +170,47 @@ def lot_release_panel(lot: ExosomeLot) -> dict:
         "open_deviations": [d for d in deviations if d.status != Deviation.Status.CLOSED],
         "dispositions": lot_dispositions(lot),
         "certificate": CertificateOfAnalysis.objects.filter(lot=lot).first(),
-        "lock_message": lock_message(lot),
+        "lock_message": lot.lock_reason,
     }
+
+
+def release_blockers(lot: ExosomeLot) -> list[str]:
+    """Everything that stops the release of the lot, in words QA can act on.
+
+    A read of the stored evaluation (release.tasks keeps it current; the disposition
+    re-evaluates under the lot's lock before it decides)."""
+    blockers = []
+    if lot.status != ExosomeLot.Status.UNDER_REVIEW:
+        blockers.append(
+            f"The lot is {lot.get_status_display().lower()}: only a lot under review "
+            "can be released."
+        )
+    if lot.is_locked:
+        return blockers
+    evaluations = list(
+        CriterionEvaluation.objects.filter(lot=lot)
+        .select_related("criterion")
+        .order_by("criterion__position", "criterion_id")
+    )
+    if not evaluations:
+        if judging_specification(lot=lot) is None:
+            blockers.append("No effective specification judges this lot.")
+        else:
+            blockers.append("The lot has not been evaluated against its specification yet.")
+    for e in evaluations:
+        if e.criterion.required and e.status not in ("pass", "alert"):
+            what = {
+                "fail": "fails (OOS)",
+                "pending": "has no result yet",
+                "invalid": "has an invalid result",
+            }[e.status]
+            blockers.append(f"{e.criterion.test} ({e.criterion.acceptance}) {what}.")
+    for d in related_deviations(lot):
+        if d.status != Deviation.Status.CLOSED:
+            blockers.append(f"Deviation {d.code} ({d.title}) is {d.get_status_display().lower()}.")
+        elif d.outcome == Deviation.Outcome.OOS_CONFIRMED:
+            blockers.append(f"OOS confirmed by {d.code}: the lot can only be rejected.")
+    return blockers
 
 
 # --- Review by exception ---------------------------------------------------------------------
@@ -204,8 +262,6 @@ class Review:
 
 
 def lot_review(lot: ExosomeLot) -> Review:
-    # First: release_blockers re-evaluates the lot (not a released or rejected one), so what
-    # follows reads the current evaluation.
     blockers = release_blockers(lot)
     deviations = list(related_deviations(lot))
     checklist = lot_checklist(lot, deviations)
@@ -272,8 +328,6 @@ def _instrument_flags(runs) -> list[tuple]:
 def changes_after_entry(lot, runs=None) -> list:
     """Audit events that changed the data of the lot, its vials, runs and results after they
     were first entered (EU GMP Annex 11 §8.2, §9); status moves are not data changes."""
-    from lims.models import AuditEvent
-
     if runs is None:
         runs = list(AssayRun.objects.filter(samples__lot=lot).select_related("assay").distinct())
     results = Result.objects.filter(sample__lot=lot).only("pk", "run_id")
@@ -326,7 +380,7 @@ class BoardColumn:
 def release_board() -> list[BoardColumn]:
     """Lots by status, at most DASHBOARD_CAP each, with what blocks the ones still undecided.
 
-    release_blockers costs a bounded number of queries per lot; the cap keeps a page (and a
+    release_blockers reads a bounded number of rows per lot; the cap keeps a page (and a
     5-second poll) bounded whatever the number of lots.
     """
     status = ExosomeLot.Status
@@ -348,7 +402,9 @@ def release_board() -> list[BoardColumn]:
     since = timezone.now() - timedelta(days=RECENT_RELEASE_DAYS)
     final = Prefetch(
         "dispositions",
-        queryset=Disposition.objects.filter(decision__in=FINAL).select_related("signature"),
+        queryset=Disposition.objects.filter(decision__in=LOCKED_STATUSES).select_related(
+            "signature"
+        ),
         to_attr="final_dispositions",
     )
     for key, title, qs in (

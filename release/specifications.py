@@ -2,7 +2,7 @@
 
 The limits are data (seeded from DOMAIN.md §3 as version 1, changed only through a new
 approved version), never code. Evaluation runs whenever the metrics of a lot or batch change
-(assays.metrics.evaluate_lot calls it) and opens an OOS investigation for every required
+(release.tasks, on assays.events.metrics_changed) and opens an OOS investigation for every required
 criterion that fails.
 """
 
@@ -11,10 +11,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from assays.metrics import current_metrics
-from assays.models import Criterion, CriterionEvaluation, LotSpecification, Specification
 from assays.units import convert
 from lims.audit import audit_context
+from lims.roles import QA, has_role
+from lims.signatures import Signer, sign
 from lims.transitions import move_status
+from release.deviations import deviation_open_oos
+from release.models import Criterion, CriterionEvaluation, LotSpecification, Specification
 
 PRODUCT_FOR = {
     "lot": Specification.Product.DRUG_SUBSTANCE,
@@ -30,47 +33,23 @@ def effective_specification(product: str) -> Specification | None:
     return Specification.objects.filter(product=product, status="effective").first()
 
 
-def specification_approve(*, request, specification, username, password, comment=""):
-    """QA approves a draft with an e-signature (meaning: approval)."""
-    from lims.signatures import reauthenticate
-
-    # 11.300: re-authenticate before the transaction opens. A refusal inside it would roll back
-    # django-axes' record of the failed attempt with everything else, and it would not count.
-    reauthenticate(request=request, username=username, password=password)
-    return _approve(
-        request=request,
-        specification=specification,
-        username=username,
-        password=password,
-        comment=comment,
-    )
-
-
 @transaction.atomic
-def _approve(*, request, specification, username, password, comment):
-    from lims.roles import QA, has_role
-    from lims.signatures import sign
-
-    if not has_role(request.user, QA):
+def specification_approve(*, signer: Signer, specification, comment: str = "") -> Specification:
+    """QA approves a draft with an e-signature (meaning: approval)."""
+    if not has_role(signer.user, QA):
         raise ValidationError("Only QA approves specifications.")
+    if signer.meaning != "approval":
+        raise ValidationError("A specification is approved with a signature meaning approval.")
     spec = Specification.objects.select_for_update().get(pk=specification.pk)
     if spec.status != Specification.Status.DRAFT:
         raise ValidationError(f"{spec} is {spec.get_status_display().lower()}, not a draft.")
     if not spec.criteria.exists():
         raise ValidationError("A specification needs at least one criterion.")
-    signature = sign(
-        request=request,
-        username=username,
-        password=password,
-        meaning="approval",
-        record=spec,
-        content=spec.signed_content(),
-        comment=comment,
-    )
+    signature = sign(signer=signer, record=spec, content=spec.signed_content(), comment=comment)
     return move_status(
         spec,
         to="approved",
-        actor=request.user,
+        actor=signer.user,
         reason="Approved by QA",
         extra_fields={"approval_signature": signature},
     )
@@ -79,8 +58,6 @@ def _approve(*, request, specification, username, password, comment):
 @transaction.atomic
 def specification_make_effective(*, actor, specification) -> Specification:
     """The approved version takes effect; the previous effective one is superseded."""
-    from lims.roles import QA, has_role
-
     if not has_role(actor, QA):
         raise ValidationError("Only QA makes a specification effective.")
     spec = Specification.objects.select_for_update().get(pk=specification.pk)
@@ -129,8 +106,6 @@ CRITERION_FIELDS = (
 def specification_draft_create(*, actor, product: str, title: str = "") -> Specification:
     """QA starts the next version of a product's specification as a draft, with a copy of the
     criteria of the effective version (or of the latest one when none is effective)."""
-    from lims.roles import QA, has_role
-
     if not has_role(actor, QA):
         raise ValidationError("Only QA drafts specifications.")
     if product not in Specification.Product.values:
@@ -196,8 +171,6 @@ def _check_limits(criterion: Criterion) -> None:
 def criterion_save(*, actor, specification, criterion=None, **fields) -> Criterion:
     """Add a criterion to a draft, or change one of its criteria. The criteria of an approved
     version never change: a change is a new version, approved again."""
-    from lims.roles import QA, has_role
-
     if not has_role(actor, QA):
         raise ValidationError("Only QA edits specifications.")
     spec = Specification.objects.select_for_update().get(pk=specification.pk)
@@ -226,11 +199,27 @@ def criterion_save(*, actor, specification, criterion=None, **fields) -> Criteri
     return criterion
 
 
-def specification_for(*, lot=None, culture_batch=None) -> Specification | None:
-    """The version a lot or batch is judged against: fixed the first time it is asked for
-    (when testing starts), from the version effective at that moment."""
+def _target(lot, culture_batch) -> tuple[str, dict]:
     kind = "lot" if lot is not None else "culture_batch"
-    target = {kind: lot if lot is not None else culture_batch}
+    return kind, {kind: lot if lot is not None else culture_batch}
+
+
+def judging_specification(*, lot=None, culture_batch=None) -> Specification | None:
+    """The version a lot or batch is judged against (a read: it writes nothing).
+
+    The version fixed for it when testing started; until one is fixed, the version effective
+    now, which is the one it would be given."""
+    kind, target = _target(lot, culture_batch)
+    existing = LotSpecification.objects.filter(**target).select_related("specification").first()
+    if existing is not None:
+        return existing.specification
+    return effective_specification(PRODUCT_FOR[kind])
+
+
+def specification_assign(*, lot=None, culture_batch=None) -> Specification | None:
+    """Fix the version a lot or batch is judged against, from the version effective now; a
+    version once fixed stays (the first assignment stands)."""
+    kind, target = _target(lot, culture_batch)
     existing = LotSpecification.objects.filter(**target).select_related("specification").first()
     if existing is not None:
         return existing.specification
@@ -288,8 +277,11 @@ def judge(criterion: Criterion, metric) -> tuple[str, str]:
 
 @transaction.atomic
 def evaluate(*, lot=None, culture_batch=None) -> list[CriterionEvaluation]:
-    """Evaluate every criterion of the judging specification and open OOS investigations."""
-    spec = specification_for(lot=lot, culture_batch=culture_batch)
+    """Evaluate every criterion of the judging specification and open OOS investigations.
+
+    A write: called by the evaluation tasks (release.tasks) when what it depends on changed,
+    and by the disposition, never by a page."""
+    spec = specification_assign(lot=lot, culture_batch=culture_batch)
     if spec is None:
         return []
     target = {"lot": lot} if lot is not None else {"culture_batch": culture_batch}
@@ -326,8 +318,6 @@ def evaluate(*, lot=None, culture_batch=None) -> list[CriterionEvaluation]:
 
 
 def _open_oos(lot, criterion, metric) -> None:
-    from batches.release import deviation_open_oos
-
     deviation_open_oos(lot=lot, criterion=criterion, metric=metric)
 
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from lims.demo import DEMO_USERS, seed_demo
+from release.demo import DEMO_USERS, seed_demo
 
 
 class Command(BaseCommand):

@@ -1,17 +1,21 @@
 """Demo data for a first start: people in every role and production records in every status.
 
-Everything is written through the services, so the demo also has a real audit trail. Running it
+It lives in release, the top layer, because it writes through every layer's services, so the
+demo also has a real audit trail. Running it
 again changes nothing (the demo donor's presence marks a seeded database).
 """
 
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
+from assays import services as qc
 from batches import services
 from batches.models import Donor, ReagentLot
 from lims.roles import ADMIN, ANALYST, QA, TECHNICIAN
@@ -231,12 +235,6 @@ def seed_demo() -> bool:
 def seed_quality_control(users, lots, batches):
     """Instruments, and results: lot 2 passes every test (ready for QA to sign), lot 1 has the
     real NanoSight bead export, whose low concentration opens an OOS investigation."""
-    from pathlib import Path
-
-    from django.conf import settings
-
-    from assays import services as qc
-
     admin, tech, analyst = users[ADMIN], users[TECHNICIAN], users[ANALYST]
     today = timezone.localdate()
     instruments = {}

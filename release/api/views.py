@@ -3,9 +3,7 @@ and certificates of analysis. Signing is done in the browser only (re-authentica
 person, 21 CFR 11.200), so nothing here writes."""
 
 import django_filters as filters
-from django.conf import settings
 from django.http import HttpResponse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers
@@ -13,15 +11,19 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from assays.api.views import ApiView, ListApi
-from assays.models import CriterionEvaluation, LotSpecification, Specification
-from batches.models import CertificateOfAnalysis, Deviation, ExosomeLot
+from batches.models import ExosomeLot
 from lims.models import Signature
-
-
-def _display_time(value) -> str:
-    """A signature's time in the site's zone, with the zone named (21 CFR 11.50)."""
-    local = timezone.localtime(value)
-    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()} ({settings.TIME_ZONE})"
+from lims.signatures import format_signed_time
+from release.certificate import certificate_bytes
+from release.filters import DeviationFilter
+from release.models import (
+    CertificateOfAnalysis,
+    CriterionEvaluation,
+    Deviation,
+    LotSpecification,
+    Specification,
+)
+from release.specifications import overall_state
 
 
 class CriterionOutput(serializers.Serializer):
@@ -54,7 +56,7 @@ class SignatureOutput(serializers.Serializer):
     content_sha256 = serializers.CharField()
 
     def get_signed_at_display(self, obj) -> str:
-        return _display_time(obj.signed_at)
+        return format_signed_time(obj.signed_at)
 
 
 @extend_schema_view(get=extend_schema(summary="List specifications with their criteria"))
@@ -100,8 +102,6 @@ class EvaluationOutput(serializers.Serializer):
 )
 class LotEvaluationApi(ApiView):
     def get(self, request, pk: int):
-        from assays.specifications import overall_state
-
         lot = ExosomeLot.objects.filter(pk=pk).first()
         if lot is None:
             raise NotFound(f"No lot {pk}.")
@@ -120,14 +120,6 @@ class LotEvaluationApi(ApiView):
                 "criteria": EvaluationOutput(evaluations, many=True).data,
             }
         )
-
-
-class DeviationFilter(filters.FilterSet):
-    lot = filters.CharFilter(field_name="lot__code")
-
-    class Meta:
-        model = Deviation
-        fields = ["status", "kind", "lot"]
 
 
 @extend_schema_view(get=extend_schema(summary="List deviations and OOS investigations"))
@@ -186,8 +178,6 @@ class SignatureListApi(ListApi):
 )
 class CertificateApi(ApiView):
     def get(self, request, pk: int):
-        from batches.release import certificate_bytes
-
         certificate = CertificateOfAnalysis.objects.select_related("lot").filter(lot_id=pk).first()
         if certificate is None:
             raise NotFound(f"No certificate of analysis for lot {pk}.")

@@ -1,0 +1,430 @@
+"""QA's records: specifications and their criteria, the evaluation of lots and batches against
+them, deviations and OOS investigations with CAPA, dispositions and certificates of analysis.
+
+These models moved here from `assays` and `batches` (migration release 0001) and keep their
+original tables, so their rows, audit events and signatures are the same records as before.
+`FORMER_LABELS` names the label each had when signatures bound to it were made.
+"""
+
+import pgtrigger
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from assays.models import QCMetric, validate_unit
+from batches.models import CultureBatch, ExosomeLot, IsolationRun, StorageLocation
+from lims import file_store
+from lims.audit import audited
+from lims.models import GmpRecord, never_deleted
+from lims.transitions import fsm_trigger
+
+SPEC_TRANSITIONS = {
+    "draft": {"approved"},
+    "approved": {"effective"},
+    "effective": {"superseded"},
+}
+
+
+@audited(meta={"db_table": "assays_specificationevent"})
+class Specification(GmpRecord):
+    """A version of the release criteria of a product, approved by QA with an e-signature.
+
+    One version per product is effective at a time; a lot is judged against the version that
+    was effective when it entered testing.
+    """
+
+    former_label = "assays.Specification"
+
+    class Product(models.TextChoices):
+        DRUG_SUBSTANCE = "msc_sev_ds", "MSC-sEV drug substance"
+        SOURCE_CELLS = "msc_source_cells", "MSC source cells"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        APPROVED = "approved", "Approved"
+        EFFECTIVE = "effective", "Effective"
+        SUPERSEDED = "superseded", "Superseded"
+
+    TRANSITIONS = SPEC_TRANSITIONS
+
+    product = models.CharField(max_length=30, choices=Product.choices)
+    version = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.DRAFT, editable=False
+    )
+    effective_from = models.DateTimeField(null=True, blank=True, editable=False)
+    approval_signature = models.ForeignKey(
+        "lims.Signature",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
+
+    class Meta:
+        db_table = "assays_specification"
+        ordering = ["product", "-version"]
+        triggers = [never_deleted(), fsm_trigger(SPEC_TRANSITIONS)]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "version"], name="spec_version_once"),
+            models.UniqueConstraint(
+                fields=["product"],
+                condition=Q(status="effective"),
+                name="one_effective_spec_per_product",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_product_display()} v{self.version}"
+
+    def get_absolute_url(self):
+        return reverse("release:specification_detail", args=[self.pk])
+
+    def signed_content(self) -> dict:
+        return {
+            "specification": f"{self.product} v{self.version}",
+            "title": self.title,
+            "criteria": [c.signed_content() for c in self.criteria.order_by("position", "pk")],
+        }
+
+
+@audited(meta={"db_table": "assays_criterionevent"})
+class Criterion(GmpRecord):
+    """One acceptance criterion: a QC metric compared with limits or an expected call."""
+
+    former_label = "assays.Criterion"
+
+    class Comparator(models.TextChoices):
+        GTE = "gte", "≥"
+        GT = "gt", ">"
+        LTE = "lte", "≤"
+        LT = "lt", "<"
+        BETWEEN = "between", "between"
+        EQUALS = "equals", "equals"
+        REPORT = "report", "report"
+
+    specification = models.ForeignKey(
+        Specification, on_delete=models.PROTECT, related_name="criteria"
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+    test = models.CharField(max_length=120)
+    method = models.CharField(max_length=200, blank=True)
+    metric_code = models.CharField(max_length=60)
+    comparator = models.CharField(max_length=10, choices=Comparator.choices)
+    lower = models.FloatField(null=True, blank=True)
+    upper = models.FloatField(null=True, blank=True)
+    expected_text = models.CharField(max_length=60, blank=True)
+    unit = models.CharField(max_length=40, blank=True, validators=[validate_unit])
+    alert_lower = models.FloatField(null=True, blank=True)
+    alert_upper = models.FloatField(null=True, blank=True)
+    required = models.BooleanField(default=True)
+    reference = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        db_table = "assays_criterion"
+        ordering = ["specification", "position", "pk"]
+        triggers = [never_deleted()]
+
+    def __str__(self):
+        return f"{self.test}: {self.acceptance}"
+
+    @property
+    def acceptance(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        c = self.Comparator
+        if self.comparator == c.BETWEEN:
+            return f"{self.lower:g}–{self.upper:g}{unit}"
+        if self.comparator in (c.GTE, c.GT):
+            return f"{self.get_comparator_display()} {self.lower:g}{unit}"
+        if self.comparator in (c.LTE, c.LT):
+            return f"{self.get_comparator_display()} {self.upper:g}{unit}"
+        if self.comparator == c.EQUALS:
+            return self.expected_text
+        return "report"
+
+    def signed_content(self) -> dict:
+        return {
+            "test": self.test,
+            "metric": self.metric_code,
+            "comparator": self.comparator,
+            "lower": self.lower,
+            "upper": self.upper,
+            "expected": self.expected_text,
+            "unit": self.unit,
+            "alert_lower": self.alert_lower,
+            "alert_upper": self.alert_upper,
+            "required": self.required,
+        }
+
+
+@audited(meta={"db_table": "assays_lotspecificationevent"})
+class LotSpecification(models.Model):
+    """The specification version a lot or batch is judged against, fixed when testing starts."""
+
+    former_label = "assays.LotSpecification"
+
+    lot = models.OneToOneField(
+        ExosomeLot, on_delete=models.PROTECT, null=True, blank=True, related_name="judged_by"
+    )
+    culture_batch = models.OneToOneField(
+        CultureBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="judged_by"
+    )
+    specification = models.ForeignKey(Specification, on_delete=models.PROTECT, related_name="+")
+    assigned_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "assays_lotspecification"
+        triggers = [
+            never_deleted(),
+            pgtrigger.Protect(name="never_reassigned", operation=pgtrigger.Update),
+        ]
+
+    def __str__(self):
+        return f"{self.lot or self.culture_batch} judged by {self.specification}"
+
+
+@audited(meta={"db_table": "assays_criterionevaluationevent"})
+class CriterionEvaluation(models.Model):
+    """Where a lot (or batch) stands on one criterion, with the metric it rests on."""
+
+    former_label = "assays.CriterionEvaluation"
+
+    class Status(models.TextChoices):
+        PASS = "pass", "Pass"
+        FAIL = "fail", "Fail (OOS)"
+        ALERT = "alert", "Alert"
+        PENDING = "pending", "Pending"
+        INVALID = "invalid", "Invalid"
+
+    lot = models.ForeignKey(
+        ExosomeLot, on_delete=models.PROTECT, null=True, blank=True, related_name="evaluations"
+    )
+    culture_batch = models.ForeignKey(
+        CultureBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="evaluations"
+    )
+    criterion = models.ForeignKey(Criterion, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices)
+    metric = models.ForeignKey(
+        QCMetric, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    value = models.FloatField(null=True, blank=True)
+    text = models.CharField(max_length=60, blank=True)
+    note = models.CharField(max_length=300, blank=True)
+    evaluated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "assays_criterionevaluation"
+        ordering = ["criterion__position", "criterion_id"]
+        triggers = [never_deleted()]
+        constraints = [
+            models.UniqueConstraint(fields=["lot", "criterion"], name="lot_criterion_once"),
+            models.UniqueConstraint(
+                fields=["culture_batch", "criterion"], name="batch_criterion_once"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.criterion.test}: {self.status}"
+
+
+DEVIATION_TRANSITIONS = {
+    "open": {"under_investigation", "closed"},
+    "under_investigation": {"closed"},
+}
+
+
+@audited(meta={"db_table": "batches_deviationevent"})
+class Deviation(GmpRecord):
+    """A deviation or an out-of-specification (OOS) investigation.
+
+    OOS investigations open automatically when a required criterion fails; other deviations are
+    opened by hand (a parameter excursion, a temperature excursion in storage). An open one
+    blocks the release of the lot it concerns; QA closes it with an e-signature.
+    """
+
+    former_label = "batches.Deviation"
+
+    class Kind(models.TextChoices):
+        OOS = "oos", "Out of specification"
+        PROCESS = "process", "Process deviation"
+        STORAGE = "storage", "Storage excursion"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        UNDER_INVESTIGATION = "under_investigation", "Under investigation"
+        CLOSED = "closed", "Closed"
+
+    class Outcome(models.TextChoices):
+        RESULT_INVALIDATED = "result_invalidated", "Result invalidated, retest required"
+        OOS_CONFIRMED = "oos_confirmed", "OOS confirmed (lot can only be rejected)"
+        NO_PRODUCT_IMPACT = "no_product_impact", "No impact on product quality"
+        PRODUCT_IMPACT = "product_impact", "Impact on product quality"
+
+    TRANSITIONS = DEVIATION_TRANSITIONS
+
+    code = models.CharField(max_length=40, unique=True, editable=False)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    title = models.CharField(max_length=200)
+    description = models.TextField()
+    status = models.CharField(
+        max_length=25, choices=Status.choices, default=Status.OPEN, editable=False
+    )
+    lot = models.ForeignKey(
+        ExosomeLot, on_delete=models.PROTECT, null=True, blank=True, related_name="deviations"
+    )
+    culture_batch = models.ForeignKey(
+        CultureBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="deviations"
+    )
+    isolation_run = models.ForeignKey(
+        IsolationRun, on_delete=models.PROTECT, null=True, blank=True, related_name="deviations"
+    )
+    storage_location = models.ForeignKey(
+        StorageLocation, on_delete=models.PROTECT, null=True, blank=True, related_name="deviations"
+    )
+    criterion = models.ForeignKey(
+        Criterion, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    metric = models.ForeignKey(
+        QCMetric, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    root_cause = models.TextField(blank=True)
+    impact_assessment = models.TextField(blank=True)
+    outcome = models.CharField(max_length=30, choices=Outcome.choices, blank=True)
+    closure_signature = models.ForeignKey(
+        "lims.Signature",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
+    closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        db_table = "batches_deviation"
+        ordering = ["-created_at"]
+        triggers = [never_deleted(), fsm_trigger(DEVIATION_TRANSITIONS)]
+        constraints = [
+            # One automatic OOS investigation per failing metric of a criterion.
+            models.UniqueConstraint(
+                fields=["lot", "criterion", "metric"],
+                condition=Q(kind="oos"),
+                name="one_oos_per_failing_metric",
+            )
+        ]
+
+    def __str__(self):
+        return self.code
+
+    def get_absolute_url(self):
+        return reverse("release:deviation_detail", args=[self.pk])
+
+    def signed_content(self) -> dict:
+        return {
+            "deviation": self.code,
+            "kind": self.kind,
+            "title": self.title,
+            "description": self.description,
+            "lot": self.lot.code if self.lot else None,
+            "root_cause": self.root_cause,
+            "impact_assessment": self.impact_assessment,
+            "outcome": self.outcome,
+            "capa": [
+                {"action": a.description, "owner": a.owner, "due": a.due_on, "done": a.done_on}
+                for a in self.capa_actions.order_by("pk")
+            ],
+        }
+
+
+@audited(meta={"db_table": "batches_capaactionevent"})
+class CapaAction(GmpRecord):
+    """A corrective or preventive action of a deviation, with owner, due date and completion."""
+
+    former_label = "batches.CapaAction"
+
+    deviation = models.ForeignKey(Deviation, on_delete=models.PROTECT, related_name="capa_actions")
+    description = models.TextField()
+    owner = models.CharField(max_length=120)
+    due_on = models.DateField()
+    done_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        db_table = "batches_capaaction"
+        ordering = ["due_on", "pk"]
+        triggers = [never_deleted()]
+
+    def __str__(self):
+        return f"CAPA {self.pk} of {self.deviation}"
+
+
+@audited(meta={"db_table": "batches_dispositionevent"})
+class Disposition(models.Model):
+    """QA's signed decision on a lot: released, rejected, or quarantined with a reason."""
+
+    former_label = "batches.Disposition"
+
+    class Decision(models.TextChoices):
+        RELEASED = "released", "Approved for release"
+        REJECTED = "rejected", "Rejected"
+        QUARANTINED = "quarantined", "Quarantined"
+
+    lot = models.ForeignKey(ExosomeLot, on_delete=models.PROTECT, related_name="dispositions")
+    decision = models.CharField(max_length=20, choices=Decision.choices)
+    reason = models.TextField(blank=True)
+    specification = models.ForeignKey(
+        Specification, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    signature = models.ForeignKey("lims.Signature", on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "batches_disposition"
+        ordering = ["-decided_at"]
+        triggers = [
+            never_deleted(),
+            pgtrigger.Protect(name="dispositions_immutable", operation=pgtrigger.Update),
+        ]
+        constraints = [
+            # The database's word on the race of two QA users: one final decision per lot.
+            models.UniqueConstraint(
+                fields=["lot"],
+                condition=Q(decision__in=["released", "rejected"]),
+                name="one_final_disposition_per_lot",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.lot}: {self.get_decision_display()}"
+
+
+@audited(meta={"db_table": "batches_certificateofanalysisevent"})
+class CertificateOfAnalysis(models.Model):
+    """The CoA PDF issued at release, stored once under its SHA-256 and never regenerated."""
+
+    former_label = "batches.CertificateOfAnalysis"
+
+    lot = models.OneToOneField(ExosomeLot, on_delete=models.PROTECT, related_name="certificate")
+    disposition = models.OneToOneField(Disposition, on_delete=models.PROTECT, related_name="+")
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveIntegerField()
+    issued_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "batches_certificateofanalysis"
+        triggers = [
+            never_deleted(),
+            pgtrigger.Protect(name="certificates_immutable", operation=pgtrigger.Update),
+        ]
+
+    def __str__(self):
+        return f"CoA {self.lot}"
+
+    STORE_FOLDER = "certificates"
+
+    @property
+    def storage_name(self) -> str:
+        return file_store.storage_name(self.STORE_FOLDER, self.sha256, ".pdf")

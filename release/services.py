@@ -1,0 +1,146 @@
+"""QA's disposition of a lot with an e-signature, and the segregation of duties behind it
+(DOMAIN.md §1.6, §6).
+
+21 CFR 211.192 and Annex 11 §15: only QA certifies, never a person who produced the lot's data,
+never with an open deviation or a failing criterion. The lot row is locked for the decision and
+a partial unique index allows one final disposition per lot, so two QA users signing at the same
+moment give exactly one decision.
+"""
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from assays.models import AssayRun, Result
+from batches.genealogy import lot_genealogy
+from batches.models import Aliquot, CultureBatch, ExosomeLot, Harvest, IsolationRun, Passage
+from lims.roles import ADMIN, QA, has_role
+from lims.signatures import Signer, sign
+from lims.transitions import move_status
+from release.certificate import issue_certificate
+from release.models import Disposition
+from release.selectors import release_blockers, release_content
+from release.specifications import evaluate, specification_assign
+
+# --- Segregation of duties ---------------------------------------------------------------------
+
+
+def people_behind(lot: ExosomeLot) -> set[int]:
+    """Everyone who recorded, performed or reviewed a record or result of the lot."""
+    genealogy = lot_genealogy(lot)
+    batch_ids = [b.pk for b in genealogy.culture_batches]
+    run_ids = [r.pk for r in genealogy.isolation_runs]
+    people = {lot.created_by_id}
+    people |= set(Aliquot.objects.filter(lot=lot).values_list("created_by", flat=True))
+    for row in IsolationRun.objects.filter(pk__in=run_ids).values_list("created_by", "operator"):
+        people |= set(row)
+    people |= set(
+        CultureBatch.objects.filter(pk__in=batch_ids).values_list("created_by", flat=True)
+    )
+    people |= set(Passage.objects.filter(batch__in=batch_ids).values_list("created_by", flat=True))
+    people |= set(Harvest.objects.filter(batch__in=batch_ids).values_list("created_by", flat=True))
+    runs = AssayRun.objects.filter(Q(samples__lot=lot) | Q(samples__culture_batch__in=batch_ids))
+    for row in runs.values_list("created_by", "operator", "reviewed_by"):
+        people |= set(row)
+    people |= set(Result.objects.filter(run__in=runs).values_list("created_by", flat=True))
+    people.discard(None)
+    return people
+
+
+def disposition_refusals(user, lot: ExosomeLot) -> list[str]:
+    """Why `user` may not sign the disposition of `lot` (empty: they may)."""
+    if has_role(user, ADMIN):
+        return ["Administrators cannot sign dispositions (segregation of duties)."]
+    if not has_role(user, QA):
+        return ["Only QA can sign the disposition of a lot."]
+    if user.pk in people_behind(lot):
+        return [
+            f"You recorded, performed or reviewed records or results of lot {lot}: "
+            "another QA person must sign its disposition (21 CFR 211.192)."
+        ]
+    return []
+
+
+def user_can_release(user, lot) -> bool:
+    return not disposition_refusals(user, lot)
+
+
+# --- Disposition -------------------------------------------------------------------------------
+
+MEANING = {"released": "approval", "rejected": "rejection", "quarantined": "responsibility"}
+
+
+class DispositionConflict(ValidationError):
+    """Another QA user decided on this lot first."""
+
+
+def lot_dispose(
+    *, signer: Signer, lot: ExosomeLot, decision: str, reason: str = "", comment: str = ""
+) -> Disposition:
+    """QA's signed decision. Atomic; the CoA is rendered once it has committed (slow I/O)."""
+    with transaction.atomic():
+        disposition = _dispose(
+            signer=signer, lot=lot, decision=decision, reason=reason, comment=comment
+        )
+    if decision == Disposition.Decision.RELEASED:
+        # Outside the transaction: a failure here leaves the release standing, and the
+        # periodic catch-up (release.tasks.catch_up) issues the certificate.
+        issue_certificate(disposition)
+    return disposition
+
+
+def _dispose(*, signer, lot, decision, reason, comment):
+    if decision not in Disposition.Decision.values:
+        raise ValidationError({"decision": "Choose a decision."})
+    if signer.meaning != MEANING[decision]:
+        raise ValidationError(
+            f"A decision '{decision}' is signed with the meaning {MEANING[decision]}."
+        )
+    # Row lock: a second QA user signing at the same moment waits here, then sees the result.
+    locked = ExosomeLot.objects.select_for_update().get(pk=lot.pk)
+    if locked.is_locked:
+        raise DispositionConflict(
+            f"Lot {locked} was already {locked.get_status_display().lower()} "
+            "(another disposition was signed first)."
+        )
+    refusals = disposition_refusals(signer.user, locked)
+    if refusals:
+        raise ValidationError(refusals)
+    if decision == Disposition.Decision.RELEASED:
+        # Decide on the current data, not on what a page last showed.
+        evaluate(lot=locked)
+        blockers = release_blockers(locked)
+        if blockers:
+            raise ValidationError(["The lot cannot be released:", *blockers])
+    elif not reason.strip():
+        raise ValidationError({"reason": "Give the reason for a rejection or quarantine."})
+    if decision not in ExosomeLot.TRANSITIONS.get(locked.status, ()):
+        raise ValidationError(
+            f"A lot {locked.get_status_display().lower()} cannot be "
+            f"{Disposition.Decision(decision).label.lower()}."
+        )
+    signature = sign(
+        signer=signer,
+        record=locked,
+        content=release_content(locked, decision),
+        comment=comment,
+    )
+    try:
+        with transaction.atomic():
+            disposition = Disposition.objects.create(
+                lot=locked,
+                decision=decision,
+                reason=reason,
+                signature=signature,
+                specification=specification_assign(lot=locked),
+            )
+    except IntegrityError as exc:
+        raise DispositionConflict(f"Lot {locked} already has a final disposition.") from exc
+    move_status(
+        locked,
+        to=decision,
+        actor=signer.user,
+        reason=reason or Disposition.Decision(decision).label,
+        extra_fields={"status_reason": reason or Disposition.Decision(decision).label},
+    )
+    return disposition

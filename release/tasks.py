@@ -1,0 +1,89 @@
+"""Celery tasks of release: they take ids, call one service, and are safe to run twice.
+
+Evaluation runs here, never in a page: when the metrics of a lot or batch change
+(assays.events.metrics_changed), when a lot enters testing (batches.events.lot_status_changed:
+its specification version is fixed), and in the periodic catch-up for whatever an unreachable
+broker or a failed receiver left undone.
+"""
+
+from celery import shared_task
+from django.db.models import Exists, F, Max, OuterRef, Q, Subquery
+
+from assays.models import QCMetric
+from assays.tasks import RETRY, enqueue
+from batches.models import LOCKED_STATUSES, CultureBatch, ExosomeLot
+from release import specifications
+from release.certificate import issue_certificate
+from release.models import CertificateOfAnalysis, CriterionEvaluation, Disposition, LotSpecification
+
+# How many lots or batches one catch-up run takes on (the rest wait for the next run).
+CATCH_UP_BATCH = 200
+
+
+@shared_task(**RETRY)
+def evaluate_lot(lot_id: int) -> int:
+    lot = ExosomeLot.objects.get(pk=lot_id)
+    if lot.is_locked:
+        # What the disposition signed: re-evaluating would rewrite it and void the signature.
+        return 0
+    return len(specifications.evaluate(lot=lot))
+
+
+@shared_task(**RETRY)
+def evaluate_culture_batch(batch_id: int) -> int:
+    return len(specifications.evaluate(culture_batch=CultureBatch.objects.get(pk=batch_id)))
+
+
+@shared_task(**RETRY)
+def assign_lot_specification(lot_id: int) -> str | None:
+    """A lot entering testing is judged by the version effective now (fixed once)."""
+    spec = specifications.specification_assign(lot=ExosomeLot.objects.get(pk=lot_id))
+    return str(spec) if spec else None
+
+
+@shared_task(**RETRY)
+def issue_lot_certificate(disposition_id: int) -> str:
+    return issue_certificate(Disposition.objects.get(pk=disposition_id)).sha256
+
+
+def stale_evaluations(model, field: str):
+    """Lots or batches with metrics whose evaluation is missing or older than the newest one."""
+
+    def newest(qs, column):
+        rows = qs.filter(**{field: OuterRef("pk")}).order_by().values(field)
+        return Subquery(rows.annotate(at=Max(column)).values("at")[:1])
+
+    return model.objects.annotate(
+        metric_at=newest(QCMetric.objects, "computed_at"),
+        evaluated_at=newest(CriterionEvaluation.objects, "evaluated_at"),
+    ).filter(
+        Q(metric_at__isnull=False)
+        & (Q(evaluated_at__isnull=True) | Q(metric_at__gt=F("evaluated_at")))
+    )
+
+
+@shared_task
+def catch_up() -> dict[str, int]:
+    """Periodic: what the announcements could not get done."""
+    testing = ExosomeLot.objects.filter(status=ExosomeLot.Status.IN_TESTING).exclude(
+        Exists(LotSpecification.objects.filter(lot=OuterRef("pk")))
+    )
+    assigned = [enqueue(assign_lot_specification, pk) for pk in _ids(testing)]
+    lots = stale_evaluations(ExosomeLot, "lot").exclude(status__in=LOCKED_STATUSES)
+    evaluated_lots = [enqueue(evaluate_lot, pk) for pk in _ids(lots)]
+    batches = stale_evaluations(CultureBatch, "culture_batch")
+    evaluated_batches = [enqueue(evaluate_culture_batch, pk) for pk in _ids(batches)]
+    missing = Disposition.objects.filter(decision=Disposition.Decision.RELEASED).exclude(
+        Exists(CertificateOfAnalysis.objects.filter(lot=OuterRef("lot")))
+    )
+    issued = [enqueue(issue_lot_certificate, pk) for pk in _ids(missing)]
+    return {
+        "specifications": len(assigned),
+        "lots": len(evaluated_lots),
+        "culture_batches": len(evaluated_batches),
+        "certificates": len(issued),
+    }
+
+
+def _ids(qs) -> list[int]:
+    return list(qs.order_by("pk").values_list("pk", flat=True)[:CATCH_UP_BATCH])
