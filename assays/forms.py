@@ -314,7 +314,7 @@ class RunEntryForm(BootstrapMixin, _AnalyteFieldsForm):
 
 def format_hint_choices():
     # Imported when the form is shown: the vendor list lives next to allotropy, slow to import.
-    from assays.parsers.asm import VENDORS
+    from assays.parsers.asm import VENDORS  # noqa: PLC0415
 
     return [
         ("", "Detect from the file"),

@@ -6,7 +6,7 @@ is, so `services.run_record` can validate and store them like any other result.
 
 from assays.inputs import ResultInput
 from assays.models import AssayDefinition
-from assays.parsers import ParseError, detect_format
+from assays.parsers import ParseError, asm_results, detect_format, fcs, nanosight
 
 # ASM result names (allotropy) → analyte codes of the catalogue. A value whose name is not here,
 # or whose analyte the assay does not have, is not a result of that assay and is left out.
@@ -81,8 +81,6 @@ def _results_of_assay(
 
 
 def _from_nanosight(data: bytes, sample: str) -> list[ResultInput]:
-    from assays.parsers import nanosight
-
     export = nanosight.parse(data)
     items = []
     for video in export.videos:
@@ -100,22 +98,19 @@ def _from_nanosight(data: bytes, sample: str) -> list[ResultInput]:
 
 
 def _from_fcs(data: bytes, sample: str) -> list[ResultInput]:
-    from assays.parsers import fcs
-
     parsed = fcs.parse(data)
     return [ResultInput(sample=sample, analyte="event_count", value=float(parsed.event_count))]
 
 
 def _from_asm(data: bytes, filename: str, vendor: str | None, sample: str) -> list[ResultInput]:
-    from assays.parsers import asm
+    # Imported only for an ASM file: importing allotropy takes about a second.
+    from assays.parsers import asm  # noqa: PLC0415
 
     return asm_result_inputs(asm.convert(data, filename, vendor=vendor), sample)
 
 
 def asm_result_inputs(document: dict, sample: str) -> list[ResultInput]:
     """Every ASM value whose name maps to an analyte code (ASM_ANALYTES), for one sample."""
-    from assays.parsers import asm_results
-
     items = []
     for mv in asm_results.results_from_asm(document):
         code = ASM_ANALYTES.get(mv.analyte)

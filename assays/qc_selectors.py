@@ -16,7 +16,7 @@ from django.db.models import F
 
 from assays.metrics import RULES, current_metrics
 from assays.models import AssayRun, QCMetric, Result
-from assays.parsers import ParseError
+from assays.parsers import ParseError, nanosight
 from assays.qc import curves
 from assays.qc import nta as nta_maths
 
@@ -84,8 +84,6 @@ def nta_distribution(lot) -> NtaDistribution | None:
     when a metric is missing, the percentile of the mean distribution (NanoSight convention).
     None when the lot has no NTA run; a ``note`` says why a run has no distribution to show.
     """
-    from assays.parsers import nanosight
-
     run = latest_nta_run(lot)
     if run is None:
         return None

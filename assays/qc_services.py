@@ -5,6 +5,7 @@ from django.db import transaction
 
 from assays.metrics import RULES
 from assays.models import RecomputeJob
+from assays.tasks import run_recompute_job
 from lims.roles import can_review_runs
 
 
@@ -24,7 +25,6 @@ def recompute_job_start(*, actor, assay_code: str = "") -> RecomputeJob:
     job = RecomputeJob(requested_by=actor, assay_code=assay_code)
     job.full_clean()
     job.save()
-    from assays.tasks import run_recompute_job
 
     transaction.on_commit(lambda: run_recompute_job.delay(job.pk))
     return job

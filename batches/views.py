@@ -2,13 +2,18 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Prefetch
-from django.shortcuts import get_object_or_404, redirect
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from weasyprint import HTML
 
 from batches import filters, forms, services
 from batches.genealogy import lot_genealogy
+from batches.labels import label_rows, zpl_labels
 from batches.models import (
     Aliquot,
     CellBank,
@@ -397,8 +402,6 @@ class StatusChange(ServiceFormView):
 
     def dispatch(self, request, *args, **kwargs):
         if kwargs["model"] not in STATUS_SERVICES:
-            from django.http import Http404
-
             raise Http404
         self.model, self.service = STATUS_SERVICES[kwargs["model"]]
         self.object = get_object_or_404(self.model, pk=kwargs["pk"])
@@ -441,8 +444,6 @@ class RecordCorrect(ServiceFormView):
     template_name = "records/correct.html"
 
     def dispatch(self, request, *args, **kwargs):
-        from django.http import Http404
-
         if kwargs["model"] not in EDITABLE:
             raise Http404
         self.model, self.edit_form_class = EDITABLE[kwargs["model"]]
@@ -501,8 +502,6 @@ class RecordVoid(ServiceFormView):
     template_name = "records/form.html"
 
     def dispatch(self, request, *args, **kwargs):
-        from django.http import Http404
-
         if kwargs["model"] not in EDITABLE:
             raise Http404
         self.model = EDITABLE[kwargs["model"]][0]
@@ -541,11 +540,7 @@ def lot_redirect(request, code):
 
 
 def _lot_vials(request, pk):
-    from lims.roles import can_view_records
-
     if not can_view_records(request.user):
-        from django.core.exceptions import PermissionDenied
-
         raise PermissionDenied("Your role does not allow this.")
     lot = get_object_or_404(ExosomeLot, pk=pk)
     vials = list(lot.aliquots.select_related("lot", "location").order_by("number"))
@@ -554,15 +549,7 @@ def _lot_vials(request, pk):
 
 def lot_labels(request, pk):
     """Printable label sheet (HTML); ?format=pdf for a PDF, ?format=zpl for Zebra printers."""
-    from django.http import HttpResponse
-    from django.shortcuts import render
-    from django.template.loader import render_to_string
-
-    from batches.labels import label_rows, zpl_labels
-
     if not request.user.is_authenticated:
-        from django.contrib.auth.views import redirect_to_login
-
         return redirect_to_login(request.get_full_path())
     lot, vials = _lot_vials(request, pk)
     fmt = request.GET.get("format", "html")
@@ -572,8 +559,6 @@ def lot_labels(request, pk):
         return response
     context = {"lot": lot, "labels": label_rows(vials)}
     if fmt == "pdf":
-        from weasyprint import HTML
-
         html = render_to_string("batches/labels_print.html", context, request=request)
         pdf = HTML(string=html, base_url=request.build_absolute_uri("/")).write_pdf()
         response = HttpResponse(pdf, content_type="application/pdf")

@@ -24,7 +24,7 @@ def database_url(data_dir: Path) -> str:
     """Start (or join) the embedded server and return a Django-style database URL."""
     global _server
     if _server is None:
-        import pgserver  # imported lazily: production never needs it
+        import pgserver  # noqa: PLC0415  (lazily: production never needs it)
 
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         _server = pgserver.get_server(data_dir, cleanup_mode="stop")
@@ -41,7 +41,7 @@ def database_url(data_dir: Path) -> str:
 
 
 def _forget_dead_handles() -> None:
-    import psutil
+    import psutil  # noqa: PLC0415  (comes with pgserver, needed only beside it)
 
     handles = _server.global_process_id_list
     with _server._lock:

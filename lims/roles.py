@@ -4,6 +4,8 @@
 set by migrations from ROLE_PERMISSIONS, so every installation has the same matrix.
 """
 
+from django.contrib.auth.management import create_permissions
+
 TECHNICIAN = "technician"
 ANALYST = "analyst"
 QA = "qa"
@@ -107,8 +109,6 @@ def sync_role_groups(apps, schema_editor=None) -> None:
     Called from migrations (after the permissions it names exist), so it uses the historical
     models handed in by `apps`.
     """
-    from django.contrib.auth.management import create_permissions
-
     for app_config in apps.get_app_configs():
         app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)

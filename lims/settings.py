@@ -108,7 +108,8 @@ TEMPLATES = [
 if env("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
 else:
-    from lims.embedded_postgres import database_url
+    # Only without DATABASE_URL: production never imports the embedded server's package.
+    from lims.embedded_postgres import database_url  # noqa: PLC0415
 
     DATABASES = {"default": env.db_url_config(database_url(VAR_DIR / "pgdata"))}
     _announce(f"DATABASE_URL is unset: using the embedded PostgreSQL in {VAR_DIR / 'pgdata'}")

@@ -7,4 +7,4 @@ class ReleaseConfig(AppConfig):
 
     def ready(self) -> None:
         # The layers below announce what happened (lims.events); release listens.
-        from release import receivers  # noqa: F401  (connects the receivers)
+        from release import receivers  # noqa: F401, PLC0415  (connects the receivers once apps are ready)

@@ -1,6 +1,8 @@
 """Version 1 of the specifications, from DOMAIN.md §3 (defaults a site's QA replaces by
 approving a new version; the software never hard-codes these limits)."""
 
+from django.utils import timezone
+
 # test, method, metric code, comparator, lower, upper, expected, unit, required, reference
 DRUG_SUBSTANCE = [
     (
@@ -282,8 +284,6 @@ SOURCE_CELLS = [
 
 
 def seed_specifications(apps, schema_editor=None):
-    from django.utils import timezone
-
     User = apps.get_model("lims", "User")
     Specification = apps.get_model("release", "Specification")
     Criterion = apps.get_model("release", "Criterion")

@@ -153,7 +153,7 @@ def exception_handler(exc, context):
     """
     # Imported here: DRF imports the authentication classes (and so this module) while
     # rest_framework.views itself is still being imported.
-    from rest_framework.views import set_rollback
+    from rest_framework.views import set_rollback  # noqa: PLC0415
 
     exc = _as_api_exception(exc)
     if exc is None:

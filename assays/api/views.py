@@ -521,7 +521,8 @@ class InstrumentFileCreateApi(ApiView):
             value = value.strip()
             if value.lower() in ("", "nanosight", "fcs"):
                 return value
-            from assays.parsers import asm  # imports allotropy (slow): only when a hint is given
+            # Imported only when a hint is given: importing allotropy takes about a second.
+            from assays.parsers import asm  # noqa: PLC0415
 
             try:
                 asm.vendor_for_alias(value)

@@ -9,6 +9,7 @@ Every reader raises :class:`ParseError` (a ``ValueError``) and nothing else for 
 DOMAIN.md §5: the original file is the record; these functions never change it.
 """
 
+from assays.parsers import fcs, nanosight
 from assays.parsers.errors import ParseError
 
 __all__ = ["FORMATS", "ParseError", "detect_format"]
@@ -22,14 +23,12 @@ def detect_format(data: bytes, filename: str) -> str:
     NanoSight and FCS are recognised by their first bytes; anything else is offered to
     allotropy's vendor detection, which needs the file name for its extension.
     """
-    from assays.parsers import fcs, nanosight
-
     if fcs.looks_like_fcs(data):
         return "fcs"
     if nanosight.looks_like_nanosight(data):
         return "nanosight"
     # Imported only now: importing allotropy takes about a second.
-    from assays.parsers import asm
+    from assays.parsers import asm  # noqa: PLC0415
 
     try:
         asm.detect_vendor(data, filename)

@@ -8,20 +8,18 @@ import math
 
 from django import template
 
+from assays.qc_views import batch_panel_context, lot_panel_context
+
 register = template.Library()
 
 
 @register.inclusion_tag("qc/_lot_panel.html")
 def qc_lot_panel(lot):
-    from assays.qc_views import lot_panel_context
-
     return lot_panel_context(lot)
 
 
 @register.inclusion_tag("qc/_batch_panel.html")
 def qc_batch_panel(batch):
-    from assays.qc_views import batch_panel_context
-
     return batch_panel_context(batch)
 
 

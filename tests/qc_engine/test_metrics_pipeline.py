@@ -47,7 +47,7 @@ def test_metrics_appear_after_a_run_is_recorded_and_recording_again_adds_nothing
     # The task delivered twice, a periodic catch-up, a recompute: nothing new.
     assert tasks.compute_run_metrics(run.pk) == 0
     assert metrics.compute_run_metrics(run.pk) == 0
-    assert metrics.evaluate_lot(lot.pk) == 0
+    assert metrics.compute_lot_metrics(lot.pk) == 0
     assert QCMetric.objects.count() == 1
 
 
@@ -193,4 +193,4 @@ def test_purity_is_computed_for_the_lot_once_nta_and_bca_are_in(receive_nta_file
         "protein_metric": current["bca.protein"].pk,
     }
     assert math.isfinite(purity.value) and purity.value > 1e6
-    assert metrics.evaluate_lot(lot.pk) == 0
+    assert metrics.compute_lot_metrics(lot.pk) == 0

@@ -22,6 +22,8 @@ from assays.models import AssayRun
 from assays.services import ResultInput
 from batches import services as batch_services
 from batches.models import ExosomeLot
+from lims.signatures import reauthenticate
+from release.services import MEANING, lot_dispose
 from tests import factories
 from tests.factories import PASSWORD
 
@@ -145,18 +147,21 @@ def lot_under_review(
     return LotWithResults(lot=lot, runs=runs)
 
 
-def dispose(user, lot, decision="released", *, password=PASSWORD, username=None, **kwargs):
-    """QA's signed decision through release.services.lot_dispose, as the signing page calls it."""
-    from release.services import lot_dispose
-
-    return lot_dispose(
+def signer_for(user, meaning, *, password=PASSWORD, username=None):
+    """`user` re-authenticated for a signature of `meaning`, as the signing pages do it."""
+    return reauthenticate(
         request=signing_request(user),
-        lot=lot,
-        decision=decision,
         username=user.username if username is None else username,
         password=password,
-        **kwargs,
+        meaning=meaning,
     )
+
+
+def dispose(user, lot, decision="released", *, password=PASSWORD, username=None, **kwargs):
+    """QA's signed decision through release.services.lot_dispose, as the signing page calls it:
+    re-authentication first, then the service with the verified signer."""
+    signer = signer_for(user, MEANING[decision], password=password, username=username)
+    return lot_dispose(signer=signer, lot=lot, decision=decision, **kwargs)
 
 
 def draft_specification(actor, *, version=2, limits: dict | None = None):

@@ -21,11 +21,12 @@ from django.utils import timezone
 
 from lims.models import Signature, User
 from lims.signatures import SignatureRefused, content_hash, is_valid, sign
+from release.certificate import certificate_bytes, issue_certificate
 from release.models import Criterion, CriterionEvaluation, Disposition, Specification
-from release.services import certificate_bytes, issue_certificate, release_content
+from release.selectors import release_content
 from release.specifications import specification_approve
 from tests.factories import PASSWORD
-from tests.release.helpers import dispose, draft_specification, lot_under_review, signing_request
+from tests.release.helpers import dispose, draft_specification, lot_under_review, signer_for
 
 pytestmark = pytest.mark.django_db
 
@@ -73,16 +74,9 @@ def test_signing_a_release_refuses_and_counts(attempt, passing, qa_approver, col
 
 
 def test_signing_with_a_password_refused_outside_a_transaction_is_counted(passing, qa_approver):
-    """The same rule for a bare sign() (no service transaction around it)."""
+    """The same rule for a bare re-authentication (no service transaction around it)."""
     with pytest.raises(SignatureRefused):
-        sign(
-            request=signing_request(qa_approver),
-            username=qa_approver.username,
-            password="wrong-password-again",
-            meaning="approval",
-            record=passing.lot,
-            content={"lot": passing.lot.code},
-        )
+        signer_for(qa_approver, "approval", password="wrong-password-again")
     assert failures_of(qa_approver) == 1
 
 
@@ -119,10 +113,7 @@ def test_specification_approval_also_re_authenticates_and_counts(qa_approver):
     draft = draft_specification(qa_approver)
     with pytest.raises(SignatureRefused):
         specification_approve(
-            request=signing_request(qa_approver),
-            specification=draft,
-            username=qa_approver.username,
-            password="",
+            signer=signer_for(qa_approver, "approval", password=""), specification=draft
         )
     draft.refresh_from_db()
     assert draft.status == "draft" and draft.approval_signature is None
@@ -199,12 +190,7 @@ def test_the_certificate_shows_name_utc_time_meaning_and_sha256(passing, qa_appr
 
 def test_a_criterion_added_after_approval_shows_the_approval_signature_invalid(qa_approver):
     draft = draft_specification(qa_approver, limits={"endotoxin.eu_per_ml": {"upper": 0.25}})
-    spec = specification_approve(
-        request=signing_request(qa_approver),
-        specification=draft,
-        username=qa_approver.username,
-        password=PASSWORD,
-    )
+    spec = specification_approve(signer=signer_for(qa_approver, "approval"), specification=draft)
     spec.refresh_from_db()
     signature = spec.approval_signature
     assert spec.status == "approved" and signature.meaning == "approval"
@@ -224,12 +210,7 @@ def test_a_criterion_added_after_approval_shows_the_approval_signature_invalid(q
 
 def test_a_changed_limit_after_approval_shows_the_approval_signature_invalid(qa_approver):
     draft = draft_specification(qa_approver)
-    spec = specification_approve(
-        request=signing_request(qa_approver),
-        specification=draft,
-        username=qa_approver.username,
-        password=PASSWORD,
-    )
+    spec = specification_approve(signer=signer_for(qa_approver, "approval"), specification=draft)
     spec.refresh_from_db()
     Criterion.objects.filter(specification=spec, metric_code="endotoxin.eu_per_ml").update(
         upper=5.0
@@ -258,10 +239,7 @@ def test_a_changed_evaluation_after_release_shows_the_release_signature_invalid(
 def signature(passing, qa_approver):
     """A signature no other record points to, so only the database trigger stands in the way."""
     return sign(
-        request=signing_request(qa_approver),
-        username=qa_approver.username,
-        password=PASSWORD,
-        meaning="review",
+        signer=signer_for(qa_approver, "review"),
         record=passing.lot,
         content={"lot": passing.lot.code, "reviewed": True},
     )

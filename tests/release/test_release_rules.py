@@ -21,6 +21,15 @@ from assays.services import ResultInput, run_record
 from batches import services as batch_services
 from batches.models import ExosomeLot
 from lims.signatures import is_valid
+from release import tasks as release_tasks
+from release.certificate import certificate_bytes, issue_certificate
+from release.deviations import (
+    capa_add,
+    capa_done,
+    deviation_close,
+    deviation_investigate,
+    deviation_open,
+)
 from release.models import (
     CertificateOfAnalysis,
     CriterionEvaluation,
@@ -29,19 +38,8 @@ from release.models import (
     LotSpecification,
     Specification,
 )
-from release.services import (
-    capa_add,
-    capa_done,
-    certificate_bytes,
-    deviation_close,
-    deviation_investigate,
-    deviation_open,
-    issue_certificate,
-    release_blockers,
-    release_content,
-)
+from release.selectors import release_blockers, release_content
 from release.specifications import evaluate, specification_approve, specification_make_effective
-from tests.factories import PASSWORD
 from tests.release.helpers import (
     PASSING,
     dispose,
@@ -49,7 +47,7 @@ from tests.release.helpers import (
     lot_under_review,
     record_manual_run,
     record_passing_results,
-    signing_request,
+    signer_for,
 )
 
 pytestmark = pytest.mark.django_db
@@ -83,20 +81,12 @@ def investigate_and_close(qa, deviation, outcome, *, capa=False) -> Deviation:
             due_on=timezone.localdate() + timedelta(days=14),
         )
         with pytest.raises(ValidationError, match="CAPA"):
-            deviation_close(
-                request=signing_request(qa),
-                deviation=deviation,
-                outcome=outcome,
-                username=qa.username,
-                password=PASSWORD,
-            )
+            deviation_close(signer=signer_for(qa, "approval"), deviation=deviation, outcome=outcome)
         capa_done(actor=qa, action=action, done_on=timezone.localdate())
     closed = deviation_close(
-        request=signing_request(qa),
+        signer=signer_for(qa, "approval"),
         deviation=deviation,
         outcome=outcome,
-        username=qa.username,
-        password=PASSWORD,
         comment="Investigation complete",
     )
     closed.refresh_from_db()
@@ -167,7 +157,7 @@ def test_a_failing_required_criterion_opens_one_oos_investigation_and_blocks_rel
     # Evaluated again, by every path that does it: still one investigation.
     run = endotoxin.metric.run
     tasks.compute_run_metrics(run.pk)
-    metrics.evaluate_lot(lot.pk)
+    release_tasks.evaluate_lot(lot.pk)
     evaluate(lot=lot)
     release_blockers(lot)
     assert Deviation.objects.filter(lot=lot).count() == 1
@@ -351,7 +341,7 @@ def test_a_released_lot_refuses_changes_at_the_database(released, technician):
     assert (stored.status, stored.notes, stored.voided_at) == ("released", "", None)
 
     # Nothing re-evaluates a locked lot: what QA signed stays what the records say.
-    metrics.evaluate_lot(lot.pk)
+    release_tasks.evaluate_lot(lot.pk)
     assert release_blockers(stored)  # "only a lot under review can be released"
     assert is_valid(disposition.signature, release_content(stored, "released"))
 
@@ -382,9 +372,7 @@ def test_a_lot_cannot_be_released_at_the_database_without_a_disposition(passing)
 
 def _new_effective_version(qa, *, endotoxin_upper=0.25) -> Specification:
     draft = draft_specification(qa, limits={"endotoxin.eu_per_ml": {"upper": endotoxin_upper}})
-    approved = specification_approve(
-        request=signing_request(qa), specification=draft, username=qa.username, password=PASSWORD
-    )
+    approved = specification_approve(signer=signer_for(qa, "approval"), specification=draft)
     return specification_make_effective(actor=qa, specification=approved)
 
 

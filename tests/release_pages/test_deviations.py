@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from assays import services as assay_services
-from release import services as release
+from release import deviations, selectors
 from release.models import Deviation
 from tests.release_pages.conftest import PASSWORD, sign_data, signed_in
 from tests.release_pages.test_disposition import text
@@ -30,7 +30,7 @@ def test_a_deviation_goes_from_opened_by_hand_to_closed_with_a_signature(
     assert response["Location"] == deviation.get_absolute_url()
     assert deviation.status == "open"
     # Open on a run of the lot's genealogy: it blocks the lot's release.
-    assert any(deviation.code in b for b in release.release_blockers(passing_lot))
+    assert any(deviation.code in b for b in selectors.release_blockers(passing_lot))
 
     qa = signed_in(qa_user)
     url = deviation.get_absolute_url()
@@ -68,7 +68,7 @@ def test_a_deviation_goes_from_opened_by_hand_to_closed_with_a_signature(
     assert "Quinn QA" in page and "meaning: Approval" in page and "signature valid" in page
     assert "Pre-filter conditioned medium at 0.45 µm" in page
     assert "Close (e-signature)" not in page
-    assert not any(deviation.code in b for b in release.release_blockers(passing_lot))
+    assert not any(deviation.code in b for b in selectors.release_blockers(passing_lot))
 
 
 def test_an_oos_closed_as_result_invalidated_asks_for_a_retest(
@@ -91,7 +91,7 @@ def test_an_oos_closed_as_result_invalidated_asks_for_a_retest(
     lot_page = qa.get(oos_lot.get_absolute_url()).content.decode()
     assert "Fail (OOS)" not in lot_page  # re-evaluated: pending until the retest
     assert f"OOS investigation {oos.code}" in lot_page
-    assert "Endotoxin (< 0.5 EU/mL) has no result yet." in release.release_blockers(oos_lot)
+    assert "Endotoxin (< 0.5 EU/mL) has no result yet." in selectors.release_blockers(oos_lot)
 
     with django_capture_on_commit_callbacks(execute=True):
         assay_services.run_record(
@@ -102,7 +102,7 @@ def test_an_oos_closed_as_result_invalidated_asks_for_a_retest(
             actor=analyst,
             retest_of=run,
         )
-    assert release.release_blockers(oos_lot) == []
+    assert selectors.release_blockers(oos_lot) == []
     review = text(qa.get(reverse("release:lot_review", args=[oos_lot.pk])))
     assert "Nothing blocks release." in review
     assert f"is a retest of {run}" in review
@@ -111,7 +111,7 @@ def test_an_oos_closed_as_result_invalidated_asks_for_a_retest(
 
 
 def test_a_closed_deviation_takes_no_changes(passing_lot, technician, qa_user):
-    deviation = release.deviation_open(
+    deviation = deviations.deviation_open(
         actor=technician, kind="other", title="Label misprint", description="x", lot=passing_lot
     )
     qa = signed_in(qa_user)
@@ -135,7 +135,7 @@ def test_a_closed_deviation_takes_no_changes(passing_lot, technician, qa_user):
 def test_the_deviation_list_filters_by_status_kind_and_lot(
     oos_lot, passing_lot, technician, analyst, django_assert_max_num_queries
 ):
-    release.deviation_open(
+    deviations.deviation_open(
         actor=technician, kind="storage", title="Freezer alarm", description="x", lot=passing_lot
     )
     client = signed_in(analyst)

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from assays import services as assay_services
 from batches.models import ExosomeLot
-from release import services as release
+from release import deviations
 from release.models import CertificateOfAnalysis, Deviation, Disposition
 from tests.release_pages.conftest import sign_data, signed_in
 
@@ -97,7 +97,7 @@ def test_qa_releases_a_passing_lot_and_the_signed_coa_is_downloadable(
 
 
 def test_release_refused_while_a_deviation_is_open(passing_lot, technician, qa_signer):
-    deviation = release.deviation_open(
+    deviation = deviations.deviation_open(
         actor=technician,
         kind=Deviation.Kind.STORAGE,
         title="Freezer ULT-1 at -62 °C for 40 minutes",
@@ -253,7 +253,7 @@ def test_a_change_after_release_shows_the_signature_as_no_longer_valid(
     client.post(review_url(passing_lot), sign_data(qa_signer))
     assert "signature no longer valid" not in text(client.get(passing_lot.get_absolute_url()))
     # A deviation on the released lot changes the content the release signature is bound to.
-    release.deviation_open(
+    deviations.deviation_open(
         actor=technician,
         kind=Deviation.Kind.STORAGE,
         title="Vials found at -40 °C",

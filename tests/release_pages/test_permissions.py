@@ -14,8 +14,7 @@ from django.test import Client
 from django.urls import reverse
 
 from batches.models import ExosomeLot
-from release import services as release
-from release import specifications
+from release import deviations, specifications
 from release import urls as release_urls
 from release.models import Deviation, Disposition, Specification
 from tests import factories
@@ -66,14 +65,14 @@ def records(passing_lot, technician, qa_user, qa_signer):
     draft = specifications.specification_draft_create(
         actor=qa_user, product=Specification.Product.DRUG_SUBSTANCE
     )
-    deviation = release.deviation_open(
+    deviation = deviations.deviation_open(
         actor=technician,
         kind=Deviation.Kind.PROCESS,
         title="TFF flow rate excursion",
         description="Flow rate 80 mL/min for 4 minutes (limit 60).",
         lot=factories.lot(technician),
     )
-    capa = release.capa_add(
+    capa = deviations.capa_add(
         actor=qa_user,
         deviation=deviation,
         description="Retrain operators",
