@@ -37,7 +37,17 @@ from lims import file_store
 from lims.audit import audit_context
 from lims.events import announce
 from lims.models import system_user
+from lims.roles import (
+    can_enter_results,
+    can_manage_instruments,
+    can_review_runs,
+    require,
+)
 from lims.transitions import move_status
+
+MANAGES_INSTRUMENTS = "Only administrators manage instruments and their keys."
+REVIEWS_RUNS = "Only analysts review or invalidate runs."
+ENTERS_RESULTS = "Only technicians and analysts enter results and upload instrument files."
 
 LOCKED_LOT_STATUSES = (ExosomeLot.Status.RELEASED, ExosomeLot.Status.REJECTED)
 
@@ -47,6 +57,7 @@ LOCKED_LOT_STATUSES = (ExosomeLot.Status.RELEASED, ExosomeLot.Status.REJECTED)
 
 @transaction.atomic
 def instrument_register(*, actor, **fields) -> Instrument:
+    require(can_manage_instruments, actor, MANAGES_INSTRUMENTS)
     instrument = Instrument(created_by=actor, **fields)
     unknown = set(instrument.assay_codes) - set(
         AssayDefinition.objects.values_list("code", flat=True)
@@ -74,6 +85,7 @@ def instrument_log(
     notes: str = "",
 ) -> InstrumentLogEntry:
     """Log a calibration or maintenance; a calibration sets when the next one is due."""
+    require(can_manage_instruments, actor, MANAGES_INSTRUMENTS)
     entry = InstrumentLogEntry(
         instrument=instrument,
         kind=kind,
@@ -102,6 +114,7 @@ def instrument_log(
 
 
 def instrument_set_status(*, actor, instrument: Instrument, to: str, reason: str) -> Instrument:
+    require(can_manage_instruments, actor, MANAGES_INSTRUMENTS)
     return move_status(
         instrument,
         to=to,
@@ -141,6 +154,7 @@ def instrument_key_issue(
     reason: str = "Instrument key issued",
 ) -> tuple[InstrumentKey, str]:
     """A new API key for an instrument; the plain key is returned once and never stored."""
+    require(can_manage_instruments, actor, MANAGES_INSTRUMENTS)
     if expiry_date is None:
         expiry_date = timezone.now() + timezone.timedelta(days=settings.INSTRUMENT_KEY_DAYS)
     with audit_context(actor=actor, reason=reason):
@@ -155,6 +169,7 @@ def instrument_key_issue(
 
 @transaction.atomic
 def instrument_key_revoke(*, actor, key: InstrumentKey, reason: str) -> InstrumentKey:
+    require(can_manage_instruments, actor, MANAGES_INSTRUMENTS)
     if not reason.strip():
         raise ValidationError({"reason": "A reason is required to revoke a key."})
     with audit_context(actor=actor, reason=reason):
@@ -263,6 +278,8 @@ def run_record(
     """Record a run with its results in one transaction, or refuse it whole."""
     if actor is None and instrument is None:
         raise ValidationError("A run is recorded by a person or an instrument.")
+    if actor is not None:
+        require(can_enter_results, actor, ENTERS_RESULTS)
     if not results:
         raise ValidationError({"results": "A run needs at least one result."})
     assay = current_assay(assay_code)
@@ -364,6 +381,7 @@ def subjects_of(runs) -> tuple[list[int], list[int]]:
 
 @transaction.atomic
 def run_review(*, actor, run: AssayRun, reason: str = "Reviewed") -> AssayRun:
+    require(can_review_runs, actor, REVIEWS_RUNS)
     _refuse_if_locked(run)
     if run.operator_id == actor.pk:
         raise ValidationError("The analyst who performed a run cannot review it.")
@@ -382,6 +400,7 @@ def _refuse_if_locked(run: AssayRun) -> None:
 @transaction.atomic
 def run_invalidate(*, actor, run: AssayRun, reason: str) -> AssayRun:
     """Invalidate a run; its metrics no longer count, which is announced once committed."""
+    require(can_review_runs, actor, REVIEWS_RUNS)
     _refuse_if_locked(run)
     run = move_status(
         run, to="invalidated", actor=actor, reason=reason, extra_fields={"status_reason": reason}
@@ -409,6 +428,8 @@ def instrument_file_receive(
     uploaded_by=None,
 ) -> InstrumentFile:
     """Keep the original file and queue its parsing. Checks what can be checked up front."""
+    if uploaded_by is not None:
+        require(can_enter_results, uploaded_by, ENTERS_RESULTS)
     if len(data) > settings.FILE_UPLOAD_MAX_BYTES:
         raise ValidationError({"file": "The file is larger than the upload limit."})
     if not data:

@@ -6,7 +6,7 @@ that need the database, such as expired reagent lots and occupied storage positi
 attaches who and why to the audit trail.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 
 from django.core.exceptions import ValidationError
@@ -35,7 +35,10 @@ from batches.models import (
 from lims.audit import audit_context
 from lims.events import announce
 from lims.identifiers import next_identifier
+from lims.roles import can_record_production, require
 from lims.transitions import move_status
+
+RECORDS_PRODUCTION = "Only technicians record production."
 
 # --- Shared rules (the forms call these too) ------------------------------------------------
 
@@ -93,8 +96,16 @@ def _refuse_if_lot_locked(record) -> None:
 
 
 @transaction.atomic
-def record_update(instance: GmpRecord, *, actor, changes: dict, reason: str) -> GmpRecord:
+def record_update(
+    instance: GmpRecord,
+    *,
+    actor,
+    changes: dict,
+    reason: str,
+    permitted: Callable[[object], bool] = can_record_production,
+) -> GmpRecord:
     """Correct fields of an existing record; the reason is stored with the audit event."""
+    require(permitted, actor, f"Your role does not allow changes to {instance}.")
     reason = _require_reason(reason)
     model = type(instance)
     locked = model.objects.select_for_update().get(pk=instance.pk)
@@ -110,8 +121,15 @@ def record_update(instance: GmpRecord, *, actor, changes: dict, reason: str) -> 
 
 
 @transaction.atomic
-def record_void(instance: GmpRecord, *, actor, reason: str) -> GmpRecord:
+def record_void(
+    instance: GmpRecord,
+    *,
+    actor,
+    reason: str,
+    permitted: Callable[[object], bool] = can_record_production,
+) -> GmpRecord:
     """Void a record (GMP records are never deleted)."""
+    require(permitted, actor, f"Your role does not allow changes to {instance}.")
     reason = _require_reason(reason)
     locked = type(instance).objects.select_for_update().get(pk=instance.pk)
     if locked.is_voided:
@@ -132,6 +150,7 @@ def record_void(instance: GmpRecord, *, actor, reason: str) -> GmpRecord:
 def donor_create(
     *, actor, code: str, tissue_source: str, consent_reference: str, notes=""
 ) -> Donor:
+    require(can_record_production, actor, RECORDS_PRODUCTION)
     return _save_new(
         Donor(
             code=code.strip(),
@@ -155,6 +174,7 @@ def cell_bank_create(
     storage: str,
     parent_bank: CellBank | None = None,
 ) -> CellBank:
+    require(can_record_production, actor, RECORDS_PRODUCTION)
     if parent_bank is not None and parent_bank.donor_id != donor.pk:
         raise ValidationError({"parent_bank": "The parent bank comes from another donor."})
     bank = CellBank(
@@ -172,6 +192,7 @@ def cell_bank_create(
 
 @transaction.atomic
 def reagent_lot_create(*, actor, **fields) -> ReagentLot:
+    require(can_record_production, actor, RECORDS_PRODUCTION)
     return _save_new(ReagentLot(**fields), actor=actor)
 
 
@@ -187,6 +208,7 @@ def culture_batch_create(
     reagent_lots: Iterable[ReagentLot] = (),
     notes: str = "",
 ) -> CultureBatch:
+    require(can_record_production, actor, RECORDS_PRODUCTION)
     reagent_lots = list(reagent_lots)
     check_reagents_usable(reagent_lots, on=started_on)
     if cell_bank.is_voided:
@@ -220,6 +242,7 @@ def _check_batch_open(batch: CultureBatch, *, allowed=("in_culture",)):
 
 @transaction.atomic
 def passage_record(*, actor, batch: CultureBatch, **fields) -> Passage:
+    require(can_record_production, actor, RECORDS_PRODUCTION)
     batch = CultureBatch.objects.select_for_update().get(pk=batch.pk)
     _check_batch_open(batch)
     if fields.get("seeded_on") and fields["seeded_on"] < batch.started_on:
@@ -232,6 +255,7 @@ def harvest_record(
     *, actor, batch: CultureBatch, harvested_at, volume_ml, medium: str, notes: str = ""
 ) -> Harvest:
     """Record a conditioned-medium harvest; the first one moves the batch to 'harvested'."""
+    require(can_record_production, actor, RECORDS_PRODUCTION)
     batch = CultureBatch.objects.select_for_update().get(pk=batch.pk)
     _check_batch_open(batch, allowed=("in_culture", "harvested"))
     if timezone.localdate(harvested_at) < batch.started_on:
@@ -251,6 +275,7 @@ def harvest_record(
 
 def move_culture_batch(*, actor, batch: CultureBatch, to: str, reason: str) -> CultureBatch:
     """Close a harvested batch or discard one, with the reason why."""
+    require(can_record_production, actor, RECORDS_PRODUCTION)
     return move_status(
         batch, to=to, actor=actor, reason=reason, extra_fields={"status_reason": reason}
     )
@@ -274,6 +299,7 @@ def isolation_run_create(
     parameters: dict | None = None,
     reagent_lots: Iterable[ReagentLot] = (),
 ) -> IsolationRun:
+    require(can_record_production, actor, RECORDS_PRODUCTION)
     harvests = list(harvests)
     reagent_lots = list(reagent_lots)
     if not harvests:
@@ -315,6 +341,7 @@ def isolation_run_create(
 def lot_create(
     *, actor, isolation_runs: Iterable[IsolationRun], manufactured_on: date, volume_ml, notes=""
 ) -> ExosomeLot:
+    require(can_record_production, actor, RECORDS_PRODUCTION)
     runs = list(isolation_runs)
     if not runs:
         raise ValidationError({"isolation_runs": "A lot comes from at least one isolation run."})
@@ -339,6 +366,7 @@ def lot_set_status(*, actor, lot: ExosomeLot, to: str, reason: str) -> ExosomeLo
     Once committed, `batches.events.lot_status_changed` is announced (release fixes the
     specification version a lot entering testing will be judged against).
     """
+    require(can_record_production, actor, RECORDS_PRODUCTION)
     if to in (ExosomeLot.Status.RELEASED, ExosomeLot.Status.REJECTED):
         raise ValidationError(
             {"to": "A lot is released or rejected only by a signed QA disposition."}
@@ -355,6 +383,7 @@ def lot_set_status(*, actor, lot: ExosomeLot, to: str, reason: str) -> ExosomeLo
 
 @transaction.atomic
 def storage_location_create(*, actor, freezer: str, rack: str, box: str, position: str):
+    require(can_record_production, actor, RECORDS_PRODUCTION)
     return _save_new(
         StorageLocation(freezer=freezer, rack=rack, box=box, position=position), actor=actor
     )
@@ -365,6 +394,7 @@ def aliquots_create(
     *, actor, lot: ExosomeLot, volume_ul, locations: list[StorageLocation | None]
 ) -> list[Aliquot]:
     """Fill len(locations) vials of `lot`, each into its storage position (or none)."""
+    require(can_record_production, actor, RECORDS_PRODUCTION)
     lot = ExosomeLot.objects.select_for_update().get(pk=lot.pk)
     if lot.status in (ExosomeLot.Status.RELEASED, ExosomeLot.Status.REJECTED):
         raise ValidationError(f"Lot {lot} is {lot.get_status_display().lower()} and locked.")
@@ -408,6 +438,7 @@ def aliquots_create(
 
 @transaction.atomic
 def aliquot_move(*, actor, aliquot: Aliquot, to_location: StorageLocation | None, reason: str):
+    require(can_record_production, actor, RECORDS_PRODUCTION)
     reason = _require_reason(reason)
     aliquot = Aliquot.objects.select_for_update().get(pk=aliquot.pk)
     check_position_free(to_location, moving=aliquot)
@@ -425,6 +456,7 @@ def aliquot_move(*, actor, aliquot: Aliquot, to_location: StorageLocation | None
 
 def aliquot_set_status(*, actor, aliquot: Aliquot, to: str, reason: str) -> Aliquot:
     """A used or destroyed vial leaves its storage position free."""
+    require(can_record_production, actor, RECORDS_PRODUCTION)
     return move_status(
         aliquot,
         to=to,

@@ -11,6 +11,7 @@ from django.utils import timezone
 from pghistory.models import Events
 
 from lims.audit import audited
+from lims.roles import SYSTEM_USERNAME
 
 
 @audited(exclude=["password", "last_login"])
@@ -32,9 +33,6 @@ class User(AbstractUser):
     @property
     def printed_name(self) -> str:
         return self.get_full_name() or self.username
-
-
-SYSTEM_USERNAME = "system"
 
 
 def system_user() -> User:

@@ -4,7 +4,10 @@
 set by migrations from ROLE_PERMISSIONS, so every installation has the same matrix.
 """
 
+from collections.abc import Callable
+
 from django.contrib.auth.management import create_permissions
+from django.core.exceptions import PermissionDenied, ValidationError
 
 TECHNICIAN = "technician"
 ANALYST = "analyst"
@@ -126,6 +129,28 @@ def sync_role_groups(apps, schema_editor=None) -> None:
             if perm is not None:  # a later app's migration adds its own permissions
                 perms.append(perm)
         group.permissions.set(perms)
+
+
+class RoleRefused(PermissionDenied, ValidationError):
+    """The acting person's role does not allow this write (21 CFR 11.10(g)).
+
+    A PermissionDenied (403 when nothing else handles it) that forms show like any other
+    refusal of a service (a ValidationError)."""
+
+
+# The installation's own account (lims.models.system_user) acts for machines and tasks: it cannot
+# sign in, so only code running on the server acts as it.
+SYSTEM_USERNAME = "system"
+
+
+def require(predicate: Callable[[object], bool], actor, refusal: str) -> None:
+    """Refuse with `refusal` unless `predicate(actor)` holds: every service that writes calls
+    this first, so a caller that skips the page (a script, a task, another service) is refused
+    too."""
+    if actor is not None and getattr(actor, "username", None) == SYSTEM_USERNAME:
+        return
+    if actor is None or not predicate(actor):
+        raise RoleRefused(refusal)
 
 
 def roles_of(user) -> set[str]:

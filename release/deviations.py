@@ -19,7 +19,7 @@ from batches.services import record_update
 from lims.audit import audit_context
 from lims.identifiers import next_identifier
 from lims.models import Signature, system_user
-from lims.roles import QA, has_role
+from lims.roles import can_handle_deviations, can_open_deviations, require
 from lims.signatures import Signer, sign
 from lims.transitions import move_status
 from release.models import CapaAction, Deviation
@@ -39,6 +39,7 @@ def deviation_open(
     criterion=None,
     metric=None,
 ) -> Deviation:
+    require(can_open_deviations, actor, "Your role does not allow opening deviations.")
     if not any((lot, culture_batch, isolation_run, storage_location)):
         raise ValidationError("Say what the deviation concerns: a lot, batch, run or position.")
     deviation = Deviation(
@@ -86,8 +87,7 @@ def deviation_open_oos(*, lot, criterion, metric) -> Deviation | None:
 
 
 def _check_qa(actor, what: str) -> None:
-    if not has_role(actor, QA):
-        raise ValidationError(f"Only QA {what}.")
+    require(can_handle_deviations, actor, f"Only QA {what}.")
 
 
 def _check_not_closed(deviation: Deviation) -> None:
@@ -114,7 +114,11 @@ def deviation_investigate(
     }
     if changes:
         deviation = record_update(
-            deviation, actor=actor, changes=changes, reason="Investigation recorded"
+            deviation,
+            actor=actor,
+            changes=changes,
+            reason="Investigation recorded",
+            permitted=can_handle_deviations,
         )
     return deviation
 
@@ -141,7 +145,11 @@ def capa_done(*, actor, action: CapaAction, done_on) -> CapaAction:
     if CapaAction.objects.get(pk=action.pk).done_on is not None:
         raise ValidationError(f"{action} is already done.")
     return record_update(
-        action, actor=actor, changes={"done_on": done_on}, reason="CAPA action completed"
+        action,
+        actor=actor,
+        changes={"done_on": done_on},
+        reason="CAPA action completed",
+        permitted=can_handle_deviations,
     )
 
 

@@ -14,7 +14,7 @@ from django.db.models import Q
 from assays.models import AssayRun, Result
 from batches.genealogy import lot_genealogy
 from batches.models import Aliquot, CultureBatch, ExosomeLot, Harvest, IsolationRun, Passage
-from lims.roles import ADMIN, QA, has_role
+from lims.roles import ADMIN, QA, can_sign_dispositions, has_role, require
 from lims.signatures import Signer, sign
 from lims.transitions import move_status
 from release.certificate import issue_certificate
@@ -103,6 +103,9 @@ def _dispose(*, signer, lot, decision, reason, comment):
             f"Lot {locked} was already {locked.get_status_display().lower()} "
             "(another disposition was signed first)."
         )
+    require(
+        can_sign_dispositions, signer.user, "Only QA (never an administrator) signs dispositions."
+    )
     refusals = disposition_refusals(signer.user, locked)
     if refusals:
         raise ValidationError(refusals)

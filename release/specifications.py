@@ -13,7 +13,7 @@ from django.utils import timezone
 from assays.metrics import current_metrics
 from assays.units import convert
 from lims.audit import audit_context
-from lims.roles import QA, has_role
+from lims.roles import can_manage_specifications, require
 from lims.signatures import Signer, sign
 from lims.transitions import move_status
 from release.deviations import deviation_open_oos
@@ -36,8 +36,7 @@ def effective_specification(product: str) -> Specification | None:
 @transaction.atomic
 def specification_approve(*, signer: Signer, specification, comment: str = "") -> Specification:
     """QA approves a draft with an e-signature (meaning: approval)."""
-    if not has_role(signer.user, QA):
-        raise ValidationError("Only QA approves specifications.")
+    require(can_manage_specifications, signer.user, "Only QA approves specifications.")
     if signer.meaning != "approval":
         raise ValidationError("A specification is approved with a signature meaning approval.")
     spec = Specification.objects.select_for_update().get(pk=specification.pk)
@@ -58,8 +57,7 @@ def specification_approve(*, signer: Signer, specification, comment: str = "") -
 @transaction.atomic
 def specification_make_effective(*, actor, specification) -> Specification:
     """The approved version takes effect; the previous effective one is superseded."""
-    if not has_role(actor, QA):
-        raise ValidationError("Only QA makes a specification effective.")
+    require(can_manage_specifications, actor, "Only QA makes a specification effective.")
     spec = Specification.objects.select_for_update().get(pk=specification.pk)
     if spec.status != Specification.Status.APPROVED:
         raise ValidationError(
@@ -106,8 +104,7 @@ CRITERION_FIELDS = (
 def specification_draft_create(*, actor, product: str, title: str = "") -> Specification:
     """QA starts the next version of a product's specification as a draft, with a copy of the
     criteria of the effective version (or of the latest one when none is effective)."""
-    if not has_role(actor, QA):
-        raise ValidationError("Only QA drafts specifications.")
+    require(can_manage_specifications, actor, "Only QA drafts specifications.")
     if product not in Specification.Product.values:
         raise ValidationError({"product": "Choose a product."})
     # Lock the product's versions: two QA users drafting at once get consecutive versions
@@ -171,8 +168,7 @@ def _check_limits(criterion: Criterion) -> None:
 def criterion_save(*, actor, specification, criterion=None, **fields) -> Criterion:
     """Add a criterion to a draft, or change one of its criteria. The criteria of an approved
     version never change: a change is a new version, approved again."""
-    if not has_role(actor, QA):
-        raise ValidationError("Only QA edits specifications.")
+    require(can_manage_specifications, actor, "Only QA edits specifications.")
     spec = Specification.objects.select_for_update().get(pk=specification.pk)
     if spec.status != Specification.Status.DRAFT:
         raise ValidationError(
