@@ -8,6 +8,9 @@ class Migration(migrations.Migration):
     dependencies = [
         ('assays', '0006_default_specifications'),
         ("release", "0001_initial"),
+        # batches' moved models point at assays' (Deviation.criterion, Disposition.specification):
+        # they leave the state first.
+        ("batches", "0005_release_models_moved"),
     ]
 
     operations = [
