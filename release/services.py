@@ -122,6 +122,9 @@ def _dispose(*, signer, lot, decision, reason, comment):
             f"A lot {locked.get_status_display().lower()} cannot be "
             f"{Disposition.Decision(decision).label.lower()}."
         )
+    # The judging specification first: it is part of the signed content, and fixing it after
+    # the signature would leave the signature bound to content the record no longer has.
+    specification = specification_assign(lot=locked)
     signature = sign(
         signer=signer,
         record=locked,
@@ -135,7 +138,7 @@ def _dispose(*, signer, lot, decision, reason, comment):
                 decision=decision,
                 reason=reason,
                 signature=signature,
-                specification=specification_assign(lot=locked),
+                specification=specification,
             )
     except IntegrityError as exc:
         raise DispositionConflict(f"Lot {locked} already has a final disposition.") from exc

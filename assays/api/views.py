@@ -31,7 +31,6 @@ from assays import ingest, services
 from assays.api import schema, selectors
 from assays.api.auth import is_instrument
 from assays.api.errors import MalformedRequest, PayloadTooLarge
-from assays.api.filters import AssayFilter, InstrumentFilter, ResultFilter, RunFilter
 from assays.api.idempotency import idempotent
 from assays.api.parsers import (
     JSONParser,
@@ -41,6 +40,7 @@ from assays.api.parsers import (
 )
 from assays.api.permissions import require_assay_allowed
 from assays.api.serializers import ResultOutput, RunDetailOutput, RunListOutput, RunSummaryOutput
+from assays.filters import AssayFilter, InstrumentFilter, ResultFilter, RunFilter
 from assays.models import Analyte, AssayDefinition, AssayRun, Instrument, InstrumentFile
 from assays.parsers import ParseError
 from batches.filters import AliquotFilter, CultureBatchFilter, ExosomeLotFilter
