@@ -41,30 +41,33 @@ SIDECAR = FIXTURE.with_name(FIXTURE.name.removesuffix(".sql.gz") + ".json")
 def signature_validity() -> dict[str, bool | None]:
     """{signature id: whether it still matches its record's content} for every signature of
     the database Django is connected to, computed as the pages compute the "invalid" badge
-    (batches/release_views.py, batches/release_selectors.py): a specification's approval
+    (release/views.py, release/selectors.py): a specification's approval
     signature against Specification.signed_content(), a deviation's closure signature against
     Deviation.signed_content(), a disposition's signature against release_content(lot,
     decision). None: a signature no record shows.
 
     This is the function to adapt when the records or their content functions move.
     """
-    from assays.models import Specification
-    from batches.models import Deviation, Disposition
-    from batches.release import release_content
     from lims.models import Signature
-    from lims.signatures import is_valid
+    from lims.signatures import is_valid, signatures_of
+    from release.models import Deviation, Disposition, Specification
+    from release.selectors import release_content
 
     valid = {}
     for spec in Specification.objects.exclude(approval_signature=None).select_related(
         "approval_signature"
     ):
-        valid[spec.approval_signature_id] = is_valid(spec.approval_signature, spec.signed_content())
+        if spec.approval_signature in signatures_of(spec):  # found under its former label
+            valid[spec.approval_signature_id] = is_valid(
+                spec.approval_signature, spec.signed_content()
+            )
     for deviation in Deviation.objects.exclude(closure_signature=None).select_related(
         "closure_signature"
     ):
-        valid[deviation.closure_signature_id] = is_valid(
-            deviation.closure_signature, deviation.signed_content()
-        )
+        if deviation.closure_signature in signatures_of(deviation):
+            valid[deviation.closure_signature_id] = is_valid(
+                deviation.closure_signature, deviation.signed_content()
+            )
     for disposition in Disposition.objects.select_related("signature", "lot"):
         valid[disposition.signature_id] = is_valid(
             disposition.signature, release_content(disposition.lot, disposition.decision)
