@@ -39,6 +39,7 @@ from lims.events import announce
 from lims.models import system_user
 from lims.roles import (
     can_enter_results,
+    can_invalidate_runs,
     can_manage_instruments,
     can_review_runs,
     require,
@@ -46,7 +47,8 @@ from lims.roles import (
 from lims.transitions import move_status
 
 MANAGES_INSTRUMENTS = "Only administrators manage instruments and their keys."
-REVIEWS_RUNS = "Only analysts review or invalidate runs."
+REVIEWS_RUNS = "Only analysts review runs."
+INVALIDATES_RUNS = "Only analysts (or QA, closing an investigation) invalidate runs."
 ENTERS_RESULTS = "Only technicians and analysts enter results and upload instrument files."
 
 LOCKED_LOT_STATUSES = (ExosomeLot.Status.RELEASED, ExosomeLot.Status.REJECTED)
@@ -400,7 +402,7 @@ def _refuse_if_locked(run: AssayRun) -> None:
 @transaction.atomic
 def run_invalidate(*, actor, run: AssayRun, reason: str) -> AssayRun:
     """Invalidate a run; its metrics no longer count, which is announced once committed."""
-    require(can_review_runs, actor, REVIEWS_RUNS)
+    require(can_invalidate_runs, actor, INVALIDATES_RUNS)
     _refuse_if_locked(run)
     run = move_status(
         run, to="invalidated", actor=actor, reason=reason, extra_fields={"status_reason": reason}

@@ -184,6 +184,12 @@ def can_review_runs(user) -> bool:
     return user.is_authenticated and user.is_active and has_role(user, ANALYST)
 
 
+def can_invalidate_runs(user) -> bool:
+    """Analysts invalidate a run with an assignable laboratory error; QA does it by closing an
+    OOS investigation as "result invalidated"."""
+    return user.is_authenticated and user.is_active and has_role(user, ANALYST, QA)
+
+
 def can_manage_instruments(user) -> bool:
     """Instrument registry, calibration log, API keys and the assay catalogue."""
     return user.is_authenticated and user.is_active and has_role(user, ADMIN)

@@ -103,12 +103,11 @@ def _dispose(*, signer, lot, decision, reason, comment):
             f"Lot {locked} was already {locked.get_status_display().lower()} "
             "(another disposition was signed first)."
         )
-    require(
-        can_sign_dispositions, signer.user, "Only QA (never an administrator) signs dispositions."
-    )
     refusals = disposition_refusals(signer.user, locked)
     if refusals:
         raise ValidationError(refusals)
+    # The predicate the signing page checks, once more (disposition_refusals names the reason).
+    require(can_sign_dispositions, signer.user, "Only QA signs dispositions.")
     if decision == Disposition.Decision.RELEASED:
         # Decide on the current data, not on what a page last showed.
         evaluate(lot=locked)

@@ -58,7 +58,7 @@ def test_command_refuses_what_it_cannot_do(instrument):
 def test_keys_in_the_admin_are_issued_shown_once_revoked_with_a_reason_never_deleted(
     client, make_user, instrument
 ):
-    superuser = make_user(None, username="root", is_staff=True, is_superuser=True)
+    superuser = make_user("admin", username="root", is_staff=True, is_superuser=True)
     client.force_login(superuser)
     url = "/admin/assays/instrumentkey/"
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from django.apps import apps
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
@@ -239,8 +240,11 @@ def test_the_password_hash_is_not_copied_into_the_trail(technician):
 
 @pytest.fixture
 def trail(technician, analyst):
-    """Events by two people on two kinds of record."""
+    """Events by two people on two kinds of record (the analyst also works as a technician:
+    corrections of production records are technicians')."""
     donor = factories.donor(technician, code="D-TRAIL")
+    analyst.groups.add(Group.objects.get(name="technician"))
+    analyst = User.objects.get(pk=analyst.pk)  # roles are cached per instance
     services.record_update(donor, actor=analyst, changes={"notes": "seen"}, reason="Review comment")
     lot = factories.reagent_lot(technician)
     return {"donor": donor, "lot": lot}

@@ -18,6 +18,7 @@ from django.utils import timezone
 from batches import services
 from batches import urls as batches_urls
 from batches.models import CultureBatch, Donor, ReagentLot, StorageLocation
+from release import home as release_home
 from tests import factories
 
 BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -98,7 +99,7 @@ MATRIX = [
 
 
 def _url_names_in_urlconf() -> set[str]:
-    """Every named route of lims/urls.py and batches/urls.py.
+    """Every named route of lims/urls.py, the home page (release/home.py) and batches/urls.py.
 
     Other URLconfs that lims/urls.py includes are not walked: Django's admin and the health
     check appear in MATRIX by their entry page, the assays app's pages and API have their own
@@ -110,6 +111,8 @@ def _url_names_in_urlconf() -> set[str]:
             names.add(pattern.name)
         elif isinstance(pattern, URLResolver) and pattern.urlconf_module is batches_urls:
             names.update(f"batches:{p.name}" for p in pattern.url_patterns if p.name)
+        elif isinstance(pattern, URLResolver) and pattern.urlconf_module is release_home:
+            names.update(p.name for p in pattern.url_patterns if p.name)  # the home page
     return names
 
 

@@ -172,7 +172,7 @@ SERVICES = {
     ),
     "run_invalidate": (
         lambda a, w: assays.run_invalidate(actor=a, run=w["run"], reason="pipette error"),
-        {"analyst"},
+        {"analyst", "qa"},
     ),
     "deviation_open": (
         lambda a, w: deviations.deviation_open(

@@ -87,7 +87,7 @@ def signing_request(user):
     return request
 
 
-def _committed():
+def committed():
     """Run the work queued "on commit" (metrics, evaluation) when the block ends: at once in
     autocommit (transactional tests, threads), at the end of the block inside a test
     transaction."""
@@ -111,7 +111,7 @@ def results_for(lot: ExosomeLot, pairs) -> list[ResultInput]:
 
 def record_manual_run(actor, lot: ExosomeLot, assay_code: str, pairs, **kwargs) -> AssayRun:
     """One run entered by hand by `actor`; its metrics and the lot's evaluation follow."""
-    with _committed():
+    with committed():
         return assay_services.run_record(
             assay_code=assay_code,
             results=results_for(lot, pairs),
@@ -137,7 +137,10 @@ def lot_under_review(
     """A lot recorded by `technician`, put in testing, given its results by the same technician
     and moved to `status` (under review by default)."""
     lot = lot or factories.lot(technician)
-    batch_services.lot_set_status(actor=technician, lot=lot, to="in_testing", reason="QC samples")
+    with committed():  # release fixes the judging specification once the move commits
+        batch_services.lot_set_status(
+            actor=technician, lot=lot, to="in_testing", reason="QC samples"
+        )
     runs = record_passing_results(technician, lot, failing=failing)
     if status == "under_review":
         batch_services.lot_set_status(

@@ -42,6 +42,7 @@ from release.selectors import release_blockers, release_content
 from release.specifications import evaluate, specification_approve, specification_make_effective
 from tests.release.helpers import (
     PASSING,
+    committed,
     dispose,
     draft_specification,
     lot_under_review,
@@ -83,12 +84,11 @@ def investigate_and_close(qa, deviation, outcome, *, capa=False) -> Deviation:
         with pytest.raises(ValidationError, match="CAPA"):
             deviation_close(signer=signer_for(qa, "approval"), deviation=deviation, outcome=outcome)
         capa_done(actor=qa, action=action, done_on=timezone.localdate())
-    closed = deviation_close(
-        signer=signer_for(qa, "approval"),
-        deviation=deviation,
-        outcome=outcome,
-        comment="Investigation complete",
-    )
+    signer = signer_for(qa, "approval")
+    with committed():  # the invalidated runs' lots are evaluated again once the close commits
+        closed = deviation_close(
+            signer=signer, deviation=deviation, outcome=outcome, comment="Investigation complete"
+        )
     closed.refresh_from_db()
     assert closed.status == "closed" and closed.outcome == outcome
     assert closed.closure_signature.signer == qa
@@ -410,7 +410,8 @@ def test_a_lot_in_testing_before_a_new_version_keeps_the_old_one(technician, mak
     from tests import factories
 
     lot = factories.lot(technician)
-    batch_services.lot_set_status(actor=technician, lot=lot, to="in_testing", reason="Sampled")
+    with committed():  # release fixes the version once the move to testing commits
+        batch_services.lot_set_status(actor=technician, lot=lot, to="in_testing", reason="Sampled")
     _new_effective_version(make_user("qa"))
 
     record_passing_results(technician, lot)

@@ -81,10 +81,11 @@ def test_an_oos_closed_as_result_invalidated_asks_for_a_retest(
         reverse("release:deviation_investigate", args=[oos.pk]),
         {"root_cause": "Pipetting error in the LAL plate", "impact_assessment": "None: retest"},
     )
-    response = qa.post(
-        reverse("release:deviation_close", args=[oos.pk]),
-        {"outcome": "result_invalidated", "username": qa_signer.username, "password": PASSWORD},
-    )
+    with django_capture_on_commit_callbacks(execute=True):  # the re-evaluation, once committed
+        response = qa.post(
+            reverse("release:deviation_close", args=[oos.pk]),
+            {"outcome": "result_invalidated", "username": qa_signer.username, "password": PASSWORD},
+        )
     assert response.status_code == 302
     run.refresh_from_db()
     assert run.status == "invalidated"

@@ -8,11 +8,13 @@ import subprocess
 
 import pytest
 from axes.models import AccessAttempt
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from assays import services as assay_services
 from batches.models import ExosomeLot
+from lims.models import User
 from release import deviations
 from release.models import CertificateOfAnalysis, Deviation, Disposition
 from tests.release_pages.conftest import sign_data, signed_in
@@ -136,6 +138,9 @@ def test_release_refused_with_a_failing_criterion_and_the_investigation_linked(o
 
 
 def test_the_qa_who_recorded_a_result_of_the_lot_may_not_sign_it(passing_lot, qa_user):
+    # A QA person who also works as an analyst (a QA-only account may not enter results).
+    qa_user.groups.add(Group.objects.get(name="analyst"))
+    qa_user = User.objects.get(pk=qa_user.pk)
     assay_services.run_record(
         assay_code="BCA",
         results=[assay_services.ResultInput(passing_lot.code, "protein", value=5.1)],
