@@ -7,6 +7,7 @@ through batches.services.
 
 import math
 from datetime import date
+from typing import ClassVar, Self
 
 import pgtrigger
 from django.conf import settings
@@ -44,6 +45,10 @@ class GmpRecord(models.Model):
         editable=False,
     )
     void_reason = models.TextField(blank=True, editable=False)
+
+    # Every concrete record has Django's default manager; declared for the type checker, which
+    # gives an abstract model none (batches.services reaches it through type(instance)).
+    objects: ClassVar[models.Manager[Self]]
 
     class Meta:
         abstract = True
