@@ -1,5 +1,9 @@
 """Writes of the QC pages: starting a bulk recompute of metrics."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
@@ -8,9 +12,12 @@ from assays.models import RecomputeJob
 from assays.tasks import run_recompute_job
 from lims.roles import can_review_runs
 
+if TYPE_CHECKING:
+    from lims.models import User
+
 
 @transaction.atomic
-def recompute_job_start(*, actor, assay_code: str = "") -> RecomputeJob:
+def recompute_job_start(*, actor: User, assay_code: str = "") -> RecomputeJob:
     """Create a recompute job for one assay (or all, ``""``) and queue it once committed.
 
     The job is queued on commit so the worker never looks for a row it cannot see yet; the task

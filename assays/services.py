@@ -6,8 +6,13 @@ registered instrument in service and calibrated, reagent lots not expired, sampl
 locked, analyte known, value of the right type, unit convertible to the analyte's unit.
 """
 
+from __future__ import annotations
+
 import math
-from datetime import date
+import uuid
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -31,7 +36,7 @@ from assays.models import (
 )
 from assays.parsers import ParseError
 from assays.units import convert, is_valid_unit
-from batches.models import Aliquot, CultureBatch, ExosomeLot
+from batches.models import Aliquot, CultureBatch, ExosomeLot, ReagentLot
 from batches.services import check_lot_not_locked, check_reagents_usable
 from lims import file_store
 from lims.audit import audit_context
@@ -51,6 +56,9 @@ REVIEWS_RUNS = "Only analysts review runs."
 INVALIDATES_RUNS = "Only analysts (or QA, closing an investigation) invalidate runs."
 ENTERS_RESULTS = "Only technicians and analysts enter results and upload instrument files."
 
+if TYPE_CHECKING:
+    from lims.models import User
+
 LOCKED_LOT_STATUSES = (ExosomeLot.Status.RELEASED, ExosomeLot.Status.REJECTED)
 
 
@@ -58,7 +66,7 @@ LOCKED_LOT_STATUSES = (ExosomeLot.Status.RELEASED, ExosomeLot.Status.REJECTED)
 
 
 @transaction.atomic
-def instrument_register(*, actor, **fields) -> Instrument:
+def instrument_register(*, actor: User, **fields: Any) -> Instrument:
     require(can_manage_instruments, actor, MANAGES_INSTRUMENTS)
     instrument = Instrument(created_by=actor, **fields)
     unknown = set(instrument.assay_codes) - set(
@@ -77,7 +85,7 @@ def instrument_register(*, actor, **fields) -> Instrument:
 @transaction.atomic
 def instrument_log(
     *,
-    actor,
+    actor: User,
     instrument: Instrument,
     kind: str,
     performed_on: date,
@@ -115,7 +123,9 @@ def instrument_log(
     return entry
 
 
-def instrument_set_status(*, actor, instrument: Instrument, to: str, reason: str) -> Instrument:
+def instrument_set_status(
+    *, actor: User, instrument: Instrument, to: str, reason: str
+) -> Instrument:
     require(can_manage_instruments, actor, MANAGES_INSTRUMENTS)
     return move_status(
         instrument,
@@ -149,16 +159,16 @@ def check_instrument_usable(instrument: Instrument, *, on: date | None = None) -
 @transaction.atomic
 def instrument_key_issue(
     *,
-    actor,
+    actor: User,
     instrument: Instrument,
     name: str = "",
-    expiry_date=None,
+    expiry_date: datetime | None = None,
     reason: str = "Instrument key issued",
 ) -> tuple[InstrumentKey, str]:
     """A new API key for an instrument; the plain key is returned once and never stored."""
     require(can_manage_instruments, actor, MANAGES_INSTRUMENTS)
     if expiry_date is None:
-        expiry_date = timezone.now() + timezone.timedelta(days=settings.INSTRUMENT_KEY_DAYS)
+        expiry_date = timezone.now() + timedelta(days=settings.INSTRUMENT_KEY_DAYS)
     with audit_context(actor=actor, reason=reason):
         key, plain = InstrumentKey.objects.create_key(
             # The key model's name holds 50 characters and create_key() does not validate.
@@ -166,11 +176,13 @@ def instrument_key_issue(
             instrument=instrument,
             expiry_date=expiry_date,
         )
-    return key, plain
+    # djangorestframework-api-key types create_key() as returning its AbstractAPIKey, not the
+    # manager's model.
+    return key, plain  # type: ignore[return-value]
 
 
 @transaction.atomic
-def instrument_key_revoke(*, actor, key: InstrumentKey, reason: str) -> InstrumentKey:
+def instrument_key_revoke(*, actor: User, key: InstrumentKey, reason: str) -> InstrumentKey:
     require(can_manage_instruments, actor, MANAGES_INSTRUMENTS)
     if not reason.strip():
         raise ValidationError({"reason": "A reason is required to revoke a key."})
@@ -190,7 +202,15 @@ def current_assay(code: str) -> AssayDefinition:
     return assay
 
 
-def resolve_sample(identifier: str, assay: AssayDefinition):
+class SampleTarget(TypedDict, total=False):
+    """What a sample identifier names: a culture batch, or a lot and perhaps one of its vials."""
+
+    culture_batch: CultureBatch
+    lot: ExosomeLot
+    aliquot: Aliquot | None
+
+
+def resolve_sample(identifier: str, assay: AssayDefinition) -> SampleTarget:
     """The batch, lot or vial an identifier names, checked against what the assay tests."""
     identifier = identifier.strip()
     if assay.applies_to == AssayDefinition.AppliesTo.CULTURE_BATCH:
@@ -217,7 +237,15 @@ def resolve_sample(identifier: str, assay: AssayDefinition):
     return {"lot": lot, "aliquot": aliquot}
 
 
-def _validated_result(analyte: Analyte, item: ResultInput) -> dict:
+class CheckedValue(TypedDict):
+    """A result value as stored: numeric in the analyte's unit, or text."""
+
+    value: float | None
+    text_value: str
+    unit: str
+
+
+def _validated_result(analyte: Analyte, item: ResultInput) -> CheckedValue:
     """Value checked against the analyte's type; numeric values converted to its unit."""
     where = f"{item.sample} / {analyte.code}"
     if analyte.result_type == Analyte.ResultType.NUMERIC:
@@ -257,7 +285,7 @@ def _validated_result(analyte: Analyte, item: ResultInput) -> dict:
     return {"value": None, "text_value": text, "unit": ""}
 
 
-def result_check(analyte: Analyte, item: ResultInput) -> dict:
+def result_check(analyte: Analyte, item: ResultInput) -> CheckedValue:
     """The check `run_record` applies to each value, for forms that show errors per field."""
     return _validated_result(analyte, item)
 
@@ -268,11 +296,11 @@ def run_record(
     assay_code: str,
     results: list[ResultInput],
     source: str,
-    started_at,
-    ended_at=None,
-    actor=None,
+    started_at: datetime,
+    ended_at: datetime | None = None,
+    actor: User | None = None,
     instrument: Instrument | None = None,
-    reagent_lots=(),
+    reagent_lots: Iterable[ReagentLot] = (),
     retest_of: AssayRun | None = None,
     source_file: InstrumentFile | None = None,
     external_id: str = "",
@@ -300,7 +328,7 @@ def run_record(
         raise ValidationError({"retest_of": "A retest repeats a run of the same assay."})
 
     analytes = {a.code: a for a in assay.analytes.all()}
-    samples: dict[str, dict] = {}
+    samples: dict[str, SampleTarget] = {}
     rows = []
     for item in results:
         analyte = analytes.get(item.analyte)
@@ -373,7 +401,7 @@ def _after_run_recorded(run: AssayRun) -> None:
     announce(run_recorded, run_id=run.pk)
 
 
-def subjects_of(runs) -> tuple[list[int], list[int]]:
+def subjects_of(runs: Iterable[int]) -> tuple[list[int], list[int]]:
     """The lots and culture batches the runs tested: (lot ids, culture batch ids)."""
     samples = RunSample.objects.filter(run__in=runs)
     lots = samples.filter(lot__isnull=False).values_list("lot", flat=True).distinct()
@@ -382,7 +410,7 @@ def subjects_of(runs) -> tuple[list[int], list[int]]:
 
 
 @transaction.atomic
-def run_review(*, actor, run: AssayRun, reason: str = "Reviewed") -> AssayRun:
+def run_review(*, actor: User, run: AssayRun, reason: str = "Reviewed") -> AssayRun:
     require(can_review_runs, actor, REVIEWS_RUNS)
     _refuse_if_locked(run)
     if run.operator_id == actor.pk:
@@ -400,7 +428,7 @@ def _refuse_if_locked(run: AssayRun) -> None:
 
 
 @transaction.atomic
-def run_invalidate(*, actor, run: AssayRun, reason: str) -> AssayRun:
+def run_invalidate(*, actor: User, run: AssayRun, reason: str) -> AssayRun:
     """Invalidate a run; its metrics no longer count, which is announced once committed."""
     require(can_invalidate_runs, actor, INVALIDATES_RUNS)
     _refuse_if_locked(run)
@@ -427,7 +455,7 @@ def instrument_file_receive(
     assay_code: str,
     format_hint: str = "",
     instrument: Instrument | None = None,
-    uploaded_by=None,
+    uploaded_by: User | None = None,
 ) -> InstrumentFile:
     """Keep the original file and queue its parsing. Checks what can be checked up front."""
     if uploaded_by is not None:
@@ -465,7 +493,7 @@ def instrument_file_receive(
     return record
 
 
-def instrument_file_parse(file_id) -> InstrumentFile:
+def instrument_file_parse(file_id: str | uuid.UUID) -> InstrumentFile:
     """Parse a queued file into a run and its results, or mark it failed with the reason.
 
     Safe to run twice (a redelivered task, two workers): the row lock and the status check
@@ -513,7 +541,7 @@ def instrument_file_parse(file_id) -> InstrumentFile:
         return _mark_failed(record, exc)
 
 
-def _mark_failed(record: InstrumentFile, exc) -> InstrumentFile:
+def _mark_failed(record: InstrumentFile, exc: Exception) -> InstrumentFile:
     message = str(exc) if not isinstance(exc, ValidationError) else "; ".join(exc.messages)
     with transaction.atomic():
         locked = InstrumentFile.objects.select_for_update().get(pk=record.pk)

@@ -6,8 +6,12 @@ that need the database, such as expired reagent lots and occupied storage positi
 attaches who and why to the audit trail.
 """
 
-from collections.abc import Callable, Iterable
-from datetime import date
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -40,6 +44,11 @@ from lims.transitions import move_status
 
 RECORDS_PRODUCTION = "Only technicians record production."
 
+if TYPE_CHECKING:
+    from lims.models import User
+
+_Record = TypeVar("_Record", bound=GmpRecord)
+
 # --- Shared rules (the forms call these too) ------------------------------------------------
 
 
@@ -52,11 +61,12 @@ def check_reagents_usable(reagent_lots: Iterable[ReagentLot], *, on: date | None
         raise ValidationError({"reagent_lots": f"Expired reagent lot cannot be used: {names}."})
 
 
-def check_position_free(location: StorageLocation | None, *, moving: Aliquot | None = None):
+def check_position_free(location: StorageLocation | None, *, moving: Aliquot | None = None) -> None:
     if location is None:
         return
     holder = (
-        Aliquot.objects.filter(location=location).exclude(pk=getattr(moving, "pk", None)).first()
+        # django-stubs refuses pk=None in a lookup, which Django reads as IS NULL.
+        Aliquot.objects.filter(location=location).exclude(pk=getattr(moving, "pk", None)).first()  # type: ignore[misc]
     )
     if holder is not None:
         raise ValidationError(
@@ -64,7 +74,7 @@ def check_position_free(location: StorageLocation | None, *, moving: Aliquot | N
         )
 
 
-def _save_new(instance: GmpRecord, *, actor, reason: str = "") -> GmpRecord:
+def _save_new(instance: _Record, *, actor: User, reason: str = "") -> _Record:
     instance.created_by = actor
     instance.full_clean()
     with audit_context(actor=actor, reason=reason or "Created"):
@@ -89,7 +99,7 @@ def check_lot_not_locked(lot: ExosomeLot | None) -> None:
         raise ValidationError(reason)
 
 
-def _refuse_if_lot_locked(record) -> None:
+def _refuse_if_lot_locked(record: GmpRecord) -> None:
     lot = record if isinstance(record, ExosomeLot) else getattr(record, "lot", None)
     if isinstance(lot, ExosomeLot):
         check_lot_not_locked(lot)
@@ -97,13 +107,13 @@ def _refuse_if_lot_locked(record) -> None:
 
 @transaction.atomic
 def record_update(
-    instance: GmpRecord,
+    instance: _Record,
     *,
-    actor,
-    changes: dict,
+    actor: User,
+    changes: dict[str, Any],
     reason: str,
-    permitted: Callable[[object], bool] = can_record_production,
-) -> GmpRecord:
+    permitted: Callable[[User], bool] = can_record_production,
+) -> _Record:
     """Correct fields of an existing record; the reason is stored with the audit event."""
     require(permitted, actor, f"Your role does not allow changes to {instance}.")
     reason = _require_reason(reason)
@@ -122,12 +132,12 @@ def record_update(
 
 @transaction.atomic
 def record_void(
-    instance: GmpRecord,
+    instance: _Record,
     *,
-    actor,
+    actor: User,
     reason: str,
-    permitted: Callable[[object], bool] = can_record_production,
-) -> GmpRecord:
+    permitted: Callable[[User], bool] = can_record_production,
+) -> _Record:
     """Void a record (GMP records are never deleted)."""
     require(permitted, actor, f"Your role does not allow changes to {instance}.")
     reason = _require_reason(reason)
@@ -148,7 +158,7 @@ def record_void(
 
 @transaction.atomic
 def donor_create(
-    *, actor, code: str, tissue_source: str, consent_reference: str, notes=""
+    *, actor: User, code: str, tissue_source: str, consent_reference: str, notes: str = ""
 ) -> Donor:
     require(can_record_production, actor, RECORDS_PRODUCTION)
     return _save_new(
@@ -165,7 +175,7 @@ def donor_create(
 @transaction.atomic
 def cell_bank_create(
     *,
-    actor,
+    actor: User,
     donor: Donor,
     bank_type: str,
     passage: int,
@@ -191,7 +201,7 @@ def cell_bank_create(
 
 
 @transaction.atomic
-def reagent_lot_create(*, actor, **fields) -> ReagentLot:
+def reagent_lot_create(*, actor: User, **fields: Any) -> ReagentLot:
     require(can_record_production, actor, RECORDS_PRODUCTION)
     return _save_new(ReagentLot(**fields), actor=actor)
 
@@ -202,7 +212,7 @@ def reagent_lot_create(*, actor, **fields) -> ReagentLot:
 @transaction.atomic
 def culture_batch_create(
     *,
-    actor,
+    actor: User,
     cell_bank: CellBank,
     started_on: date,
     reagent_lots: Iterable[ReagentLot] = (),
@@ -232,7 +242,7 @@ def culture_batch_create(
     return batch
 
 
-def _check_batch_open(batch: CultureBatch, *, allowed=("in_culture",)):
+def _check_batch_open(batch: CultureBatch, *, allowed: tuple[str, ...] = ("in_culture",)) -> None:
     if batch.status not in allowed:
         raise ValidationError(
             f"Culture batch {batch} is {batch.get_status_display().lower()}: "
@@ -241,7 +251,7 @@ def _check_batch_open(batch: CultureBatch, *, allowed=("in_culture",)):
 
 
 @transaction.atomic
-def passage_record(*, actor, batch: CultureBatch, **fields) -> Passage:
+def passage_record(*, actor: User, batch: CultureBatch, **fields: Any) -> Passage:
     require(can_record_production, actor, RECORDS_PRODUCTION)
     batch = CultureBatch.objects.select_for_update().get(pk=batch.pk)
     _check_batch_open(batch)
@@ -252,7 +262,13 @@ def passage_record(*, actor, batch: CultureBatch, **fields) -> Passage:
 
 @transaction.atomic
 def harvest_record(
-    *, actor, batch: CultureBatch, harvested_at, volume_ml, medium: str, notes: str = ""
+    *,
+    actor: User,
+    batch: CultureBatch,
+    harvested_at: datetime,
+    volume_ml: Decimal,
+    medium: str,
+    notes: str = "",
 ) -> Harvest:
     """Record a conditioned-medium harvest; the first one moves the batch to 'harvested'."""
     require(can_record_production, actor, RECORDS_PRODUCTION)
@@ -260,7 +276,7 @@ def harvest_record(
     _check_batch_open(batch, allowed=("in_culture", "harvested"))
     if timezone.localdate(harvested_at) < batch.started_on:
         raise ValidationError({"harvested_at": "A harvest cannot precede the batch start."})
-    if harvested_at > timezone.now() + timezone.timedelta(minutes=5):
+    if harvested_at > timezone.now() + timedelta(minutes=5):
         raise ValidationError({"harvested_at": "A harvest cannot be recorded in the future."})
     harvest = _save_new(
         Harvest(
@@ -273,7 +289,7 @@ def harvest_record(
     return harvest
 
 
-def move_culture_batch(*, actor, batch: CultureBatch, to: str, reason: str) -> CultureBatch:
+def move_culture_batch(*, actor: User, batch: CultureBatch, to: str, reason: str) -> CultureBatch:
     """Close a harvested batch or discard one, with the reason why."""
     require(can_record_production, actor, RECORDS_PRODUCTION)
     return move_status(
@@ -287,16 +303,16 @@ def move_culture_batch(*, actor, batch: CultureBatch, to: str, reason: str) -> C
 @transaction.atomic
 def isolation_run_create(
     *,
-    actor,
+    actor: User,
     method: str,
     harvests: Iterable[Harvest],
-    input_volume_ml,
-    output_volume_ml,
-    operator,
+    input_volume_ml: Decimal,
+    output_volume_ml: Decimal,
+    operator: User,
     equipment: str,
-    started_at,
-    ended_at,
-    parameters: dict | None = None,
+    started_at: datetime,
+    ended_at: datetime,
+    parameters: dict[str, Any] | None = None,
     reagent_lots: Iterable[ReagentLot] = (),
 ) -> IsolationRun:
     require(can_record_production, actor, RECORDS_PRODUCTION)
@@ -339,7 +355,12 @@ def isolation_run_create(
 
 @transaction.atomic
 def lot_create(
-    *, actor, isolation_runs: Iterable[IsolationRun], manufactured_on: date, volume_ml, notes=""
+    *,
+    actor: User,
+    isolation_runs: Iterable[IsolationRun],
+    manufactured_on: date,
+    volume_ml: Decimal,
+    notes: str = "",
 ) -> ExosomeLot:
     require(can_record_production, actor, RECORDS_PRODUCTION)
     runs = list(isolation_runs)
@@ -359,7 +380,7 @@ def lot_create(
     return lot
 
 
-def lot_set_status(*, actor, lot: ExosomeLot, to: str, reason: str) -> ExosomeLot:
+def lot_set_status(*, actor: User, lot: ExosomeLot, to: str, reason: str) -> ExosomeLot:
     """Move a lot through production and testing. Release and rejection are QA dispositions
     with an e-signature (release.services.lot_dispose), never a plain status change.
 
@@ -382,7 +403,9 @@ def lot_set_status(*, actor, lot: ExosomeLot, to: str, reason: str) -> ExosomeLo
 
 
 @transaction.atomic
-def storage_location_create(*, actor, freezer: str, rack: str, box: str, position: str):
+def storage_location_create(
+    *, actor: User, freezer: str, rack: str, box: str, position: str
+) -> StorageLocation:
     require(can_record_production, actor, RECORDS_PRODUCTION)
     return _save_new(
         StorageLocation(freezer=freezer, rack=rack, box=box, position=position), actor=actor
@@ -391,7 +414,7 @@ def storage_location_create(*, actor, freezer: str, rack: str, box: str, positio
 
 @transaction.atomic
 def aliquots_create(
-    *, actor, lot: ExosomeLot, volume_ul, locations: list[StorageLocation | None]
+    *, actor: User, lot: ExosomeLot, volume_ul: Decimal, locations: Sequence[StorageLocation | None]
 ) -> list[Aliquot]:
     """Fill len(locations) vials of `lot`, each into its storage position (or none)."""
     require(can_record_production, actor, RECORDS_PRODUCTION)
@@ -437,7 +460,9 @@ def aliquots_create(
 
 
 @transaction.atomic
-def aliquot_move(*, actor, aliquot: Aliquot, to_location: StorageLocation | None, reason: str):
+def aliquot_move(
+    *, actor: User, aliquot: Aliquot, to_location: StorageLocation | None, reason: str
+) -> AliquotMove:
     require(can_record_production, actor, RECORDS_PRODUCTION)
     reason = _require_reason(reason)
     aliquot = Aliquot.objects.select_for_update().get(pk=aliquot.pk)
@@ -454,7 +479,7 @@ def aliquot_move(*, actor, aliquot: Aliquot, to_location: StorageLocation | None
     return _save_new(move, actor=actor, reason=reason)
 
 
-def aliquot_set_status(*, actor, aliquot: Aliquot, to: str, reason: str) -> Aliquot:
+def aliquot_set_status(*, actor: User, aliquot: Aliquot, to: str, reason: str) -> Aliquot:
     """A used or destroyed vial leaves its storage position free."""
     require(can_record_production, actor, RECORDS_PRODUCTION)
     return move_status(

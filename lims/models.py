@@ -1,6 +1,7 @@
 """People and cross-cutting records of the LIMS."""
 
 from datetime import UTC
+from typing import ClassVar, Self
 
 import pghistory
 import pgtrigger
@@ -161,6 +162,10 @@ class GmpRecord(models.Model):
         editable=False,
     )
     void_reason = models.TextField(blank=True, editable=False)
+
+    # Every concrete record has Django's default manager; declared for the type checker, which
+    # gives an abstract model none (services reach it through type(instance)).
+    objects: ClassVar[models.Manager[Self]]
 
     class Meta:
         abstract = True

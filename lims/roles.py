@@ -5,6 +5,7 @@ set by migrations from ROLE_PERMISSIONS, so every installation has the same matr
 """
 
 from collections.abc import Callable
+from typing import Any
 
 from django.contrib.auth.management import create_permissions
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -143,7 +144,7 @@ class RoleRefused(PermissionDenied, ValidationError):
 SYSTEM_USERNAME = "system"
 
 
-def require(predicate: Callable[[object], bool], actor, refusal: str) -> None:
+def require(predicate: Callable[[Any], bool], actor: Any, refusal: str) -> None:
     """Refuse with `refusal` unless `predicate(actor)` holds: every service that writes calls
     this first, so a caller that skips the page (a script, a task, another service) is refused
     too."""

@@ -6,11 +6,20 @@ table is installed as a pgtrigger FSM trigger, so a write that skips this functi
 the database too.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeVar
+
 import pgtrigger
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 
 from lims.audit import audit_context
+
+if TYPE_CHECKING:
+    from lims.models import User
+
+_Model = TypeVar("_Model", bound=models.Model)
 
 
 class InvalidTransition(ValidationError):
@@ -27,13 +36,21 @@ def allowed_moves(instance) -> list[str]:
 
 
 @transaction.atomic
-def move_status(instance, *, to: str, actor, reason: str, extra_fields: dict | None = None):
+def move_status(
+    instance: _Model,
+    *,
+    to: str,
+    actor: User | None,
+    reason: str,
+    extra_fields: dict[str, Any] | None = None,
+) -> _Model:
     """Move `instance` to status `to`, or raise InvalidTransition saying why not.
 
     The row is locked first, so two people moving the same record at once are serialised and
     the second sees the first one's result.
     """
-    model = type(instance)
+    # Any: the models with a status declare TRANSITIONS and have `objects`; Model has neither.
+    model: Any = type(instance)
     locked = model.objects.select_for_update().get(pk=instance.pk)
     if to not in model.TRANSITIONS.get(locked.status, set()):
         raise InvalidTransition(

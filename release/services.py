@@ -14,6 +14,7 @@ from django.db.models import Q
 from assays.models import AssayRun, Result
 from batches.genealogy import lot_genealogy
 from batches.models import Aliquot, CultureBatch, ExosomeLot, Harvest, IsolationRun, Passage
+from lims.models import User
 from lims.roles import ADMIN, QA, can_sign_dispositions, has_role, require
 from lims.signatures import Signer, sign
 from lims.transitions import move_status
@@ -30,24 +31,23 @@ def people_behind(lot: ExosomeLot) -> set[int]:
     genealogy = lot_genealogy(lot)
     batch_ids = [b.pk for b in genealogy.culture_batches]
     run_ids = [r.pk for r in genealogy.isolation_runs]
-    people = {lot.created_by_id}
+    people: set[int | None] = {lot.created_by_id}
     people |= set(Aliquot.objects.filter(lot=lot).values_list("created_by", flat=True))
-    for row in IsolationRun.objects.filter(pk__in=run_ids).values_list("created_by", "operator"):
-        people |= set(row)
+    for pair in IsolationRun.objects.filter(pk__in=run_ids).values_list("created_by", "operator"):
+        people |= set(pair)
     people |= set(
         CultureBatch.objects.filter(pk__in=batch_ids).values_list("created_by", flat=True)
     )
     people |= set(Passage.objects.filter(batch__in=batch_ids).values_list("created_by", flat=True))
     people |= set(Harvest.objects.filter(batch__in=batch_ids).values_list("created_by", flat=True))
     runs = AssayRun.objects.filter(Q(samples__lot=lot) | Q(samples__culture_batch__in=batch_ids))
-    for row in runs.values_list("created_by", "operator", "reviewed_by"):
-        people |= set(row)
+    for triple in runs.values_list("created_by", "operator", "reviewed_by"):
+        people |= set(triple)
     people |= set(Result.objects.filter(run__in=runs).values_list("created_by", flat=True))
-    people.discard(None)
-    return people
+    return {pk for pk in people if pk is not None}
 
 
-def disposition_refusals(user, lot: ExosomeLot) -> list[str]:
+def disposition_refusals(user: User, lot: ExosomeLot) -> list[str]:
     """Why `user` may not sign the disposition of `lot` (empty: they may)."""
     if has_role(user, ADMIN):
         return ["Administrators cannot sign dispositions (segregation of duties)."]
@@ -61,7 +61,7 @@ def disposition_refusals(user, lot: ExosomeLot) -> list[str]:
     return []
 
 
-def user_can_release(user, lot) -> bool:
+def user_can_release(user: User, lot: ExosomeLot) -> bool:
     return not disposition_refusals(user, lot)
 
 
@@ -89,7 +89,9 @@ def lot_dispose(
     return disposition
 
 
-def _dispose(*, signer, lot, decision, reason, comment):
+def _dispose(
+    *, signer: Signer, lot: ExosomeLot, decision: str, reason: str, comment: str
+) -> Disposition:
     if decision not in Disposition.Decision.values:
         raise ValidationError({"decision": "Choose a decision."})
     if signer.meaning != MEANING[decision]:

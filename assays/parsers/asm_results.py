@@ -21,7 +21,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeGuard
 
 from assays.parsers.errors import ParseError, shorten
 
@@ -167,13 +167,15 @@ class _Walk:
             else:
                 self.visit(child, context, parent_key=key, depth=depth + 1)
         if is_measurement and self.expected:
-            self._flag_missing(self.measured[first_row:], context)
+            self._flag_missing(self.measured[first_row:], context, self.expected)
 
-    def _flag_missing(self, rows: list[MeasuredValue], context: _Context) -> None:
+    def _flag_missing(
+        self, rows: list[MeasuredValue], context: _Context, expected: tuple[str, str]
+    ) -> None:
         # allotropy drops a result the instrument could not give (a QuantStudio "Undetermined"
         # Ct leaves no Ct and no error in the ASM). A missing Ct means "no amplification" to a
         # mycoplasma or miRNA assay, so it must show up as a row, not vanish.
-        analyte, unit = self.expected
+        analyte, unit = expected
         if not any(row.analyte == analyte for row in rows):
             self.measured.append(
                 replace(
@@ -223,7 +225,8 @@ def _aggregate_key(asm: Any) -> str:
 
 
 def _aggregate(asm: Any) -> dict[str, Any]:
-    return asm[_aggregate_key(asm)]
+    # _aggregate_key only returns a key whose value is a dict.
+    return _dict(asm[_aggregate_key(asm)])
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -266,7 +269,7 @@ def _narrow(context: _Context, node: dict[str, Any]) -> _Context:
     return replace(context, **changes) if changes else context
 
 
-def _is_quantity(node: Any) -> bool:
+def _is_quantity(node: Any) -> TypeGuard[dict[str, Any]]:
     return isinstance(node, dict) and "value" in node and isinstance(node.get("unit"), str)
 
 

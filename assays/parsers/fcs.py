@@ -19,6 +19,7 @@ from types import MappingProxyType
 import flowio
 import numpy as np
 from flowio.exceptions import DataOffsetDiscrepancyError, MultipleDataSetsError
+from numpy.typing import NDArray
 
 from assays.parsers.errors import ParseError, shorten
 
@@ -49,7 +50,7 @@ class FcsData:
     version: str
     channels: tuple[FcsChannel, ...]
     event_count: int
-    events: np.ndarray
+    events: NDArray[np.float64]
     metadata: Mapping[str, str]
     dataset_count: int = 1
     warnings: tuple[str, ...] = ()
@@ -123,7 +124,9 @@ def _read_with(data: bytes, options: dict[str, bool]) -> tuple[flowio.FlowData, 
         return datasets[0], len(datasets)
 
 
-def _to_fcs_data(flow, events: np.ndarray, dataset_count: int, notes: list[str]) -> FcsData:
+def _to_fcs_data(
+    flow: flowio.FlowData, events: NDArray[np.float64], dataset_count: int, notes: list[str]
+) -> FcsData:
     event_count = int(flow.event_count)
     channel_count = int(flow.channel_count)
     if events.shape != (event_count, channel_count):
@@ -132,7 +135,7 @@ def _to_fcs_data(flow, events: np.ndarray, dataset_count: int, notes: list[str])
             f"{events.shape[0]} × {events.shape[1] if events.ndim == 2 else '?'}",
             source=SOURCE,
         )
-    events = np.ascontiguousarray(events, dtype=float)
+    events = np.ascontiguousarray(events, dtype=np.float64)
     events.setflags(write=False)
     channels = tuple(
         FcsChannel(index=i + 1, name=str(name), label=str(label or ""))

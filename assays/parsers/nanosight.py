@@ -20,21 +20,22 @@ import csv
 import io
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
+from numpy.typing import NDArray
 
 from assays.parsers.errors import ParseError
-from assays.qc.nta import summarize_distribution
+from assays.qc.nta import CumulativePosition, summarize_distribution
 
 SOURCE = "NanoSight Experiment Summary"
 
 # NTA 3.x prints D-values as if the cumulative distribution through a bin were reached at the
 # bin's lower edge; recomputing with the same convention reproduces the printed D10/D50/D90 of
 # the NTA 3.2 reference file to 0.05 nm (the bin centre would be 0.5 nm off).
-CUMULATIVE_AT = "lower_edge"
+CUMULATIVE_AT: CumulativePosition = "lower_edge"
 
 # Row labels of the printed per-video statistics in [Size Data], keyed by normalised label.
 _STATISTIC_ROWS: dict[str, str] = {
@@ -80,8 +81,8 @@ class NtaVideo:
     d50_nm: float
     d90_nm: float
     concentration_per_ml: float
-    bins_nm: np.ndarray
-    concentration_per_bin: np.ndarray
+    bins_nm: NDArray[np.float64]
+    concentration_per_bin: NDArray[np.float64]
     dilution_factor: float
     reported: ReportedValues
     conditions: Mapping[str, str]
@@ -166,8 +167,8 @@ def parse(data: bytes) -> NtaExport:
 
 def _video(
     name: str,
-    bins: np.ndarray,
-    concentration: np.ndarray,
+    bins: NDArray[np.float64],
+    concentration: NDArray[np.float64],
     dilution_factor: float,
     reported: ReportedValues,
     conditions: dict[str, str],
@@ -226,7 +227,9 @@ def _key(row: Sequence[str]) -> str:
     return " ".join(row[0].lower().split()).rstrip(":").strip()
 
 
-def _find(rows: list[list[str]], match, start: int = 0, stop: int | None = None) -> int | None:
+def _find(
+    rows: list[list[str]], match: Callable[[str], object], start: int = 0, stop: int | None = None
+) -> int | None:
     """Index of the first row in ``rows[start:stop]`` whose label satisfies ``match``."""
     for index in range(start, len(rows) if stop is None else stop):
         if match(_key(rows[index])):
@@ -253,7 +256,9 @@ def _values(rows: list[list[str]], index: int | None, n: int) -> list[float | No
     return [_number(_cell(rows[index], i + 1)) for i in range(n)]
 
 
-def _row_values(rows, start: int, stop: int, label: str, n: int) -> list[float | None]:
+def _row_values(
+    rows: list[list[str]], start: int, stop: int, label: str, n: int
+) -> list[float | None]:
     return _values(rows, _find(rows, label.__eq__, start, stop), n)
 
 
@@ -271,14 +276,16 @@ def _video_count(header: Sequence[str]) -> int:
     return count
 
 
-def _read_bins(rows, header: int, n: int) -> tuple[np.ndarray, np.ndarray, int]:
+def _read_bins(
+    rows: list[list[str]], header: int, n: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:
     """Bin centres and an (n_bins, n_videos) array of concentrations; index after the table."""
     centres: list[float] = []
     concentrations: list[list[float]] = []
     index = header + 1
     while index < len(rows) and (centre := _number(_cell(rows[index], 0))) is not None:
-        values = _values(rows, index, n)
-        if any(value is None for value in values):
+        values = [value for value in _values(rows, index, n) if value is not None]
+        if len(values) != n:
             raise ParseError(
                 f"size table row {index + 1}: expected {n} numeric concentrations", source=SOURCE
             )
@@ -287,12 +294,12 @@ def _read_bins(rows, header: int, n: int) -> tuple[np.ndarray, np.ndarray, int]:
         index += 1
     if len(centres) < 2:
         raise ParseError("the size table has fewer than two bins", source=SOURCE)
-    bins = np.array(centres, dtype=float)
+    bins = np.array(centres, dtype=np.float64)
     bins.setflags(write=False)
-    return bins, np.array(concentrations, dtype=float), index
+    return bins, np.array(concentrations, dtype=np.float64), index
 
 
-def _read_percentiles(rows, start: int, n: int) -> list[dict[int, float]]:
+def _read_percentiles(rows: list[list[str]], start: int, n: int) -> list[dict[int, float]]:
     """The "Percentile" table (percentile → size in nm per video), when the export has it."""
     result: list[dict[int, float]] = [{} for _ in range(n)]
     header = _find(rows, "percentile".__eq__, start)
@@ -308,7 +315,7 @@ def _read_percentiles(rows, start: int, n: int) -> list[dict[int, float]]:
     return result
 
 
-def _dilution_factors(rows, stop: int, n: int) -> tuple[list[float], bool]:
+def _dilution_factors(rows: list[list[str]], stop: int, n: int) -> tuple[list[float], bool]:
     # "Dilution factor (concentrations adjusted for this factor)": concentrations in the file
     # are already multiplied by it, so it is informational; "Not recorded" means no dilution.
     values = _values(rows, _find(rows, lambda key: key.startswith("dilution factor"), 0, stop), n)
@@ -318,7 +325,7 @@ def _dilution_factors(rows, stop: int, n: int) -> tuple[list[float], bool]:
     return [1.0 if value is None else value for value in values], recorded
 
 
-def _video_names(rows, size_start: int, stop: int, n: int) -> list[str]:
+def _video_names(rows: list[list[str]], size_start: int, stop: int, n: int) -> list[str]:
     index = _find(rows, "filename".__eq__, size_start, stop)
     if index is None:
         index = _find(rows, "filename".__eq__, 0, stop)
@@ -326,7 +333,7 @@ def _video_names(rows, size_start: int, stop: int, n: int) -> list[str]:
     return [name or f"video {i + 1}" for i, name in enumerate(names)]
 
 
-def _section_rows(rows, names: set[str]):
+def _section_rows(rows: list[list[str]], names: set[str]) -> Iterator[tuple[str, list[str]]]:
     """Rows inside the sections named in ``names`` (e.g. ``"[conditions]"``)."""
     inside = False
     for row in rows:
@@ -337,7 +344,7 @@ def _section_rows(rows, names: set[str]):
             yield key, row
 
 
-def _conditions(rows, n: int) -> list[dict[str, str]]:
+def _conditions(rows: list[list[str]], n: int) -> list[dict[str, str]]:
     """Per-video acquisition conditions and analysis settings (temperature, camera level...)."""
     result: list[dict[str, str]] = [{} for _ in range(n)]
     for _, row in _section_rows(rows, {"[conditions]", "[settings]"}):
@@ -347,7 +354,7 @@ def _conditions(rows, n: int) -> list[dict[str, str]]:
     return result
 
 
-def _details(rows) -> dict[str, str]:
+def _details(rows: list[list[str]]) -> dict[str, str]:
     return {
         row[0].rstrip(":"): _cell(row, 1)
         for key, row in _section_rows(rows, {"[experiment details]"})
@@ -355,7 +362,7 @@ def _details(rows) -> dict[str, str]:
     }
 
 
-def _software_version(rows) -> str:
+def _software_version(rows: list[list[str]]) -> str:
     for key, row in _section_rows(rows, {"[experiment details]"}):
         if key == "software version" and _cell(row, 1).lower() not in ("", "unknown"):
             return _cell(row, 1)
@@ -366,7 +373,9 @@ def _software_version(rows) -> str:
     return ""
 
 
-def _summary_columns(rows, size_start: int, stop: int, concentration_row: int | None, n: int):
+def _summary_columns(
+    rows: list[list[str]], size_start: int, stop: int, concentration_row: int | None, n: int
+) -> tuple[dict[str, float], dict[str, float]]:
     """The file's "Average" and "Standard Error" columns for the printed statistics."""
     averages: dict[str, float] = {}
     errors: dict[str, float] = {}

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 _D2_N2 = 1.128  # d2 for moving ranges of span 2
@@ -54,8 +54,8 @@ def _sigma_ok(sigma: float) -> None:
         raise ValueError("sigma must be a positive number")
 
 
-def _data(values: ArrayLike) -> np.ndarray:
-    v = np.asarray(values, dtype=float).ravel()
+def _data(values: ArrayLike) -> NDArray[np.float64]:
+    v = np.asarray(values, dtype=np.float64).ravel()
     if v.size < 2 or not np.all(np.isfinite(v)):
         raise ValueError("need at least two finite values")
     return v

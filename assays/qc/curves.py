@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import least_squares
 
 LLOQ_FLAG = "<LLOQ"
@@ -43,14 +43,16 @@ _B_GRID = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 # --------------------------------------------------------------------------- curve functions
 
 
-def _u(x: np.ndarray, b: float, log_c: float) -> np.ndarray:
+def _u(x: NDArray[np.float64], b: float, log_c: float) -> NDArray[np.float64]:
     """``(x / c) ** b`` for x >= 0, with x = 0 giving 0 (b > 0) or inf (b < 0)."""
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         u = np.exp(b * (np.log(x) - log_c))
     return np.where(x < 0, np.nan, u)
 
 
-def _five_pl(x: np.ndarray, a: float, b: float, log_c: float, d: float, g: float) -> np.ndarray:
+def _five_pl(
+    x: NDArray[np.float64], a: float, b: float, log_c: float, d: float, g: float
+) -> NDArray[np.float64]:
     with np.errstate(over="ignore"):
         s = (1.0 + _u(x, b, log_c)) ** (-g)
     return d + (a - d) * s
@@ -62,26 +64,28 @@ def _log_c(c: float) -> float:
     return math.log(c)
 
 
-def five_pl(x: ArrayLike, a: float, b: float, c: float, d: float, g: float) -> np.ndarray:
+def five_pl(x: ArrayLike, a: float, b: float, c: float, d: float, g: float) -> NDArray[np.float64]:
     """Five-parameter logistic ``y = (a - d) / (1 + (x/c)^b)^g + d`` (Gottschalk & Dunn 2005).
 
     ``x`` must be >= 0 (concentration); ``x = 0`` gives ``a`` when ``b > 0``.
     """
-    return _five_pl(np.asarray(x, dtype=float), a, b, _log_c(c), d, g)
+    return _five_pl(np.asarray(x, dtype=np.float64), a, b, _log_c(c), d, g)
 
 
-def four_pl(x: ArrayLike, a: float, b: float, c: float, d: float) -> np.ndarray:
+def four_pl(x: ArrayLike, a: float, b: float, c: float, d: float) -> NDArray[np.float64]:
     """Four-parameter logistic ``y = (a - d) / (1 + (x/c)^b) + d`` (Findlay & Dillard 2007)."""
     return five_pl(x, a, b, c, d, 1.0)
 
 
-def five_pl_inverse(y: ArrayLike, a: float, b: float, c: float, d: float, g: float) -> np.ndarray:
+def five_pl_inverse(
+    y: ArrayLike, a: float, b: float, c: float, d: float, g: float
+) -> NDArray[np.float64]:
     """Concentration giving response ``y``: ``x = c ((( a - d) / (y - d))^(1/g) - 1)^(1/b)``.
 
     NaN unless ``y`` lies strictly between the asymptotes ``a`` and ``d`` (the curve never
     reaches them, so no concentration corresponds to such a response).
     """
-    y = np.asarray(y, dtype=float)
+    y = np.asarray(y, dtype=np.float64)
     inside = (y - a) * (y - d) < 0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ratio = (a - d) / (y - d)
@@ -89,7 +93,7 @@ def five_pl_inverse(y: ArrayLike, a: float, b: float, c: float, d: float, g: flo
     return np.where(inside & np.isfinite(x), x, np.nan)
 
 
-def four_pl_inverse(y: ArrayLike, a: float, b: float, c: float, d: float) -> np.ndarray:
+def four_pl_inverse(y: ArrayLike, a: float, b: float, c: float, d: float) -> NDArray[np.float64]:
     """Inverse 4PL ``x = c ((a - d) / (y - d) - 1)^(1/b)``; NaN outside the asymptotes."""
     return five_pl_inverse(y, a, b, c, d, 1.0)
 
@@ -130,9 +134,9 @@ class _LogisticFit:
     r_squared: float
     standards_range: tuple[float, float]
     std_errors: dict[str, float]
-    x: np.ndarray = field(repr=False)
-    y: np.ndarray = field(repr=False)
-    weights: np.ndarray = field(repr=False)
+    x: NDArray[np.float64] = field(repr=False)
+    y: NDArray[np.float64] = field(repr=False)
+    weights: NDArray[np.float64] = field(repr=False)
 
     @property
     def _g(self) -> float:
@@ -147,14 +151,14 @@ class _LogisticFit:
         return {"a": self.a, "b": self.b, "c": self.c, "d": self.d}
 
     @property
-    def residuals(self) -> np.ndarray:
+    def residuals(self) -> NDArray[np.float64]:
         return self.y - self.predict(self.x)
 
-    def predict(self, x: ArrayLike) -> np.ndarray:
+    def predict(self, x: ArrayLike) -> NDArray[np.float64]:
         """Response of the fitted curve at concentration(s) ``x`` (>= 0)."""
         return five_pl(x, self.a, self.b, self.c, self.d, self._g)
 
-    def inverse(self, y: ArrayLike) -> np.ndarray:
+    def inverse(self, y: ArrayLike) -> NDArray[np.float64]:
         """Concentration giving response ``y``; NaN when ``y`` is not strictly between the
         asymptotes. No range check here: use :meth:`back_calculate` for reportable values."""
         return five_pl_inverse(y, self.a, self.b, self.c, self.d, self._g)
@@ -177,7 +181,7 @@ class _LogisticFit:
         if not (math.isfinite(dilution) and dilution > 0):
             raise ValueError("dilution must be a positive number")
         low, high = quantitation_range or self.standards_range
-        responses = np.atleast_1d(np.asarray(y, dtype=float)).ravel()
+        responses = np.atleast_1d(np.asarray(y, dtype=np.float64)).ravel()
         concentrations = self.inverse(responses)
         y_at_zero, y_at_infinity = (self.a, self.d) if self.b > 0 else (self.d, self.a)
         results = []
@@ -237,12 +241,12 @@ class FivePLFit(_LogisticFit):
 
 def _prepare(
     x: ArrayLike, y: ArrayLike, weights: ArrayLike | None, n_params: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    xa = np.asarray(x, dtype=float).ravel()
-    ya = np.asarray(y, dtype=float).ravel()
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    xa = np.asarray(x, dtype=np.float64).ravel()
+    ya = np.asarray(y, dtype=np.float64).ravel()
     if xa.shape != ya.shape:
         raise ValueError(f"{xa.size} concentrations but {ya.size} responses")
-    wa = np.ones_like(xa) if weights is None else np.asarray(weights, dtype=float).ravel()
+    wa = np.ones_like(xa) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
     if wa.shape != xa.shape:
         raise ValueError("one weight per standard is required")
     if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(ya)) and np.all(np.isfinite(wa))):
@@ -261,7 +265,7 @@ def _prepare(
 
 
 def _linear_asymptotes(
-    s: np.ndarray, y: np.ndarray, sqrt_w: np.ndarray
+    s: NDArray[np.float64], y: NDArray[np.float64], sqrt_w: NDArray[np.float64]
 ) -> tuple[float, float, float]:
     """For fixed shape ``s = D^-g`` the model ``y = a s + d (1 - s)`` is linear in (a, d)."""
     design = np.column_stack((s, 1.0 - s)) * sqrt_w[:, None]
@@ -270,7 +274,9 @@ def _linear_asymptotes(
     return float(a), float(d), sse
 
 
-def _jacobian(x: np.ndarray, a: float, b: float, c: float, d: float, g: float) -> np.ndarray:
+def _jacobian(
+    x: NDArray[np.float64], a: float, b: float, c: float, d: float, g: float
+) -> NDArray[np.float64]:
     """d f / d(a, b, c, d, g) in natural parameters; x = 0 rows have zero b, c terms."""
     u = _u(x, b, math.log(c))
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -289,7 +295,7 @@ def _jacobian(x: np.ndarray, a: float, b: float, c: float, d: float, g: float) -
 
 
 def _fit_logistic(
-    x: np.ndarray, y: np.ndarray, w: np.ndarray, five: bool
+    x: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64], five: bool
 ) -> tuple[dict[str, float], float, bool]:
     sqrt_w = np.sqrt(w)
     positive = x[x > 0]
@@ -297,7 +303,7 @@ def _fit_logistic(
     g_starts = (1.0, 0.5, 2.0) if five else (1.0,)
 
     # Robust start: grid over (b, ln c[, g]) with a and d solved linearly at each node.
-    best = (math.inf, ())
+    best: tuple[float, tuple[float, ...]] = (math.inf, ())
     for g in g_starts:
         for b in _B_GRID:
             for log_c in log_c_grid:
@@ -307,7 +313,7 @@ def _fit_logistic(
                     best = (sse, (a, b, log_c, d, math.log(g)))
     theta0 = np.array(best[1] if five else best[1][:4])
 
-    def residuals(theta: np.ndarray) -> np.ndarray:
+    def residuals(theta: NDArray[np.float64]) -> NDArray[np.float64]:
         a, b, log_c, d = theta[:4]
         g = float(np.exp(theta[4])) if five else 1.0
         return sqrt_w * (_five_pl(x, a, b, log_c, d, g) - y)
@@ -326,8 +332,8 @@ def _fit_logistic(
 
 
 def _weighted_residuals(
-    x: np.ndarray, y: np.ndarray, w: np.ndarray, params: dict[str, float]
-) -> np.ndarray:
+    x: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64], params: dict[str, float]
+) -> NDArray[np.float64]:
     """``sqrt(w) (y - f(x))`` for a 4PL/5PL parameter set."""
     fitted = five_pl(x, params["a"], params["b"], params["c"], params["d"], params.get("g", 1.0))
     return np.sqrt(w) * (y - fitted)

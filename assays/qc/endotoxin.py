@@ -58,8 +58,8 @@ def fit_standard_curve(
     (0.980) and at least ``min_levels`` (3) distinct concentrations, as USP <85> asks of the
     standard-curve assurance. Onset time units cancel (seconds or minutes, but consistent).
     """
-    x_raw = np.asarray(eu_per_ml, dtype=float).ravel()
-    t_raw = np.asarray(onset_times, dtype=float).ravel()
+    x_raw = np.asarray(eu_per_ml, dtype=np.float64).ravel()
+    t_raw = np.asarray(onset_times, dtype=np.float64).ravel()
     if x_raw.shape != t_raw.shape:
         raise ValueError(f"{x_raw.size} concentrations but {t_raw.size} onset times")
     if not (np.all(np.isfinite(x_raw)) and np.all(np.isfinite(t_raw))):
@@ -100,7 +100,9 @@ def sample_concentration(curve: EndotoxinCurve, onset_time: float, dilution: flo
     if curve.slope == 0:
         raise ValueError("the standard curve is flat")
     log_eu = (math.log10(onset_time) - curve.intercept) / curve.slope
-    return 10.0**log_eu * dilution
+    # float ** float is typed Any (a negative base would give a complex); here it is a float.
+    concentration: float = 10.0**log_eu * dilution
+    return concentration
 
 
 def spike_recovery(spiked: float, unspiked: float, spike_added: float) -> float:

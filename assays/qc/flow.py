@@ -25,7 +25,7 @@ def threshold_from_control(control_values: ArrayLike, percentile: float = 99.0) 
     Linear interpolation between order statistics (``numpy.percentile`` default, Hyndman & Fan
     type 7). With the default 99, about 1 % of the control's events lie above the threshold.
     """
-    v = np.asarray(control_values, dtype=float).ravel()
+    v = np.asarray(control_values, dtype=np.float64).ravel()
     v = v[np.isfinite(v)]
     if v.size == 0:
         raise ValueError("the control has no events")
@@ -40,7 +40,7 @@ def percent_positive(values: ArrayLike, threshold: float) -> float:
     ``values`` are the marker intensities of all events in the parent gate (non-finite values
     are rejected rather than silently dropped, so the denominator stays the parent count).
     """
-    v = np.asarray(values, dtype=float).ravel()
+    v = np.asarray(values, dtype=np.float64).ravel()
     if v.size == 0:
         raise ValueError("the parent gate has no events")
     if not np.all(np.isfinite(v)):

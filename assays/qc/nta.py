@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Literal
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 CumulativePosition = Literal["centre", "lower_edge", "upper_edge"]
 _POSITION_OFFSETS: dict[str, float] = {"centre": 0.0, "lower_edge": -0.5, "upper_edge": 0.5}
@@ -74,9 +74,11 @@ class LotSummary:
         return {name: None if v is None else asdict(v) for name, v in values.items()}
 
 
-def _histogram(bins_nm: ArrayLike, conc_per_bin: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    x = np.asarray(bins_nm, dtype=float).ravel()
-    w = np.asarray(conc_per_bin, dtype=float).ravel()
+def _histogram(
+    bins_nm: ArrayLike, conc_per_bin: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    x = np.asarray(bins_nm, dtype=np.float64).ravel()
+    w = np.asarray(conc_per_bin, dtype=np.float64).ravel()
     if x.shape != w.shape:
         raise ValueError(f"{x.size} bin centres but {w.size} concentrations")
     if x.size < 2:
@@ -92,7 +94,7 @@ def _histogram(bins_nm: ArrayLike, conc_per_bin: ArrayLike) -> tuple[np.ndarray,
     return x, w
 
 
-def _bin_edges(x: np.ndarray) -> np.ndarray:
+def _bin_edges(x: NDArray[np.float64]) -> NDArray[np.float64]:
     """Edges halfway between neighbouring centres; the outer edges mirror the next spacing."""
     mid = (x[1:] + x[:-1]) / 2.0
     first = x[0] - (mid[0] - x[0])
@@ -100,7 +102,7 @@ def _bin_edges(x: np.ndarray) -> np.ndarray:
     return np.concatenate(([first], mid, [last]))
 
 
-def _parabolic_mode(x: np.ndarray, w: np.ndarray) -> float:
+def _parabolic_mode(x: NDArray[np.float64], w: NDArray[np.float64]) -> float:
     k = int(np.argmax(w))
     if k == 0 or k == x.size - 1:
         return float(x[k])
@@ -195,7 +197,7 @@ def mean_and_standard_error(values: ArrayLike) -> VideoAverage:
     ``s`` is the sample SD (``n - 1`` denominator); ``SE`` is NaN for a single value. This is
     how a NanoSight export computes its "Average" and "Standard Error" columns.
     """
-    v = np.asarray(values, dtype=float).ravel()
+    v = np.asarray(values, dtype=np.float64).ravel()
     if v.size == 0 or not np.all(np.isfinite(v)):
         raise ValueError("need at least one finite value")
     if v.size == 1:
@@ -221,13 +223,13 @@ def summarize_videos(
         if unknown:
             raise ValueError(f"unknown statistics {sorted(unknown)}; known: {list(STATISTICS)}")
         per_stat = {
-            name: np.asarray(values, dtype=float).ravel() for name, values in videos.items()
+            name: np.asarray(values, dtype=np.float64).ravel() for name, values in videos.items()
         }
     else:
         if len(videos) == 0:
             raise ValueError("no videos to summarise")
         per_stat = {
-            name: np.array([getattr(video, name) for video in videos], dtype=float)
+            name: np.array([getattr(video, name) for video in videos], dtype=np.float64)
             for name in STATISTICS
         }
     sizes = {values.size for values in per_stat.values()}

@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike
 
 
 def _mean(values: ArrayLike, label: str) -> float:
-    v = np.atleast_1d(np.asarray(values, dtype=float)).ravel()
+    v = np.atleast_1d(np.asarray(values, dtype=np.float64)).ravel()
     if v.size == 0 or not np.all(np.isfinite(v)):
         raise ValueError(f"{label}: need at least one finite value")
     return float(v.mean())

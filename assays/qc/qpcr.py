@@ -27,7 +27,7 @@ class _MeanCt:
 
 
 def _mean_ct(values: ArrayLike, label: str) -> _MeanCt:
-    v = np.atleast_1d(np.asarray(values, dtype=float)).ravel()
+    v = np.atleast_1d(np.asarray(values, dtype=np.float64)).ravel()
     if v.size == 0:
         raise ValueError(f"{label}: no Ct values")
     if not np.all(np.isfinite(v)):

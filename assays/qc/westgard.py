@@ -38,18 +38,18 @@ import math
 from collections.abc import Hashable, Sequence
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 RULES: tuple[str, ...] = ("1-2s", "1-3s", "2-2s", "R-4s", "4-1s", "10x")
 WARNING_RULES: frozenset[str] = frozenset({"1-2s"})
 REJECTION_RULES: frozenset[str] = frozenset(RULES) - WARNING_RULES
 
 
-def z_scores(values: ArrayLike, mean: ArrayLike, sd: ArrayLike) -> np.ndarray:
+def z_scores(values: ArrayLike, mean: ArrayLike, sd: ArrayLike) -> NDArray[np.float64]:
     """``z = (value − mean) / SD``; ``mean``/``sd`` are scalars or one per value (levels)."""
-    v = np.asarray(values, dtype=float).ravel()
-    m = np.broadcast_to(np.asarray(mean, dtype=float), v.shape)
-    s = np.broadcast_to(np.asarray(sd, dtype=float), v.shape)
+    v = np.asarray(values, dtype=np.float64).ravel()
+    m = np.broadcast_to(np.asarray(mean, dtype=np.float64), v.shape)
+    s = np.broadcast_to(np.asarray(sd, dtype=np.float64), v.shape)
     if not (np.all(np.isfinite(v)) and np.all(np.isfinite(m)) and np.all(np.isfinite(s))):
         raise ValueError("values, mean and SD must be finite")
     if np.any(s <= 0):
@@ -57,7 +57,7 @@ def z_scores(values: ArrayLike, mean: ArrayLike, sd: ArrayLike) -> np.ndarray:
     return (v - m) / s
 
 
-def _run_length_rule(z: np.ndarray, limit: float, count: int) -> np.ndarray:
+def _run_length_rule(z: NDArray[np.float64], limit: float, count: int) -> NDArray[np.bool_]:
     """True where this point and the ``count − 1`` before it are all > limit or all < −limit."""
     flags = np.zeros(z.size, dtype=bool)
     for side in (z > limit, z < -limit):
@@ -91,7 +91,7 @@ def evaluate(
         raise ValueError(f"{len(run_ids)} run ids for {z.size} values")
     flags: list[set[str]] = [set() for _ in range(z.size)]
 
-    def mark(rule: str, where: np.ndarray) -> None:
+    def mark(rule: str, where: NDArray[np.bool_]) -> None:
         for i in np.flatnonzero(where):
             flags[i].add(rule)
 
