@@ -18,8 +18,11 @@ run: venv
 	@echo "Serving http://127.0.0.1:8000 (Ctrl-C stops it)"
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
+# Two workers (pytest-xdist; each file stays on one worker) on copies of a reusable, migrated
+# test database (tests/conftest.py). Browser, real-worker and benchmark tests want the machine to
+# themselves: .ci/run runs them after this, one at a time.
 test: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not browser and not celery_worker and not benchmark and not serial"
 
 lint: venv
 	$(BIN)/ruff check .
