@@ -6,13 +6,15 @@ through batches.services.
 """
 
 import math
+from collections.abc import Iterable
 from datetime import date
+from decimal import Decimal
 
 import pgtrigger
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -76,6 +78,13 @@ class CellBank(GmpRecord):
     class Meta:
         ordering = ["-created_at"]
         triggers = [never_deleted()]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(parent_bank__isnull=True) | ~Q(parent_bank=models.F("id")),
+                name="cell_bank_not_own_parent",
+                violation_error_message="A cell bank cannot be its own parent.",
+            )
+        ]
 
     def __str__(self):
         return self.code
@@ -252,6 +261,8 @@ class Harvest(GmpRecord):
     medium = models.CharField(max_length=20, choices=Medium.choices)
     notes = models.TextField(blank=True)
 
+    _taken_ml: Decimal  # cache of taken_volume_ml
+
     class Meta:
         ordering = ["-harvested_at"]
         triggers = [never_deleted()]
@@ -261,6 +272,18 @@ class Harvest(GmpRecord):
 
     def __str__(self):
         return f"{self.batch} harvest {timezone.localtime(self.harvested_at):%Y-%m-%d %H:%M}"
+
+    @property
+    def taken_volume_ml(self) -> Decimal:
+        """What isolation runs (not voided) have taken from this harvest, in mL."""
+        if "_taken_ml" in self.__dict__:  # set for a whole page by with_taken_volumes()
+            return self._taken_ml
+        return harvest_taken_volumes([self.pk]).get(self.pk) or Decimal(0)
+
+    @property
+    def remaining_volume_ml(self) -> Decimal:
+        """What is left of the harvest for further isolation runs, in mL."""
+        return self.volume_ml - self.taken_volume_ml
 
 
 @audited()
@@ -310,6 +333,11 @@ class IsolationRun(GmpRecord):
                 condition=Q(input_volume_ml__gt=0, output_volume_ml__gt=0),
                 name="isolation_volumes_positive",
             ),
+            models.CheckConstraint(
+                condition=Q(output_volume_ml__lte=models.F("input_volume_ml")),
+                name="isolation_output_within_input",
+                violation_error_message="The output volume cannot exceed the input volume.",
+            ),
         ]
 
     def __str__(self):
@@ -321,19 +349,54 @@ class IsolationRun(GmpRecord):
 
 @audited()
 class IsolationInput(GmpRecord):
-    """A harvest processed by an isolation run."""
+    """A harvest processed by an isolation run, and the volume the run took from it."""
 
     run = models.ForeignKey(IsolationRun, on_delete=models.PROTECT, related_name="inputs")
     harvest = models.ForeignKey(Harvest, on_delete=models.PROTECT, related_name="+")
+    # Required (the check constraint below refuses NULL); nullable in the column only so that
+    # the append-only audit events of inputs recorded before the volume was kept stay valid.
+    volume_ml = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="Volume of the harvest the run took (mL).",
+    )
 
     class Meta:
         triggers = [never_deleted()]
         constraints = [
-            models.UniqueConstraint(fields=["run", "harvest"], name="isolation_input_once")
+            models.UniqueConstraint(fields=["run", "harvest"], name="isolation_input_once"),
+            models.CheckConstraint(
+                condition=Q(volume_ml__isnull=False, volume_ml__gt=0),
+                name="isolation_input_volume_positive",
+                violation_error_message="The volume taken from a harvest must be positive.",
+            ),
         ]
 
     def __str__(self):
         return f"harvest {self.harvest_id} into {self.run_id}"
+
+
+def harvest_taken_volumes(harvest_ids: Iterable[int]) -> dict[int, Decimal]:
+    """Volume (mL) taken so far from each of these harvests by inputs and runs not voided."""
+    rows = (
+        IsolationInput.objects.filter(
+            harvest_id__in=list(harvest_ids), voided_at__isnull=True, run__voided_at__isnull=True
+        )
+        .values("harvest_id")
+        .annotate(taken=Sum("volume_ml"))
+    )
+    return {row["harvest_id"]: row["taken"] for row in rows}
+
+
+def with_taken_volumes(harvests: Iterable[Harvest]) -> list[Harvest]:
+    """The harvests, each knowing what was taken of it, in one query (for lists and pages)."""
+    harvests = list(harvests)
+    taken = harvest_taken_volumes(h.pk for h in harvests)
+    for harvest in harvests:
+        harvest._taken_ml = taken.get(harvest.pk) or Decimal(0)
+    return harvests
 
 
 @audited()
@@ -394,6 +457,9 @@ class ExosomeLot(GmpRecord):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "exosome lot"
+        constraints = [
+            models.CheckConstraint(condition=Q(volume_ml__gt=0), name="lot_volume_positive")
+        ]
         triggers = [
             never_deleted(),
             fsm_trigger(LOT_TRANSITIONS),
@@ -432,6 +498,19 @@ class ExosomeLot(GmpRecord):
     @property
     def is_locked(self) -> bool:
         return self.status in LOCKED_STATUSES
+
+    @property
+    def filled_volume_ml(self) -> Decimal:
+        """The volume filled into vials (not voided) so far, in mL."""
+        filled_ul = self.aliquots.filter(voided_at__isnull=True).aggregate(total=Sum("volume_ul"))[
+            "total"
+        ]
+        return (filled_ul or Decimal(0)) / 1000
+
+    @property
+    def remaining_volume_ml(self) -> Decimal:
+        """What is left of the lot to fill into vials, in mL."""
+        return (self.volume_ml - self.filled_volume_ml).quantize(Decimal("0.001"))
 
     @property
     def lock_reason(self) -> str | None:

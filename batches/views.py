@@ -25,6 +25,7 @@ from batches.models import (
     Passage,
     ReagentLot,
     StorageLocation,
+    with_taken_volumes,
 )
 from lims.forms import ReasonForm, StatusForm
 from lims.pages import (
@@ -194,6 +195,7 @@ class CultureBatchDetail(RecordDetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["allowed_moves"] = sorted(CultureBatch.TRANSITIONS.get(self.object.status, ()))
+        context["harvests"] = with_taken_volumes(self.object.harvests.all())
         return context
 
 
@@ -205,6 +207,13 @@ class IsolationRunDetail(RecordDetailView):
         "reagent_lots",
         "lots",
     )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        inputs = list(self.object.inputs.select_related("harvest__batch").order_by("pk"))
+        with_taken_volumes(i.harvest for i in inputs)
+        context["inputs"] = inputs
+        return context
 
 
 class ExosomeLotDetail(RecordDetailView):

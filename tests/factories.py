@@ -80,7 +80,7 @@ def harvest(actor, batch=None):
     return services.harvest_record(
         actor=actor,
         batch=batch,
-        harvested_at=timezone.now() - timedelta(hours=2),
+        harvested_at=timezone.now() - timedelta(hours=4),
         volume_ml=Decimal("250"),
         medium="serum_free",
     )

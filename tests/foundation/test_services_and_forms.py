@@ -904,7 +904,9 @@ def test_a_lot_from_two_isolation_runs_lists_both_batches_and_their_sources(
     serum = factories.reagent_lot(technician, name="Platelet lysate", lot_number="HPL-1")
     media = [factories.reagent_lot(technician, lot_number=f"MED-{i}") for i in (1, 2)]
     column = factories.reagent_lot(technician, name="SEC column", lot_number="COL-1")
-    master = factories.cell_bank(technician, bank_type="master")
+    master = factories.cell_bank(
+        technician, bank_type="master", passage=2, frozen_on=timezone.localdate() - timedelta(60)
+    )
     working = factories.cell_bank(
         technician, donor=master.donor, bank_type="working", parent_bank=master
     )
