@@ -116,7 +116,7 @@ def _dispose(
         evaluate(lot=locked)
         blockers = release_blockers(locked)
         if blockers:
-            raise ValidationError(["The lot cannot be released:", *blockers])
+            raise ValidationError(["The lot cannot be released:", *(b.message for b in blockers)])
     elif not reason.strip():
         raise ValidationError({"reason": "Give the reason for a rejection or quarantine."})
     if decision not in ExosomeLot.TRANSITIONS.get(locked.status, ()):
