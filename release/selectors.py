@@ -183,7 +183,8 @@ BLOCKER_CODES = {
     "criterion_pending": "A required criterion has no result yet.",
     "criterion_invalid": "A required criterion has an invalid result.",
     "deviation_open": "A deviation or OOS investigation concerning it is not closed.",
-    "oos_confirmed": "An investigation confirmed an OOS result: it can only be rejected.",
+    "oos_confirmed": "An investigation confirmed an OOS: a lot can only be rejected, a batch's "
+    "cells not used.",
 }
 _CRITERION_BLOCKERS = {
     "fail": ("criterion_failed", "fails (OOS)"),
@@ -227,18 +228,19 @@ def _evaluation_blockers(evaluations, *, what: str, judged_by) -> list[Blocker]:
             )
     for e in evaluations:
         if e.criterion.required and e.status not in ("pass", "alert"):
-            code, what = _CRITERION_BLOCKERS[e.status]
+            code, verdict = _CRITERION_BLOCKERS[e.status]
             blockers.append(
                 Blocker(
                     code,
-                    f"{e.criterion.test} ({e.criterion.acceptance}) {what}.",
+                    f"{e.criterion.test} ({e.criterion.acceptance}) {verdict}.",
                     _ref("criterion", e.criterion_id, e.criterion.metric_code),
                 )
             )
     return blockers
 
 
-def _deviation_blockers(deviations, *, what: str) -> list[Blocker]:
+def _deviation_blockers(deviations, *, confirmed: str) -> list[Blocker]:
+    """Open deviations, and closed ones that confirmed an OOS (`confirmed`: what follows)."""
     blockers = []
     for d in deviations:
         ref = _ref("deviation", d.pk, d.code)
@@ -254,7 +256,7 @@ def _deviation_blockers(deviations, *, what: str) -> list[Blocker]:
             blockers.append(
                 Blocker(
                     "oos_confirmed",
-                    f"OOS confirmed by {d.code}: the {what} can only be rejected.",
+                    f"OOS confirmed by {d.code}: {confirmed}.",
                     ref,
                 )
             )
@@ -287,7 +289,9 @@ def release_blockers(lot: ExosomeLot) -> list[Blocker]:
     blockers += _evaluation_blockers(
         evaluations, what="lot", judged_by=lambda: judging_specification(lot=lot)
     )
-    blockers += _deviation_blockers(related_deviations(lot), what="lot")
+    blockers += _deviation_blockers(
+        related_deviations(lot), confirmed="the lot can only be rejected"
+    )
     return blockers
 
 
@@ -305,7 +309,7 @@ def culture_batch_blockers(batch: CultureBatch, evaluations=None) -> list[Blocke
         evaluations, what="batch", judged_by=lambda: judging_specification(culture_batch=batch)
     )
     deviations = Deviation.objects.filter(culture_batch=batch).order_by("created_at", "pk")
-    return blockers + _deviation_blockers(deviations, what="batch")
+    return blockers + _deviation_blockers(deviations, confirmed="the batch's cells cannot be used")
 
 
 # --- Review by exception ---------------------------------------------------------------------
