@@ -565,7 +565,17 @@ class StorageLocation(GmpRecord):
         return reverse("batches:storagelocation_detail", args=[self.pk])
 
 
-ALIQUOT_TRANSITIONS = {"available": {"used", "destroyed"}}
+# Vials follow their lot: quarantine until the lot's disposition, then available (released) or
+# rejected (rejected: destroyed or kept as a retain sample only). The moves out of quarantine
+# are made by batches.services.aliquots_follow_lot in the disposition's transaction.
+ALIQUOT_TRANSITIONS = {
+    "quarantine": {"available", "rejected", "destroyed"},
+    "available": {"used", "shipped", "destroyed"},
+    "rejected": {"retain", "destroyed"},
+    "retain": {"destroyed"},
+}
+# Statuses only the lot's disposition gives a vial (never a plain status change).
+ALIQUOT_FOLLOWS_LOT = {"available": "released", "rejected": "rejected"}
 
 
 @audited()
@@ -573,8 +583,12 @@ class Aliquot(GmpRecord):
     """A labelled vial filled from a lot, and where it is stored."""
 
     class Status(models.TextChoices):
+        QUARANTINE = "quarantine", "Quarantine"
         AVAILABLE = "available", "Available"
         USED = "used", "Used"
+        SHIPPED = "shipped", "Shipped"
+        REJECTED = "rejected", "Rejected"
+        RETAIN = "retain", "Retain sample"
         DESTROYED = "destroyed", "Destroyed"
 
     TRANSITIONS = ALIQUOT_TRANSITIONS
@@ -594,7 +608,7 @@ class Aliquot(GmpRecord):
         related_name="aliquot",
     )
     status = models.CharField(
-        max_length=20, choices=Status.choices, default=Status.AVAILABLE, editable=False
+        max_length=20, choices=Status.choices, default=Status.QUARANTINE, editable=False
     )
     status_reason = models.TextField(blank=True, editable=False)
 

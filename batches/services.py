@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from batches.events import lot_status_changed
 from batches.models import (
+    ALIQUOT_FOLLOWS_LOT,
     Aliquot,
     AliquotMove,
     BatchReagentUse,
@@ -40,7 +41,7 @@ from batches.models import (
 from lims.audit import audit_context
 from lims.events import announce
 from lims.identifiers import next_identifier
-from lims.roles import can_record_production, require
+from lims.roles import can_record_production, can_sign_dispositions, require
 from lims.transitions import move_status
 
 RECORDS_PRODUCTION = "Only technicians record production."
@@ -792,6 +793,7 @@ def aliquots_create(
             barcode=f"{lot.code}-{start + i:03d}",
             volume_ul=volume_ul,
             location=loc,
+            status=_vial_status_for(lot),
             created_by=actor,
         )
         for i, loc in enumerate(locations)
@@ -813,13 +815,66 @@ def aliquots_create(
     return created
 
 
+def _vial_status_for(lot: ExosomeLot) -> str:
+    """The status a waiting vial of `lot` takes: it follows the lot's disposition."""
+    if lot.status == ExosomeLot.Status.RELEASED:
+        return Aliquot.Status.AVAILABLE
+    if lot.status == ExosomeLot.Status.REJECTED:
+        return Aliquot.Status.REJECTED
+    return Aliquot.Status.QUARANTINE
+
+
+def check_vial_usable(aliquot: Aliquot, *, action: str, field: str = "to") -> None:
+    """Refuse `action` (use, shipping, a move out of storage) unless the vial's lot is
+    released, saying why in words."""
+    lot = aliquot.lot
+    if lot.status == ExosomeLot.Status.REJECTED:
+        raise ValidationError(
+            {
+                field: f"Vial {aliquot} belongs to rejected lot {lot}: it can only be destroyed "
+                f"or kept as a retain sample, not {action}."
+            }
+        )
+    if lot.status != ExosomeLot.Status.RELEASED:
+        raise ValidationError(
+            {
+                field: f"Vial {aliquot} is in quarantine: lot {lot} is "
+                f"{lot.get_status_display().lower()}, and a vial is {action} only once its lot "
+                "is released."
+            }
+        )
+
+
+@transaction.atomic
+def aliquots_follow_lot(*, actor: User, lot: ExosomeLot, reason: str) -> int:
+    """Move the quarantined vials of `lot` to the status its disposition gives them (released:
+    available; rejected: rejected; otherwise they stay in quarantine). Called by the disposition
+    (release.services) in its own transaction, under the lot's row lock. Returns how many
+    vials moved."""
+    require(can_sign_dispositions, actor, "Only QA's disposition moves a lot's vials.")
+    lot = ExosomeLot.objects.select_for_update().get(pk=lot.pk)
+    to = _vial_status_for(lot)
+    if to == Aliquot.Status.QUARANTINE:
+        return 0
+    waiting = list(
+        Aliquot.objects.select_for_update()
+        .filter(lot=lot, status=Aliquot.Status.QUARANTINE)
+        .order_by("number")
+    )
+    for vial in waiting:
+        move_status(vial, to=to, actor=actor, reason=reason, extra_fields={"status_reason": reason})
+    return len(waiting)
+
+
 @transaction.atomic
 def aliquot_move(
     *, actor: User, aliquot: Aliquot, to_location: StorageLocation | None, reason: str
 ) -> AliquotMove:
     require(can_record_production, actor, RECORDS_PRODUCTION)
     reason = _require_reason(reason)
-    aliquot = Aliquot.objects.select_for_update().get(pk=aliquot.pk)
+    aliquot = Aliquot.objects.select_for_update().select_related("lot").get(pk=aliquot.pk)
+    if to_location is None and aliquot.location is not None:
+        check_vial_usable(aliquot, action="moved out of storage", field="to_location")
     check_position_free(to_location, moving=aliquot)
     move = AliquotMove(
         aliquot=aliquot, from_location=aliquot.location, to_location=to_location, reason=reason
@@ -833,13 +888,30 @@ def aliquot_move(
     return _save_new(move, actor=actor, reason=reason)
 
 
+@transaction.atomic
 def aliquot_set_status(*, actor: User, aliquot: Aliquot, to: str, reason: str) -> Aliquot:
-    """A used or destroyed vial leaves its storage position free."""
+    """Use, ship, destroy or keep as a retain sample; a vial that leaves the freezer leaves its
+    storage position free. Use and shipping need a released lot; the vials of a rejected lot
+    are only destroyed or kept as retain samples; available and rejected follow the lot's
+    disposition (aliquots_follow_lot), never a plain status change."""
     require(can_record_production, actor, RECORDS_PRODUCTION)
+    aliquot = Aliquot.objects.select_related("lot").get(pk=aliquot.pk)
+    if to in ALIQUOT_FOLLOWS_LOT or to == Aliquot.Status.QUARANTINE:
+        raise ValidationError(
+            {"to": "A vial is available, rejected or in quarantine as its lot's disposition says."}
+        )
+    if to in (Aliquot.Status.USED, Aliquot.Status.SHIPPED):
+        check_vial_usable(aliquot, action=Aliquot.Status(to).label.lower())
+    if to == Aliquot.Status.RETAIN and aliquot.lot.status != ExosomeLot.Status.REJECTED:
+        raise ValidationError({"to": "Only a vial of a rejected lot is kept as a retain sample."})
+    # A retain sample stays in its position; a used, shipped or destroyed vial leaves it.
+    extra: dict[str, Any] = {"status_reason": reason}
+    if to != Aliquot.Status.RETAIN:
+        extra["location"] = None
     return move_status(
         aliquot,
         to=to,
         actor=actor,
         reason=reason,
-        extra_fields={"status_reason": reason, "location": None},
+        extra_fields=extra,
     )

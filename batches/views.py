@@ -15,6 +15,7 @@ from batches import filters, forms, services
 from batches.genealogy import lot_genealogy
 from batches.labels import label_rows, zpl_labels
 from batches.models import (
+    ALIQUOT_FOLLOWS_LOT,
     Aliquot,
     CellBank,
     CultureBatch,
@@ -421,6 +422,8 @@ class StatusChange(ServiceFormView):
         moves = sorted(self.model.TRANSITIONS.get(self.object.status, ()))
         if self.model is ExosomeLot:  # release and rejection are signed QA dispositions
             moves = [m for m in moves if m not in ("released", "rejected")]
+        if self.model is Aliquot:  # available and rejected follow the lot's disposition
+            moves = [m for m in moves if m not in ALIQUOT_FOLLOWS_LOT]
         choices = [(s, status_labels[s]) for s in moves]
         return StatusForm(choices=choices, **self.get_form_kwargs())
 

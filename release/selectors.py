@@ -14,7 +14,7 @@ from django.utils import timezone
 from assays.models import AssayRun, Result, RunReagentUse
 from assays.selectors import calibration_state
 from batches.genealogy import lot_genealogy
-from batches.models import LOCKED_STATUSES, Aliquot, ExosomeLot
+from batches.models import LOCKED_STATUSES, Aliquot, CultureBatch, ExosomeLot
 from lims.models import AuditEvent
 from lims.signatures import is_valid
 from release.deviations import related_deviations
@@ -174,16 +174,110 @@ def lot_release_panel(lot: ExosomeLot) -> dict:
     }
 
 
-def release_blockers(lot: ExosomeLot) -> list[str]:
-    """Everything that stops the release of the lot, in words QA can act on.
+# Stable codes of what stops a release (the API's `blockers[].code`; the messages may change).
+BLOCKER_CODES = {
+    "lot_not_under_review": "The lot is not under review: only a lot under review is released.",
+    "no_specification": "No effective specification judges the lot or batch.",
+    "not_evaluated": "The lot or batch has not been evaluated against its specification yet.",
+    "criterion_failed": "A required criterion fails (OOS).",
+    "criterion_pending": "A required criterion has no result yet.",
+    "criterion_invalid": "A required criterion has an invalid result.",
+    "deviation_open": "A deviation or OOS investigation concerning it is not closed.",
+    "oos_confirmed": "An investigation confirmed an OOS: a lot can only be rejected, a batch's "
+    "cells not used.",
+}
+_CRITERION_BLOCKERS = {
+    "fail": ("criterion_failed", "fails (OOS)"),
+    "pending": ("criterion_pending", "has no result yet"),
+    "invalid": ("criterion_invalid", "has an invalid result"),
+}
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """One thing that stops a release: a stable `code`, a `message` QA can act on, and the
+    record it is about (`object`: {"type", "id", "code"}, None when it is the lot itself)."""
+
+    code: str
+    message: str
+    object: dict | None = None
+
+    def __str__(self) -> str:  # the pages show the message
+        return self.message
+
+
+def _ref(kind: str, pk: int, code: str) -> dict:
+    return {"type": kind, "id": pk, "code": code}
+
+
+def _evaluation_blockers(evaluations, *, what: str, judged_by) -> list[Blocker]:
+    """Blockers of the stored evaluations of a lot or batch (`judged_by`: the specification
+    that would judge it, read only when nothing is evaluated)."""
+    blockers = []
+    if not evaluations:
+        if judged_by() is None:
+            blockers.append(
+                Blocker("no_specification", f"No effective specification judges this {what}.")
+            )
+        else:
+            blockers.append(
+                Blocker(
+                    "not_evaluated",
+                    f"The {what} has not been evaluated against its specification yet.",
+                )
+            )
+    for e in evaluations:
+        if e.criterion.required and e.status not in ("pass", "alert"):
+            code, verdict = _CRITERION_BLOCKERS[e.status]
+            blockers.append(
+                Blocker(
+                    code,
+                    f"{e.criterion.test} ({e.criterion.acceptance}) {verdict}.",
+                    _ref("criterion", e.criterion_id, e.criterion.metric_code),
+                )
+            )
+    return blockers
+
+
+def _deviation_blockers(deviations, *, confirmed: str) -> list[Blocker]:
+    """Open deviations, and closed ones that confirmed an OOS (`confirmed`: what follows)."""
+    blockers = []
+    for d in deviations:
+        ref = _ref("deviation", d.pk, d.code)
+        if d.status != Deviation.Status.CLOSED:
+            blockers.append(
+                Blocker(
+                    "deviation_open",
+                    f"Deviation {d.code} ({d.title}) is {d.get_status_display().lower()}.",
+                    ref,
+                )
+            )
+        elif d.outcome == Deviation.Outcome.OOS_CONFIRMED:
+            blockers.append(
+                Blocker(
+                    "oos_confirmed",
+                    f"OOS confirmed by {d.code}: {confirmed}.",
+                    ref,
+                )
+            )
+    return blockers
+
+
+def release_blockers(lot: ExosomeLot) -> list[Blocker]:
+    """Everything that stops the release of the lot, in words QA can act on (str(blocker)),
+    each with a stable code for the API.
 
     A read of the stored evaluation (release.tasks keeps it current; the disposition
     re-evaluates under the lot's lock before it decides)."""
     blockers = []
     if lot.status != ExosomeLot.Status.UNDER_REVIEW:
         blockers.append(
-            f"The lot is {lot.get_status_display().lower()}: only a lot under review "
-            "can be released."
+            Blocker(
+                "lot_not_under_review",
+                f"The lot is {lot.get_status_display().lower()}: only a lot under review "
+                "can be released.",
+                _ref("lot", lot.pk, lot.code),
+            )
         )
     if lot.is_locked:
         return blockers
@@ -192,25 +286,30 @@ def release_blockers(lot: ExosomeLot) -> list[str]:
         .select_related("criterion")
         .order_by("criterion__position", "criterion_id")
     )
-    if not evaluations:
-        if judging_specification(lot=lot) is None:
-            blockers.append("No effective specification judges this lot.")
-        else:
-            blockers.append("The lot has not been evaluated against its specification yet.")
-    for e in evaluations:
-        if e.criterion.required and e.status not in ("pass", "alert"):
-            what = {
-                "fail": "fails (OOS)",
-                "pending": "has no result yet",
-                "invalid": "has an invalid result",
-            }[e.status]
-            blockers.append(f"{e.criterion.test} ({e.criterion.acceptance}) {what}.")
-    for d in related_deviations(lot):
-        if d.status != Deviation.Status.CLOSED:
-            blockers.append(f"Deviation {d.code} ({d.title}) is {d.get_status_display().lower()}.")
-        elif d.outcome == Deviation.Outcome.OOS_CONFIRMED:
-            blockers.append(f"OOS confirmed by {d.code}: the lot can only be rejected.")
+    blockers += _evaluation_blockers(
+        evaluations, what="lot", judged_by=lambda: judging_specification(lot=lot)
+    )
+    blockers += _deviation_blockers(
+        related_deviations(lot), confirmed="the lot can only be rejected"
+    )
     return blockers
+
+
+def culture_batch_blockers(batch: CultureBatch, evaluations=None) -> list[Blocker]:
+    """What stops a culture batch's source cells from being accepted: a required source-cell
+    criterion that does not pass, or a deviation on the batch that is open (or confirmed an
+    OOS). `evaluations`: the batch's stored evaluations with their criteria, if already read."""
+    if evaluations is None:
+        evaluations = list(
+            CriterionEvaluation.objects.filter(culture_batch=batch)
+            .select_related("criterion")
+            .order_by("criterion__position", "criterion_id")
+        )
+    blockers = _evaluation_blockers(
+        evaluations, what="batch", judged_by=lambda: judging_specification(culture_batch=batch)
+    )
+    deviations = Deviation.objects.filter(culture_batch=batch).order_by("created_at", "pk")
+    return blockers + _deviation_blockers(deviations, confirmed="the batch's cells cannot be used")
 
 
 # --- Review by exception ---------------------------------------------------------------------
@@ -230,7 +329,7 @@ class Review:
 
     lot: ExosomeLot
     checklist: Checklist
-    blockers: list[str]
+    blockers: list[Blocker]
     deviations: list[Deviation]
     open_deviations: list[Deviation]
     invalidated_runs: list[AssayRun]
@@ -357,11 +456,11 @@ def changes_after_entry(lot, runs=None) -> list:
 @dataclass
 class BoardLot:
     lot: ExosomeLot
-    blockers: list[str]
+    blockers: list[Blocker]
     disposition: Disposition | None = None
 
     @property
-    def first_blockers(self) -> list[str]:
+    def first_blockers(self) -> list[Blocker]:
         return self.blockers[:3]
 
     @property

@@ -150,4 +150,5 @@ def finalize_lot(qa, lot, to: str):
     Disposition.objects.create(lot=lot, decision=to, signature=signature)
     ExosomeLot.objects.filter(pk=lot.pk).update(status=to)
     lot.refresh_from_db()
+    services.aliquots_follow_lot(actor=qa, lot=lot, reason=f"Lot {lot} {to}")  # as lot_dispose
     return lot

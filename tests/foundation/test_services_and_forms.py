@@ -563,13 +563,14 @@ def test_a_batch_is_closed_only_after_harvest(technician):
     assert batch.status == "closed"
 
 
-def test_a_used_vial_leaves_its_position_free(technician, filled):
+def test_a_used_vial_leaves_its_position_free(technician, qa_user, filled):
+    factories.finalize_lot(qa_user, filled["lot"], "released")  # only a released lot's vials
     vial = services.aliquot_set_status(
         actor=technician, aliquot=filled["vial"], to="used", reason="Sent to potency assay"
     )
     assert (vial.status, vial.location) == ("used", None)
     with pytest.raises(InvalidTransition):
-        services.aliquot_set_status(actor=technician, aliquot=vial, to="available", reason="Oops")
+        services.aliquot_set_status(actor=technician, aliquot=vial, to="destroyed", reason="Oops")
 
 
 def test_a_status_move_needs_a_reason(technician):
