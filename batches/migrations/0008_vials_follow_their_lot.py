@@ -28,7 +28,7 @@ def back(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("batches", "0005_release_models_moved"),
+        ("batches", "0007_isolation_input_volumes_filled"),
     ]
 
     operations = [
