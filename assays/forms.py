@@ -282,6 +282,25 @@ class RunEntryForm(BootstrapMixin, _AnalyteFieldsForm):
         start, end = data.get("started_at"), data.get("ended_at")
         if start and end and end < start:
             self.add_error("ended_at", "The run cannot end before it starts.")
+        # The service's date and reagent rules, checked here too so that each shows at once
+        # next to its field; the service checks everything again.
+        checks = []
+        if "reagent_lots" in data:
+            lots = data["reagent_lots"]
+            checks.append(lambda: services.check_required_reagents(self.assay, lots))
+        if start:
+            checks.append(
+                lambda: services.check_run_dates(
+                    started_at=start, backdate_reason=data.get("backdate_reason", "")
+                )
+            )
+        for check in checks:
+            try:
+                check()
+            except ValidationError as exc:
+                for key, messages in exc.message_dict.items():
+                    if key not in self.errors:
+                        self.add_error(key, messages)
         sample = data.get("sample", "")
         if sample:
             try:

@@ -109,7 +109,8 @@ def test_qualitative_and_below_quantitation_results(technician, lot):
 def expired_reagent(technician):
     return factories.reagent_lot(
         technician,
-        name="LAL kit",
+        category="bca_kit",
+        name="BCA kit",
         lot_number="OLD-1",
         expiry_days=-3,
         received_on=timezone.localdate() - timedelta(days=400),
