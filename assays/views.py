@@ -496,6 +496,7 @@ class RunEntry(EnterResultsMixin, ServiceFormView):
             instrument=data["instrument"],
             reagent_lots=data["reagent_lots"],
             retest_of=data["retest_of"],
+            backdate_reason=data["backdate_reason"],
         )
 
     def success_message(self):
@@ -573,6 +574,7 @@ class InstrumentFileUpload(EnterResultsMixin, PredicateRequiredMixin, FormView):
                 format_hint=data["format_hint"],
                 instrument=data["instrument"],
                 uploaded_by=self.request.user,
+                reagent_lots=data["reagent_lots"],
             )
         except ValidationError as exc:
             add_service_errors(form, exc)

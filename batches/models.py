@@ -102,6 +102,10 @@ class ReagentLot(GmpRecord):
         SERUM = "serum", "Serum / platelet lysate"
         SUPPLEMENT = "supplement", "Supplement"
         KIT = "kit", "Kit"
+        # Reagents an assay of the catalogue may require (AssayDefinition.required_reagents).
+        LAL_REAGENT = "lal_reagent", "LAL reagent (endotoxin)"
+        BCA_KIT = "bca_kit", "BCA protein assay kit"
+        QPCR_MASTER_MIX = "qpcr_master_mix", "qPCR master mix"
         OTHER = "other", "Other"
 
     category = models.CharField(max_length=20, choices=Category.choices)

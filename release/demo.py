@@ -265,16 +265,44 @@ def seed_quality_control(users, lots, batches):
         )
         instruments[code] = instrument
 
-    started = timezone.now() - timedelta(days=2)
+    # The QC reagents the catalogue requires (assays.AssayDefinition.required_reagents).
+    qc_reagents = {
+        category: services.reagent_lot_create(
+            actor=tech,
+            category=category,
+            name=name,
+            supplier=supplier,
+            catalogue_number=catalogue_number,
+            lot_number=lot_number,
+            expiry_date=today + timedelta(days=150),
+            received_on=today - timedelta(days=20),
+        )
+        for category, name, supplier, catalogue_number, lot_number in [
+            (ReagentLot.Category.LAL_REAGENT, "Kinetic-QCL LAL", "Lonza", "50-650U", "LAL3391"),
+            (ReagentLot.Category.BCA_KIT, "Pierce BCA kit", "Thermo Fisher", "23225", "BCA2207"),
+            (
+                ReagentLot.Category.QPCR_MASTER_MIX,
+                "TaqMan Fast Advanced Master Mix",
+                "Applied Biosystems",
+                "4444557",
+                "MM2611",
+            ),
+        ]
+    }
+
+    # Yesterday: recorded within BACKDATE_DAYS, so no late-entry reason is needed.
+    started = timezone.now() - timedelta(days=1)
     passing_lot, oos_lot = lots[1], lots[0]
 
     def manual(assay, sample, rows, actor=tech):
+        needed = qc.current_assay(assay).required_reagents
         qc.run_record(
             assay_code=assay,
             source="manual",
             started_at=started,
             actor=actor,
             results=[qc.ResultInput(sample=sample, **row) for row in rows],
+            reagent_lots=[qc_reagents[category] for category in needed],
         )
 
     lot = passing_lot.code

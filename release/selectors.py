@@ -335,6 +335,7 @@ class Review:
     invalidated_runs: list[AssayRun]
     retests: list[AssayRun]
     manual_runs: list[AssayRun]
+    backdated_runs: list[AssayRun]
     reagents: list[ReagentFlag]
     instruments: list[tuple]
     changes: list
@@ -353,6 +354,7 @@ class Review:
                 self.invalidated_runs,
                 self.retests,
                 self.manual_runs,
+                self.backdated_runs,
                 self.reagents,
                 self.instruments,
                 self.changes,
@@ -378,6 +380,7 @@ def lot_review(lot: ExosomeLot) -> Review:
         invalidated_runs=[r for r in runs if r.status == AssayRun.Status.INVALIDATED],
         retests=[r for r in runs if r.retest_of_id is not None],
         manual_runs=[r for r in runs if r.source == AssayRun.Source.MANUAL],
+        backdated_runs=[r for r in runs if r.is_backdated],
         reagents=_reagent_flags(lot, runs),
         instruments=_instrument_flags(runs),
         changes=changes_after_entry(lot, runs),

@@ -35,6 +35,7 @@ def world(personas, make_user):
     instrument = register_instrument(admin, assays=["BCA"])
     run = assays.run_record(
         assay_code="BCA",
+        reagent_lots=factories.reagents_for("BCA"),
         results=[ResultInput(sample=lot.code, analyte="protein", value=100.0, unit="ug/mL")],
         source="manual",
         started_at=timezone.now() - timedelta(hours=1),
@@ -146,6 +147,7 @@ SERVICES = {
     "run_record": (
         lambda a, w: assays.run_record(
             assay_code="BCA",
+            reagent_lots=factories.reagents_for("BCA"),
             results=[
                 ResultInput(sample=w["lot"].code, analyte="protein", value=90.0, unit="ug/mL")
             ],
@@ -161,6 +163,7 @@ SERVICES = {
             filename="x.csv",
             sample_identifier=w["lot"].code,
             assay_code="BCA",
+            reagent_lots=factories.reagents_for("BCA"),
             instrument=w["instrument"],
             uploaded_by=a,
         ),

@@ -110,7 +110,9 @@ def results_for(lot: ExosomeLot, pairs) -> list[ResultInput]:
 
 
 def record_manual_run(actor, lot: ExosomeLot, assay_code: str, pairs, **kwargs) -> AssayRun:
-    """One run entered by hand by `actor`; its metrics and the lot's evaluation follow."""
+    """One run entered by hand by `actor`, with the reagent lots its assay requires; its
+    metrics and the lot's evaluation follow."""
+    kwargs.setdefault("reagent_lots", factories.reagents_for(assay_code, actor=actor))
     with committed():
         return assay_services.run_record(
             assay_code=assay_code,

@@ -40,6 +40,7 @@ from release.models import (
 )
 from release.selectors import release_blockers, release_content
 from release.specifications import evaluate, specification_approve, specification_make_effective
+from tests import factories
 from tests.release.helpers import (
     PASSING,
     committed,
@@ -294,6 +295,7 @@ def test_a_released_lot_takes_no_new_results(released, technician):
         with pytest.raises(ValidationError) as refused:
             run_record(
                 assay_code="MYCO",
+                reagent_lots=factories.reagents_for("MYCO"),
                 results=[ResultInput(sample=sample, analyte="mycoplasma", text_value="detected")],
                 source="manual",
                 started_at=timezone.now(),

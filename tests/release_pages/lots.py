@@ -60,6 +60,7 @@ def record_release_tests(lot, actor, capture, *, change=None):
         with capture(execute=True):
             runs[assay] = services.run_record(
                 assay_code=assay,
+                reagent_lots=factories.reagents_for(assay),
                 results=results,
                 source="manual",
                 started_at=timezone.now() - timedelta(hours=2),

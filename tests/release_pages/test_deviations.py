@@ -9,6 +9,7 @@ from django.utils import timezone
 from assays import services as assay_services
 from release import deviations, selectors
 from release.models import Deviation
+from tests import factories
 from tests.release_pages.conftest import PASSWORD, sign_data, signed_in
 from tests.release_pages.test_disposition import text
 
@@ -98,6 +99,7 @@ def test_an_oos_closed_as_result_invalidated_asks_for_a_retest(
     with django_capture_on_commit_callbacks(execute=True):
         assay_services.run_record(
             assay_code="ENDOTOXIN",
+            reagent_lots=factories.reagents_for("ENDOTOXIN"),
             results=[assay_services.ResultInput(oos_lot.code, "endotoxin", value=0.12)],
             source="manual",
             started_at=timezone.now(),
