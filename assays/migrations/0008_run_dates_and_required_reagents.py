@@ -35,7 +35,7 @@ def unset_required_reagents(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("assays", "0007_release_models_moved"),
-        ("batches", "0006_assay_reagent_categories"),
+        ("batches", "0009_assay_reagent_categories"),
     ]
 
     operations = [

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("batches", "0005_release_models_moved"),
+        ("batches", "0008_vials_follow_their_lot"),
     ]
 
     operations = [
