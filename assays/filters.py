@@ -7,7 +7,7 @@ case; descriptive text (names, types, locations, sample labels) matches a part.
 
 import django_filters as filters
 from django import forms
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 
 from assays.models import AssayDefinition, AssayRun, Instrument, InstrumentFile, Result, RunSample
 from lims.forms import DATE, BootstrapMixin
@@ -75,7 +75,9 @@ class InstrumentFilter(filters.FilterSet):
             "calibration_due_before",
         ]
 
-    def filter_assay(self, queryset, name, value):
+    def filter_assay(
+        self, queryset: QuerySet[Instrument], name: str, value: str
+    ) -> QuerySet[Instrument]:
         return queryset.filter(assay_codes__contains=[value])
 
 
