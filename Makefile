@@ -12,11 +12,14 @@ $(BIN)/.installed: requirements-dev.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
 	touch $@
 
+# runserver without its autoreloader: one process holds the embedded PostgreSQL and stops it on
+# exit (the reloader's parent and child, stopped together, each saw the other still alive).
+# This is a quick start, not a development loop.
 run: venv
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	@echo "Serving http://127.0.0.1:8000 (Ctrl-C stops it)"
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+	$(BIN)/python manage.py runserver --noreload 127.0.0.1:8000
 
 # Two workers (pytest-xdist; each file stays on one worker) on copies of a reusable, migrated
 # test database (tests/conftest.py). Browser, real-worker and benchmark tests want the machine to

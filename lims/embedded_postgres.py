@@ -36,18 +36,38 @@ def database_url(data_dir: Path) -> str:
         # into a normal exit so `kill` (and CI's smoke test) stop the database cleanly too.
         if threading.current_thread() is threading.main_thread():
             if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-                signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+                signal.signal(signal.SIGTERM, _exit_on_sigterm)
     return _server.get_uri()
 
 
-def _forget_dead_handles() -> None:
-    import psutil  # noqa: PLC0415  (comes with pgserver, needed only beside it)
+def _exit_on_sigterm(*_: object) -> None:
+    # Only once: GNU make passes its own SIGTERM on to the child that a process-group kill has
+    # already reached, and a second SystemExit would cut pgserver's exit hook short.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(0)
 
+
+def _forget_dead_handles() -> None:
+    # From here on the process is exiting: a signal must not interrupt pgserver's hook halfway,
+    # or our handle stays in the list and the server is never stopped.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     handles = _server.global_process_id_list
     with _server._lock:
         try:
             pids = handles.get()
         except ValueError:  # a process killed while writing the list leaves it truncated
             pids = []
-        alive = [pid for pid in pids if pid != os.getpid() and psutil.pid_exists(pid)]
+        alive = [pid for pid in pids if pid != os.getpid() and _running(pid)]
         handles.put([*alive, os.getpid()])
+
+
+def _running(pid: int) -> bool:
+    """True for a live process; a zombie (exited, not yet reaped by its parent) is not one."""
+    import psutil  # noqa: PLC0415  (comes with pgserver, needed only beside it)
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
