@@ -14,7 +14,8 @@ from django.utils import timezone
 from assays import selectors, services
 from assays.models import Analyte, AssayDefinition, AssayRun, Instrument, InstrumentLogEntry
 from batches.forms import usable_reagent_lots
-from lims.forms import DATETIME, BootstrapMixin
+from batches.models import ReagentLot
+from lims.forms import DATETIME, BootstrapMixin, SignatureForm
 
 # ISO format, or a browser's date input shows an initial value as empty.
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -78,7 +79,7 @@ class OfferedChoiceField(forms.ChoiceField):
 
 
 def _not_in_future(value, what: str):
-    if value and value > timezone.now() + datetime.timedelta(minutes=5):
+    if value and value > timezone.now() + settings.RUN_FUTURE_TOLERANCE:
         raise ValidationError(f"The {what} cannot be in the future.")
     return value
 
@@ -183,6 +184,15 @@ class RunStartForm(BootstrapMixin, forms.Form):
         return data
 
 
+def reagents_help(assay: AssayDefinition | None = None) -> str:
+    text = "Kits, standards and controls used."
+    if assay is not None and assay.required_reagents:
+        labels = dict(ReagentLot.Category.choices)
+        needed = ", ".join(str(labels.get(c, c)) for c in assay.required_reagents)
+        text += f" {assay.code} needs: {needed}."
+    return text
+
+
 class _AnalyteFieldsForm(forms.Form):
     """The fields of a run of one assay, built from its definition (one per analyte)."""
 
@@ -208,7 +218,15 @@ class _AnalyteFieldsForm(forms.Form):
             queryset=usable_reagent_lots(),
             required=False,
             widget=forms.SelectMultiple(attrs={"size": 5}),
-            help_text="Kits, standards and controls used.",
+            help_text=reagents_help(assay),
+        )
+        self.fields["backdate_reason"] = forms.CharField(
+            required=False,
+            max_length=2000,
+            label="Reason for late entry",
+            widget=forms.Textarea(attrs={"rows": 2}),
+            help_text=f"Required when the run started more than {settings.BACKDATE_DAYS} days "
+            "ago; the run is then flagged as back-dated for review.",
         )
         self.analytes = list(assay.analytes.all())
         for analyte in self.analytes:
@@ -264,6 +282,25 @@ class RunEntryForm(BootstrapMixin, _AnalyteFieldsForm):
         start, end = data.get("started_at"), data.get("ended_at")
         if start and end and end < start:
             self.add_error("ended_at", "The run cannot end before it starts.")
+        # The service's date and reagent rules, checked here too so that each shows at once
+        # next to its field; the service checks everything again.
+        checks = []
+        if "reagent_lots" in data:
+            lots = data["reagent_lots"]
+            checks.append(lambda: services.check_required_reagents(self.assay, lots))
+        if start:
+            checks.append(
+                lambda: services.check_run_dates(
+                    started_at=start, backdate_reason=data.get("backdate_reason", "")
+                )
+            )
+        for check in checks:
+            try:
+                check()
+            except ValidationError as exc:
+                for key, messages in exc.message_dict.items():
+                    if key not in self.errors:
+                        self.add_error(key, messages)
         sample = data.get("sample", "")
         if sample:
             try:
@@ -338,6 +375,13 @@ class InstrumentFileUploadForm(BootstrapMixin, forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["instrument"].offer_in_service()
+        self.fields["reagent_lots"] = ReagentLotChoiceField(
+            queryset=usable_reagent_lots(),
+            required=False,
+            widget=forms.SelectMultiple(attrs={"size": 5}),
+            help_text=reagents_help()
+            + " Some assays need a given kind (the LAL reagent of an endotoxin test).",
+        )
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
@@ -345,3 +389,16 @@ class InstrumentFileUploadForm(BootstrapMixin, forms.Form):
         if upload.size > settings.FILE_UPLOAD_MAX_BYTES:
             raise ValidationError("The file is larger than the upload limit.")
         return upload
+
+
+class RunReviewForm(SignatureForm):
+    """Second-person review: what was checked, signed with user ID and password (meaning:
+    review)."""
+
+    field_order = ["reason", "username", "password"]
+    reason = forms.CharField(
+        label="What was reviewed",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Kept with the signature and in the audit trail.",
+    )
+    comment = None  # the reason is the signature's comment

@@ -375,16 +375,15 @@ def compute_run_metrics(run_id: int) -> int:
 # --- Lot and batch level -------------------------------------------------------------------
 
 
-def current_metrics(*, lot=None, culture_batch=None) -> dict[str, QCMetric]:
-    """The metric in force for each code: newest, from runs that are not invalidated."""
+def _valid_metric_rows(lot, culture_batch):
+    """Metrics of the lot or batch that still count: not from an invalidated run, and (for a
+    lot-level metric, which has no run of its own) not computed from one's results."""
     qs = (
         QCMetric.objects.filter(lot=lot)
         if lot is not None
         else QCMetric.objects.filter(culture_batch=culture_batch)
     )
     qs = qs.exclude(run__status=AssayRun.Status.INVALIDATED)
-    # A lot-level metric (purity) has no run of its own: it leaves too when a result it was
-    # computed from belongs to an invalidated run.
     sample = {"sample__lot": lot} if lot is not None else {"sample__culture_batch": culture_batch}
     invalidated = list(
         Result.objects.filter(run__status=AssayRun.Status.INVALIDATED, **sample).values_list(
@@ -393,12 +392,51 @@ def current_metrics(*, lot=None, culture_batch=None) -> dict[str, QCMetric]:
     )
     if invalidated:
         qs = qs.exclude(input_results__overlap=invalidated)
-    # The latest run wins (a retest supersedes the run it repeats), whatever the order in which
-    # runs were (re)computed; within a run, the newest computation (newest algorithm version).
-    latest = qs.order_by(
-        "code", F("run__started_at").desc(nulls_last=True), "-computed_at", "-pk"
-    ).distinct("code")
+    return qs
+
+
+def metric_is_valid(metric: QCMetric) -> bool:
+    """True while the metric still counts (its run, or the runs of its inputs, not invalidated)."""
+    rows = _valid_metric_rows(
+        metric.lot if metric.lot_id else None,
+        metric.culture_batch if metric.lot_id is None else None,
+    )
+    return rows.filter(pk=metric.pk).exists()
+
+
+def current_metrics(*, lot=None, culture_batch=None) -> dict[str, QCMetric]:
+    """The newest valid metric for each code, for display and for derived metrics (purity).
+
+    Release never judges on this alone: a retest does not replace a valid original result
+    (valid_metrics, release.specifications.evaluate)."""
+    # The newest run, whatever the order in which runs were (re)computed; within a run, the
+    # newest computation (newest algorithm version).
+    latest = (
+        _valid_metric_rows(lot, culture_batch)
+        .order_by("code", F("run__started_at").desc(nulls_last=True), "-computed_at", "-pk")
+        .distinct("code")
+    )
     return {m.code: m for m in latest}
+
+
+def valid_metrics(*, lot=None, culture_batch=None) -> dict[str, list[QCMetric]]:
+    """Every valid result for each code: one metric per run that is not invalidated (its newest
+    computation), oldest run first; a lot-level metric counts once (its newest computation).
+
+    FDA, Investigating OOS Test Results (2006): an original OOS result stands unless an
+    assignable laboratory cause invalidates it; a passing retest does not override it."""
+    rows = (
+        _valid_metric_rows(lot, culture_batch)
+        .select_related("run")
+        .order_by("code", "run_id", "-computed_at", "-pk")
+        .distinct("code", "run_id")
+    )
+    by_code: dict[str, list[QCMetric]] = {}
+    for m in rows:
+        by_code.setdefault(m.code, []).append(m)
+    for metrics in by_code.values():
+        metrics.sort(key=lambda m: (m.run.started_at if m.run_id else m.computed_at, m.pk))
+    return by_code
 
 
 @transaction.atomic

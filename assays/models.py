@@ -46,6 +46,13 @@ class AssayDefinition(GmpRecord):
     sop_reference = models.CharField(max_length=100, blank=True)
     applies_to = models.CharField(max_length=20, choices=AppliesTo.choices)
     is_current = models.BooleanField(default=True)
+    required_reagents = ArrayField(
+        models.CharField(max_length=20, choices=ReagentLot.Category.choices),
+        default=list,
+        blank=True,
+        help_text="Categories of reagent lot a run of this assay must name (e.g. the LAL "
+        "reagent of an endotoxin test).",
+    )
 
     class Meta:
         ordering = ["code", "-version"]
@@ -205,6 +212,12 @@ class InstrumentFile(models.Model):
     detected_format = models.CharField(max_length=40, blank=True)
     sample_identifier = models.CharField(max_length=80)
     assay_code = models.CharField(max_length=40)
+    reagent_lot_ids = ArrayField(
+        models.PositiveIntegerField(),
+        default=list,
+        blank=True,
+        help_text="Ids of the reagent lots the run used, named when the file was sent.",
+    )
     instrument = models.ForeignKey(
         Instrument, on_delete=models.PROTECT, null=True, blank=True, related_name="files"
     )
@@ -284,6 +297,12 @@ class AssayRun(GmpRecord):
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="retests"
     )
     external_id = models.CharField(max_length=120, blank=True, help_text="The sender's run id.")
+    backdate_reason = models.TextField(
+        blank=True,
+        default="",
+        help_text="Why the run was recorded more than BACKDATE_DAYS after it started; a run "
+        "with a reason is flagged as back-dated on review.",
+    )
     metrics_computed_at = models.DateTimeField(
         null=True,
         blank=True,
@@ -307,6 +326,10 @@ class AssayRun(GmpRecord):
 
     def get_absolute_url(self):
         return reverse("assays:run_detail", args=[self.pk])
+
+    @property
+    def is_backdated(self) -> bool:
+        return bool(self.backdate_reason)
 
 
 @audited()

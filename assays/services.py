@@ -19,7 +19,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from assays.events import instrument_file_received, run_recorded, run_status_changed
+from assays.events import (
+    instrument_file_received,
+    run_invalidation_requested,
+    run_recorded,
+    run_status_changed,
+)
 from assays.ingest import results_from_file
 from assays.inputs import ResultInput
 from assays.models import (
@@ -41,7 +46,7 @@ from batches.services import check_lot_not_locked, check_reagents_usable
 from lims import file_store
 from lims.audit import audit_context
 from lims.events import announce
-from lims.models import system_user
+from lims.models import Signature, system_user
 from lims.roles import (
     can_enter_results,
     can_invalidate_runs,
@@ -49,6 +54,7 @@ from lims.roles import (
     can_review_runs,
     require,
 )
+from lims.signatures import Signer, sign
 from lims.transitions import move_status
 
 MANAGES_INSTRUMENTS = "Only administrators manage instruments and their keys."
@@ -290,6 +296,52 @@ def result_check(analyte: Analyte, item: ResultInput) -> CheckedValue:
     return _validated_result(analyte, item)
 
 
+def check_run_dates(
+    *, started_at: datetime, ended_at: datetime | None = None, backdate_reason: str = ""
+) -> str:
+    """Refuse a run starting (or ending) in the future, or back-dated without a reason.
+
+    Returns the reason, stripped. "Back-dated" means recorded now, more than BACKDATE_DAYS
+    after the run started.
+    """
+    now = timezone.now()
+    latest = now + settings.RUN_FUTURE_TOLERANCE
+    errors: dict[str, str] = {}
+    if started_at > latest:
+        errors["started_at"] = (
+            f"The run cannot start in the future ({timezone.localtime(started_at):%Y-%m-%d %H:%M}"
+            f" is after now, {timezone.localtime(now):%Y-%m-%d %H:%M})."
+        )
+    if ended_at is not None and ended_at > latest:
+        errors["ended_at"] = "The run cannot end in the future."
+    reason = backdate_reason.strip()
+    if now - started_at > timedelta(days=settings.BACKDATE_DAYS) and not reason:
+        errors["backdate_reason"] = (
+            f"The run started on {timezone.localtime(started_at):%Y-%m-%d}, more than "
+            f"{settings.BACKDATE_DAYS} days ago: say why it is recorded late."
+        )
+    if errors:
+        raise ValidationError(errors)
+    return reason
+
+
+def _run_days(started_at: datetime) -> list[date]:
+    """The days the instrument and the reagents must have been usable: the run's and today."""
+    return sorted({timezone.localdate(started_at), timezone.localdate()})
+
+
+def check_required_reagents(assay: AssayDefinition, reagent_lots: Iterable[ReagentLot]) -> None:
+    """Refuse a run that does not name a reagent lot of every category its assay requires."""
+    named = {lot.category for lot in reagent_lots}
+    missing = [c for c in assay.required_reagents if c not in named]
+    if missing:
+        labels = dict(ReagentLot.Category.choices)
+        names = ", ".join(str(labels.get(c, c)) for c in missing)
+        raise ValidationError(
+            {"reagent_lots": f"Assay {assay.code} needs a reagent lot it was not given: {names}."}
+        )
+
+
 @transaction.atomic
 def run_record(
     *,
@@ -304,26 +356,39 @@ def run_record(
     retest_of: AssayRun | None = None,
     source_file: InstrumentFile | None = None,
     external_id: str = "",
+    backdate_reason: str = "",
 ) -> AssayRun:
-    """Record a run with its results in one transaction, or refuse it whole."""
+    """Record a run with its results in one transaction, or refuse it whole.
+
+    Its dates must tell the truth: no start in the future (beyond RUN_FUTURE_TOLERANCE), a
+    reason when it is recorded more than BACKDATE_DAYS after it started (the run is then flagged
+    as back-dated), and the instrument and reagent lots usable both on the day it ran and today.
+    """
     if actor is None and instrument is None:
         raise ValidationError("A run is recorded by a person or an instrument.")
     if actor is not None:
         require(can_enter_results, actor, ENTERS_RESULTS)
     if not results:
         raise ValidationError({"results": "A run needs at least one result."})
+    backdate_reason = check_run_dates(
+        started_at=started_at, ended_at=ended_at, backdate_reason=backdate_reason
+    )
     assay = current_assay(assay_code)
+    days = _run_days(started_at)
     if instrument is not None:
         if assay.code not in instrument.assay_codes:
             raise ValidationError(
                 {"assay": f"Instrument {instrument} is not qualified for assay {assay.code}."}
             )
-        check_instrument_usable(instrument, on=timezone.localdate(started_at))
+        for day in days:
+            check_instrument_usable(instrument, on=day)
     reagent_lots = list(reagent_lots)
     try:
-        check_reagents_usable(reagent_lots, on=timezone.localdate(started_at))
+        for day in days:
+            check_reagents_usable(reagent_lots, on=day)
     except ValidationError as exc:
         raise ValidationError({"reagent_lots": exc.message_dict["reagent_lots"]}) from exc
+    check_required_reagents(assay, reagent_lots)
     if retest_of is not None and retest_of.assay.code != assay.code:
         raise ValidationError({"retest_of": "A retest repeats a run of the same assay."})
 
@@ -353,6 +418,7 @@ def run_record(
         ended_at=ended_at,
         retest_of=retest_of,
         external_id=external_id,
+        backdate_reason=backdate_reason,
         created_by=actor or system_user(),
     )
     run.full_clean()
@@ -409,12 +475,43 @@ def subjects_of(runs: Iterable[int]) -> tuple[list[int], list[int]]:
     return sorted(set(lots)), sorted(set(batches))
 
 
+def run_review_content(run: AssayRun) -> dict:
+    """What a reviewer's signature is bound to: the run and every result it holds."""
+    return {
+        "run": run.pk,
+        "assay": run.assay.code,
+        "instrument": run.instrument.code if run.instrument_id else None,
+        "started_at": run.started_at.isoformat(),
+        "results": list(
+            run.results.order_by("pk").values_list(
+                "pk", "analyte__code", "value", "text_value", "unit", "qualifier", "replicate"
+            )
+        ),
+    }
+
+
 @transaction.atomic
-def run_review(*, actor: User, run: AssayRun, reason: str = "Reviewed") -> AssayRun:
+def run_review(*, signer: Signer, run: AssayRun, reason: str = "Reviewed") -> AssayRun:
+    """Second-person review of a run, signed (meaning: review): only a reviewed run counts
+    toward release (EU GMP Annex 11 section 6 and chapter 6.17(vi); 21 CFR 211.194(a)(8)).
+    Neither the run's operator nor the person who recorded it may review it."""
+    actor = signer.user
     require(can_review_runs, actor, REVIEWS_RUNS)
+    if signer.meaning != Signature.Meaning.REVIEW:
+        raise ValidationError("A run is reviewed with a signature meaning review.")
+    run = (
+        AssayRun.objects.select_for_update(of=("self",))
+        .select_related("assay", "instrument")
+        .get(pk=run.pk)
+    )
     _refuse_if_locked(run)
-    if run.operator_id == actor.pk:
-        raise ValidationError("The analyst who performed a run cannot review it.")
+    if actor.pk in (run.operator_id, run.created_by_id):
+        raise ValidationError(
+            "A second person reviews a run: not the analyst who performed or recorded it."
+        )
+    if run.status != AssayRun.Status.RECORDED:
+        raise ValidationError(f"{run} is {run.get_status_display().lower()}: nothing to review.")
+    sign(signer=signer, record=run, content=run_review_content(run), comment=reason)
     run = move_status(
         run, to="reviewed", actor=actor, reason=reason, extra_fields={"reviewed_by": actor}
     )
@@ -428,10 +525,20 @@ def _refuse_if_locked(run: AssayRun) -> None:
 
 
 @transaction.atomic
-def run_invalidate(*, actor: User, run: AssayRun, reason: str) -> AssayRun:
-    """Invalidate a run; its metrics no longer count, which is announced once committed."""
+def run_invalidate(
+    *, actor: User, run: AssayRun, reason: str, investigation: Any = None
+) -> AssayRun:
+    """Invalidate a run; its metrics no longer count, which is announced once committed.
+
+    `investigation`: the deviation whose signed closure invalidates the run (release); the
+    layers above may refuse any other invalidation (assays.events.run_invalidation_requested)."""
     require(can_invalidate_runs, actor, INVALIDATES_RUNS)
     _refuse_if_locked(run)
+    for _, refusal in run_invalidation_requested.send(
+        sender=AssayRun, run=run, investigation=investigation
+    ):
+        if refusal:
+            raise ValidationError(refusal)
     run = move_status(
         run, to="invalidated", actor=actor, reason=reason, extra_fields={"status_reason": reason}
     )
@@ -456,8 +563,12 @@ def instrument_file_receive(
     format_hint: str = "",
     instrument: Instrument | None = None,
     uploaded_by: User | None = None,
+    reagent_lots: Iterable[ReagentLot] = (),
 ) -> InstrumentFile:
-    """Keep the original file and queue its parsing. Checks what can be checked up front."""
+    """Keep the original file and queue its parsing. Checks what can be checked up front.
+
+    The reagent lots the run used are kept with the file and named by the run parsed from it.
+    """
     if uploaded_by is not None:
         require(can_enter_results, uploaded_by, ENTERS_RESULTS)
     if len(data) > settings.FILE_UPLOAD_MAX_BYTES:
@@ -471,6 +582,9 @@ def instrument_file_receive(
                 {"assay": f"Instrument {instrument} is not qualified for assay {assay.code}."}
             )
         check_instrument_usable(instrument)
+    reagent_lots = list(reagent_lots)
+    check_reagents_usable(reagent_lots)
+    check_required_reagents(assay, reagent_lots)
     resolve_sample(sample_identifier, assay)
     # Slow I/O outside the transaction; the content-addressed write is idempotent.
     digest = store_original(data)
@@ -482,6 +596,7 @@ def instrument_file_receive(
             format_hint=format_hint,
             sample_identifier=sample_identifier,
             assay_code=assay.code,
+            reagent_lot_ids=[lot.pk for lot in reagent_lots],
             instrument=instrument,
             uploaded_by=uploaded_by,
         )
@@ -525,6 +640,7 @@ def instrument_file_parse(file_id: str | uuid.UUID) -> InstrumentFile:
                 started_at=locked.created_at,
                 actor=locked.uploaded_by,
                 instrument=locked.instrument,
+                reagent_lots=ReagentLot.objects.filter(pk__in=locked.reagent_lot_ids),
                 source_file=locked,
             )
             locked.status = InstrumentFile.Status.PARSED

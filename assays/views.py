@@ -28,6 +28,7 @@ from assays.models import (
     RunSample,
 )
 from lims.forms import ReasonForm, StatusForm
+from lims.models import Signature
 from lims.pages import (
     PredicateRequiredMixin,
     RecordDetailView,
@@ -496,6 +497,7 @@ class RunEntry(EnterResultsMixin, ServiceFormView):
             instrument=data["instrument"],
             reagent_lots=data["reagent_lots"],
             retest_of=data["retest_of"],
+            backdate_reason=data["backdate_reason"],
         )
 
     def success_message(self):
@@ -521,16 +523,22 @@ class _RunStatusChange(ServiceFormView):
 
 
 class RunReview(_RunStatusChange):
+    """Second-person review, e-signed: the run counts toward release once reviewed."""
+
+    form_class = forms.RunReviewForm
+
     @property
     def title(self):
         return f"Review {self.run}"
 
     def get_initial(self):
-        return {"reason": "Results and raw data reviewed."}
+        return {"reason": "Results and raw data reviewed.", "username": ""}
 
     def perform(self, form):
         return services.run_review(
-            actor=self.request.user, run=self.run, reason=form.cleaned_data["reason"]
+            signer=form.signer(self.request, Signature.Meaning.REVIEW),
+            run=self.run,
+            reason=form.cleaned_data["reason"],
         )
 
 
@@ -573,6 +581,7 @@ class InstrumentFileUpload(EnterResultsMixin, PredicateRequiredMixin, FormView):
                 format_hint=data["format_hint"],
                 instrument=data["instrument"],
                 uploaded_by=self.request.user,
+                reagent_lots=data["reagent_lots"],
             )
         except ValidationError as exc:
             add_service_errors(form, exc)

@@ -48,6 +48,13 @@ class CellBankForm(BootstrapMixin, forms.ModelForm):
             raise forms.ValidationError("The freezing date cannot be in the future.")
         return value
 
+    def clean(self):
+        data = super().clean()
+        # The database refuses it too (cell_bank_not_own_parent); said here next to the field.
+        if self.instance.pk and data.get("parent_bank") == self.instance:
+            self.add_error("parent_bank", "A cell bank cannot be its own parent.")
+        return data
+
 
 class ReagentLotForm(BootstrapMixin, forms.ModelForm):
     class Meta:
@@ -172,6 +179,14 @@ class IsolationRunForm(BootstrapMixin, forms.ModelForm):
         start, end = data.get("started_at"), data.get("ended_at")
         if start and end and end < start:
             self.add_error("ended_at", "The run cannot end before it starts.")
+        volume_in, volume_out = data.get("input_volume_ml"), data.get("output_volume_ml")
+        if volume_in and volume_out:
+            try:  # the database refuses it too (isolation_output_within_input)
+                services.check_output_within_input(
+                    input_volume_ml=volume_in, output_volume_ml=volume_out
+                )
+            except forms.ValidationError as exc:
+                self.add_error(None, exc)
         if data.get("reagent_lots") and start:
             try:
                 services.check_reagents_usable(data["reagent_lots"], on=timezone.localdate(start))

@@ -6,13 +6,15 @@ through batches.services.
 """
 
 import math
+from collections.abc import Iterable
 from datetime import date
+from decimal import Decimal
 
 import pgtrigger
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -76,6 +78,13 @@ class CellBank(GmpRecord):
     class Meta:
         ordering = ["-created_at"]
         triggers = [never_deleted()]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(parent_bank__isnull=True) | ~Q(parent_bank=models.F("id")),
+                name="cell_bank_not_own_parent",
+                violation_error_message="A cell bank cannot be its own parent.",
+            )
+        ]
 
     def __str__(self):
         return self.code
@@ -93,6 +102,10 @@ class ReagentLot(GmpRecord):
         SERUM = "serum", "Serum / platelet lysate"
         SUPPLEMENT = "supplement", "Supplement"
         KIT = "kit", "Kit"
+        # Reagents an assay of the catalogue may require (AssayDefinition.required_reagents).
+        LAL_REAGENT = "lal_reagent", "LAL reagent (endotoxin)"
+        BCA_KIT = "bca_kit", "BCA protein assay kit"
+        QPCR_MASTER_MIX = "qpcr_master_mix", "qPCR master mix"
         OTHER = "other", "Other"
 
     category = models.CharField(max_length=20, choices=Category.choices)
@@ -252,6 +265,8 @@ class Harvest(GmpRecord):
     medium = models.CharField(max_length=20, choices=Medium.choices)
     notes = models.TextField(blank=True)
 
+    _taken_ml: Decimal  # cache of taken_volume_ml
+
     class Meta:
         ordering = ["-harvested_at"]
         triggers = [never_deleted()]
@@ -261,6 +276,18 @@ class Harvest(GmpRecord):
 
     def __str__(self):
         return f"{self.batch} harvest {timezone.localtime(self.harvested_at):%Y-%m-%d %H:%M}"
+
+    @property
+    def taken_volume_ml(self) -> Decimal:
+        """What isolation runs (not voided) have taken from this harvest, in mL."""
+        if "_taken_ml" in self.__dict__:  # set for a whole page by with_taken_volumes()
+            return self._taken_ml
+        return harvest_taken_volumes([self.pk]).get(self.pk) or Decimal(0)
+
+    @property
+    def remaining_volume_ml(self) -> Decimal:
+        """What is left of the harvest for further isolation runs, in mL."""
+        return self.volume_ml - self.taken_volume_ml
 
 
 @audited()
@@ -310,6 +337,11 @@ class IsolationRun(GmpRecord):
                 condition=Q(input_volume_ml__gt=0, output_volume_ml__gt=0),
                 name="isolation_volumes_positive",
             ),
+            models.CheckConstraint(
+                condition=Q(output_volume_ml__lte=models.F("input_volume_ml")),
+                name="isolation_output_within_input",
+                violation_error_message="The output volume cannot exceed the input volume.",
+            ),
         ]
 
     def __str__(self):
@@ -321,19 +353,54 @@ class IsolationRun(GmpRecord):
 
 @audited()
 class IsolationInput(GmpRecord):
-    """A harvest processed by an isolation run."""
+    """A harvest processed by an isolation run, and the volume the run took from it."""
 
     run = models.ForeignKey(IsolationRun, on_delete=models.PROTECT, related_name="inputs")
     harvest = models.ForeignKey(Harvest, on_delete=models.PROTECT, related_name="+")
+    # Required (the check constraint below refuses NULL); nullable in the column only so that
+    # the append-only audit events of inputs recorded before the volume was kept stay valid.
+    volume_ml = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="Volume of the harvest the run took (mL).",
+    )
 
     class Meta:
         triggers = [never_deleted()]
         constraints = [
-            models.UniqueConstraint(fields=["run", "harvest"], name="isolation_input_once")
+            models.UniqueConstraint(fields=["run", "harvest"], name="isolation_input_once"),
+            models.CheckConstraint(
+                condition=Q(volume_ml__isnull=False, volume_ml__gt=0),
+                name="isolation_input_volume_positive",
+                violation_error_message="The volume taken from a harvest must be positive.",
+            ),
         ]
 
     def __str__(self):
         return f"harvest {self.harvest_id} into {self.run_id}"
+
+
+def harvest_taken_volumes(harvest_ids: Iterable[int]) -> dict[int, Decimal]:
+    """Volume (mL) taken so far from each of these harvests by inputs and runs not voided."""
+    rows = (
+        IsolationInput.objects.filter(
+            harvest_id__in=list(harvest_ids), voided_at__isnull=True, run__voided_at__isnull=True
+        )
+        .values("harvest_id")
+        .annotate(taken=Sum("volume_ml"))
+    )
+    return {row["harvest_id"]: row["taken"] for row in rows}
+
+
+def with_taken_volumes(harvests: Iterable[Harvest]) -> list[Harvest]:
+    """The harvests, each knowing what was taken of it, in one query (for lists and pages)."""
+    harvests = list(harvests)
+    taken = harvest_taken_volumes(h.pk for h in harvests)
+    for harvest in harvests:
+        harvest._taken_ml = taken.get(harvest.pk) or Decimal(0)
+    return harvests
 
 
 @audited()
@@ -394,6 +461,9 @@ class ExosomeLot(GmpRecord):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "exosome lot"
+        constraints = [
+            models.CheckConstraint(condition=Q(volume_ml__gt=0), name="lot_volume_positive")
+        ]
         triggers = [
             never_deleted(),
             fsm_trigger(LOT_TRANSITIONS),
@@ -432,6 +502,19 @@ class ExosomeLot(GmpRecord):
     @property
     def is_locked(self) -> bool:
         return self.status in LOCKED_STATUSES
+
+    @property
+    def filled_volume_ml(self) -> Decimal:
+        """The volume filled into vials (not voided) so far, in mL."""
+        filled_ul = self.aliquots.filter(voided_at__isnull=True).aggregate(total=Sum("volume_ul"))[
+            "total"
+        ]
+        return (filled_ul or Decimal(0)) / 1000
+
+    @property
+    def remaining_volume_ml(self) -> Decimal:
+        """What is left of the lot to fill into vials, in mL."""
+        return (self.volume_ml - self.filled_volume_ml).quantize(Decimal("0.001"))
 
     @property
     def lock_reason(self) -> str | None:
@@ -486,7 +569,17 @@ class StorageLocation(GmpRecord):
         return reverse("batches:storagelocation_detail", args=[self.pk])
 
 
-ALIQUOT_TRANSITIONS = {"available": {"used", "destroyed"}}
+# Vials follow their lot: quarantine until the lot's disposition, then available (released) or
+# rejected (rejected: destroyed or kept as a retain sample only). The moves out of quarantine
+# are made by batches.services.aliquots_follow_lot in the disposition's transaction.
+ALIQUOT_TRANSITIONS = {
+    "quarantine": {"available", "rejected", "destroyed"},
+    "available": {"used", "shipped", "destroyed"},
+    "rejected": {"retain", "destroyed"},
+    "retain": {"destroyed"},
+}
+# Statuses only the lot's disposition gives a vial (never a plain status change).
+ALIQUOT_FOLLOWS_LOT = {"available": "released", "rejected": "rejected"}
 
 
 @audited()
@@ -494,8 +587,12 @@ class Aliquot(GmpRecord):
     """A labelled vial filled from a lot, and where it is stored."""
 
     class Status(models.TextChoices):
+        QUARANTINE = "quarantine", "Quarantine"
         AVAILABLE = "available", "Available"
         USED = "used", "Used"
+        SHIPPED = "shipped", "Shipped"
+        REJECTED = "rejected", "Rejected"
+        RETAIN = "retain", "Retain sample"
         DESTROYED = "destroyed", "Destroyed"
 
     TRANSITIONS = ALIQUOT_TRANSITIONS
@@ -515,7 +612,7 @@ class Aliquot(GmpRecord):
         related_name="aliquot",
     )
     status = models.CharField(
-        max_length=20, choices=Status.choices, default=Status.AVAILABLE, editable=False
+        max_length=20, choices=Status.choices, default=Status.QUARANTINE, editable=False
     )
     status_reason = models.TextField(blank=True, editable=False)
 

@@ -8,9 +8,9 @@ attaches who and why to the audit trail.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.exceptions import ValidationError
@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from batches.events import lot_status_changed
 from batches.models import (
+    ALIQUOT_FOLLOWS_LOT,
     Aliquot,
     AliquotMove,
     BatchReagentUse,
@@ -35,11 +36,12 @@ from batches.models import (
     Passage,
     ReagentLot,
     StorageLocation,
+    harvest_taken_volumes,
 )
 from lims.audit import audit_context
 from lims.events import announce
 from lims.identifiers import next_identifier
-from lims.roles import can_record_production, require
+from lims.roles import can_record_production, can_sign_dispositions, require
 from lims.transitions import move_status
 
 RECORDS_PRODUCTION = "Only technicians record production."
@@ -74,6 +76,221 @@ def check_position_free(location: StorageLocation | None, *, moving: Aliquot | N
         )
 
 
+CENT = Decimal("0.01")
+
+
+def _day(moment: datetime) -> str:
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M}"
+
+
+def _ml(value: Decimal) -> str:
+    return f"{value.normalize():f} mL"
+
+
+# --- Records that add up: genealogy order, balancing volumes (the forms show these too) -----
+
+
+def _ancestors(bank: CellBank) -> Iterable[CellBank]:
+    """`bank`, its parent, its parent's parent... (stops on a loop already in the data)."""
+    seen: set[int] = set()
+    node: CellBank | None = bank
+    while node is not None and node.pk not in seen:
+        yield node
+        seen.add(node.pk)
+        node = node.parent_bank
+
+
+def check_bank_genealogy(
+    *,
+    bank: CellBank | None,
+    donor: Donor,
+    parent_bank: CellBank | None,
+    passage: int | None,
+    frozen_on: date | None,
+) -> None:
+    """A derived bank comes from a bank of the same donor, frozen before it and at a lower
+    passage, and no bank descends from itself. `bank` is the bank being corrected (None for a
+    new one): the banks derived from it and the cultures started from it must still follow."""
+    errors: dict[str, str] = {}
+    if frozen_on is not None and frozen_on > timezone.localdate():
+        errors["frozen_on"] = "The freezing date cannot be in the future."
+    if parent_bank is not None:
+        if bank is not None and any(a.pk == bank.pk for a in _ancestors(parent_bank)):
+            errors["parent_bank"] = (
+                "A cell bank cannot be its own parent."
+                if parent_bank.pk == bank.pk
+                else f"{parent_bank} descends from {bank}: the genealogy cannot loop."
+            )
+        elif parent_bank.donor_id != donor.pk:
+            errors["parent_bank"] = "The parent bank comes from another donor."
+        elif parent_bank.is_voided:
+            errors["parent_bank"] = f"Cell bank {parent_bank} is voided."
+        else:
+            if passage is not None and passage <= parent_bank.passage:
+                errors["passage"] = (
+                    f"A bank derived from {parent_bank} (passage {parent_bank.passage}) must be "
+                    "at a higher passage."
+                )
+            if frozen_on is not None and frozen_on <= parent_bank.frozen_on:
+                errors.setdefault(
+                    "frozen_on",
+                    f"A bank derived from {parent_bank} must be frozen after it "
+                    f"(frozen on {parent_bank.frozen_on:%Y-%m-%d}).",
+                )
+    if bank is not None and bank.pk is not None:
+        for child in CellBank.objects.filter(parent_bank=bank, voided_at__isnull=True):
+            if passage is not None and child.passage <= passage:
+                errors.setdefault(
+                    "passage",
+                    f"Bank {child} derived from this one is at passage {child.passage}: "
+                    "this bank's passage must stay below it.",
+                )
+            if frozen_on is not None and child.frozen_on <= frozen_on:
+                errors.setdefault(
+                    "frozen_on",
+                    f"Bank {child} derived from this one was frozen on "
+                    f"{child.frozen_on:%Y-%m-%d}: this bank must be frozen before it.",
+                )
+        first = (
+            CultureBatch.objects.filter(cell_bank=bank, voided_at__isnull=True)
+            .order_by("started_on")
+            .first()
+        )
+        if first is not None and frozen_on is not None and first.started_on < frozen_on:
+            errors.setdefault(
+                "frozen_on",
+                f"Culture batch {first} was started from this bank on "
+                f"{first.started_on:%Y-%m-%d}: the bank was frozen before it.",
+            )
+    if errors:
+        raise ValidationError(errors)
+
+
+def check_culture_after_bank(*, cell_bank: CellBank, started_on: date | None) -> None:
+    if started_on is not None and started_on < cell_bank.frozen_on:
+        raise ValidationError(
+            {
+                "started_on": f"A culture cannot start before its cell bank {cell_bank} was "
+                f"frozen ({cell_bank.frozen_on:%Y-%m-%d})."
+            }
+        )
+
+
+def split_input_volume(total: Decimal, remaining: Sequence[Decimal]) -> list[Decimal]:
+    """Split a run's input volume over its harvests in proportion to what is left of each, to
+    the hundredth of a mL, never taking more than is left (total <= sum(remaining) > 0)."""
+    left = sum(remaining, Decimal(0))
+    shares = [(total * r / left).quantize(CENT, rounding=ROUND_DOWN) for r in remaining]
+    for i, r in enumerate(remaining):
+        while sum(shares, Decimal(0)) < total and shares[i] + CENT <= r:
+            shares[i] += CENT
+    return shares
+
+
+def _isolation_volume_errors(
+    harvests: Sequence[Harvest],
+    *,
+    input_volume_ml: Decimal,
+    harvest_volumes: Mapping[int, Decimal] | None,
+    errors: dict[str, str],
+) -> list[Decimal]:
+    """What the run takes from each harvest, each no more than is left of it."""
+    taken = harvest_taken_volumes(h.pk for h in harvests)
+    remaining = [h.volume_ml - taken.get(h.pk, Decimal(0)) for h in harvests]
+    used_up = [h for h, r in zip(harvests, remaining, strict=True) if r <= 0]
+    if used_up:
+        errors["harvests"] = (
+            "; ".join(
+                f"Harvest {h} is used up: earlier isolation runs took all {_ml(h.volume_ml)} of it"
+                for h in used_up
+            )
+            + "."
+        )
+        return []
+    if harvest_volumes is None:
+        left = sum(remaining, Decimal(0))
+        if input_volume_ml > left:
+            errors["input_volume_ml"] = (
+                f"The input volume ({_ml(input_volume_ml)}) is more than what is left of the "
+                f"chosen harvests ({_ml(left)})."
+            )
+            return []
+        takes = split_input_volume(input_volume_ml, remaining)
+        if any(t <= 0 for t in takes):
+            errors["input_volume_ml"] = "The input volume is too small to take from every harvest."
+        return takes
+    takes = [Decimal(harvest_volumes.get(h.pk, 0)) for h in harvests]
+    over = [
+        f"{_ml(t)} from harvest {h} ({_ml(r)} left)"
+        for h, t, r in zip(harvests, takes, remaining, strict=True)
+        if t <= 0 or t > r
+    ]
+    if over:
+        errors["harvests"] = "Cannot take " + "; ".join(over) + "."
+    elif sum(takes, Decimal(0)) != input_volume_ml:
+        errors["input_volume_ml"] = (
+            f"The input volume must be what the run took from its harvests "
+            f"({_ml(sum(takes, Decimal(0)))})."
+        )
+    return takes
+
+
+def check_run_after_harvests(*, harvests: Iterable[Harvest], started_at: datetime | None) -> None:
+    late = [h for h in harvests if started_at is not None and h.harvested_at > started_at]
+    if late:
+        latest = max(late, key=lambda h: h.harvested_at)
+        raise ValidationError(
+            {
+                "started_at": f"The run cannot start before the harvest it processes was "
+                f"collected ({latest}: {_day(latest.harvested_at)})."
+            }
+        )
+
+
+def check_output_within_input(*, input_volume_ml: Decimal, output_volume_ml: Decimal) -> None:
+    if 0 < input_volume_ml < output_volume_ml:
+        raise ValidationError(
+            {
+                "output_volume_ml": "The output volume cannot exceed the input volume "
+                f"({_ml(input_volume_ml)})."
+            }
+        )
+
+
+def check_lot_after_runs(*, runs: Iterable[IsolationRun], manufactured_on: date | None) -> None:
+    early = [
+        r
+        for r in runs
+        if manufactured_on is not None and manufactured_on < timezone.localdate(r.ended_at)
+    ]
+    if early:
+        raise ValidationError(
+            {
+                "manufactured_on": "A lot cannot be manufactured before its isolation run "
+                + ", ".join(f"{r} ended ({_day(r.ended_at)})" for r in early)
+                + "."
+            }
+        )
+
+
+def check_lot_volume(
+    *, runs: Sequence[IsolationRun], volume_ml: Decimal, filled_ml: Decimal
+) -> None:
+    """A lot holds no more than its runs produced, and no less than its vials hold."""
+    produced = sum((r.output_volume_ml for r in runs), Decimal(0))
+    if runs and volume_ml > produced:
+        raise ValidationError(
+            {
+                "volume_ml": f"The lot volume cannot exceed what its isolation runs produced "
+                f"({_ml(produced)})."
+            }
+        )
+    if volume_ml < filled_ml:
+        raise ValidationError(
+            {"volume_ml": f"Vials already filled from this lot hold {_ml(filled_ml)}."}
+        )
+
+
 def _save_new(instance: _Record, *, actor: User, reason: str = "") -> _Record:
     instance.created_by = actor
     instance.full_clean()
@@ -105,6 +322,82 @@ def _refuse_if_lot_locked(record: GmpRecord) -> None:
         check_lot_not_locked(lot)
 
 
+def _check_correction(record: GmpRecord, changed: set[str]) -> None:
+    """Apply the rules of records that add up to a corrected record (already changed in
+    memory, its row locked): what it derives from and what derives from it must still agree."""
+    if isinstance(record, CellBank) and changed & {"parent_bank", "passage", "frozen_on", "donor"}:
+        check_bank_genealogy(
+            bank=record,
+            donor=record.donor,
+            parent_bank=record.parent_bank,
+            passage=record.passage,
+            frozen_on=record.frozen_on,
+        )
+    elif isinstance(record, CultureBatch) and changed & {"cell_bank", "started_on"}:
+        check_culture_after_bank(cell_bank=record.cell_bank, started_on=record.started_on)
+    elif isinstance(record, Harvest) and changed & {"volume_ml", "harvested_at"}:
+        if record.volume_ml is not None and record.volume_ml < record.taken_volume_ml:
+            raise ValidationError(
+                {
+                    "volume_ml": "Isolation runs already took "
+                    f"{_ml(record.taken_volume_ml)} of this harvest."
+                }
+            )
+        runs = IsolationRun.objects.filter(
+            inputs__harvest=record, inputs__voided_at__isnull=True, voided_at__isnull=True
+        ).order_by("started_at")
+        first = runs.first()
+        if first is not None and record.harvested_at > first.started_at:
+            raise ValidationError(
+                {
+                    "harvested_at": f"Isolation run {first} processed this harvest from "
+                    f"{_day(first.started_at)}: it was collected before that."
+                }
+            )
+    elif isinstance(record, IsolationRun):
+        _check_run_correction(record, changed)
+    elif isinstance(record, ExosomeLot) and changed & {"manufactured_on", "volume_ml"}:
+        sources = list(record.isolation_runs.filter(voided_at__isnull=True))
+        check_lot_after_runs(runs=sources, manufactured_on=record.manufactured_on)
+        check_lot_volume(
+            runs=sources, volume_ml=record.volume_ml, filled_ml=record.filled_volume_ml
+        )
+
+
+def _check_run_correction(run: IsolationRun, changed: set[str]) -> None:
+    inputs = run.inputs.filter(voided_at__isnull=True).select_related("harvest")
+    if "started_at" in changed:
+        check_run_after_harvests(harvests=[i.harvest for i in inputs], started_at=run.started_at)
+    if changed & {"input_volume_ml", "output_volume_ml"}:
+        check_output_within_input(
+            input_volume_ml=run.input_volume_ml, output_volume_ml=run.output_volume_ml
+        )
+    taken = sum((i.volume_ml or Decimal(0) for i in inputs), Decimal(0))
+    if "input_volume_ml" in changed and run.input_volume_ml != taken:
+        raise ValidationError(
+            {
+                "input_volume_ml": "The input volume is what the run took from its harvests "
+                f"({_ml(taken)}); correct those instead."
+            }
+        )
+    if changed & {"ended_at", "output_volume_ml"}:
+        for lot in run.lots.filter(voided_at__isnull=True):
+            if "ended_at" in changed and lot.manufactured_on < timezone.localdate(run.ended_at):
+                raise ValidationError(
+                    {"ended_at": f"Lot {lot} made from this run was manufactured before it ended."}
+                )
+            if "output_volume_ml" in changed:
+                sources = [run, *lot.isolation_runs.exclude(pk=run.pk)]
+                produced = sum((r.output_volume_ml for r in sources), Decimal(0))
+                if lot.volume_ml > produced:
+                    raise ValidationError(
+                        {
+                            "output_volume_ml": f"Lot {lot} holds {_ml(lot.volume_ml)} made "
+                            "from this run's output."
+                        }
+                    )
+
+
 @transaction.atomic
 def record_update(
     instance: _Record,
@@ -124,6 +417,7 @@ def record_update(
     _refuse_if_lot_locked(locked)
     for name, value in changes.items():
         setattr(locked, name, value)
+    _check_correction(locked, set(changes))
     locked.full_clean()
     with audit_context(actor=actor, reason=reason):
         locked.save(update_fields=list(changes))
@@ -185,8 +479,11 @@ def cell_bank_create(
     parent_bank: CellBank | None = None,
 ) -> CellBank:
     require(can_record_production, actor, RECORDS_PRODUCTION)
-    if parent_bank is not None and parent_bank.donor_id != donor.pk:
-        raise ValidationError({"parent_bank": "The parent bank comes from another donor."})
+    if parent_bank is not None:
+        parent_bank = CellBank.objects.select_for_update().get(pk=parent_bank.pk)
+    check_bank_genealogy(
+        bank=None, donor=donor, parent_bank=parent_bank, passage=passage, frozen_on=frozen_on
+    )
     bank = CellBank(
         code=next_identifier("cell_bank"),
         donor=donor,
@@ -221,8 +518,10 @@ def culture_batch_create(
     require(can_record_production, actor, RECORDS_PRODUCTION)
     reagent_lots = list(reagent_lots)
     check_reagents_usable(reagent_lots, on=started_on)
+    cell_bank = CellBank.objects.select_for_update().get(pk=cell_bank.pk)
     if cell_bank.is_voided:
         raise ValidationError({"cell_bank": f"Cell bank {cell_bank} is voided."})
+    check_culture_after_bank(cell_bank=cell_bank, started_on=started_on)
     batch = _save_new(
         CultureBatch(
             code=next_identifier("culture_batch"),
@@ -314,18 +613,51 @@ def isolation_run_create(
     ended_at: datetime,
     parameters: dict[str, Any] | None = None,
     reagent_lots: Iterable[ReagentLot] = (),
+    harvest_volumes: Mapping[int, Decimal] | None = None,
 ) -> IsolationRun:
+    """Record an isolation run and what it took from each harvest.
+
+    `harvest_volumes` maps harvest id to the mL taken from it (they add up to the input volume);
+    without it the input volume is split over the harvests in proportion to what is left of
+    each. No harvest gives more than is left of it: the harvests are locked while the run is
+    recorded, so two runs recorded at once cannot both take the same medium.
+    """
     require(can_record_production, actor, RECORDS_PRODUCTION)
-    harvests = list(harvests)
+    chosen = [h.pk for h in harvests]
     reagent_lots = list(reagent_lots)
-    if not harvests:
+    if not chosen:
         raise ValidationError({"harvests": "Choose at least one harvest to process."})
+    locked = Harvest.objects.select_for_update(of=("self",)).select_related("batch").order_by("pk")
+    by_pk = {h.pk: h for h in locked.filter(pk__in=chosen)}
+    harvests = [by_pk[pk] for pk in dict.fromkeys(chosen)]
     discarded = [h for h in harvests if h.batch.status == CultureBatch.Status.DISCARDED]
     if discarded:
         raise ValidationError(
             {"harvests": f"Harvest from discarded batch {discarded[0].batch} cannot be used."}
         )
     check_reagents_usable(reagent_lots, on=timezone.localdate(started_at))
+    errors: dict[str, str] = {}
+    checks: list[Callable[[], None]] = [
+        lambda: check_run_after_harvests(harvests=harvests, started_at=started_at),
+        lambda: check_output_within_input(
+            input_volume_ml=input_volume_ml, output_volume_ml=output_volume_ml
+        ),
+    ]
+    for check in checks:
+        try:
+            check()
+        except ValidationError as exc:
+            errors.update({k: v[0] for k, v in exc.message_dict.items()})
+    takes: list[Decimal] = []
+    if input_volume_ml > 0:
+        takes = _isolation_volume_errors(
+            harvests,
+            input_volume_ml=input_volume_ml,
+            harvest_volumes=harvest_volumes,
+            errors=errors,
+        )
+    if errors:
+        raise ValidationError(errors)
     run = _save_new(
         IsolationRun(
             code=next_identifier("isolation_run"),
@@ -342,7 +674,10 @@ def isolation_run_create(
     )
     with audit_context(actor=actor, reason="Isolation inputs recorded"):
         IsolationInput.objects.bulk_create(
-            [IsolationInput(run=run, harvest=h, created_by=actor) for h in harvests]
+            [
+                IsolationInput(run=run, harvest=h, volume_ml=taken, created_by=actor)
+                for h, taken in zip(harvests, takes, strict=True)
+            ]
         )
         IsolationReagentUse.objects.bulk_create(
             [
@@ -363,9 +698,19 @@ def lot_create(
     notes: str = "",
 ) -> ExosomeLot:
     require(can_record_production, actor, RECORDS_PRODUCTION)
-    runs = list(isolation_runs)
+    runs = list(
+        IsolationRun.objects.select_for_update()
+        .filter(pk__in=[r.pk for r in isolation_runs])
+        .order_by("pk")
+    )
     if not runs:
         raise ValidationError({"isolation_runs": "A lot comes from at least one isolation run."})
+    voided = [r for r in runs if r.is_voided]
+    if voided:
+        raise ValidationError({"isolation_runs": f"Isolation run {voided[0]} is voided."})
+    check_lot_after_runs(runs=runs, manufactured_on=manufactured_on)
+    if volume_ml > 0:
+        check_lot_volume(runs=runs, volume_ml=volume_ml, filled_ml=Decimal(0))
     lot = _save_new(
         ExosomeLot(
             code=next_identifier("exosome_lot"),
@@ -423,6 +768,16 @@ def aliquots_create(
         raise ValidationError(f"Lot {lot} is {lot.get_status_display().lower()} and locked.")
     if not locations:
         raise ValidationError({"count": "Fill at least one vial."})
+    # The lot row is locked above: a concurrent fill waits, then sees these vials.
+    wanted_ml = Decimal(volume_ul) * len(locations) / 1000
+    remaining = lot.remaining_volume_ml
+    if Decimal(volume_ul) > 0 and wanted_ml > remaining:
+        raise ValidationError(
+            {
+                "volume_ul": f"{len(locations)} vials of {Decimal(volume_ul).normalize():f} µL "
+                f"need {_ml(wanted_ml)}: only {_ml(remaining)} is left of lot {lot}."
+            }
+        )
     chosen = [loc for loc in locations if loc is not None]
     if len({loc.pk for loc in chosen}) != len(chosen):
         raise ValidationError({"locations": "Two vials cannot share one storage position."})
@@ -438,6 +793,7 @@ def aliquots_create(
             barcode=f"{lot.code}-{start + i:03d}",
             volume_ul=volume_ul,
             location=loc,
+            status=_vial_status_for(lot),
             created_by=actor,
         )
         for i, loc in enumerate(locations)
@@ -459,13 +815,66 @@ def aliquots_create(
     return created
 
 
+def _vial_status_for(lot: ExosomeLot) -> str:
+    """The status a waiting vial of `lot` takes: it follows the lot's disposition."""
+    if lot.status == ExosomeLot.Status.RELEASED:
+        return Aliquot.Status.AVAILABLE
+    if lot.status == ExosomeLot.Status.REJECTED:
+        return Aliquot.Status.REJECTED
+    return Aliquot.Status.QUARANTINE
+
+
+def check_vial_usable(aliquot: Aliquot, *, action: str, field: str = "to") -> None:
+    """Refuse `action` (use, shipping, a move out of storage) unless the vial's lot is
+    released, saying why in words."""
+    lot = aliquot.lot
+    if lot.status == ExosomeLot.Status.REJECTED:
+        raise ValidationError(
+            {
+                field: f"Vial {aliquot} belongs to rejected lot {lot}: it can only be destroyed "
+                f"or kept as a retain sample, not {action}."
+            }
+        )
+    if lot.status != ExosomeLot.Status.RELEASED:
+        raise ValidationError(
+            {
+                field: f"Vial {aliquot} is in quarantine: lot {lot} is "
+                f"{lot.get_status_display().lower()}, and a vial is {action} only once its lot "
+                "is released."
+            }
+        )
+
+
+@transaction.atomic
+def aliquots_follow_lot(*, actor: User, lot: ExosomeLot, reason: str) -> int:
+    """Move the quarantined vials of `lot` to the status its disposition gives them (released:
+    available; rejected: rejected; otherwise they stay in quarantine). Called by the disposition
+    (release.services) in its own transaction, under the lot's row lock. Returns how many
+    vials moved."""
+    require(can_sign_dispositions, actor, "Only QA's disposition moves a lot's vials.")
+    lot = ExosomeLot.objects.select_for_update().get(pk=lot.pk)
+    to = _vial_status_for(lot)
+    if to == Aliquot.Status.QUARANTINE:
+        return 0
+    waiting = list(
+        Aliquot.objects.select_for_update()
+        .filter(lot=lot, status=Aliquot.Status.QUARANTINE)
+        .order_by("number")
+    )
+    for vial in waiting:
+        move_status(vial, to=to, actor=actor, reason=reason, extra_fields={"status_reason": reason})
+    return len(waiting)
+
+
 @transaction.atomic
 def aliquot_move(
     *, actor: User, aliquot: Aliquot, to_location: StorageLocation | None, reason: str
 ) -> AliquotMove:
     require(can_record_production, actor, RECORDS_PRODUCTION)
     reason = _require_reason(reason)
-    aliquot = Aliquot.objects.select_for_update().get(pk=aliquot.pk)
+    aliquot = Aliquot.objects.select_for_update().select_related("lot").get(pk=aliquot.pk)
+    if to_location is None and aliquot.location is not None:
+        check_vial_usable(aliquot, action="moved out of storage", field="to_location")
     check_position_free(to_location, moving=aliquot)
     move = AliquotMove(
         aliquot=aliquot, from_location=aliquot.location, to_location=to_location, reason=reason
@@ -479,13 +888,30 @@ def aliquot_move(
     return _save_new(move, actor=actor, reason=reason)
 
 
+@transaction.atomic
 def aliquot_set_status(*, actor: User, aliquot: Aliquot, to: str, reason: str) -> Aliquot:
-    """A used or destroyed vial leaves its storage position free."""
+    """Use, ship, destroy or keep as a retain sample; a vial that leaves the freezer leaves its
+    storage position free. Use and shipping need a released lot; the vials of a rejected lot
+    are only destroyed or kept as retain samples; available and rejected follow the lot's
+    disposition (aliquots_follow_lot), never a plain status change."""
     require(can_record_production, actor, RECORDS_PRODUCTION)
+    aliquot = Aliquot.objects.select_related("lot").get(pk=aliquot.pk)
+    if to in ALIQUOT_FOLLOWS_LOT or to == Aliquot.Status.QUARANTINE:
+        raise ValidationError(
+            {"to": "A vial is available, rejected or in quarantine as its lot's disposition says."}
+        )
+    if to in (Aliquot.Status.USED, Aliquot.Status.SHIPPED):
+        check_vial_usable(aliquot, action=Aliquot.Status(to).label.lower())
+    if to == Aliquot.Status.RETAIN and aliquot.lot.status != ExosomeLot.Status.REJECTED:
+        raise ValidationError({"to": "Only a vial of a rejected lot is kept as a retain sample."})
+    # A retain sample stays in its position; a used, shipped or destroyed vial leaves it.
+    extra: dict[str, Any] = {"status_reason": reason}
+    if to != Aliquot.Status.RETAIN:
+        extra["location"] = None
     return move_status(
         aliquot,
         to=to,
         actor=actor,
         reason=reason,
-        extra_fields={"status_reason": reason, "location": None},
+        extra_fields=extra,
     )

@@ -15,6 +15,7 @@ from batches import filters, forms, services
 from batches.genealogy import lot_genealogy
 from batches.labels import label_rows, zpl_labels
 from batches.models import (
+    ALIQUOT_FOLLOWS_LOT,
     Aliquot,
     CellBank,
     CultureBatch,
@@ -25,6 +26,7 @@ from batches.models import (
     Passage,
     ReagentLot,
     StorageLocation,
+    with_taken_volumes,
 )
 from lims.forms import ReasonForm, StatusForm
 from lims.pages import (
@@ -194,6 +196,7 @@ class CultureBatchDetail(RecordDetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["allowed_moves"] = sorted(CultureBatch.TRANSITIONS.get(self.object.status, ()))
+        context["harvests"] = with_taken_volumes(self.object.harvests.all())
         return context
 
 
@@ -205,6 +208,13 @@ class IsolationRunDetail(RecordDetailView):
         "reagent_lots",
         "lots",
     )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        inputs = list(self.object.inputs.select_related("harvest__batch").order_by("pk"))
+        with_taken_volumes(i.harvest for i in inputs)
+        context["inputs"] = inputs
+        return context
 
 
 class ExosomeLotDetail(RecordDetailView):
@@ -412,6 +422,8 @@ class StatusChange(ServiceFormView):
         moves = sorted(self.model.TRANSITIONS.get(self.object.status, ()))
         if self.model is ExosomeLot:  # release and rejection are signed QA dispositions
             moves = [m for m in moves if m not in ("released", "rejected")]
+        if self.model is Aliquot:  # available and rejected follow the lot's disposition
+            moves = [m for m in moves if m not in ALIQUOT_FOLLOWS_LOT]
         choices = [(s, status_labels[s]) for s in moves]
         return StatusForm(choices=choices, **self.get_form_kwargs())
 

@@ -1,7 +1,10 @@
 """Form building blocks every app's pages use: Bootstrap styling with field errors marked, the
-date widgets, and the reason and status-move forms of corrections and transitions."""
+date widgets, the reason and status-move forms of corrections and transitions, and the
+e-signature form."""
 
 from django import forms
+
+from lims.signatures import Signer, reauthenticate
 
 DATE = forms.DateInput(attrs={"type": "date"})
 DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
@@ -47,3 +50,36 @@ class StatusForm(BootstrapMixin, forms.Form):
     def __init__(self, *args, choices, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["to"].choices = choices
+
+
+NO_AUTOFILL = {"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"}
+
+
+class SignatureForm(BootstrapMixin, forms.Form):
+    """User ID and password again, and an optional comment (21 CFR 11.200(a)).
+
+    The password is not required here: a missing password goes to reauthenticate(), which
+    refuses it and counts it as a failed attempt (11.300(d)), as it does a wrong one.
+    """
+
+    username = forms.CharField(label="User ID", widget=forms.TextInput(attrs=NO_AUTOFILL))
+    password = forms.CharField(
+        label="Password",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+    )
+    comment = forms.CharField(
+        label="Comment", required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def signer(self, request, meaning: str) -> Signer:
+        """Re-authenticate the signed-in user for a signature of `meaning` (SignatureRefused,
+        a ValidationError, when it fails). Call it outside the transaction of the signed
+        change, so a refused attempt stays counted."""
+        return reauthenticate(
+            request=request,
+            username=self.cleaned_data["username"],
+            password=self.cleaned_data["password"],
+            meaning=meaning,
+        )

@@ -5,6 +5,7 @@ DEBUG off the settings refuse to start unless the secrets, hosts and database ar
 """
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -257,6 +258,13 @@ QPCR_REFERENCE_TARGETS = env.list(
 
 # --- Instruments ---------------------------------------------------------------------------
 INSTRUMENT_KEY_DAYS = env.int("INSTRUMENT_KEY_DAYS", default=365)
+
+# --- Run dates --------------------------------------------------------------------------------
+# A run recorded more than this many days after it started is back-dated: it needs a reason and
+# is flagged on review.
+BACKDATE_DAYS = env.int("BACKDATE_DAYS", default=2)
+# How far in the future a run's start (or end) may be: the clocks of instruments and PCs drift.
+RUN_FUTURE_TOLERANCE = timedelta(minutes=env.int("RUN_FUTURE_TOLERANCE_MINUTES", default=5))
 API_THROTTLE_RATE = env("API_THROTTLE_RATE", default="600/minute")
 
 # --- Identifiers ----------------------------------------------------------------------------

@@ -12,13 +12,19 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.contrib.sessions.backends.db import SessionStore
 from django.db import transaction
+from django.db.models import Q
+from django.test import RequestFactory
 from django.utils import timezone
 
 from assays import services as qc
+from assays.models import AssayRun
 from batches import services
-from batches.models import Donor, ReagentLot
+from batches.models import CultureBatch, Donor, ReagentLot
+from lims.models import Signature
 from lims.roles import ADMIN, ANALYST, QA, TECHNICIAN
+from lims.signatures import reauthenticate
 
 DEMO_USERS = [
     # username, role, full name, password (demo only: change or deactivate in production)
@@ -43,6 +49,18 @@ def ensure_demo_users():
         user.groups.add(Group.objects.get(name=role))
         users[role] = user
     return users
+
+
+def _demo_signer(user, meaning):
+    """A Signer for a demo user, re-authenticated with the demo password as a signing page
+    would do it."""
+    request = RequestFactory().post("/")
+    request.user = user
+    request.session = SessionStore()
+    password = next(p for name, _, _, p in DEMO_USERS if name == user.username)
+    return reauthenticate(
+        request=request, username=user.username, password=password, meaning=meaning
+    )
 
 
 @transaction.atomic
@@ -265,16 +283,44 @@ def seed_quality_control(users, lots, batches):
         )
         instruments[code] = instrument
 
-    started = timezone.now() - timedelta(days=2)
+    # The QC reagents the catalogue requires (assays.AssayDefinition.required_reagents).
+    qc_reagents = {
+        category: services.reagent_lot_create(
+            actor=tech,
+            category=category,
+            name=name,
+            supplier=supplier,
+            catalogue_number=catalogue_number,
+            lot_number=lot_number,
+            expiry_date=today + timedelta(days=150),
+            received_on=today - timedelta(days=20),
+        )
+        for category, name, supplier, catalogue_number, lot_number in [
+            (ReagentLot.Category.LAL_REAGENT, "Kinetic-QCL LAL", "Lonza", "50-650U", "LAL3391"),
+            (ReagentLot.Category.BCA_KIT, "Pierce BCA kit", "Thermo Fisher", "23225", "BCA2207"),
+            (
+                ReagentLot.Category.QPCR_MASTER_MIX,
+                "TaqMan Fast Advanced Master Mix",
+                "Applied Biosystems",
+                "4444557",
+                "MM2611",
+            ),
+        ]
+    }
+
+    # Yesterday: recorded within BACKDATE_DAYS, so no late-entry reason is needed.
+    started = timezone.now() - timedelta(days=1)
     passing_lot, oos_lot = lots[1], lots[0]
 
     def manual(assay, sample, rows, actor=tech):
+        needed = qc.current_assay(assay).required_reagents
         qc.run_record(
             assay_code=assay,
             source="manual",
             started_at=started,
             actor=actor,
             results=[qc.ResultInput(sample=sample, **row) for row in rows],
+            reagent_lots=[qc_reagents[category] for category in needed],
         )
 
     lot = passing_lot.code
@@ -323,7 +369,6 @@ def seed_quality_control(users, lots, batches):
                 ("il10_lps", 120),
             ]
         ],
-        actor=analyst,
     )
 
     nta_file = Path(settings.BASE_DIR) / "tests" / "data" / "nta" / "nanosight_nta32_beads.csv"
@@ -337,3 +382,28 @@ def seed_quality_control(users, lots, batches):
         )
     for batch in batches[:2]:
         manual("VIABILITY", batch.code, [{"analyte": "viability", "value": 95.2, "unit": "%"}])
+    # The source cells behind the passing lot pass the source-cell specification in full (its
+    # release is gated on them); the other batches show what is still to be tested.
+    for batch in CultureBatch.objects.filter(harvests__isolations__lots=passing_lot).distinct():
+        if batch not in batches[:2]:
+            manual("VIABILITY", batch.code, [{"analyte": "viability", "value": 95.2, "unit": "%"}])
+        manual(
+            "ISCT-FLOW",
+            batch.code,
+            [
+                {"analyte": f"{m}_pct", "value": v, "unit": "percent"}
+                for m, v in [("CD73", 99.1), ("CD90", 98.7), ("CD105", 97.9)]
+                + [(m, 0.4) for m in ("CD45", "CD34", "CD14", "CD11b", "CD79a", "CD19", "HLA-DR")]
+            ],
+        )
+        manual("MYCO-CB", batch.code, [{"analyte": "mycoplasma", "text_value": "not detected"}])
+        manual("STERILITY-CB", batch.code, [{"analyte": "sterility", "text_value": "no growth"}])
+    # The analyst's second-person review of every run behind the passing lot, e-signed as the
+    # run page does it (the demo password stands in for the one typed).
+    reviewer = _demo_signer(analyst, Signature.Meaning.REVIEW)
+    behind = AssayRun.objects.filter(
+        Q(samples__lot=passing_lot)
+        | Q(samples__culture_batch__harvests__isolations__lots=passing_lot)
+    )
+    for run in behind.distinct().order_by("pk"):
+        qc.run_review(signer=reviewer, run=run, reason="Results and raw data reviewed.")

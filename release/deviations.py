@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from assays.metrics import metric_is_valid
 from assays.models import AssayRun
 from assays.services import run_invalidate
 from batches.genealogy import lot_genealogy
@@ -61,9 +62,12 @@ def deviation_open(
     return deviation
 
 
-def deviation_open_oos(*, lot, criterion, metric) -> Deviation | None:
-    """Open the OOS investigation of a failing required criterion (once per failing metric)."""
-    if Deviation.objects.filter(lot=lot, criterion=criterion, metric=metric, kind="oos").exists():
+def deviation_open_oos(*, criterion, metric, lot=None, culture_batch=None) -> Deviation | None:
+    """Open the OOS investigation of a failing required criterion of a lot or of a culture batch
+    (once per failing metric)."""
+    target = {"lot": lot} if lot is not None else {"culture_batch": culture_batch}
+    subject = f"lot {lot}" if lot is not None else f"culture batch {culture_batch}"
+    if Deviation.objects.filter(**target, criterion=criterion, metric=metric, kind="oos").exists():
         return None
     system = system_user()
     value = metric.value if metric.value is not None else (metric.details or {}).get("text")
@@ -72,15 +76,15 @@ def deviation_open_oos(*, lot, criterion, metric) -> Deviation | None:
             return deviation_open(
                 actor=system,
                 kind=Deviation.Kind.OOS,
-                lot=lot,
                 criterion=criterion,
                 metric=metric,
-                title=f"OOS: {criterion.test} of lot {lot}",
+                title=f"OOS: {criterion.test} of {subject}",
                 description=(
                     f"{criterion.test} gave {value} {metric.unit} against the acceptance "
                     f"criterion {criterion.acceptance} (metric {metric.code}, run "
                     f"{metric.run_id or 'lot level'}). Opened automatically."
                 ),
+                **target,
             )
     except IntegrityError:  # opened concurrently by another evaluation
         return None
@@ -175,6 +179,22 @@ def deviation_close(
         raise ValidationError("Record the root cause and the impact assessment before closing.")
     if deviation.capa_actions.filter(done_on__isnull=True).exists():
         raise ValidationError("Every CAPA action must be done before the deviation is closed.")
+    if (
+        outcome == Deviation.Outcome.NO_PRODUCT_IMPACT
+        and deviation.kind == Deviation.Kind.OOS
+        and deviation.metric_id
+        and deviation.criterion.required
+        and metric_is_valid(deviation.metric)
+    ):
+        # FDA, Investigating OOS Test Results (2006): without an assignable laboratory cause
+        # the original result stands and is reportable.
+        raise ValidationError(
+            {
+                "outcome": "The out-of-specification result is still valid: it cannot be closed "
+                "as having no product impact. Invalidate it for an assignable laboratory cause "
+                "(outcome: result invalidated) or confirm the OOS."
+            }
+        )
     deviation.outcome = outcome
     signature = sign(
         signer=signer, record=deviation, content=deviation.signed_content(), comment=comment
@@ -194,20 +214,44 @@ def deviation_close(
     )
 
 
-def _invalidate_oos_run(actor, deviation):
+def runs_to_invalidate(deviation: Deviation) -> list[AssayRun]:
+    """Exactly the runs that closing the OOS as "result invalidated" invalidates, shown on the
+    close form before it is signed: the run behind the failing metric; for a lot-level metric
+    (purity, from particles and protein) the runs of its inputs that are still valid."""
     metric = deviation.metric
-    # A run's metric rests on its run; a lot-level one (purity) on the runs of its inputs.
+    if metric is None:
+        return []
     runs = (
         [metric.run]
         if metric.run_id
-        else AssayRun.objects.filter(results__in=metric.input_results).distinct().order_by("pk")
+        else list(
+            AssayRun.objects.filter(results__in=metric.input_results)
+            .select_related("assay")
+            .distinct()
+            .order_by("pk")
+        )
     )
-    runs = [run for run in runs if run.status != "invalidated"]
-    for run in runs:
+    return [run for run in runs if run.status != AssayRun.Status.INVALIDATED]
+
+
+def open_oos_resting_on(run: AssayRun) -> list[Deviation]:
+    """Open OOS investigations whose failing metric was computed from the run."""
+    result_ids = list(run.results.values_list("pk", flat=True))
+    return list(
+        Deviation.objects.filter(kind=Deviation.Kind.OOS)
+        .exclude(status=Deviation.Status.CLOSED)
+        .filter(Q(metric__run=run) | Q(metric__input_results__overlap=result_ids or [0]))
+        .order_by("pk")
+    )
+
+
+def _invalidate_oos_run(actor, deviation):
+    for run in runs_to_invalidate(deviation):
         run_invalidate(
             actor=actor,
             run=run,
             reason=f"Invalidated by investigation {deviation}: retest required",
+            investigation=deviation,
         )
     # The lot is evaluated again once committed (assays.events.run_status_changed).
 

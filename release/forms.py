@@ -9,43 +9,10 @@ from django import forms
 from django.utils import timezone
 
 from batches.models import CultureBatch, ExosomeLot, IsolationRun, StorageLocation
-from lims.forms import DATE, BootstrapMixin
+from lims.forms import DATE, BootstrapMixin, SignatureForm
 from lims.models import Signature
-from lims.signatures import Signer, reauthenticate
 from release.models import Criterion, Deviation, Disposition, Specification
 from release.services import MEANING
-
-NO_AUTOFILL = {"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"}
-
-
-class SignatureForm(BootstrapMixin, forms.Form):
-    """User ID and password again, and an optional comment (21 CFR 11.200(a)).
-
-    The password is not required here: a missing password goes to reauthenticate(), which
-    refuses it and counts it as a failed attempt (11.300(d)), as it does a wrong one.
-    """
-
-    username = forms.CharField(label="User ID", widget=forms.TextInput(attrs=NO_AUTOFILL))
-    password = forms.CharField(
-        label="Password",
-        required=False,
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
-    )
-    comment = forms.CharField(
-        label="Comment", required=False, widget=forms.Textarea(attrs={"rows": 2})
-    )
-
-    def signer(self, request, meaning: str) -> Signer:
-        """Re-authenticate the signed-in user for a signature of `meaning` (SignatureRefused,
-        a ValidationError, when it fails). Call it outside the transaction of the signed
-        change, so a refused attempt stays counted."""
-        return reauthenticate(
-            request=request,
-            username=self.cleaned_data["username"],
-            password=self.cleaned_data["password"],
-            meaning=meaning,
-        )
 
 
 def decision_choices() -> list[tuple[str, str]]:

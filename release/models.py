@@ -106,6 +106,12 @@ class Criterion(GmpRecord):
         EQUALS = "equals", "equals"
         REPORT = "report", "report"
 
+    class Combination(models.TextChoices):
+        # Never "the latest wins": a retest does not replace a valid original result (FDA,
+        # Investigating Out-of-Specification Test Results, 2006, section IV.C).
+        ALL = "all", "Every valid result conforms"
+        MEAN = "mean", "Mean of the valid results conforms, each result within limits"
+
     specification = models.ForeignKey(
         Specification, on_delete=models.PROTECT, related_name="criteria"
     )
@@ -122,6 +128,12 @@ class Criterion(GmpRecord):
     alert_upper = models.FloatField(null=True, blank=True)
     required = models.BooleanField(default=True)
     reference = models.CharField(max_length=200, blank=True)
+    combination = models.CharField(
+        max_length=10,
+        choices=Combination.choices,
+        default=Combination.ALL,
+        help_text="How several valid results (original and retests) are judged together.",
+    )
 
     class Meta:
         db_table = "assays_criterion"
@@ -309,12 +321,18 @@ class Deviation(GmpRecord):
         ordering = ["-created_at"]
         triggers = [never_deleted(), fsm_trigger(DEVIATION_TRANSITIONS)]
         constraints = [
-            # One automatic OOS investigation per failing metric of a criterion.
+            # One automatic OOS investigation per failing metric of a criterion, of a lot or
+            # of a culture batch (NULLs are distinct, so the batch's needs its own constraint).
             models.UniqueConstraint(
                 fields=["lot", "criterion", "metric"],
                 condition=Q(kind="oos"),
                 name="one_oos_per_failing_metric",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["culture_batch", "criterion", "metric"],
+                condition=Q(kind="oos", lot__isnull=True),
+                name="one_batch_oos_per_failing_metric",
+            ),
         ]
 
     def __str__(self):

@@ -4,11 +4,12 @@ lot entering testing."""
 
 from django.dispatch import receiver
 
-from assays.events import metrics_changed
+from assays.events import metrics_changed, run_invalidation_requested
 from assays.tasks import enqueue
 from batches.events import lot_status_changed
 from batches.models import ExosomeLot
 from release import tasks
+from release.deviations import open_oos_resting_on
 
 
 @receiver(metrics_changed, dispatch_uid="release.evaluate")
@@ -23,3 +24,19 @@ def evaluate_changed(*, lot_ids: list[int], culture_batch_ids: list[int], **kwar
 def fix_specification(*, lot_id: int, status: str, **kwargs: object) -> None:
     if status == ExosomeLot.Status.IN_TESTING:
         enqueue(tasks.assign_lot_specification, lot_id)
+
+
+@receiver(run_invalidation_requested, dispatch_uid="release.oos_rests_on_run")
+def refuse_invalidating_an_oos_run(*, run, investigation=None, **kwargs: object) -> str | None:
+    """A run that an open OOS investigation rests on is invalidated only by QA closing that
+    investigation, signed, with the outcome "result invalidated" (FDA OOS guidance, 2006)."""
+    pending = [
+        d for d in open_oos_resting_on(run) if investigation is None or d.pk != investigation.pk
+    ]
+    if pending:
+        codes = ", ".join(d.code for d in pending)
+        return (
+            f"The OOS investigation {codes} rests on this run: only QA invalidates it, by "
+            "closing the investigation with the outcome 'result invalidated' and a signature."
+        )
+    return None

@@ -8,13 +8,13 @@ tasks keep current (release.tasks) and the disposition renews under the lot's lo
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db.models import Max, Prefetch
+from django.db.models import Max, Prefetch, Q
 from django.utils import timezone
 
 from assays.models import AssayRun, Result, RunReagentUse
 from assays.selectors import calibration_state
 from batches.genealogy import lot_genealogy
-from batches.models import LOCKED_STATUSES, Aliquot, ExosomeLot
+from batches.models import LOCKED_STATUSES, Aliquot, CultureBatch, ExosomeLot
 from lims.models import AuditEvent
 from lims.signatures import is_valid
 from release.deviations import related_deviations
@@ -174,16 +174,116 @@ def lot_release_panel(lot: ExosomeLot) -> dict:
     }
 
 
-def release_blockers(lot: ExosomeLot) -> list[str]:
-    """Everything that stops the release of the lot, in words QA can act on.
+# Stable codes of what stops a release (the API's `blockers[].code`; the messages may change).
+BLOCKER_CODES = {
+    "lot_not_under_review": "The lot is not under review: only a lot under review is released.",
+    "no_specification": "No effective specification judges the lot or batch.",
+    "not_evaluated": "The lot or batch has not been evaluated against its specification yet.",
+    "criterion_failed": "A required criterion fails (OOS).",
+    "criterion_pending": "A required criterion has no result yet.",
+    "criterion_invalid": "A required criterion has an invalid result.",
+    "deviation_open": "A deviation or OOS investigation concerning it is not closed.",
+    "oos_confirmed": "An investigation confirmed an OOS: a lot can only be rejected, a batch's "
+    "cells not used.",
+    "source_batch_failed": "A culture batch the lot was made from fails a required source-cell "
+    "criterion.",
+    "run_unreviewed": "A run the lot or its source cells were tested in has not had its "
+    "second-person review.",
+    "source_batch_incomplete": "A culture batch the lot was made from has a required source-cell "
+    "criterion without a valid result, or has not been evaluated.",
+}
+_CRITERION_BLOCKERS = {
+    "fail": ("criterion_failed", "fails (OOS)"),
+    "pending": ("criterion_pending", "has no result yet"),
+    "invalid": ("criterion_invalid", "has an invalid result"),
+}
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """One thing that stops a release: a stable `code`, a `message` QA can act on, and the
+    record it is about (`object`: {"type", "id", "code"}, None when it is the lot itself)."""
+
+    code: str
+    message: str
+    object: dict | None = None
+
+    def __str__(self) -> str:  # the pages show the message
+        return self.message
+
+
+def _ref(kind: str, pk: int, code: str) -> dict:
+    return {"type": kind, "id": pk, "code": code}
+
+
+def _evaluation_blockers(evaluations, *, what: str, judged_by) -> list[Blocker]:
+    """Blockers of the stored evaluations of a lot or batch (`judged_by`: the specification
+    that would judge it, read only when nothing is evaluated)."""
+    blockers = []
+    if not evaluations:
+        if judged_by() is None:
+            blockers.append(
+                Blocker("no_specification", f"No effective specification judges this {what}.")
+            )
+        else:
+            blockers.append(
+                Blocker(
+                    "not_evaluated",
+                    f"The {what} has not been evaluated against its specification yet.",
+                )
+            )
+    for e in evaluations:
+        if e.criterion.required and e.status not in ("pass", "alert"):
+            code, verdict = _CRITERION_BLOCKERS[e.status]
+            blockers.append(
+                Blocker(
+                    code,
+                    f"{e.criterion.test} ({e.criterion.acceptance}) {verdict}.",
+                    _ref("criterion", e.criterion_id, e.criterion.metric_code),
+                )
+            )
+    return blockers
+
+
+def _deviation_blockers(deviations, *, confirmed: str) -> list[Blocker]:
+    """Open deviations, and closed ones that confirmed an OOS (`confirmed`: what follows)."""
+    blockers = []
+    for d in deviations:
+        ref = _ref("deviation", d.pk, d.code)
+        if d.status != Deviation.Status.CLOSED:
+            blockers.append(
+                Blocker(
+                    "deviation_open",
+                    f"Deviation {d.code} ({d.title}) is {d.get_status_display().lower()}.",
+                    ref,
+                )
+            )
+        elif d.outcome == Deviation.Outcome.OOS_CONFIRMED:
+            blockers.append(
+                Blocker(
+                    "oos_confirmed",
+                    f"OOS confirmed by {d.code}: {confirmed}.",
+                    ref,
+                )
+            )
+    return blockers
+
+
+def release_blockers(lot: ExosomeLot) -> list[Blocker]:
+    """Everything that stops the release of the lot, in words QA can act on (str(blocker)),
+    each with a stable code for the API.
 
     A read of the stored evaluation (release.tasks keeps it current; the disposition
     re-evaluates under the lot's lock before it decides)."""
     blockers = []
     if lot.status != ExosomeLot.Status.UNDER_REVIEW:
         blockers.append(
-            f"The lot is {lot.get_status_display().lower()}: only a lot under review "
-            "can be released."
+            Blocker(
+                "lot_not_under_review",
+                f"The lot is {lot.get_status_display().lower()}: only a lot under review "
+                "can be released.",
+                _ref("lot", lot.pk, lot.code),
+            )
         )
     if lot.is_locked:
         return blockers
@@ -192,25 +292,94 @@ def release_blockers(lot: ExosomeLot) -> list[str]:
         .select_related("criterion")
         .order_by("criterion__position", "criterion_id")
     )
-    if not evaluations:
-        if judging_specification(lot=lot) is None:
-            blockers.append("No effective specification judges this lot.")
-        else:
-            blockers.append("The lot has not been evaluated against its specification yet.")
-    for e in evaluations:
-        if e.criterion.required and e.status not in ("pass", "alert"):
-            what = {
-                "fail": "fails (OOS)",
-                "pending": "has no result yet",
-                "invalid": "has an invalid result",
-            }[e.status]
-            blockers.append(f"{e.criterion.test} ({e.criterion.acceptance}) {what}.")
-    for d in related_deviations(lot):
-        if d.status != Deviation.Status.CLOSED:
-            blockers.append(f"Deviation {d.code} ({d.title}) is {d.get_status_display().lower()}.")
-        elif d.outcome == Deviation.Outcome.OOS_CONFIRMED:
-            blockers.append(f"OOS confirmed by {d.code}: the lot can only be rejected.")
+    blockers += _evaluation_blockers(
+        evaluations, what="lot", judged_by=lambda: judging_specification(lot=lot)
+    )
+    blockers += source_batch_blockers(lot)
+    blockers += unreviewed_run_blockers(lot)
+    # The deviations of the lot and of its genealogy (a batch's OOS included).
+    blockers += _deviation_blockers(
+        related_deviations(lot), confirmed="the lot can only be rejected"
+    )
     return blockers
+
+
+def unreviewed_run_blockers(lot: ExosomeLot) -> list[Blocker]:
+    """Runs on the lot, its vials or its source culture batches that count (not invalidated)
+    but have no second-person review yet (assays.services.run_review). One query."""
+    runs = (
+        AssayRun.objects.filter(status=AssayRun.Status.RECORDED)
+        .filter(
+            Q(samples__lot=lot)
+            | Q(samples__aliquot__lot=lot)
+            | Q(samples__culture_batch__harvests__isolations__lots=lot)
+        )
+        .select_related("assay")
+        .distinct()
+        .order_by("started_at", "pk")
+    )
+    return [
+        Blocker(
+            "run_unreviewed",
+            f"Run {run} ({run.assay.name}) has not been reviewed by a second person.",
+            _ref("run", run.pk, str(run)),
+        )
+        for run in runs
+    ]
+
+
+def source_batch_blockers(lot: ExosomeLot) -> list[Blocker]:
+    """The genealogy gates the release: every culture batch the lot was made from needs a
+    complete, passing evaluation against the source-cell specification (ISCT identity,
+    viability, mycoplasma, sterility). Each blocker names the batch and the criterion.
+
+    Three queries whatever the number of batches (deviations are the lot's own blockers)."""
+    batches = list(
+        CultureBatch.objects.filter(harvests__isolations__lots=lot).distinct().order_by("code")
+    )
+    by_batch: dict[int, list[CriterionEvaluation]] = {b.pk: [] for b in batches}
+    for e in (
+        CriterionEvaluation.objects.filter(culture_batch__in=list(by_batch))
+        .select_related("criterion")
+        .order_by("criterion__position", "criterion_id")
+    ):
+        by_batch[e.culture_batch_id].append(e)
+    blockers = []
+    for batch in batches:
+        inner = _evaluation_blockers(
+            by_batch[batch.pk],
+            what="batch",
+            judged_by=lambda batch=batch: judging_specification(culture_batch=batch),
+        )
+        for b in inner:
+            code = (
+                "source_batch_failed" if b.code == "criterion_failed" else "source_batch_incomplete"
+            )
+            blockers.append(
+                Blocker(
+                    code,
+                    f"Source culture batch {batch.code}: {b.message}",
+                    _ref("culture_batch", batch.pk, batch.code),
+                )
+            )
+    return blockers
+
+
+def culture_batch_blockers(batch: CultureBatch, evaluations=None) -> list[Blocker]:
+    """What stops a culture batch's source cells from being accepted: a required source-cell
+    criterion that does not pass, or a deviation on the batch that is open (or confirmed an
+    OOS). `evaluations`: the batch's stored evaluations with their criteria, if already read."""
+    if evaluations is None:
+        evaluations = list(
+            CriterionEvaluation.objects.filter(culture_batch=batch)
+            .select_related("criterion")
+            .order_by("criterion__position", "criterion_id")
+        )
+    blockers = _evaluation_blockers(
+        evaluations, what="batch", judged_by=lambda: judging_specification(culture_batch=batch)
+    )
+    deviations = Deviation.objects.filter(culture_batch=batch).order_by("created_at", "pk")
+    return blockers + _deviation_blockers(deviations, confirmed="the batch's cells cannot be used")
 
 
 # --- Review by exception ---------------------------------------------------------------------
@@ -230,12 +399,13 @@ class Review:
 
     lot: ExosomeLot
     checklist: Checklist
-    blockers: list[str]
+    blockers: list[Blocker]
     deviations: list[Deviation]
     open_deviations: list[Deviation]
     invalidated_runs: list[AssayRun]
     retests: list[AssayRun]
     manual_runs: list[AssayRun]
+    backdated_runs: list[AssayRun]
     reagents: list[ReagentFlag]
     instruments: list[tuple]
     changes: list
@@ -254,6 +424,7 @@ class Review:
                 self.invalidated_runs,
                 self.retests,
                 self.manual_runs,
+                self.backdated_runs,
                 self.reagents,
                 self.instruments,
                 self.changes,
@@ -279,6 +450,7 @@ def lot_review(lot: ExosomeLot) -> Review:
         invalidated_runs=[r for r in runs if r.status == AssayRun.Status.INVALIDATED],
         retests=[r for r in runs if r.retest_of_id is not None],
         manual_runs=[r for r in runs if r.source == AssayRun.Source.MANUAL],
+        backdated_runs=[r for r in runs if r.is_backdated],
         reagents=_reagent_flags(lot, runs),
         instruments=_instrument_flags(runs),
         changes=changes_after_entry(lot, runs),
@@ -357,11 +529,11 @@ def changes_after_entry(lot, runs=None) -> list:
 @dataclass
 class BoardLot:
     lot: ExosomeLot
-    blockers: list[str]
+    blockers: list[Blocker]
     disposition: Disposition | None = None
 
     @property
-    def first_blockers(self) -> list[str]:
+    def first_blockers(self) -> list[Blocker]:
         return self.blockers[:3]
 
     @property

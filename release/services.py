@@ -14,6 +14,7 @@ from django.db.models import Q
 from assays.models import AssayRun, Result
 from batches.genealogy import lot_genealogy
 from batches.models import Aliquot, CultureBatch, ExosomeLot, Harvest, IsolationRun, Passage
+from batches.services import aliquots_follow_lot
 from lims.models import User
 from lims.roles import ADMIN, QA, can_sign_dispositions, has_role, require
 from lims.signatures import Signer, sign
@@ -115,7 +116,7 @@ def _dispose(
         evaluate(lot=locked)
         blockers = release_blockers(locked)
         if blockers:
-            raise ValidationError(["The lot cannot be released:", *blockers])
+            raise ValidationError(["The lot cannot be released:", *(b.message for b in blockers)])
     elif not reason.strip():
         raise ValidationError({"reason": "Give the reason for a rejection or quarantine."})
     if decision not in ExosomeLot.TRANSITIONS.get(locked.status, ()):
@@ -149,5 +150,12 @@ def _dispose(
         actor=signer.user,
         reason=reason or Disposition.Decision(decision).label,
         extra_fields={"status_reason": reason or Disposition.Decision(decision).label},
+    )
+    # The vials follow the decision in the same transaction: available once released,
+    # rejected once rejected, still in quarantine when the lot is quarantined.
+    aliquots_follow_lot(
+        actor=signer.user,
+        lot=locked,
+        reason=f"Lot {locked} {Disposition.Decision(decision).label.lower()}",
     )
     return disposition

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from assays.metrics import current_metrics
+from assays.metrics import valid_metrics
 from assays.units import convert
 from lims.audit import audit_context
 from lims.roles import can_manage_specifications, require
@@ -97,6 +97,7 @@ CRITERION_FIELDS = (
     "alert_upper",
     "required",
     "reference",
+    "combination",
 )
 
 
@@ -271,9 +272,52 @@ def judge(criterion: Criterion, metric) -> tuple[str, str]:
     return S.PASS, ""
 
 
+# Worst first: the status of several results together is the worst of theirs.
+_SEVERITY = [S.FAIL, S.INVALID, S.PENDING, S.ALERT, S.PASS]
+
+
+def judge_all(criterion: Criterion, metrics: list) -> tuple[str, str, object, list]:
+    """(status, note, deciding metric, failing metrics) of a criterion against every valid
+    result, original and retests (oldest first), combined as the criterion says.
+
+    ALL: every valid result must conform, so an original OOS result stands beside a passing
+    retest until an assignable laboratory cause invalidates it. MEAN: the mean of the results
+    is judged, and each result must be within the limits as well."""
+    if not metrics:
+        status, note = judge(criterion, None)
+        return status, note, None, []
+    verdicts = [(judge(criterion, m), m) for m in metrics]
+    failing = [m for (status, _), m in verdicts if status == S.FAIL]
+    (status, note), metric = min(verdicts, key=lambda v: _SEVERITY.index(v[0][0]))
+    if status != S.FAIL:
+        metric = metrics[-1]  # nothing fails: the newest result is the one shown
+    values = [m.value for m in metrics]
+    if (
+        criterion.combination == Criterion.Combination.MEAN
+        and status in (S.PASS, S.ALERT)
+        and None not in values
+    ):
+        mean = _MeanOf(metrics[-1], sum(values) / len(values))
+        status, note = judge(criterion, mean)
+        note = f"mean of {len(values)} results" + (f"; {note}" if note else "")
+        return status, note, metric, failing
+    if len(metrics) > 1:
+        counts = f"{len(metrics)} valid results"
+        note = f"{counts}, {len(failing)} out of specification" if failing else counts
+    return status, note, metric, failing
+
+
+class _MeanOf:
+    """A metric-like value: the mean of several results, in the newest one's unit."""
+
+    def __init__(self, newest, value):
+        self.value, self.unit, self.details = value, newest.unit, {}
+
+
 @transaction.atomic
 def evaluate(*, lot=None, culture_batch=None) -> list[CriterionEvaluation]:
-    """Evaluate every criterion of the judging specification and open OOS investigations.
+    """Evaluate every criterion of the judging specification against every valid result and
+    open an OOS investigation for each failing result of a required criterion.
 
     A write: called by the evaluation tasks (release.tasks) when what it depends on changed,
     and by the disposition, never by a page."""
@@ -281,7 +325,7 @@ def evaluate(*, lot=None, culture_batch=None) -> list[CriterionEvaluation]:
     if spec is None:
         return []
     target = {"lot": lot} if lot is not None else {"culture_batch": culture_batch}
-    metrics = current_metrics(**target)
+    metrics = valid_metrics(**target)
     existing = {
         e.criterion_id: e
         for e in CriterionEvaluation.objects.filter(**target).select_related("metric")
@@ -289,13 +333,19 @@ def evaluate(*, lot=None, culture_batch=None) -> list[CriterionEvaluation]:
     evaluations = []
     with audit_context(reason="Evaluated against the specification"):
         for criterion in spec.criteria.all():
-            metric = metrics.get(criterion.metric_code)
-            status, note = judge(criterion, metric)
+            status, note, metric, failing = judge_all(
+                criterion, metrics.get(criterion.metric_code, [])
+            )
+            value = metric.value if metric else None
+            results = metrics.get(criterion.metric_code, [])
+            if criterion.combination == Criterion.Combination.MEAN and results:
+                if None not in (values := [m.value for m in results]):
+                    value = sum(values) / len(values)
             fields = {
                 "status": status,
                 "metric": metric,
                 "note": note[:300],
-                "value": metric.value if metric else None,
+                "value": value,
                 "text": ((metric.details or {}).get("text", "") if metric else "")[:60],
             }
             row = existing.get(criterion.pk)
@@ -308,13 +358,12 @@ def evaluate(*, lot=None, culture_batch=None) -> list[CriterionEvaluation]:
                 row.save()
             row.criterion = criterion  # the caller reads it: spare a query per criterion
             evaluations.append(row)
-            if status == S.FAIL and criterion.required and lot is not None:
-                _open_oos(lot, criterion, metric)
+            if criterion.required:
+                # Each failing result is an OOS of its own; a failing source-cell criterion is
+                # an OOS of the batch, which blocks every lot made from it.
+                for failed in failing:
+                    deviation_open_oos(criterion=criterion, metric=failed, **target)
     return evaluations
-
-
-def _open_oos(lot, criterion, metric) -> None:
-    deviation_open_oos(lot=lot, criterion=criterion, metric=metric)
 
 
 def overall_state(evaluations) -> str:

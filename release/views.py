@@ -561,9 +561,12 @@ class DeviationClose(_DeviationForm):
     def intro(self):
         intro = "You approve the investigation as recorded: root cause, impact and CAPA actions."
         if self.deviation.kind == Deviation.Kind.OOS:
+            runs = deviations.runs_to_invalidate(self.deviation)
+            listed = ", ".join(f"{run} ({run.assay.name})" for run in runs) or "no run"
             intro += (
-                " 'Result invalidated' invalidates the run behind the OOS result and requires "
-                "a retest; 'OOS confirmed' leaves the lot rejectable only."
+                f" 'Result invalidated' invalidates exactly these runs: {listed}, and requires "
+                "a retest; 'OOS confirmed' leaves the lot rejectable only. While the failing "
+                "result is valid, 'no product impact' is refused."
             )
         return intro
 

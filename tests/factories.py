@@ -49,6 +49,58 @@ def reagent_lot(actor, *, expiry_days=180, lot_number=None, **overrides):
     return services.reagent_lot_create(actor=actor, **fields)
 
 
+# Valid QC reagent lots of the categories assays require (AssayDefinition.required_reagents).
+QC_REAGENT_SUPPLIER = "Acme QC"
+QC_REAGENT_NAMES = {
+    "lal_reagent": "Kinetic LAL reagent",
+    "bca_kit": "BCA protein assay kit",
+    "qpcr_master_mix": "qPCR master mix",
+}
+
+
+def qc_reagent_lot(category, *, actor=None):
+    """A valid lot of `category` from the QC stores: reused when one exists, else received."""
+    from batches.models import ReagentLot
+
+    found = ReagentLot.objects.filter(
+        category=category,
+        supplier=QC_REAGENT_SUPPLIER,
+        voided_at__isnull=True,
+        expiry_date__gte=timezone.localdate() + timedelta(days=30),
+    ).first()
+    if found is not None:
+        return found
+    from lims.roles import can_record_production
+
+    if actor is None or not can_record_production(actor):
+        # Reagents are received by technicians; an analyst's or an instrument's run uses
+        # what the stores received.
+        actor = User.objects.filter(username="qc-stores").first() or UserFactory(
+            username="qc-stores", role="technician"
+        )
+    return reagent_lot(
+        actor,
+        category=category,
+        name=QC_REAGENT_NAMES.get(category, category),
+        supplier=QC_REAGENT_SUPPLIER,
+        catalogue_number=f"QC-{category}",
+    )
+
+
+def reagents_for(assay_code, *, actor=None):
+    """Valid reagent lots of every category the current version of `assay_code` requires."""
+    from assays.models import AssayDefinition
+
+    assay = AssayDefinition.objects.filter(code=assay_code, is_current=True).first()
+    needed = assay.required_reagents if assay else []
+    return [qc_reagent_lot(category, actor=actor) for category in needed]
+
+
+def reagent_ids_for(assay_code, *, actor=None) -> list[int]:
+    """The ids of `reagents_for`, as an API body names them."""
+    return [lot.pk for lot in reagents_for(assay_code, actor=actor)]
+
+
 def donor(actor, code=None):
     n = next(_serial)
     return services.donor_create(
@@ -80,7 +132,7 @@ def harvest(actor, batch=None):
     return services.harvest_record(
         actor=actor,
         batch=batch,
-        harvested_at=timezone.now() - timedelta(hours=2),
+        harvested_at=timezone.now() - timedelta(hours=4),
         volume_ml=Decimal("250"),
         medium="serum_free",
     )
@@ -150,4 +202,5 @@ def finalize_lot(qa, lot, to: str):
     Disposition.objects.create(lot=lot, decision=to, signature=signature)
     ExosomeLot.objects.filter(pk=lot.pk).update(status=to)
     lot.refresh_from_db()
+    services.aliquots_follow_lot(actor=qa, lot=lot, reason=f"Lot {lot} {to}")  # as lot_dispose
     return lot

@@ -123,6 +123,7 @@ _RUN_FIELDS = (
     "started_at",
     "ended_at",
     "external_id",
+    "backdate_reason",
     "retest_of",
     "source_file",
     "created_at",

@@ -57,10 +57,18 @@ class RunSummaryOutput(RunLinkMixin):
     started_at = serializers.DateTimeField()
     ended_at = serializers.DateTimeField(allow_null=True)
     external_id = serializers.CharField(help_text="The sender's own run id.")
+    backdated = serializers.SerializerMethodField(
+        help_text="Recorded more than BACKDATE_DAYS after it started (with a reason): flagged "
+        "for review."
+    )
+    backdate_reason = serializers.CharField(help_text="Why the run was recorded late.")
     retest_of = serializers.IntegerField(allow_null=True)
     source_file = serializers.UUIDField(allow_null=True)
     recorded_at = serializers.DateTimeField(source="created_at")
     voided_at = serializers.DateTimeField(allow_null=True)
+
+    def get_backdated(self, row) -> bool:
+        return bool(row["backdate_reason"])
 
 
 class RunListOutput(RunSummaryOutput):

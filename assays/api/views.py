@@ -50,7 +50,6 @@ MAX_ID = 2**63 - 1
 # Room for the multipart boundaries and the small text fields around an uploaded file.
 MULTIPART_OVERHEAD = 16 * 1024
 # A run posted with a clock slightly ahead of the server's is not "in the future".
-CLOCK_SKEW = timezone.timedelta(minutes=5)
 
 
 def validated(serializer_class, data) -> dict:
@@ -327,7 +326,7 @@ class ResultInputSerializer(serializers.Serializer):
 
 def _check_times(started_at, ended_at) -> None:
     errors = {}
-    if started_at > timezone.now() + CLOCK_SKEW:
+    if started_at > timezone.now() + settings.RUN_FUTURE_TOLERANCE:
         errors["started_at"] = ["A run cannot start in the future."]
     if ended_at is not None and ended_at < started_at:
         errors["ended_at"] = ["The run cannot end before it starts."]
@@ -360,7 +359,17 @@ class RunsApi(ListApi):
             required=False,
             default=list,
             max_length=50,
-            help_text="Ids of the reagent lots (kits, standards) used.",
+            help_text="Ids of the reagent lots (kits, standards) used. An assay may require "
+            "some kinds (ENDOTOXIN: a LAL reagent, BCA: a BCA kit, qPCR assays: a master mix; "
+            "see `required_reagents` of the assay).",
+        )
+        backdate_reason = serializers.CharField(
+            max_length=2000,
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text="Required when `started_at` is more than BACKDATE_DAYS (2) days ago: why "
+            "the run is recorded late. The run is then flagged as back-dated.",
         )
         retest_of = serializers.IntegerField(
             min_value=1,
@@ -405,6 +414,7 @@ class RunsApi(ListApi):
             reagent_lots=selectors.reagent_lots_by_id(data["reagent_lots"]),
             retest_of=selectors.run_by_id(data["retest_of"]),
             external_id=data["external_id"],
+            backdate_reason=data["backdate_reason"],
         )
         return _run_response(request, run.pk)
 
@@ -422,6 +432,23 @@ class RunAsmCreateApi(ApiView):
         )
         external_id = serializers.CharField(
             max_length=120, required=False, allow_blank=True, default=""
+        )
+        reagent_lots = serializers.ListField(
+            child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+            required=False,
+            default=list,
+            max_length=50,
+            help_text="Ids of the reagent lots (kits, standards) used. An assay may require "
+            "some kinds (ENDOTOXIN: a LAL reagent, BCA: a BCA kit, qPCR assays: a master mix; "
+            "see `required_reagents` of the assay).",
+        )
+        backdate_reason = serializers.CharField(
+            max_length=2000,
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text="Required when `started_at` is more than BACKDATE_DAYS (2) days ago: why "
+            "the run is recorded late. The run is then flagged as back-dated.",
         )
 
     parser_classes = [JSONParser]
@@ -460,7 +487,9 @@ class RunAsmCreateApi(ApiView):
             source=AssayRun.Source.API_ASM,
             started_at=started_at,
             instrument=request.user.instrument,
+            reagent_lots=selectors.reagent_lots_by_id(query["reagent_lots"]),
             external_id=query["external_id"],
+            backdate_reason=query["backdate_reason"],
         )
         return _run_response(request, run.pk)
 
@@ -516,6 +545,15 @@ class InstrumentFileCreateApi(ApiView):
             "allotropy vendor alias (`vicell_blu`, `gen5`, `softmax_pro`, `quantstudio`, "
             "`luminex_xponent`, `nanodrop`, `qubit`, `msd`, `cfx_maestro`...).",
         )
+        reagent_lots = serializers.ListField(
+            child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+            required=False,
+            default=list,
+            max_length=50,
+            help_text="Ids of the reagent lots (kits, standards) used. An assay may require "
+            "some kinds (ENDOTOXIN: a LAL reagent, BCA: a BCA kit, qPCR assays: a master mix; "
+            "see `required_reagents` of the assay).",
+        )
 
         def validate_format(self, value: str) -> str:
             value = value.strip()
@@ -539,8 +577,9 @@ class InstrumentFileCreateApi(ApiView):
     @extend_schema(
         summary="Upload a raw instrument export file",
         description="Multipart: `file`, `sample` (LIMS identifier), `assay` (code), optional "
-        "`format` hint. The original is kept byte for byte under its SHA-256 and parsed in the "
-        "background: poll `status_url`. Instrument keys only.",
+        "`format` hint and `reagent_lots` (ids, repeated). The original is kept byte for byte "
+        "under its SHA-256 and parsed in the background: poll `status_url`. Instrument keys "
+        "only.",
         request=FileInput,
         parameters=[schema.IDEMPOTENCY_KEY, schema.REPLAYED],
         responses={202: OpenApiResponse(FileReceivedOutput, description="Received and queued.")},
@@ -560,6 +599,7 @@ class InstrumentFileCreateApi(ApiView):
             assay_code=data["assay"],
             format_hint=data["format"],
             instrument=request.user.instrument,
+            reagent_lots=selectors.reagent_lots_by_id(data["reagent_lots"]),
         )
         url = reverse("api:instrument-file-detail", args=[record.pk], request=request)
         body = {

@@ -54,6 +54,9 @@ STATUS_COLOURS = {
     "quarantined": "warning",
     "available": "success",
     "used": "secondary",
+    "quarantine": "warning",
+    "shipped": "secondary",
+    "retain": "info",
     "destroyed": "dark",
 }
 

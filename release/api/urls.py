@@ -7,6 +7,11 @@ from release.api import views
 urlpatterns = [
     path("v1/specifications/", views.SpecificationListApi.as_view(), name="specification-list"),
     path("v1/lots/<int:pk>/evaluation/", views.LotEvaluationApi.as_view(), name="lot-evaluation"),
+    path(
+        "v1/culture-batches/<int:pk>/evaluation/",
+        views.CultureBatchEvaluationApi.as_view(),
+        name="culture-batch-evaluation",
+    ),
     path("v1/lots/<int:pk>/certificate/", views.CertificateApi.as_view(), name="lot-certificate"),
     path("v1/deviations/", views.DeviationListApi.as_view(), name="deviation-list"),
     path("v1/signatures/", views.SignatureListApi.as_view(), name="signature-list"),

@@ -2,6 +2,8 @@
 and certificates of analysis. Signing is done in the browser only (re-authentication of a
 person, 21 CFR 11.200), so nothing here writes."""
 
+from dataclasses import asdict
+
 import django_filters as filters
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -11,7 +13,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from assays.api.views import ApiView, ListApi
-from batches.models import ExosomeLot
+from batches.models import CultureBatch, ExosomeLot
 from lims.models import Signature
 from lims.signatures import format_signed_time
 from release.certificate import certificate_bytes
@@ -23,6 +25,7 @@ from release.models import (
     LotSpecification,
     Specification,
 )
+from release.selectors import BLOCKER_CODES, culture_batch_blockers, release_blockers
 from release.specifications import overall_state
 
 
@@ -96,29 +99,96 @@ class EvaluationOutput(serializers.Serializer):
     evaluated_at = serializers.DateTimeField()
 
 
+class BlockerObjectOutput(serializers.Serializer):
+    type = serializers.ChoiceField(
+        choices=["lot", "criterion", "deviation"], help_text="What the blocker is about"
+    )
+    id = serializers.IntegerField()
+    code = serializers.CharField(help_text="Lot code, criterion metric code or deviation code")
+
+
+class BlockerOutput(serializers.Serializer):
+    code = serializers.ChoiceField(
+        choices=list(BLOCKER_CODES.items()),
+        help_text="Stable code; " + "; ".join(f"{k}: {v}" for k, v in BLOCKER_CODES.items()),
+    )
+    message = serializers.CharField(help_text="What the review page shows")
+    object = BlockerObjectOutput(allow_null=True)
+
+
+class _EvaluationOutput(serializers.Serializer):
+    specification = serializers.CharField(allow_null=True)
+    overall = serializers.ChoiceField(
+        choices=["pass", "alert", "pending", "fail", "no_specification"]
+    )
+    criteria = EvaluationOutput(many=True)
+    releasable = serializers.BooleanField(help_text="True exactly when `blockers` is empty")
+    blockers = BlockerOutput(many=True, help_text="The list the review page shows")
+
+
+class LotEvaluationOutput(_EvaluationOutput):
+    lot = serializers.CharField()
+    status = serializers.ChoiceField(choices=ExosomeLot.Status.choices)
+
+
+class CultureBatchEvaluationOutput(_EvaluationOutput):
+    culture_batch = serializers.CharField()
+    status = serializers.ChoiceField(choices=CultureBatch.Status.choices)
+
+
+def _evaluation(target: dict, blockers) -> dict:
+    """What both evaluation endpoints return of the target's stored evaluation."""
+    judged = LotSpecification.objects.filter(**target).select_related("specification").first()
+    evaluations = list(
+        CriterionEvaluation.objects.filter(**target)
+        .select_related("criterion", "metric")
+        .order_by("criterion__position", "criterion_id")
+    )
+    found = blockers(evaluations)
+    return {
+        "specification": str(judged.specification) if judged else None,
+        "overall": overall_state(evaluations),
+        "criteria": evaluations,
+        "releasable": not found,
+        "blockers": [asdict(b) for b in found],
+    }
+
+
 @extend_schema(
-    summary="A lot's evaluation against its specification",
-    responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description="No such lot")},
+    summary="A lot's evaluation against its specification, and what blocks its release",
+    responses={200: LotEvaluationOutput, 404: OpenApiResponse(description="No such lot")},
 )
 class LotEvaluationApi(ApiView):
     def get(self, request, pk: int):
         lot = ExosomeLot.objects.filter(pk=pk).first()
         if lot is None:
             raise NotFound(f"No lot {pk}.")
-        judged = LotSpecification.objects.filter(lot=lot).select_related("specification").first()
-        evaluations = list(
-            CriterionEvaluation.objects.filter(lot=lot)
-            .select_related("criterion", "metric")
-            .order_by("criterion__position", "criterion_id")
+        body = _evaluation({"lot": lot}, lambda _: release_blockers(lot))
+        return Response(LotEvaluationOutput({"lot": lot.code, "status": lot.status, **body}).data)
+
+
+@extend_schema(
+    summary="A culture batch's evaluation against the source-cell specification",
+    description="Releasable: every required source-cell criterion passes and no deviation on "
+    "the batch is open.",
+    responses={
+        200: CultureBatchEvaluationOutput,
+        404: OpenApiResponse(description="No such culture batch"),
+    },
+)
+class CultureBatchEvaluationApi(ApiView):
+    def get(self, request, pk: int):
+        batch = CultureBatch.objects.filter(pk=pk).first()
+        if batch is None:
+            raise NotFound(f"No culture batch {pk}.")
+        body = _evaluation(
+            {"culture_batch": batch},
+            lambda evaluations: culture_batch_blockers(batch, evaluations),
         )
         return Response(
-            {
-                "lot": lot.code,
-                "status": lot.status,
-                "specification": str(judged.specification) if judged else None,
-                "overall": overall_state(evaluations),
-                "criteria": EvaluationOutput(evaluations, many=True).data,
-            }
+            CultureBatchEvaluationOutput(
+                {"culture_batch": batch.code, "status": batch.status, **body}
+            ).data
         )
 
 

@@ -92,9 +92,12 @@ def culture_batch(technician):
 
 
 def a_run(sample: str, **overrides) -> dict:
-    """A valid BCA run body for a lot."""
+    """A valid BCA run body for a lot, naming the BCA kit lot the assay requires."""
+    from tests import factories
+
     body = {
         "assay": "BCA",
+        "reagent_lots": factories.reagent_ids_for(overrides.get("assay", "BCA")),
         "started_at": (timezone.now() - timedelta(hours=1)).isoformat(),
         "external_id": "PLATE-42",
         "results": [

@@ -7,6 +7,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from assays.models import AssayRun, InstrumentFile, Result
+from tests import factories
 from tests.api.conftest import DATA
 
 pytestmark = pytest.mark.django_db
@@ -29,6 +30,8 @@ PARSED = [
 
 
 def _post(client, path: str, assay: str, sample: str, **extra):
+    """Upload an export, naming the reagent lots the assay requires (repeated form fields)."""
+    extra.setdefault("reagent_lots", factories.reagent_ids_for(assay))
     data = (DATA / path).read_bytes()
     upload = SimpleUploadedFile(path.rsplit("/", 1)[-1], data)
     return client.post(

@@ -12,6 +12,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from assays import services
+from tests import factories
 from tests.api.conftest import DATA, a_run, issue_key, key_client, register_instrument
 
 pytestmark = pytest.mark.django_db
@@ -58,6 +59,7 @@ def world(admin_user, technician, make_user, lot, culture_batch, vicell_asm, med
     expired = issue_key(admin_user, instrument, expiry_date=timezone.now() - timedelta(days=1))
     run = services.run_record(
         assay_code="BCA",
+        reagent_lots=factories.reagents_for("BCA"),
         results=[services.ResultInput(sample=lot.code, analyte="protein", value=100)],
         source="api_json",
         started_at=timezone.now(),

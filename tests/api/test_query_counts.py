@@ -37,6 +37,7 @@ def _add_rows(actor, admin, instrument):
     register_instrument(admin)
     services.run_record(
         assay_code="BCA",
+        reagent_lots=factories.reagents_for("BCA"),
         results=[
             services.ResultInput(sample=lot.code, analyte="protein", value=100),
             services.ResultInput(sample=lot.code, analyte="absorbance", value=0.5, well="A1"),

@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from release.models import CertificateOfAnalysis
+from tests import factories
 from tests.release.helpers import dispose, lot_under_review
 
 pytestmark = pytest.mark.django_db
@@ -103,3 +104,117 @@ def test_release_lists_keep_a_constant_query_count(client_for_key, qa_user, tech
     lot_under_review(technician, failing="sterility")
     lot_under_review(technician, failing="mode_size")
     assert [count(p) for p in paths] == few
+
+
+# --- Releasable and blockers (release gate, item 12) ------------------------------------------
+
+
+def _codes(body) -> list[str]:
+    return [b["code"] for b in body["blockers"]]
+
+
+def test_a_passing_lot_under_review_is_releasable_with_no_blockers(client_for_key, technician):
+    lot = lot_under_review(technician).lot
+    body = client_for_key.get(f"/api/v1/lots/{lot.pk}/evaluation/").json()
+
+    assert body["releasable"] is True
+    assert body["blockers"] == []
+
+
+def test_an_oos_lot_names_the_failing_criterion_and_its_open_investigation(
+    client_for_key, technician
+):
+    from release.models import Deviation
+    from release.selectors import release_blockers
+
+    lot = lot_under_review(technician, failing="endotoxin").lot
+    oos = Deviation.objects.get(lot=lot, kind="oos")
+    body = client_for_key.get(f"/api/v1/lots/{lot.pk}/evaluation/").json()
+
+    assert body["releasable"] is False
+    assert _codes(body) == ["criterion_failed", "deviation_open"]
+    failed, investigation = body["blockers"]
+    assert failed["object"]["type"] == "criterion"
+    assert failed["object"]["code"].startswith("endotoxin")
+    assert failed["object"]["id"] == oos.criterion_id
+    assert investigation["object"] == {"type": "deviation", "id": oos.pk, "code": oos.code}
+    # The same list, in the same words, as the review page shows.
+    assert [b["message"] for b in body["blockers"]] == [str(b) for b in release_blockers(lot)]
+
+
+def test_a_lot_not_under_review_says_so_first(client_for_key, technician):
+    lot = factories.lot(technician)
+    body = client_for_key.get(f"/api/v1/lots/{lot.pk}/evaluation/").json()
+
+    assert body["releasable"] is False
+    assert _codes(body)[0] == "lot_not_under_review"
+    assert body["blockers"][0]["object"] == {"type": "lot", "id": lot.pk, "code": lot.code}
+    assert body["blockers"][0]["message"] == (
+        "The lot is in process: only a lot under review can be released."
+    )
+    assert set(_codes(body)[1:]) <= {"not_evaluated", "no_specification"}
+
+
+def test_a_released_lot_is_not_releasable_again(client_for_key, released):
+    body = client_for_key.get(f"/api/v1/lots/{released.pk}/evaluation/").json()
+    assert body["releasable"] is False and _codes(body) == ["lot_not_under_review"]
+
+
+def test_the_lot_evaluation_keeps_a_constant_query_count(client_for_key, technician):
+    def count(lot):
+        with CaptureQueriesContext(connection) as ctx:
+            assert client_for_key.get(f"/api/v1/lots/{lot.pk}/evaluation/").status_code == 200
+        return len(ctx.captured_queries)
+
+    passing = count(lot_under_review(technician).lot)
+    failing = count(lot_under_review(technician, failing="endotoxin").lot)
+    assert failing == passing
+
+
+def test_a_culture_batch_evaluation_has_its_own_releasable_and_blockers(
+    client_for_key, technician, qa_user
+):
+    from release.deviations import deviation_open
+
+    batch = factories.culture_batch(technician)
+    body = client_for_key.get(f"/api/v1/culture-batches/{batch.pk}/evaluation/").json()
+    assert body["culture_batch"] == batch.code and body["status"] == "in_culture"
+    assert body["releasable"] is False
+    assert _codes(body) in (["not_evaluated"], ["no_specification"])
+
+    deviation = deviation_open(
+        actor=qa_user,
+        kind="process",
+        title="Incubator CO2 excursion",
+        description="5.9% for 40 min",
+        culture_batch=batch,
+    )
+    body = client_for_key.get(f"/api/v1/culture-batches/{batch.pk}/evaluation/").json()
+    assert body["blockers"][-1] == {
+        "code": "deviation_open",
+        "message": f"Deviation {deviation.code} (Incubator CO2 excursion) is open.",
+        "object": {"type": "deviation", "id": deviation.pk, "code": deviation.code},
+    }
+    assert client_for_key.get("/api/v1/culture-batches/0/evaluation/").status_code == 404
+
+
+def test_the_schema_documents_releasable_and_blockers(client, technician):
+    client.force_login(technician)
+    document = client.get("/api/schema/").json()
+    schemas = document["components"]["schemas"]
+
+    for path, name in (
+        ("/api/v1/lots/{id}/evaluation/", "LotEvaluationOutput"),
+        ("/api/v1/culture-batches/{id}/evaluation/", "CultureBatchEvaluationOutput"),
+    ):
+        ok = document["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+        assert ok["schema"]["$ref"].endswith(f"/{name}")
+        properties = schemas[name]["properties"]
+        assert properties["releasable"]["type"] == "boolean"
+        assert properties["blockers"]["type"] == "array"
+    blocker = schemas["BlockerOutput"]["properties"]
+    assert set(blocker) == {"code", "message", "object"}
+    code_enum = blocker["code"]["allOf"][0]["$ref"].rsplit("/", 1)[1]
+    assert {"lot_not_under_review", "criterion_failed", "deviation_open", "oos_confirmed"} <= set(
+        schemas[code_enum]["enum"]
+    )

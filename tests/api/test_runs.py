@@ -159,7 +159,7 @@ def test_unknown_reagent_lot_or_retested_run_is_422(client_for_key, lot):
 
 
 def test_reagent_lots_and_retest_are_recorded(client_for_key, technician, lot):
-    kit = factories.reagent_lot(technician, category="kit", name="BCA kit")
+    kit = factories.reagent_lot(technician, category="bca_kit", name="BCA kit")
     first = client_for_key.post(RUNS, a_run(lot.code), format="json").json()
 
     response = client_for_key.post(

@@ -69,8 +69,10 @@ def instrument(admin_user):
 
 
 def record_run(actor, sample, *, assay="BCA", value=120.0, **kwargs):
+    """A run of `assay` entered by hand, with the reagent lots the assay requires."""
     from assays import services
 
+    kwargs.setdefault("reagent_lots", factories.reagents_for(assay, actor=actor))
     return services.run_record(
         actor=actor,
         source="manual",

@@ -51,7 +51,9 @@ def test_the_entry_form_has_one_field_per_analyte_of_the_assay_definition(techni
 
 
 def test_manual_entry_records_a_run_with_results_in_the_analytes_units(technician, lot):
-    reagent = factories.reagent_lot(technician, name="BCA kit", lot_number="BCA-24")
+    reagent = factories.reagent_lot(
+        technician, category="bca_kit", name="BCA kit", lot_number="BCA-24"
+    )
     response = signed_in(technician).post(
         _entry_url("BCA"),
         {
@@ -87,7 +89,12 @@ def test_qualitative_and_below_quantitation_results(technician, lot):
     )
     client.post(
         _entry_url("ENDOTOXIN"),
-        {"sample": lot.code, "started_at": _when(), "qual__endotoxin": "<LLOQ"},
+        {
+            "sample": lot.code,
+            "started_at": _when(),
+            "qual__endotoxin": "<LLOQ",
+            "reagent_lots": factories.reagent_ids_for("ENDOTOXIN"),
+        },
     )
     cd63 = Result.objects.get(analyte__code="CD63")
     endotoxin = Result.objects.get(analyte__code="endotoxin")
@@ -102,7 +109,8 @@ def test_qualitative_and_below_quantitation_results(technician, lot):
 def expired_reagent(technician):
     return factories.reagent_lot(
         technician,
-        name="LAL kit",
+        category="bca_kit",
+        name="BCA kit",
         lot_number="OLD-1",
         expiry_days=-3,
         received_on=timezone.localdate() - timedelta(days=400),
@@ -154,7 +162,13 @@ def test_service_refusal_is_shown_next_to_the_field_and_creates_nothing(
         "expired_reagent": expired_reagent,
     }
     extra, field, message = case(context)
-    data = {"sample": lot.code, "started_at": _when(), "value__protein": "80", **extra}
+    data = {
+        "sample": lot.code,
+        "started_at": _when(),
+        "value__protein": "80",
+        "reagent_lots": factories.reagent_ids_for("BCA"),
+        **extra,
+    }
 
     response = signed_in(technician).post(_entry_url("BCA"), data)
 
@@ -202,6 +216,7 @@ def test_retest_opens_manual_entry_prefilled_and_links_the_runs(technician, anal
         actor=technician,
         source="manual",
         assay_code="BCA",
+        reagent_lots=factories.reagents_for("BCA"),
         started_at=timezone.now() - timedelta(days=1),
         results=[services.ResultInput(sample=lot.code, analyte="protein", value=2000)],
     )
@@ -214,7 +229,13 @@ def test_retest_opens_manual_entry_prefilled_and_links_the_runs(technician, anal
 
     signed_in(technician).post(
         retest_url,
-        {"sample": lot.code, "started_at": _when(), "retest_of": first.pk, "value__protein": "210"},
+        {
+            "sample": lot.code,
+            "started_at": _when(),
+            "retest_of": first.pk,
+            "value__protein": "210",
+            "reagent_lots": factories.reagent_ids_for("BCA"),
+        },
     )
     retest = AssayRun.objects.exclude(pk=first.pk).get()
     assert retest.retest_of == first
@@ -229,6 +250,7 @@ def test_an_analyst_reviews_a_run_but_not_their_own(technician, analyst, lot):
         actor=technician,
         source="manual",
         assay_code="BCA",
+        reagent_lots=factories.reagents_for("BCA"),
         started_at=timezone.now() - timedelta(hours=1),
         results=[services.ResultInput(sample=lot.code, analyte="protein", value=100)],
     )
@@ -236,6 +258,7 @@ def test_an_analyst_reviews_a_run_but_not_their_own(technician, analyst, lot):
         actor=analyst,
         source="manual",
         assay_code="BCA",
+        reagent_lots=factories.reagents_for("BCA"),
         started_at=timezone.now() - timedelta(hours=1),
         results=[services.ResultInput(sample=lot.code, analyte="protein", value=100)],
     )

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from assays import services
 from assays.models import AssayDefinition, AssayRun, Instrument, InstrumentKey
@@ -164,9 +165,10 @@ POSTS = [
         "analyst",
         lambda r: {
             "sample": r["run"].samples.get().label,
-            "started_at": "2025-01-02T10:00",
+            "started_at": timezone.localtime(r["run"].started_at).strftime("%Y-%m-%dT%H:%M"),
             "value__protein": "99",
             "unit__protein": "ug/mL",
+            "reagent_lots": [lot.pk for lot in r["run"].reagent_lots.all()],
         },
         lambda r: AssayRun.objects.count() == 2,
     ),

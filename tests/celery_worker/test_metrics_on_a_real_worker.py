@@ -23,6 +23,7 @@ def _record_bca_run(actor, lot, values=(110.0, 130.0)):
     """A manual BCA run of a lot: its metric is the mean protein concentration."""
     return services.run_record(
         assay_code="BCA",
+        reagent_lots=factories.reagents_for("BCA"),
         results=[
             services.ResultInput(
                 sample=lot.code, analyte="protein", value=v, unit="ug/mL", replicate=str(i)

@@ -21,6 +21,7 @@ from release import deviations, specifications
 from release.models import Deviation, Specification
 from tests import factories
 from tests.api.conftest import register_instrument
+from tests.release.helpers import signer_for
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +36,7 @@ def world(personas, make_user):
     instrument = register_instrument(admin, assays=["BCA"])
     run = assays.run_record(
         assay_code="BCA",
+        reagent_lots=factories.reagents_for("BCA"),
         results=[ResultInput(sample=lot.code, analyte="protein", value=100.0, unit="ug/mL")],
         source="manual",
         started_at=timezone.now() - timedelta(hours=1),
@@ -146,6 +148,7 @@ SERVICES = {
     "run_record": (
         lambda a, w: assays.run_record(
             assay_code="BCA",
+            reagent_lots=factories.reagents_for("BCA"),
             results=[
                 ResultInput(sample=w["lot"].code, analyte="protein", value=90.0, unit="ug/mL")
             ],
@@ -161,13 +164,14 @@ SERVICES = {
             filename="x.csv",
             sample_identifier=w["lot"].code,
             assay_code="BCA",
+            reagent_lots=factories.reagents_for("BCA"),
             instrument=w["instrument"],
             uploaded_by=a,
         ),
         {"technician", "analyst"},
     ),
     "run_review": (
-        lambda a, w: assays.run_review(actor=a, run=w["run"]),
+        lambda a, w: assays.run_review(signer=signer_for(a, "review"), run=w["run"]),
         {"analyst"},
     ),
     "run_invalidate": (

@@ -563,13 +563,14 @@ def test_a_batch_is_closed_only_after_harvest(technician):
     assert batch.status == "closed"
 
 
-def test_a_used_vial_leaves_its_position_free(technician, filled):
+def test_a_used_vial_leaves_its_position_free(technician, qa_user, filled):
+    factories.finalize_lot(qa_user, filled["lot"], "released")  # only a released lot's vials
     vial = services.aliquot_set_status(
         actor=technician, aliquot=filled["vial"], to="used", reason="Sent to potency assay"
     )
     assert (vial.status, vial.location) == ("used", None)
     with pytest.raises(InvalidTransition):
-        services.aliquot_set_status(actor=technician, aliquot=vial, to="available", reason="Oops")
+        services.aliquot_set_status(actor=technician, aliquot=vial, to="destroyed", reason="Oops")
 
 
 def test_a_status_move_needs_a_reason(technician):
@@ -904,7 +905,9 @@ def test_a_lot_from_two_isolation_runs_lists_both_batches_and_their_sources(
     serum = factories.reagent_lot(technician, name="Platelet lysate", lot_number="HPL-1")
     media = [factories.reagent_lot(technician, lot_number=f"MED-{i}") for i in (1, 2)]
     column = factories.reagent_lot(technician, name="SEC column", lot_number="COL-1")
-    master = factories.cell_bank(technician, bank_type="master")
+    master = factories.cell_bank(
+        technician, bank_type="master", passage=2, frozen_on=timezone.localdate() - timedelta(60)
+    )
     working = factories.cell_bank(
         technician, donor=master.donor, bank_type="working", parent_bank=master
     )

@@ -153,16 +153,29 @@ def audit_tables(conn: psycopg.Connection) -> list[str]:
     return [*events, "pghistory_context"]
 
 
-def table_digest(conn: psycopg.Connection, table: str, columns: list[str]) -> str:
+def table_digest(
+    conn: psycopg.Connection,
+    table: str,
+    columns: list[str],
+    *,
+    key: str | None = None,
+    keys: set | None = None,
+) -> str:
     """MD5 of the rows of `table` restricted to `columns`, in a server-independent order: any
-    changed, added or removed row changes it (a column added later does not)."""
+    changed, added or removed row changes it (a column added later does not). With `key` and
+    `keys`: of the rows whose `key` column is one of `keys` only (rows added later do not)."""
     conn.execute(_STABLE_TEXT)
     row = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    where = sql.SQL("")
+    params: list = []
+    if key is not None:
+        where = sql.SQL(" WHERE {key}::text = ANY(%s)").format(key=sql.Identifier(key))
+        params = [[str(k) for k in keys or ()]]
     query = sql.SQL(
         "SELECT md5(coalesce(string_agg(t, E'\\n' ORDER BY t COLLATE \"C\"), '')) "
-        "FROM (SELECT ROW({row})::text AS t FROM public.{table}) AS rows"
-    ).format(row=row, table=sql.Identifier(table))
-    return conn.execute(query).fetchone()[0]
+        "FROM (SELECT ROW({row})::text AS t FROM public.{table}{where}) AS rows"
+    ).format(row=row, table=sql.Identifier(table), where=where)
+    return conn.execute(query, params).fetchone()[0]
 
 
 def trigger_counts(conn: psycopg.Connection) -> dict[str, int]:
@@ -176,8 +189,10 @@ def trigger_counts(conn: psycopg.Connection) -> dict[str, int]:
     )
 
 
-def primary_keys(conn: psycopg.Connection, table: str) -> set:
+def primary_keys(conn: psycopg.Connection, table: str, key: str = "id") -> set:
     return {
         pk
-        for (pk,) in conn.execute(sql.SQL("SELECT id FROM public.{}").format(sql.Identifier(table)))
+        for (pk,) in conn.execute(
+            sql.SQL("SELECT {} FROM public.{}").format(sql.Identifier(key), sql.Identifier(table))
+        )
     }

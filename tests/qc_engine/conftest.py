@@ -24,7 +24,8 @@ def _file_store(settings, tmp_path):
 
 @pytest.fixture
 def record_run(analyst, django_capture_on_commit_callbacks):
-    """Record a run by hand: ``record_run("BCA", [{"sample": ..., "analyte": ..., ...}])``.
+    """Record a run by hand: ``record_run("BCA", [{"sample": ..., "analyte": ..., ...}])``,
+    with the reagent lots the assay requires unless ``reagent_lots`` is given.
 
     Returns the run; its metrics (and the lot evaluation) have been computed on commit.
     """
@@ -32,6 +33,9 @@ def record_run(analyst, django_capture_on_commit_callbacks):
     from assays.services import ResultInput
 
     def record(assay_code, results, *, actor=None, started_at=None, **kwargs):
+        from tests import factories
+
+        kwargs.setdefault("reagent_lots", factories.reagents_for(assay_code, actor=actor))
         with django_capture_on_commit_callbacks(execute=True):
             return services.run_record(
                 assay_code=assay_code,

@@ -66,6 +66,16 @@ FAILING: dict[str, tuple[str, str, float | str, str]] = {
     "purity": ("BCA", "protein", 30.0, "Purity (particles per µg protein)"),
 }
 
+# The source cells of every culture batch in a lot's genealogy, passing the source-cell
+# specification (ISCT: Dominici et al., Cytotherapy 2006;8:315; Ph. Eur. 2.6.7; USP <71>).
+SOURCE_CELLS_PASSING: dict[str, list[tuple[str, float | str]]] = {
+    "VIABILITY": [("viability", 95.0)],
+    "ISCT-FLOW": [(f"{m}_pct", 98.0) for m in ("CD73", "CD90", "CD105")]
+    + [(f"{m}_pct", 0.5) for m in ("CD45", "CD34", "CD14", "CD11b", "CD79a", "CD19", "HLA-DR")],
+    "MYCO-CB": [("mycoplasma", "not detected")],
+    "STERILITY-CB": [("sterility", "no growth")],
+}
+
 REPLICATES = 3
 
 
@@ -96,21 +106,24 @@ def committed():
     return nullcontext()
 
 
-def results_for(lot: ExosomeLot, pairs) -> list[ResultInput]:
+def results_for(sample, pairs) -> list[ResultInput]:
+    """Results for a lot or culture batch (`sample`: anything with a code)."""
     inputs = []
     for analyte, value in pairs:
         if isinstance(value, str):
-            inputs.append(ResultInput(sample=lot.code, analyte=analyte, text_value=value))
+            inputs.append(ResultInput(sample=sample.code, analyte=analyte, text_value=value))
         else:
             inputs.extend(
-                ResultInput(sample=lot.code, analyte=analyte, value=value, replicate=str(i))
+                ResultInput(sample=sample.code, analyte=analyte, value=value, replicate=str(i))
                 for i in range(1, REPLICATES + 1)
             )
     return inputs
 
 
-def record_manual_run(actor, lot: ExosomeLot, assay_code: str, pairs, **kwargs) -> AssayRun:
-    """One run entered by hand by `actor`; its metrics and the lot's evaluation follow."""
+def record_manual_run(actor, lot, assay_code: str, pairs, **kwargs) -> AssayRun:
+    """One run entered by hand by `actor` on a lot or culture batch, with the reagent lots its
+    assay requires; its metrics and the evaluation follow."""
+    kwargs.setdefault("reagent_lots", factories.reagents_for(assay_code, actor=actor))
     with committed():
         return assay_services.run_record(
             assay_code=assay_code,
@@ -131,17 +144,69 @@ def record_passing_results(actor, lot: ExosomeLot, *, failing: str | None = None
     return {code: record_manual_run(actor, lot, code, pairs) for code, pairs in plan.items()}
 
 
+def record_passing_source_cells(actor, lot: ExosomeLot) -> dict[str, AssayRun]:
+    """Passing source-cell results for every culture batch the lot was made from that has no
+    evaluation yet (release is gated on them: release.selectors.source_batch_blockers)."""
+    from batches.models import CultureBatch
+    from release.models import CriterionEvaluation
+
+    runs = {}
+    batches = CultureBatch.objects.filter(harvests__isolations__lots=lot).distinct()
+    for batch in batches:
+        if (
+            CriterionEvaluation.objects.filter(culture_batch=batch)
+            .exclude(status="pending")
+            .exists()
+        ):
+            continue
+        for code, pairs in SOURCE_CELLS_PASSING.items():
+            runs[f"{batch.code}:{code}"] = record_manual_run(actor, batch, code, pairs)
+    return runs
+
+
+def second_reviewer():
+    """An analyst who reviews the runs others performed (the same one on every call)."""
+    from lims.models import User
+
+    return User.objects.filter(username="rita.reviewer").first() or factories.UserFactory(
+        role="analyst", username="rita.reviewer", first_name="Rita", last_name="Reviewer"
+    )
+
+
+def review_runs(runs, reviewer=None):
+    """The second-person review of each run, e-signed (meaning: review), as the run page does
+    it; the evaluation follows once committed."""
+    reviewer = reviewer or second_reviewer()
+    for run in runs:
+        with committed():
+            assay_services.run_review(signer=signer_for(reviewer, "review"), run=run)
+
+
 def lot_under_review(
-    technician, *, failing: str | None = None, lot: ExosomeLot | None = None, status="under_review"
+    technician,
+    *,
+    failing: str | None = None,
+    lot: ExosomeLot | None = None,
+    status="under_review",
+    reviewed: bool = True,
+    leave_unreviewed: tuple[str, ...] = (),
 ) -> LotWithResults:
-    """A lot recorded by `technician`, put in testing, given its results by the same technician
-    and moved to `status` (under review by default)."""
+    """A lot recorded by `technician`, put in testing, given its results (and its source
+    cells') by the same technician, the runs reviewed by a second person (unless `reviewed` is
+    False; the assays in `leave_unreviewed` are left for the test to review), and moved to
+    `status` (under review by default)."""
     lot = lot or factories.lot(technician)
     with committed():  # release fixes the judging specification once the move commits
         batch_services.lot_set_status(
             actor=technician, lot=lot, to="in_testing", reason="QC samples"
         )
     runs = record_passing_results(technician, lot, failing=failing)
+    source_runs = record_passing_source_cells(technician, lot)
+    if reviewed:
+        keep = [runs[code] for code in leave_unreviewed]
+        review_runs([r for r in [*runs.values(), *source_runs.values()] if r not in keep])
+        for run in runs.values():
+            run.refresh_from_db()
     if status == "under_review":
         batch_services.lot_set_status(
             actor=technician, lot=lot, to="under_review", reason="All results in"

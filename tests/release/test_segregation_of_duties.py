@@ -21,7 +21,13 @@ from lims.signatures import SignatureRefused
 from release.models import Disposition
 from release.services import DispositionConflict, disposition_refusals
 from tests import factories
-from tests.release.helpers import dispose, lot_under_review, record_manual_run
+from tests.release.helpers import (
+    dispose,
+    lot_under_review,
+    record_manual_run,
+    review_runs,
+    signer_for,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -53,19 +59,24 @@ def lot_and_people(technician, make_user):
         started_at=start,
         ended_at=start + timedelta(minutes=50),
     )
-    tested = lot_under_review(technician, lot=factories.lot(technician, runs=[isolation]))
+    tested = lot_under_review(
+        technician, lot=factories.lot(technician, runs=[isolation]), leave_unreviewed=("ENDOTOXIN",)
+    )
     lot = tested.lot
 
     performer = make_user("analyst", first_name="Perry", last_name="Former")
-    record_manual_run(performer, lot, "EV-MARKERS", [("ALIX", "positive")])
+    performed = record_manual_run(performer, lot, "EV-MARKERS", [("ALIX", "positive")])
 
     reviewer = make_user("analyst", first_name="Rae", last_name="Viewer")
-    run_review(actor=reviewer, run=tested.runs["ENDOTOXIN"])
+    run_review(signer=signer_for(reviewer, "review"), run=tested.runs["ENDOTOXIN"])
 
     # QA people who also work at the bench (their second role lets the services take their
     # entries; a QA-only account is refused by the services themselves).
     qa_enterer = _with_roles(make_user("analyst", first_name="Quentin", last_name="Enterer"), "qa")
-    record_manual_run(qa_enterer, lot, "TEM", [("comment", "Cup-shaped, intact membranes")])
+    entered = record_manual_run(
+        qa_enterer, lot, "TEM", [("comment", "Cup-shaped, intact membranes")]
+    )
+    review_runs([performed, entered])  # by a second analyst, uninvolved in the disposition
 
     qa_filler = _with_roles(make_user("technician", first_name="Phil", last_name="Vials"), "qa")
     batch_services.aliquots_create(
@@ -141,7 +152,9 @@ def test_who_may_sign_the_disposition(who, lot_and_people):
     lot.refresh_from_db()
     assert lot.status == "under_review"
     assert not Disposition.objects.filter(lot=lot).exists()
-    assert not Signature.objects.filter(signer=user).exists(), "refused before signing"
+    assert not Signature.objects.filter(signer=user).exclude(meaning="review").exists(), (
+        "refused before signing"
+    )
 
 
 def test_the_analyst_who_performed_a_run_cannot_review_it(technician, make_user):
@@ -149,13 +162,13 @@ def test_the_analyst_who_performed_a_run_cannot_review_it(technician, make_user)
     performer = make_user("analyst")
     run = record_manual_run(performer, lot, "ENDOTOXIN", [("endotoxin", 0.1)])
 
-    with pytest.raises(ValidationError, match="performed a run cannot review it"):
-        run_review(actor=performer, run=run)
+    with pytest.raises(ValidationError, match="not the analyst who performed or recorded it"):
+        run_review(signer=signer_for(performer, "review"), run=run)
     run.refresh_from_db()
     assert run.status == "recorded" and run.reviewed_by is None
 
     reviewer = make_user("analyst")
-    run_review(actor=reviewer, run=run)
+    run_review(signer=signer_for(reviewer, "review"), run=run)
     run.refresh_from_db()
     assert run.status == "reviewed" and run.reviewed_by == reviewer
 
@@ -163,13 +176,13 @@ def test_the_analyst_who_performed_a_run_cannot_review_it(technician, make_user)
 def test_the_reviewer_of_a_run_and_the_approver_of_the_lot_are_different_people(
     technician, make_user
 ):
-    tested = lot_under_review(technician)
+    tested = lot_under_review(technician, leave_unreviewed=("STERILITY",))
     reviewer_and_qa = make_user("analyst")
     reviewer_and_qa.groups.add(Group.objects.get(name="qa"))
     reviewer_and_qa = User.objects.get(pk=reviewer_and_qa.pk)
     assert disposition_refusals(reviewer_and_qa, tested.lot) == []  # not involved yet
 
-    run_review(actor=reviewer_and_qa, run=tested.runs["STERILITY"])
+    run_review(signer=signer_for(reviewer_and_qa, "review"), run=tested.runs["STERILITY"])
 
     with pytest.raises(ValidationError, match=INVOLVED):
         dispose(reviewer_and_qa, tested.lot)

@@ -13,6 +13,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from tests import factories
+from tests.release.helpers import SOURCE_CELLS_PASSING, review_runs
 
 PASSING: dict[str, dict[str, float | str]] = {
     "NTA": {"concentration": 3e11, "mode_size": 120.0, "fraction_50_400": 95.0},
@@ -60,6 +61,7 @@ def record_release_tests(lot, actor, capture, *, change=None):
         with capture(execute=True):
             runs[assay] = services.run_record(
                 assay_code=assay,
+                reagent_lots=factories.reagents_for(assay),
                 results=results,
                 source="manual",
                 started_at=timezone.now() - timedelta(hours=2),
@@ -68,13 +70,47 @@ def record_release_tests(lot, actor, capture, *, change=None):
     return runs
 
 
+def record_source_cell_tests(lot, actor, capture):
+    """Passing source-cell tests of the culture batch the lot was made from (release is gated
+    on the lot's genealogy: release.selectors.source_batch_blockers)."""
+    from assays import services
+    from batches.models import CultureBatch
+
+    runs = []
+    for batch in CultureBatch.objects.filter(harvests__isolations__lots=lot).distinct():
+        for assay, pairs in SOURCE_CELLS_PASSING.items():
+            results = [
+                services.ResultInput(batch.code, analyte, text_value=value)
+                if isinstance(value, str)
+                else services.ResultInput(batch.code, analyte, value=value)
+                for analyte, value in pairs
+            ]
+            with capture(execute=True):
+                runs.append(
+                    services.run_record(
+                        assay_code=assay,
+                        reagent_lots=factories.reagents_for(assay),
+                        results=results,
+                        source="manual",
+                        started_at=timezone.now() - timedelta(hours=2),
+                        actor=actor,
+                    )
+                )
+    return runs
+
+
 def lot_under_review(technician, analyst, capture, *, change=None):
-    """A lot made by `technician`, tested by `analyst`, and put under review for QA."""
+    """A lot made by `technician`, tested by `analyst` (its source cells included), and put
+    under review for QA."""
     from batches import services
 
     lot = factories.lot(technician)
     services.lot_set_status(actor=technician, lot=lot, to="in_testing", reason="Samples to QC")
     runs = record_release_tests(lot, analyst, capture, change=change)
+    source_runs = record_source_cell_tests(lot, analyst, capture)
+    review_runs([*runs.values(), *source_runs])  # by a second analyst, e-signed
+    for run in runs.values():
+        run.refresh_from_db()
     services.lot_set_status(actor=technician, lot=lot, to="under_review", reason="Testing complete")
     lot.refresh_from_db()
     lot.runs = runs

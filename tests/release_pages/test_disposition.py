@@ -17,6 +17,7 @@ from batches.models import ExosomeLot
 from lims.models import User
 from release import deviations
 from release.models import CertificateOfAnalysis, Deviation, Disposition
+from tests import factories
 from tests.release_pages.conftest import sign_data, signed_in
 
 
@@ -143,6 +144,7 @@ def test_the_qa_who_recorded_a_result_of_the_lot_may_not_sign_it(passing_lot, qa
     qa_user = User.objects.get(pk=qa_user.pk)
     assay_services.run_record(
         assay_code="BCA",
+        reagent_lots=factories.reagents_for("BCA"),
         results=[assay_services.ResultInput(passing_lot.code, "protein", value=5.1)],
         source="manual",
         started_at=passing_lot.created_at,
@@ -278,6 +280,7 @@ def test_the_review_page_lists_what_needs_judgement_and_the_coa_prints_the_chang
     with django_capture_on_commit_callbacks(execute=True):
         assay_services.run_record(
             assay_code="BCA",
+            reagent_lots=factories.reagents_for("BCA"),
             results=[assay_services.ResultInput(passing_lot.code, "protein", value=5.2)],
             source="manual",
             started_at=passing_lot.created_at,
@@ -342,6 +345,7 @@ def test_the_review_page_flags_expiring_reagents_and_instruments_due_for_calibra
     )
     run = assay_services.run_record(
         assay_code="ENDOTOXIN",
+        reagent_lots=factories.reagents_for("ENDOTOXIN"),
         results=[assay_services.ResultInput(lot.code, "endotoxin", value=0.1)],
         source="api_json",
         started_at=timezone.now(),
