@@ -30,20 +30,22 @@ def _uses_database(item) -> bool:
     )
 
 
-@pytest.hookimpl(trylast=True)  # after pytest-django's own ordering, which it keeps
-def pytest_collection_modifyitems(config, items):
+def pytest_itemcollected(item):
     """Mark what `make test` (parallel workers) leaves to .ci/run's serial pass: everything
     under tests/benchmarks (timings against a baseline of the same run) and the race tests.
+    Marked as each test is collected, so that `-m` (applied when collection ends) sees it."""
+    path = Path(item.path).resolve()
+    if BENCHMARKS in path.parents:
+        item.add_marker(pytest.mark.benchmark)
+    db = item.get_closest_marker("django_db")
+    if path in SERIAL_FILES and db is not None and db.kwargs.get("transaction"):
+        item.add_marker(pytest.mark.serial)
 
-    Tests without a database go first: on a first run they keep the workers busy while the
+
+@pytest.hookimpl(trylast=True)  # after pytest-django's own ordering, which it keeps
+def pytest_collection_modifyitems(config, items):
+    """Tests without a database go first: on a first run they keep the workers busy while the
     test database template is migrated (see pytest_sessionstart)."""
-    for item in items:
-        path = Path(item.path).resolve()
-        if BENCHMARKS in path.parents:
-            item.add_marker(pytest.mark.benchmark)
-        db = item.get_closest_marker("django_db")
-        if path in SERIAL_FILES and db is not None and db.kwargs.get("transaction"):
-            item.add_marker(pytest.mark.serial)
     items.sort(key=_uses_database)
 
 
