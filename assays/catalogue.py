@@ -230,3 +230,21 @@ def seed_catalogue(apps, schema_editor=None):
             )
             for i, (a_code, a_name, kind, unit, allowed) in enumerate(analytes)
         )
+
+
+# assay code -> reagent lot categories (batches.ReagentLot.Category) a run of version 1 must
+# name (later versions carry their own).
+REQUIRED_REAGENTS = {
+    "ENDOTOXIN": ["lal_reagent"],  # LAL kinetic chromogenic: the LAL reagent lot
+    "BCA": ["bca_kit"],  # microplate BCA: the kit (reagents A/B and the BSA standard)
+    "MYCO": ["qpcr_master_mix"],  # mycoplasma qPCR
+    "MYCO-CB": ["qpcr_master_mix"],
+    "MIRNA-QPCR": ["qpcr_master_mix"],  # RT-qPCR of the miRNA cargo
+}
+
+
+def set_required_reagents(apps, schema_editor=None):
+    """Set the reagent categories version 1 of each assay requires (idempotent)."""
+    AssayDefinition = apps.get_model("assays", "AssayDefinition")
+    for code, categories in REQUIRED_REAGENTS.items():
+        AssayDefinition.objects.filter(code=code, version=1).update(required_reagents=categories)

@@ -326,13 +326,14 @@ def _flush_keeps_the_installation_data():
         import pgtrigger
         from django.apps import apps
 
-        from assays.catalogue import seed_catalogue
+        from assays.catalogue import seed_catalogue, set_required_reagents
         from lims.roles import sync_role_groups
         from release.default_specifications import seed_specifications
 
         with pgtrigger.ignore():
             result = original(self, *args, **options)
         seed_catalogue(apps)
+        set_required_reagents(apps)
         seed_specifications(apps)
         sync_role_groups(apps)
         return result

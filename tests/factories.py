@@ -127,20 +127,20 @@ def culture_batch(actor, **overrides):
     return services.culture_batch_create(actor=actor, **fields)
 
 
-def harvest(actor, batch=None):
+def harvest(actor, batch=None, *, at=None):
     batch = batch or culture_batch(actor)
     return services.harvest_record(
         actor=actor,
         batch=batch,
-        harvested_at=timezone.now() - timedelta(hours=4),
+        harvested_at=at or timezone.now() - timedelta(hours=4),
         volume_ml=Decimal("250"),
         medium="serum_free",
     )
 
 
-def isolation_run(actor, harvests=None):
+def isolation_run(actor, harvests=None, *, start=None):
     harvests = harvests or [harvest(actor)]
-    start = timezone.now() - timedelta(hours=1)
+    start = start or timezone.now() - timedelta(hours=1)
     return services.isolation_run_create(
         actor=actor,
         method="tff_sec",

@@ -9,20 +9,7 @@ import pgtrigger.compiler
 import pgtrigger.migrations
 from django.db import migrations, models
 
-# assay code -> reagent lot categories (batches.ReagentLot.Category) a run must name.
-REQUIRED_REAGENTS = {
-    "ENDOTOXIN": ["lal_reagent"],  # LAL kinetic chromogenic: the LAL reagent lot
-    "BCA": ["bca_kit"],  # microplate BCA: the kit (reagents A/B and the BSA standard)
-    "MYCO": ["qpcr_master_mix"],  # mycoplasma qPCR
-    "MYCO-CB": ["qpcr_master_mix"],
-    "MIRNA-QPCR": ["qpcr_master_mix"],  # RT-qPCR of the miRNA cargo
-}
-
-
-def set_required_reagents(apps, schema_editor):
-    AssayDefinition = apps.get_model("assays", "AssayDefinition")
-    for code, categories in REQUIRED_REAGENTS.items():
-        AssayDefinition.objects.filter(code=code, version=1).update(required_reagents=categories)
+from assays.catalogue import REQUIRED_REAGENTS, set_required_reagents
 
 
 def unset_required_reagents(apps, schema_editor):

@@ -264,13 +264,15 @@ def test_an_analyst_reviews_a_run_but_not_their_own(technician, analyst, lot):
     )
     client = signed_in(analyst)
 
-    response = client.post(reverse("assays:run_review", args=[theirs.pk]), {"reason": "OK"})
+    # A signed review (21 CFR 11.200(a)): user ID and password again.
+    signed = {"reason": "OK", "username": analyst.username, "password": factories.PASSWORD}
+    response = client.post(reverse("assays:run_review", args=[theirs.pk]), signed)
     assert response.status_code == 302
     theirs.refresh_from_db()
     assert (theirs.status, theirs.reviewed_by) == ("reviewed", analyst)
 
-    response = client.post(reverse("assays:run_review", args=[own.pk]), {"reason": "OK"})
-    assert "cannot review it" in " ".join(response.context["form"].non_field_errors())
+    response = client.post(reverse("assays:run_review", args=[own.pk]), signed)
+    assert "performed or recorded it" in " ".join(response.context["form"].non_field_errors())
     own.refresh_from_db()
     assert own.status == "recorded"
 

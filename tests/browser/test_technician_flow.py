@@ -200,7 +200,8 @@ def test_technician_takes_a_batch_from_cell_bank_to_labelled_vials(
     for i, (barcode, row) in enumerate(zip(barcodes, vial_rows.all(), strict=True), start=1):
         expect(row.locator("td").nth(0)).to_have_text(barcode)
         expect(row.locator("td").nth(1)).to_have_text("100.0")
-        expect(row.locator("td").nth(2)).to_have_text("Available")
+        # The lot is not released: its vials wait in quarantine (they follow their lot).
+        expect(row.locator("td").nth(2)).to_have_text("Quarantine")
         expect(row.locator("td").nth(3)).to_have_text(f"ULT-1 / R1 / B7 / A{i:02d}")
     steps.shot("vials-filled")
 

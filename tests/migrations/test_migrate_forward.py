@@ -88,6 +88,14 @@ ALLOWED_TO_GROW = {
 # stays exactly as it was. {table: (key column, why)}.
 AUDITED_BY_DATA_MIGRATIONS = {
     "batches_aliquotevent": ("pgh_id", "batches 0006: a vial moved to its lot's status"),
+    "batches_isolationinputevent": (
+        "pgh_id",
+        "batches 0007: what each isolation run took from each harvest, filled in",
+    ),
+    "assays_assaydefinitionevent": (
+        "pgh_id",
+        "assays 0008: the reagent lots each assay requires, set in the catalogue",
+    ),
     "pghistory_context": ("id", "the context (reason) of those events"),
 }
 

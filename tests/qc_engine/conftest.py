@@ -78,15 +78,23 @@ def lot(technician):
 
 
 def lot_made_on(actor, day):
-    """A lot manufactured on ``day`` (trend charts put lots at their manufacturing date)."""
+    """A lot manufactured on ``day`` (trend charts put lots at their manufacturing date), from
+    a genealogy dated in order before it: bank, culture, harvest, isolation the day before."""
+    from datetime import datetime, time, timedelta
     from decimal import Decimal
+
+    from django.utils import timezone
 
     from batches import services
     from tests import factories
 
+    isolated = timezone.make_aware(datetime.combine(day - timedelta(days=1), time(12)))
+    bank = factories.cell_bank(actor, frozen_on=day - timedelta(days=40))
+    batch = factories.culture_batch(actor, cell_bank=bank, started_on=day - timedelta(days=10))
+    harvest = factories.harvest(actor, batch, at=isolated - timedelta(hours=4))
     return services.lot_create(
         actor=actor,
-        isolation_runs=[factories.isolation_run(actor)],
+        isolation_runs=[factories.isolation_run(actor, [harvest], start=isolated)],
         manufactured_on=day,
         volume_ml=Decimal("5"),
     )

@@ -96,7 +96,7 @@ def test_eight_qa_users_signing_one_lot_at_once_give_one_release_twenty_times(
 
     assert Disposition.objects.count() == ROUNDS
     assert ExosomeLot.objects.filter(status="released").count() == ROUNDS
-    assert Signature.objects.count() == ROUNDS
+    assert Signature.objects.exclude(meaning="review").count() == ROUNDS  # runs reviewed aside
     print(f"\n{ROUNDS} rounds: building lots {building:.1f} s, signing races {racing:.1f} s")
 
 

@@ -49,6 +49,7 @@ from tests.release.helpers import (
     lot_under_review,
     record_manual_run,
     record_passing_results,
+    review_runs,
     signer_for,
 )
 
@@ -200,6 +201,7 @@ def test_result_invalidated_sends_the_criterion_back_to_pending_until_a_retest(
     retest = record_manual_run(
         technician, lot, "ENDOTOXIN", [("endotoxin", 0.12)], retest_of=failed_run
     )
+    review_runs([retest])
 
     endotoxin = evaluation(lot, "endotoxin.eu_per_ml")
     assert endotoxin.status == "pass" and endotoxin.metric.run == retest
@@ -227,8 +229,14 @@ def test_result_invalidated_on_a_derived_metric_invalidates_the_runs_it_rests_on
     assert evaluation(lot, "purity.particles_per_ug").status == "pending"
     refused_release(qa_approver, lot)
 
-    record_manual_run(technician, lot, "BCA", [("protein", 10.0)], retest_of=tested.runs["BCA"])
-    record_manual_run(technician, lot, "NTA", PASSING["NTA"], retest_of=tested.runs["NTA"])
+    review_runs(
+        [
+            record_manual_run(
+                technician, lot, "BCA", [("protein", 10.0)], retest_of=tested.runs["BCA"]
+            ),
+            record_manual_run(technician, lot, "NTA", PASSING["NTA"], retest_of=tested.runs["NTA"]),
+        ]
+    )
     purity = evaluation(lot, "purity.particles_per_ug")
     assert purity.status == "pass" and purity.value == pytest.approx(5e10)
     assert release_blockers(lot) == []
@@ -250,7 +258,9 @@ def test_metrics_derived_from_an_invalidated_run_leave_the_evaluation(
         assert evaluation(lot, code).status == "pending", code
     assert "purity.particles_per_ug" not in metrics.current_metrics(lot=lot)
 
-    record_manual_run(technician, lot, "NTA", PASSING["NTA"], retest_of=tested.runs["NTA"])
+    review_runs(
+        [record_manual_run(technician, lot, "NTA", PASSING["NTA"], retest_of=tested.runs["NTA"])]
+    )
     assert evaluation(lot, "purity.particles_per_ug").status == "pass"
     assert release_blockers(lot) == []
 
@@ -386,7 +396,7 @@ def test_a_lot_is_judged_by_the_version_in_force_when_it_entered_testing(
     assert v1.version == 1
     # Endotoxin 0.3 EU/mL: within v1 (< 0.5), outside v2 (< 0.25).
     old = lot_under_review(technician).lot
-    record_manual_run(technician, old, "ENDOTOXIN", [("endotoxin", 0.3)])
+    review_runs([record_manual_run(technician, old, "ENDOTOXIN", [("endotoxin", 0.3)])])
     assert evaluation(old, "endotoxin.eu_per_ml").status == "pass"
 
     v2 = _new_effective_version(spec_qa)

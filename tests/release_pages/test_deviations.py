@@ -10,6 +10,7 @@ from assays import services as assay_services
 from release import deviations, selectors
 from release.models import Deviation
 from tests import factories
+from tests.release.helpers import review_runs
 from tests.release_pages.conftest import PASSWORD, sign_data, signed_in
 from tests.release_pages.test_disposition import text
 
@@ -97,7 +98,7 @@ def test_an_oos_closed_as_result_invalidated_asks_for_a_retest(
     assert "Endotoxin (< 0.5 EU/mL) has no result yet." in [b.message for b in blockers]
 
     with django_capture_on_commit_callbacks(execute=True):
-        assay_services.run_record(
+        retest = assay_services.run_record(
             assay_code="ENDOTOXIN",
             reagent_lots=factories.reagents_for("ENDOTOXIN"),
             results=[assay_services.ResultInput(oos_lot.code, "endotoxin", value=0.12)],
@@ -106,6 +107,8 @@ def test_an_oos_closed_as_result_invalidated_asks_for_a_retest(
             actor=analyst,
             retest_of=run,
         )
+    assert [b.code for b in selectors.release_blockers(oos_lot)] == ["run_unreviewed"]
+    review_runs([retest])  # the second person's signed review lets it count
     assert selectors.release_blockers(oos_lot) == []
     review = text(qa.get(reverse("release:lot_review", args=[oos_lot.pk])))
     assert "Nothing blocks release." in review

@@ -274,11 +274,12 @@ def test_the_review_page_lists_what_needs_judgement_and_the_coa_prints_the_chang
     passing_lot, analyst, technician, qa_signer, django_capture_on_commit_callbacks, tmp_path
 ):
     from batches import services
+    from tests.release.helpers import review_runs
 
     runs = passing_lot.runs
     assay_services.run_invalidate(actor=analyst, run=runs["BCA"], reason="Standard curve failed")
     with django_capture_on_commit_callbacks(execute=True):
-        assay_services.run_record(
+        retest = assay_services.run_record(
             assay_code="BCA",
             reagent_lots=factories.reagents_for("BCA"),
             results=[assay_services.ResultInput(passing_lot.code, "protein", value=5.2)],
@@ -287,6 +288,7 @@ def test_the_review_page_lists_what_needs_judgement_and_the_coa_prints_the_chang
             actor=analyst,
             retest_of=runs["BCA"],
         )
+    review_runs([retest])  # by a second analyst
     services.record_update(
         ExosomeLot.objects.get(pk=passing_lot.pk),
         actor=technician,
