@@ -5,6 +5,7 @@ and the views show the services' refusals next to the field they name.
 """
 
 import datetime
+from typing import Any
 
 from django import forms
 from django.conf import settings
@@ -401,4 +402,7 @@ class RunReviewForm(SignatureForm):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Kept with the signature and in the audit trail.",
     )
-    comment = None  # the reason is the signature's comment
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        del self.fields["comment"]  # the reason is the signature's comment

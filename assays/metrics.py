@@ -435,7 +435,7 @@ def valid_metrics(*, lot=None, culture_batch=None) -> dict[str, list[QCMetric]]:
     for m in rows:
         by_code.setdefault(m.code, []).append(m)
     for metrics in by_code.values():
-        metrics.sort(key=lambda m: (m.run.started_at if m.run_id else m.computed_at, m.pk))
+        metrics.sort(key=lambda m: (m.run.started_at if m.run is not None else m.computed_at, m.pk))
     return by_code
 
 

@@ -475,12 +475,12 @@ def subjects_of(runs: Iterable[int]) -> tuple[list[int], list[int]]:
     return sorted(set(lots)), sorted(set(batches))
 
 
-def run_review_content(run: AssayRun) -> dict:
+def run_review_content(run: AssayRun) -> dict[str, Any]:
     """What a reviewer's signature is bound to: the run and every result it holds."""
     return {
         "run": run.pk,
         "assay": run.assay.code,
-        "instrument": run.instrument.code if run.instrument_id else None,
+        "instrument": run.instrument.code if run.instrument is not None else None,
         "started_at": run.started_at.isoformat(),
         "results": list(
             run.results.order_by("pk").values_list(

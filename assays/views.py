@@ -10,6 +10,7 @@ import hashlib
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.forms import Form as DjangoForm
 from django.http import HttpResponse, HttpResponseServerError
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -506,7 +507,7 @@ class RunEntry(EnterResultsMixin, ServiceFormView):
 
 class _RunStatusChange(ServiceFormView):
     predicate = staticmethod(can_review_runs)
-    form_class = ReasonForm
+    form_class: type[DjangoForm] = ReasonForm
     template_name = "assays/run_status.html"
 
     def dispatch(self, request, *args, **kwargs):

@@ -182,7 +182,8 @@ def deviation_close(
     if (
         outcome == Deviation.Outcome.NO_PRODUCT_IMPACT
         and deviation.kind == Deviation.Kind.OOS
-        and deviation.metric_id
+        and deviation.metric is not None
+        and deviation.criterion is not None
         and deviation.criterion.required
         and metric_is_valid(deviation.metric)
     ):
@@ -223,7 +224,7 @@ def runs_to_invalidate(deviation: Deviation) -> list[AssayRun]:
         return []
     runs = (
         [metric.run]
-        if metric.run_id
+        if metric.run is not None
         else list(
             AssayRun.objects.filter(results__in=metric.input_results)
             .select_related("assay")

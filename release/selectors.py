@@ -337,7 +337,7 @@ def source_batch_blockers(lot: ExosomeLot) -> list[Blocker]:
     batches = list(
         CultureBatch.objects.filter(harvests__isolations__lots=lot).distinct().order_by("code")
     )
-    by_batch: dict[int, list[CriterionEvaluation]] = {b.pk: [] for b in batches}
+    by_batch: dict[int | None, list[CriterionEvaluation]] = {b.pk: [] for b in batches}
     for e in (
         CriterionEvaluation.objects.filter(culture_batch__in=list(by_batch))
         .select_related("criterion")

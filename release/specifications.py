@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from assays.metrics import valid_metrics
+from assays.models import QCMetric
 from assays.units import convert
 from lims.audit import audit_context
 from lims.roles import can_manage_specifications, require
@@ -273,10 +274,12 @@ def judge(criterion: Criterion, metric) -> tuple[str, str]:
 
 
 # Worst first: the status of several results together is the worst of theirs.
-_SEVERITY = [S.FAIL, S.INVALID, S.PENDING, S.ALERT, S.PASS]
+_SEVERITY: list[str] = [S.FAIL, S.INVALID, S.PENDING, S.ALERT, S.PASS]
 
 
-def judge_all(criterion: Criterion, metrics: list) -> tuple[str, str, object, list]:
+def judge_all(
+    criterion: Criterion, metrics: list[QCMetric]
+) -> tuple[str, str, QCMetric | None, list[QCMetric]]:
     """(status, note, deciding metric, failing metrics) of a criterion against every valid
     result, original and retests (oldest first), combined as the criterion says.
 
@@ -291,11 +294,11 @@ def judge_all(criterion: Criterion, metrics: list) -> tuple[str, str, object, li
     (status, note), metric = min(verdicts, key=lambda v: _SEVERITY.index(v[0][0]))
     if status != S.FAIL:
         metric = metrics[-1]  # nothing fails: the newest result is the one shown
-    values = [m.value for m in metrics]
+    values = [m.value for m in metrics if m.value is not None]
     if (
         criterion.combination == Criterion.Combination.MEAN
         and status in (S.PASS, S.ALERT)
-        and None not in values
+        and len(values) == len(metrics)
     ):
         mean = _MeanOf(metrics[-1], sum(values) / len(values))
         status, note = judge(criterion, mean)
@@ -338,8 +341,9 @@ def evaluate(*, lot=None, culture_batch=None) -> list[CriterionEvaluation]:
             )
             value = metric.value if metric else None
             results = metrics.get(criterion.metric_code, [])
+            values = [m.value for m in results if m.value is not None]
             if criterion.combination == Criterion.Combination.MEAN and results:
-                if None not in (values := [m.value for m in results]):
+                if len(values) == len(results):
                     value = sum(values) / len(values)
             fields = {
                 "status": status,

@@ -70,15 +70,17 @@ def record_release_tests(lot, actor, capture, *, change=None):
     return runs
 
 
-def record_source_cell_tests(lot, actor, capture):
+def record_source_cell_tests(lot, actor, capture, *, change=None):
     """Passing source-cell tests of the culture batch the lot was made from (release is gated
-    on the lot's genealogy: release.selectors.source_batch_blockers)."""
+    on the lot's genealogy: release.selectors.source_batch_blockers); `change` = {(assay,
+    analyte): value}."""
     from assays import services
     from batches.models import CultureBatch
 
     runs = []
     for batch in CultureBatch.objects.filter(harvests__isolations__lots=lot).distinct():
         for assay, pairs in SOURCE_CELLS_PASSING.items():
+            pairs = [(a, (change or {}).get((assay, a), v)) for a, v in pairs]
             results = [
                 services.ResultInput(batch.code, analyte, text_value=value)
                 if isinstance(value, str)
@@ -99,7 +101,7 @@ def record_source_cell_tests(lot, actor, capture):
     return runs
 
 
-def lot_under_review(technician, analyst, capture, *, change=None):
+def lot_under_review(technician, analyst, capture, *, change=None, source_change=None):
     """A lot made by `technician`, tested by `analyst` (its source cells included), and put
     under review for QA."""
     from batches import services
@@ -107,7 +109,7 @@ def lot_under_review(technician, analyst, capture, *, change=None):
     lot = factories.lot(technician)
     services.lot_set_status(actor=technician, lot=lot, to="in_testing", reason="Samples to QC")
     runs = record_release_tests(lot, analyst, capture, change=change)
-    source_runs = record_source_cell_tests(lot, analyst, capture)
+    source_runs = record_source_cell_tests(lot, analyst, capture, change=source_change)
     review_runs([*runs.values(), *source_runs])  # by a second analyst, e-signed
     for run in runs.values():
         run.refresh_from_db()

@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from batches import services as batch_services
+from batches.models import CultureBatch
 from release.models import Deviation
 from tests import factories
 from tests.release_pages.conftest import PASSWORD
@@ -66,6 +67,10 @@ def test_qa_releases_a_passing_lot_and_an_oos_lot_is_stopped(
     passing = lot_under_review(technician, analyst, capture)
     failing = lot_under_review(
         technician, analyst, capture, change={("ENDOTOXIN", "endotoxin"): 2.0}
+    )
+    # Every lot test passes, but mycoplasma was detected in the cells it was made from.
+    infected = lot_under_review(
+        technician, analyst, capture, source_change={("MYCO-CB", "mycoplasma"): "detected"}
     )
     url = live_server.url
     steps = Steps(page)
@@ -190,4 +195,20 @@ def test_qa_releases_a_passing_lot_and_an_oos_lot_is_stopped(
     expect(page.locator("dl")).to_contain_text("Endotoxin: < 0.5 EU/mL")
     expect(page.locator("dl")).to_contain_text("Opened automatically.")
     steps.shot("oos-investigation")
+
+    # 7) The genealogy gates release: the lot made from infected cells is blocked, and its
+    # review page names the batch and the failing source-cell criterion.
+    batch = CultureBatch.objects.get(harvests__isolations__lots=infected)
+    batch_oos = Deviation.objects.get(culture_batch=batch, kind="oos")
+    page.goto(f"{url}/release/lots/{infected.pk}/review/")
+    blockers = page.locator(".release-blockers")
+    expect(blockers).to_contain_text("The lot cannot be released because:")
+    expect(blockers).to_contain_text(
+        f"Source culture batch {batch.code}: Mycoplasma (not detected) fails (OOS)."
+    )
+    expect(blockers).to_contain_text(
+        f"Deviation {batch_oos.code} (OOS: Mycoplasma of culture batch"
+    )
+    expect(page.locator("form button:has-text('Sign the disposition')")).to_have_count(1)
+    steps.shot("review-lot-blocked-by-its-source-cells")
     assert problems == []
