@@ -11,6 +11,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -45,12 +46,26 @@ def _values(results: Iterable[Result]) -> list[float]:
     return [r.value for r in results if r.value is not None]
 
 
+def censoring(results: Iterable[Result]) -> str:
+    """How results with a number are censored: "<" when some are below their limit (`< LLOQ`,
+    the number being the limit), ">" when some are above it, "mixed" when both, "" when none.
+
+    The mean of such results, the limits standing in for the values, bounds the true mean: from
+    above for "<", from below for ">" (release.specifications.judge judges it so)."""
+    kinds = {
+        r.qualifier[0] for r in results if r.value is not None and r.qualifier[:1] in ("<", ">")
+    }
+    return "mixed" if len(kinds) > 1 else next(iter(kinds), "")
+
+
 def _mean_metric(code: str, results: list[Result], unit: str | None = None) -> Computed | None:
     values = _values(results)
     if not values:
         return None
     summary = nta.mean_and_standard_error(values) if len(values) > 1 else None
-    details = {"n": len(values)}
+    details: dict[str, Any] = {"n": len(values)}
+    if qualifier := censoring(results):
+        details["qualifier"] = qualifier
     if summary is not None:
         details.update(sd=summary.sd, standard_error=summary.standard_error)
     return Computed(

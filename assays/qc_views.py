@@ -20,7 +20,7 @@ from django.views.generic import DetailView, FormView, TemplateView
 
 from assays import charts, qc_selectors, qc_services
 from assays.models import AssayRun, RecomputeJob
-from assays.qc import capability, westgard
+from assays.qc import capability, control_limits, westgard
 from assays.qc_forms import RecomputeForm, TrendForm
 from lims.pages import PredicateRequiredMixin, ViewRecordsMixin, add_service_errors
 from lims.roles import can_review_runs
@@ -165,13 +165,24 @@ class TrendView(ViewRecordsMixin, TemplateView):
     def _control_chart(self, points, data) -> dict:
         out = {"points": points, "unit": points[0].unit if points else ""}
         values = np.array([p.value for p in points], dtype=float)
+        # Limits are never computed from the points they judge (a shift would move them):
+        # given (an established mean and SD), or fixed from a baseline of the first 20 points.
         if data["mean"] is not None:
             mean, sd, source = data["mean"], data["sd"], "established (given)"
-        elif values.size >= 2 and np.std(values, ddof=1) > 0:
-            mean, sd, source = float(values.mean()), float(np.std(values, ddof=1)), "the data"
         else:
-            out["note"] = "At least two different values are needed for a control chart."
-            return out
+            try:
+                fixed = control_limits.baseline(values)
+            except ValueError as exc:
+                out["note"] = (
+                    f"No control limits: {exc}. Give the established mean and SD, or chart at "
+                    f"least {control_limits.BASELINE_MIN_N} points."
+                )
+                return out
+            mean, sd = fixed.mean, fixed.sd
+            source = (
+                f"a baseline of the first {fixed.n} points, fixed: later points do not move "
+                "them (CLSI C24)"
+            )
         flags = westgard.evaluate(values, mean, sd)
         out.update(mean=mean, sd=sd, limits_from=source)
         out["violations"] = [
@@ -186,7 +197,9 @@ class TrendView(ViewRecordsMixin, TemplateView):
             if f
         ]
         lsl, usl = data["lsl"], data["usl"]
-        if (lsl is not None or usl is not None) and values.size >= 2:
+        out["capability_min_n"] = control_limits.CAPABILITY_MIN_N
+        # Ppk: the overall SD of the values (ISO 22514-2 performance), from 25 values only.
+        if (lsl is not None or usl is not None) and control_limits.capability_shown(values.size):
             sigma = float(np.std(values, ddof=1))
             if sigma > 0:
                 out["capability"] = capability.capability_from_stats(

@@ -257,6 +257,15 @@ def _validated_result(analyte: Analyte, item: ResultInput) -> CheckedValue:
     if analyte.result_type == Analyte.ResultType.NUMERIC:
         if item.value is None and not item.qualifier:
             raise ValidationError({"value": f"{where}: a number is required."})
+        if item.value is None and item.qualifier[:1] in ("<", ">"):
+            # "< LLOQ" with no number could never be judged: the criterion would stay pending.
+            raise ValidationError(
+                {
+                    "value": f"{where}: '{item.qualifier}' needs its limit as the value (for "
+                    f"example {item.qualifier[:1]} 0.05 {analyte.unit}): the result is below or "
+                    "above that number."
+                }
+            )
         value = item.value
         unit = item.unit if item.unit not in (None, "") else analyte.unit
         if not is_valid_unit(unit):
@@ -273,6 +282,8 @@ def _validated_result(analyte: Analyte, item: ResultInput) -> CheckedValue:
                 raise ValidationError(
                     {"value": f"{where}: {item.value} {unit} is out of range once converted."}
                 )
+            if impossible := physically_impossible(analyte, value):
+                raise ValidationError({"value": f"{where}: {item.value} {unit} {impossible}."})
         return {"value": value, "text_value": "", "unit": analyte.unit}
     text = (item.text_value or ("" if item.value is None else str(item.value))).strip()
     if analyte.result_type == Analyte.ResultType.QUALITATIVE:
@@ -289,6 +300,22 @@ def _validated_result(analyte: Analyte, item: ResultInput) -> CheckedValue:
     elif not text:
         raise ValidationError({"text_value": f"{where}: a text result is required."})
     return {"value": None, "text_value": text, "unit": ""}
+
+
+# Numeric analytes that may be negative: dimensionless readings (absorbance, Ct, fold) and
+# background-subtracted signals. Every amount, concentration, size, count, time and percentage
+# is at least zero; percentages of a whole (positive cells, viability, size fraction) at most 100.
+SIGNED_UNITS = {"", "RFU"}
+PERCENT_ABOVE_100 = {"spike_recovery"}  # a recovery of 50-200 % is valid (USP <85>)
+
+
+def physically_impossible(analyte: Analyte, value: float) -> str:
+    """Why a value cannot be a measurement of the analyte (in its unit), or ""."""
+    if value < 0 and analyte.unit not in SIGNED_UNITS:
+        return "is negative: an amount, concentration, size or count cannot be"
+    if analyte.unit == "percent" and value > 100 and analyte.code not in PERCENT_ABOVE_100:
+        return "is above 100 %: a fraction of a whole cannot be"
+    return ""
 
 
 def result_check(analyte: Analyte, item: ResultInput) -> CheckedValue:

@@ -248,6 +248,9 @@ def judge(criterion: Criterion, metric) -> tuple[str, str]:
         return (S.PASS if ok else S.FAIL), text
     if metric.value is None:
         return S.INVALID, "no numeric value"
+    censored = (metric.details or {}).get("qualifier", "")
+    if censored == "mixed":
+        return S.INVALID, "results censored both below and above the quantifiable range"
     value = metric.value
     if criterion.unit and metric.unit and criterion.unit != metric.unit:
         try:
@@ -256,6 +259,8 @@ def judge(criterion: Criterion, metric) -> tuple[str, str]:
             return S.INVALID, f"unit {metric.unit} cannot be compared with {criterion.unit}"
     if criterion.comparator == c.REPORT:
         return S.PASS, "reported"
+    if censored:
+        return _judge_censored(criterion, censored, value)
     lo, hi = criterion.lower, criterion.upper
     ok = {
         c.GTE: lambda: value >= lo,
@@ -317,6 +322,28 @@ class _MeanOf:
         self.value, self.unit, self.details = value, newest.unit, {}
 
 
+def _judge_censored(criterion: Criterion, qualifier: str, bound: float) -> tuple[str, str]:
+    """A censored value: the true value is below `bound` ("<", e.g. < 0.05 EU/mL, below the
+    lowest standard) or above it (">"). It passes only when every value on that side of the bound
+    would pass, fails only when every one would fail, and is otherwise indeterminate, which
+    blocks like an invalid result: "< 0.05" passes "< 0.5"; "< 1.0" against "< 0.5" cannot be
+    judged."""
+    c = Criterion.Comparator
+    lo, hi = criterion.lower, criterion.upper
+    shown = f"{qualifier} {bound:g}"
+    if qualifier == "<":  # true value < bound
+        passes = criterion.comparator in (c.LT, c.LTE) and bound <= hi
+        fails = criterion.comparator in (c.GTE, c.GT, c.BETWEEN) and bound <= lo
+    else:  # true value > bound
+        passes = criterion.comparator in (c.GT, c.GTE) and bound >= lo
+        fails = criterion.comparator in (c.LT, c.LTE, c.BETWEEN) and bound >= hi
+    if passes:
+        return S.PASS, f"{shown}: below the quantifiable range" if qualifier == "<" else shown
+    if fails:
+        return S.FAIL, shown
+    return S.INVALID, f"indeterminate: {shown} {criterion.unit} cannot show {criterion.acceptance}"
+
+
 @transaction.atomic
 def evaluate(*, lot=None, culture_batch=None) -> list[CriterionEvaluation]:
     """Evaluate every criterion of the judging specification against every valid result and
@@ -350,7 +377,8 @@ def evaluate(*, lot=None, culture_batch=None) -> list[CriterionEvaluation]:
                 "metric": metric,
                 "note": note[:300],
                 "value": value,
-                "text": ((metric.details or {}).get("text", "") if metric else "")[:60],
+                # The qualitative call, or the side a censored value lies on ("<", ">").
+                "text": _shown_text(metric)[:60],
             }
             row = existing.get(criterion.pk)
             if row is None:
@@ -368,6 +396,13 @@ def evaluate(*, lot=None, culture_batch=None) -> list[CriterionEvaluation]:
                 for failed in failing:
                     deviation_open_oos(criterion=criterion, metric=failed, **target)
     return evaluations
+
+
+def _shown_text(metric) -> str:
+    if metric is None:
+        return ""
+    details = metric.details or {}
+    return details.get("text") or (details.get("qualifier", "") if metric.value is not None else "")
 
 
 def overall_state(evaluations) -> str:

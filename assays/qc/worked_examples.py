@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
-from . import capability, curves, endotoxin, nta, potency, qpcr, westgard
+from . import capability, control_limits, curves, endotoxin, nta, potency, qpcr, westgard
 
 Value = float | str
 
@@ -56,6 +56,7 @@ CAPABILITY = "ISO 22514-2; DOMAIN.md §4 (μ=130, σ=8, LSL=100, USL=150)"
 LAL = "USP <85> K/M; DOMAIN.md §4 (K=5 EU/kg, 2 mL bolus, 70 kg)"
 LIVAK = "Livak & Schmittgen, Methods 2001;25:402 (RQ = 2^-ΔΔCt)"
 POTENCY = "DOMAIN.md §4 potency formulas"
+FIXED_LIMITS = "CLSI C24 (limits fixed from a 20-point baseline); Westgard et al. 1981"
 NANOSIGHT = "NanoSight NTA 3.2 export, Average / Standard Error columns; DOMAIN.md §4"
 
 
@@ -97,6 +98,20 @@ CASES: list[WorkedExample] = [
     WorkedExample("4PL ryegrass residual SE", DRC, 0.5196256, 5e-7, _ryegrass("residual_se")),
     WorkedExample("4PL ryegrass residual df", DRC, 20.0, 0.0, _ryegrass("df")),
     WorkedExample("Westgard multirule flags", WESTGARD, WESTGARD_EXPECTED, None, _westgard),
+    WorkedExample(
+        "Westgard rejections, +2.7 SD shift in 8 of 20 lots, limits from the same lots",
+        FIXED_LIMITS,
+        0.0,
+        0.0,
+        lambda: float(control_limits.shift_example()[0]),
+    ),
+    WorkedExample(
+        "Westgard rejections, same lots, fixed limits of a 20-lot baseline",
+        FIXED_LIMITS,
+        7.0,
+        0.0,
+        lambda: float(control_limits.shift_example()[1]),
+    ),
     WorkedExample("Capability Cp", CAPABILITY, 1.042, 5e-4, lambda: _capability().cp),
     WorkedExample("Capability Cpk", CAPABILITY, 0.833, 5e-4, lambda: _capability().cpk),
     WorkedExample(

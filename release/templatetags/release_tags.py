@@ -70,9 +70,11 @@ def evaluation_result(evaluation) -> str:
     value = evaluation.value
     if not math.isfinite(value):
         return "—"
+    # A censored value keeps its side of the limit: "< 0.05" (release.specifications).
+    side = f"{evaluation.text} " if evaluation.text in ("<", ">") else ""
     if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
-        return f"{value:.3e}"
-    return f"{value:.4g}"
+        return f"{side}{value:.3e}"
+    return f"{side}{value:.4g}"
 
 
 @register.inclusion_tag("records/_status.html")

@@ -222,18 +222,45 @@ def test_trend_page_marks_westgard_violations_and_shows_cpk(
     table = re.search(r'<table[^>]*id="violations".*?</table>', html, re.S).group(0)
     assert table.count("<tr") == 1 + 8  # header + points 3, 5, 7, 8, 10, 11, 12, 14
     assert "1-3s" in table and "10x" in table
-    cpk = re.search(r'id="capability".*?</div></div>', html, re.S).group(0)
-    assert "Cpk" in cpk and "Cp" in cpk
+    # 14 lots: too few for a performance index (ISO 22514-2 wants 25 at least).
+    card = re.search(r'id="capability".*?</div></div>', html, re.S).group(0)
+    assert "Ppk is shown from 25 values; 14 charted." in card
 
 
-def test_trend_limits_come_from_the_data_when_not_given(client_as, qa_user, technician, record_run):
+BASELINE = [100 + 10 * z for z in (0.5, -0.5, 1.0, -1.0, 1.5, -1.5, 0.8, -0.8, 1.2, -1.2) * 2]
+
+
+def test_trend_limits_are_fixed_from_a_baseline_so_a_later_shift_shows(
+    client_as, qa_user, technician, record_run
+):
+    # 20 in-control lots, then 6 lots shifted by +2.7 SD: limits from all 26 points would move
+    # with the shift; the baseline's stay where the in-control lots put them.
+    _lots_with_protein(technician, record_run, [*BASELINE, *([127.0] * 6)])
+
+    response = client_as(qa_user).get(
+        reverse("qc:trends"), {"code": "bca.protein", "lsl": 70, "usl": 140}
+    )
+
+    shapes = shapes_by_name(chart_figure(response, "trend"))
+    assert shapes["mean"]["y0"] == pytest.approx(100.0)
+    html = response.content.decode()
+    assert "a baseline of the first 20 points, fixed" in html
+    table = re.search(r'<table[^>]*id="violations".*?</table>', html, re.S).group(0)
+    assert table.count('class="table-danger"') == 5  # the 2nd to 6th shifted lots (2-2s, 4-1s)
+    performance = re.search(r'id="capability".*?</div></div>', html, re.S).group(0)
+    assert "Ppk" in performance and "of the 26 values" in performance
+
+
+def test_with_fewer_than_20_points_and_no_established_limits_there_is_no_chart(
+    client_as, qa_user, technician, record_run
+):
     _lots_with_protein(technician, record_run, [100, 104, 96, 102])
 
     response = client_as(qa_user).get(reverse("qc:trends"), {"code": "bca.protein"})
 
-    mean = shapes_by_name(chart_figure(response, "trend"))["mean"]["y0"]
-    assert mean == pytest.approx(100.5)
-    assert "from the data" in response.content.decode()
+    html = response.content.decode()
+    assert "data-chart" not in html
+    assert "a baseline needs the first 20" in html
 
 
 def test_trend_can_plot_points_in_sequence_instead_of_by_date(
@@ -241,7 +268,9 @@ def test_trend_can_plot_points_in_sequence_instead_of_by_date(
 ):
     _lots_with_protein(technician, record_run, [100, 104, 96])
 
-    response = client_as(qa_user).get(reverse("qc:trends"), {"code": "bca.protein", "x": "order"})
+    response = client_as(qa_user).get(
+        reverse("qc:trends"), {"code": "bca.protein", "x": "order", "mean": 100, "sd": 4}
+    )
 
     values = chart_figure(response, "trend")["data"][0]
     assert list(array(values["x"])) == [1, 2, 3]
@@ -263,7 +292,7 @@ def test_trend_page_query_count_does_not_grow_with_the_number_of_lots(
 ):
     client = client_as(qa_user)
     url = reverse("qc:trends")
-    query = {"code": "bca.protein", "lsl": 50, "usl": 150}
+    query = {"code": "bca.protein", "lsl": 50, "usl": 150, "mean": 100, "sd": 2}
 
     _lots_with_protein(technician, record_run, [100.0, 101.0, 99.0])
     client.get(url, query)  # warm the session and permission caches
