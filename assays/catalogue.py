@@ -3,6 +3,8 @@
 Data, not code: a site changes it through new assay versions, never by editing these rows.
 """
 
+from assays.qc import suitability
+
 NUMERIC, QUALITATIVE, TEXT = "numeric", "qualitative", "text"
 DETECTION = ["detected", "not detected"]
 GROWTH = ["growth", "no growth"]
@@ -76,6 +78,7 @@ ASSAYS = [
             ("endotoxin", "Endotoxin", NUMERIC, "EU/mL", []),
             ("spike_recovery", "Spike recovery", NUMERIC, "percent", []),
             ("onset_time", "Onset time", NUMERIC, "s", []),
+            ("curve_r", "Standard curve correlation r", NUMERIC, "", []),
         ],
     ),
     (
@@ -248,3 +251,34 @@ def set_required_reagents(apps, schema_editor=None):
     AssayDefinition = apps.get_model("assays", "AssayDefinition")
     for code, categories in REQUIRED_REAGENTS.items():
         AssayDefinition.objects.filter(code=code, version=1).update(required_reagents=categories)
+
+
+# assay code -> validity criteria of version 1 (assays.qc.suitability): a run that fails them is
+# invalid, not out of specification.
+SUITABILITY = {"ENDOTOXIN": suitability.LAL, "POTENCY-MAC": suitability.POTENCY_WINDOW}
+# Analytes added to version 1 after it was first seeded: (assay, code, name, type, unit).
+ADDED_ANALYTES = [("ENDOTOXIN", "curve_r", "Standard curve correlation r", NUMERIC, "")]
+
+
+def set_suitability(apps, schema_editor=None):
+    """Set the validity criteria of version 1 of each assay, with the analytes they read
+    (idempotent)."""
+    AssayDefinition = apps.get_model("assays", "AssayDefinition")
+    Analyte = apps.get_model("assays", "Analyte")
+    for code, rules in SUITABILITY.items():
+        AssayDefinition.objects.filter(code=code, version=1).update(suitability=rules)
+    for assay_code, code, name, kind, unit in ADDED_ANALYTES:
+        assay = AssayDefinition.objects.filter(code=assay_code, version=1).first()
+        if assay is None or Analyte.objects.filter(assay=assay, code=code).exists():
+            continue
+        position = Analyte.objects.filter(assay=assay).count()
+        Analyte.objects.create(
+            assay=assay,
+            code=code,
+            name=name,
+            result_type=kind,
+            unit=unit,
+            allowed_values=[],
+            position=position,
+            created_by_id=assay.created_by_id,
+        )

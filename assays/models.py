@@ -46,6 +46,12 @@ class AssayDefinition(GmpRecord):
     sop_reference = models.CharField(max_length=100, blank=True)
     applies_to = models.CharField(max_length=20, choices=AppliesTo.choices)
     is_current = models.BooleanField(default=True)
+    suitability = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Validity criteria of a run (assays.qc.suitability): a run failing them is "
+        "invalid, not out of specification.",
+    )
     required_reagents = ArrayField(
         models.CharField(max_length=20, choices=ReagentLot.Category.choices),
         default=list,

@@ -40,6 +40,7 @@ from assays.models import (
     RunSample,
 )
 from assays.parsers import ParseError
+from assays.qc import suitability
 from assays.units import convert, is_valid_unit
 from batches.models import Aliquot, CultureBatch, ExosomeLot, ReagentLot
 from batches.services import check_lot_not_locked, check_reagents_usable
@@ -485,8 +486,30 @@ def run_record(
             )
             for item, analyte, checked in rows
         )
+    run = _check_suitability(run, assay, rows)
     _after_run_recorded(run)
     return run
+
+
+def _check_suitability(run: AssayRun, assay: AssayDefinition, rows: list) -> AssayRun:
+    """A run that fails its assay's validity criteria is recorded, whole, and invalidated at
+    once by the system with the failures as its reason: its results never count, and nobody has
+    to notice (assays.qc.suitability)."""
+    values: dict[str, list[float]] = {}
+    for _, analyte, checked in rows:
+        if checked["value"] is not None:
+            values.setdefault(analyte.code, []).append(checked["value"])
+    failures = suitability.check(assay.suitability or [], values)
+    if not failures:
+        return run
+    reason = "System suitability failed: " + "; ".join(failures)
+    return move_status(
+        run,
+        to="invalidated",
+        actor=system_user(),
+        reason=reason,
+        extra_fields={"status_reason": reason},
+    )
 
 
 def _after_run_recorded(run: AssayRun) -> None:

@@ -18,6 +18,7 @@ from assays import metrics, services
 from assays.events import metrics_changed
 from assays.models import AssayRun, InstrumentFile, RecomputeJob
 from lims.events import announce
+from lims.system import as_system
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ RETRY = dict(
 
 
 @shared_task(**RETRY)
+@as_system
 def parse_instrument_file(file_id: str) -> str:
     return services.instrument_file_parse(file_id).status
 
@@ -54,6 +56,7 @@ def enqueue(task, *args) -> bool:
 
 
 @shared_task(**RETRY)
+@as_system
 def compute_run_metrics(run_id: int) -> int:
     if settings.QC_FAULT_DELAY_SECONDS:
         time.sleep(settings.QC_FAULT_DELAY_SECONDS)
@@ -66,6 +69,7 @@ def compute_run_metrics(run_id: int) -> int:
 
 
 @shared_task(**RETRY)
+@as_system
 def refresh_after_run_change(run_id: int) -> int:
     """A run was reviewed or invalidated: the lot-level metrics resting on it again, then the
     lots and batches it tested are announced as changed."""
@@ -76,6 +80,7 @@ def refresh_after_run_change(run_id: int) -> int:
 
 
 @shared_task
+@as_system
 def compute_missing_metrics() -> int:
     """Periodic: runs recorded while the broker was down still get their metrics."""
     owed = list(
@@ -90,6 +95,7 @@ def compute_missing_metrics() -> int:
 
 
 @shared_task
+@as_system
 def parse_queued_files() -> int:
     """Periodic: files received while the broker was down are parsed all the same."""
     stale = timezone.now() - timedelta(minutes=2)
@@ -104,6 +110,7 @@ def parse_queued_files() -> int:
 
 
 @shared_task(**RETRY)
+@as_system
 def run_recompute_job(job_id: int) -> str:
     """Recompute the metrics of every run of an assay (or all), reporting progress."""
     claimed = RecomputeJob.objects.filter(pk=job_id, status=RecomputeJob.Status.QUEUED).update(

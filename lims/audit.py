@@ -52,11 +52,12 @@ def audited(**kwargs):
 
 
 @contextmanager
-def audit_context(*, actor=None, instrument=None, reason: str = ""):
+def audit_context(*, actor=None, instrument=None, reason: str = "", task: str = ""):
     """Attach who and why to every audited write inside the block.
 
-    `actor` is a user; `instrument` an instrument code for writes made by a machine.
-    """
+    `actor` is the person who acted (or the system account); `instrument` the code of the
+    instrument that measured, recorded beside the person, never instead of them; `task` names the
+    background job when the system acts."""
     values = {}
     if actor is not None and getattr(actor, "pk", None) is not None:
         values["user"] = actor.pk
@@ -65,6 +66,8 @@ def audit_context(*, actor=None, instrument=None, reason: str = ""):
         values["instrument"] = str(instrument)
     if reason:
         values["reason"] = reason
+    if task:
+        values["task"] = task
     outer = getattr(pghistory_runtime._tracker, "value", None)
     if outer is not None:
         # Inside a request's context (the middleware's) pghistory would merge this block into

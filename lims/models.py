@@ -75,6 +75,7 @@ class AuditEvent(Events):
     username = pghistory.ProxyField("pgh_context__username", models.TextField(null=True))
     instrument = pghistory.ProxyField("pgh_context__instrument", models.TextField(null=True))
     reason = pghistory.ProxyField("pgh_context__reason", models.TextField(null=True))
+    task = pghistory.ProxyField("pgh_context__task", models.TextField(null=True))
     url = pghistory.ProxyField("pgh_context__url", models.TextField(null=True))
 
     class Meta:
@@ -83,9 +84,16 @@ class AuditEvent(Events):
 
     @property
     def actor(self) -> str:
-        if self.instrument:
-            return f"instrument {self.instrument}"
-        return self.username or (f"user #{self.user_id}" if self.user_id else "system")
+        """The person who acted, or "system" with the task it ran; the instrument that measured
+        is `measured_by`, shown beside it (ALCOA+ attributable)."""
+        person = self.username or (f"user #{self.user_id}" if self.user_id else "system")
+        if person == "system" and self.task:
+            return f"system ({self.task})"
+        return person
+
+    @property
+    def measured_by(self) -> str:
+        return f"instrument {self.instrument}" if self.instrument else ""
 
     @property
     def action(self) -> str:

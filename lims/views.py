@@ -54,7 +54,17 @@ def audit_trail_csv(request):
 
     def rows():
         yield writer.writerow(
-            ["time_utc", "model", "record_id", "action", "user", "instrument", "reason", "changes"]
+            [
+                "time_utc",
+                "model",
+                "record_id",
+                "action",
+                "user",
+                "instrument",
+                "reason",
+                "changes",
+                "task",
+            ]
         )
         for e in events.iterator(chunk_size=500):
             yield writer.writerow(
@@ -67,6 +77,7 @@ def audit_trail_csv(request):
                     e.instrument or "",
                     e.reason or "",
                     json.dumps(e.pgh_diff if e.pgh_label == "update" else e.pgh_data, default=str),
+                    e.task or "",  # last: columns added later go at the end (stable for readers)
                 ]
             )
 

@@ -353,7 +353,15 @@ def seed_quality_control(users, lots, batches):
         + [{"analyte": "calnexin", "text_value": "negative"}],
     )
     manual("TEM", lot, [{"analyte": "morphology", "text_value": "conforms"}])
-    manual("ENDOTOXIN", lot, [{"analyte": "endotoxin", "value": 0.12, "unit": "EU/mL"}])
+    manual(
+        "ENDOTOXIN",
+        lot,
+        [
+            {"analyte": "endotoxin", "value": 0.12, "unit": "EU/mL"},
+            {"analyte": "spike_recovery", "value": 94.0, "unit": "percent"},
+            {"analyte": "curve_r", "value": -0.996},
+        ],
+    )
     manual("STERILITY", lot, [{"analyte": "sterility", "text_value": "no growth"}])
     manual("MYCO", lot, [{"analyte": "mycoplasma", "text_value": "not detected"}])
     manual(

@@ -187,6 +187,8 @@ BLOCKER_CODES = {
     "cells not used.",
     "source_batch_failed": "A culture batch the lot was made from fails a required source-cell "
     "criterion.",
+    "run_invalid": "A run of the lot is invalid (system suitability failed, or invalidated) and "
+    "no valid run of its assay has replaced it yet.",
     "run_unreviewed": "A run the lot or its source cells were tested in has not had its "
     "second-person review.",
     "source_batch_incomplete": "A culture batch the lot was made from has a required source-cell "
@@ -297,6 +299,7 @@ def release_blockers(lot: ExosomeLot) -> list[Blocker]:
     )
     blockers += source_batch_blockers(lot)
     blockers += unreviewed_run_blockers(lot)
+    blockers += invalid_run_blockers(lot)
     # The deviations of the lot and of its genealogy (a batch's OOS included).
     blockers += _deviation_blockers(
         related_deviations(lot), confirmed="the lot can only be rejected"
@@ -326,6 +329,37 @@ def unreviewed_run_blockers(lot: ExosomeLot) -> list[Blocker]:
         )
         for run in runs
     ]
+
+
+def invalid_run_blockers(lot: ExosomeLot) -> list[Blocker]:
+    """Invalid runs of the lot (failed system suitability, or invalidated) whose assay has no
+    valid run on the lot since: a retest is owed. One query."""
+    runs = list(
+        AssayRun.objects.filter(Q(samples__lot=lot) | Q(samples__aliquot__lot=lot))
+        .select_related("assay")
+        .distinct()
+        .order_by("started_at", "pk")
+    )
+    blockers = []
+    for run in runs:
+        if run.status != AssayRun.Status.INVALIDATED:
+            continue
+        replaced = any(
+            other.assay.code == run.assay.code
+            and other.status != AssayRun.Status.INVALIDATED
+            and (other.started_at, other.pk) > (run.started_at, run.pk)
+            for other in runs
+        )
+        if not replaced:
+            blockers.append(
+                Blocker(
+                    "run_invalid",
+                    f"Run {run} ({run.assay.name}) is invalid ({run.status_reason}); no valid "
+                    "run has replaced it.",
+                    _ref("run", run.pk, str(run)),
+                )
+            )
+    return blockers
 
 
 def source_batch_blockers(lot: ExosomeLot) -> list[Blocker]:

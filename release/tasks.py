@@ -12,6 +12,7 @@ from django.db.models import Exists, F, Max, OuterRef, Q, Subquery
 from assays.models import QCMetric
 from assays.tasks import RETRY, enqueue
 from batches.models import LOCKED_STATUSES, CultureBatch, ExosomeLot
+from lims.system import as_system
 from release import specifications
 from release.certificate import issue_certificate
 from release.models import CertificateOfAnalysis, CriterionEvaluation, Disposition, LotSpecification
@@ -21,6 +22,7 @@ CATCH_UP_BATCH = 200
 
 
 @shared_task(**RETRY)
+@as_system
 def evaluate_lot(lot_id: int) -> int:
     lot = ExosomeLot.objects.get(pk=lot_id)
     if lot.is_locked:
@@ -30,11 +32,13 @@ def evaluate_lot(lot_id: int) -> int:
 
 
 @shared_task(**RETRY)
+@as_system
 def evaluate_culture_batch(batch_id: int) -> int:
     return len(specifications.evaluate(culture_batch=CultureBatch.objects.get(pk=batch_id)))
 
 
 @shared_task(**RETRY)
+@as_system
 def assign_lot_specification(lot_id: int) -> str | None:
     """A lot entering testing is judged by the version effective now (fixed once)."""
     spec = specifications.specification_assign(lot=ExosomeLot.objects.get(pk=lot_id))
@@ -42,6 +46,7 @@ def assign_lot_specification(lot_id: int) -> str | None:
 
 
 @shared_task(**RETRY)
+@as_system
 def issue_lot_certificate(disposition_id: int) -> str:
     return issue_certificate(Disposition.objects.get(pk=disposition_id)).sha256
 
@@ -63,6 +68,7 @@ def stale_evaluations(model, field: str):
 
 
 @shared_task
+@as_system
 def catch_up() -> dict[str, int]:
     """Periodic: what the announcements could not get done."""
     testing = ExosomeLot.objects.filter(status=ExosomeLot.Status.IN_TESTING).exclude(

@@ -326,7 +326,7 @@ def _flush_keeps_the_installation_data():
         import pgtrigger
         from django.apps import apps
 
-        from assays.catalogue import seed_catalogue, set_required_reagents
+        from assays.catalogue import seed_catalogue, set_required_reagents, set_suitability
         from lims.roles import sync_role_groups
         from release.default_specifications import seed_specifications
 
@@ -334,6 +334,7 @@ def _flush_keeps_the_installation_data():
             result = original(self, *args, **options)
         seed_catalogue(apps)
         set_required_reagents(apps)
+        set_suitability(apps)
         seed_specifications(apps)
         sync_role_groups(apps)
         return result

@@ -12,7 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
-from . import capability, control_limits, curves, endotoxin, nta, potency, qpcr, westgard
+from . import (
+    capability,
+    control_limits,
+    curves,
+    endotoxin,
+    nta,
+    potency,
+    qpcr,
+    suitability,
+    westgard,
+)
 
 Value = float | str
 
@@ -56,6 +66,7 @@ CAPABILITY = "ISO 22514-2; DOMAIN.md §4 (μ=130, σ=8, LSL=100, USL=150)"
 LAL = "USP <85> K/M; DOMAIN.md §4 (K=5 EU/kg, 2 mL bolus, 70 kg)"
 LIVAK = "Livak & Schmittgen, Methods 2001;25:402 (RQ = 2^-ΔΔCt)"
 POTENCY = "DOMAIN.md §4 potency formulas"
+SUITABILITY = "USP <85> (PPC recovery 50-200 %, |r| ≥ 0.980); assay window"
 FIXED_LIMITS = "CLSI C24 (limits fixed from a 20-point baseline); Westgard et al. 1981"
 NANOSIGHT = "NanoSight NTA 3.2 export, Average / Standard Error columns; DOMAIN.md §4"
 
@@ -90,6 +101,10 @@ def _nanosight_mean_size() -> nta.VideoAverage:
     return mean
 
 
+def _suitable(rules, **values: list[float]) -> str:
+    return "invalid" if suitability.check(rules, values) else "valid"
+
+
 CASES: list[WorkedExample] = [
     WorkedExample("4PL ryegrass LL.4 b", DRC, 2.98222, 5e-5, _ryegrass("b")),
     WorkedExample("4PL ryegrass LL.4 c (lower asymptote)", DRC, 0.48141, 5e-5, _ryegrass("c")),
@@ -111,6 +126,34 @@ CASES: list[WorkedExample] = [
         7.0,
         0.0,
         lambda: float(control_limits.shift_example()[1]),
+    ),
+    WorkedExample(
+        "LAL run suitability, PPC recovery 12 %, r = -0.995",
+        SUITABILITY,
+        "invalid",
+        None,
+        lambda: _suitable(suitability.LAL, spike_recovery=[12.0], curve_r=[-0.995]),
+    ),
+    WorkedExample(
+        "LAL run suitability, PPC recovery 95 %, r = -0.975",
+        SUITABILITY,
+        "invalid",
+        None,
+        lambda: _suitable(suitability.LAL, spike_recovery=[95.0], curve_r=[-0.975]),
+    ),
+    WorkedExample(
+        "LAL run suitability, PPC recovery 95 %, r = -0.995",
+        SUITABILITY,
+        "valid",
+        None,
+        lambda: _suitable(suitability.LAL, spike_recovery=[95.0], curve_r=[-0.995]),
+    ),
+    WorkedExample(
+        "Potency window, TNF-α LPS 1000 / unstimulated 400 (needs 3-fold)",
+        SUITABILITY,
+        "invalid",
+        None,
+        lambda: _suitable(suitability.POTENCY_WINDOW, tnf_lps=[1000.0], tnf_unstimulated=[400.0]),
     ),
     WorkedExample("Capability Cp", CAPABILITY, 1.042, 5e-4, lambda: _capability().cp),
     WorkedExample("Capability Cpk", CAPABILITY, 0.833, 5e-4, lambda: _capability().cpk),

@@ -301,6 +301,7 @@ def test_audit_trail_csv_exports_the_filtered_rows(client, analyst, trail):
         "instrument",
         "reason",
         "changes",
+        "task",
     ]
     body = [row[1:7] for row in rows[1:]]
     pk = str(trail["donor"].pk)

@@ -124,6 +124,10 @@ def record_manual_run(actor, lot, assay_code: str, pairs, **kwargs) -> AssayRun:
     """One run entered by hand by `actor` on a lot or culture batch, with the reagent lots its
     assay requires; its metrics and the evaluation follow."""
     kwargs.setdefault("reagent_lots", factories.reagents_for(assay_code, actor=actor))
+    if assay_code == "ENDOTOXIN" and all(a != "spike_recovery" for a, _ in pairs):
+        # A LAL run as the bench records it: the result with its positive product control,
+        # without which the run fails system suitability (USP <85>).
+        pairs = [*pairs, ("spike_recovery", 95.0)]
     with committed():
         return assay_services.run_record(
             assay_code=assay_code,
