@@ -171,7 +171,7 @@ class TrendView(ViewRecordsMixin, TemplateView):
             mean, sd, source = data["mean"], data["sd"], "established (given)"
         else:
             try:
-                fixed = control_limits.baseline(values)
+                fixed = control_limits.baseline(values.tolist())
             except ValueError as exc:
                 out["note"] = (
                     f"No control limits: {exc}. Give the established mean and SD, or chart at "

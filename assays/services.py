@@ -450,8 +450,8 @@ def run_record(
         created_by=actor or system_user(),
     )
     run.full_clean()
-    who = {"actor": actor, "instrument": instrument.code if instrument else None}
-    with audit_context(**who, reason="Run recorded"):
+    measured_by = instrument.code if instrument else None
+    with audit_context(actor=actor, instrument=measured_by, reason="Run recorded"):
         run.save()
         RunReagentUse.objects.bulk_create(
             RunReagentUse(run=run, reagent_lot=lot, created_by=run.created_by)
@@ -491,7 +491,9 @@ def run_record(
     return run
 
 
-def _check_suitability(run: AssayRun, assay: AssayDefinition, rows: list) -> AssayRun:
+def _check_suitability(
+    run: AssayRun, assay: AssayDefinition, rows: list[tuple[ResultInput, Analyte, CheckedValue]]
+) -> AssayRun:
     """A run that fails its assay's validity criteria is recorded, whole, and invalidated at
     once by the system with the failures as its reason: its results never count, and nobody has
     to notice (assays.qc.suitability)."""
@@ -650,8 +652,10 @@ def instrument_file_receive(
             instrument=instrument,
             uploaded_by=uploaded_by,
         )
-        who = {"actor": uploaded_by, "instrument": instrument.code if instrument else None}
-        with audit_context(**who, reason="Instrument file received"):
+        measured_by = instrument.code if instrument else None
+        with audit_context(
+            actor=uploaded_by, instrument=measured_by, reason="Instrument file received"
+        ):
             record.save()
         # Parsed by a task once committed (assays.receivers).
         announce(instrument_file_received, file_id=str(record.pk))

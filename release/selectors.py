@@ -333,7 +333,7 @@ def unreviewed_run_blockers(lot: ExosomeLot) -> list[Blocker]:
 
 def invalid_run_blockers(lot: ExosomeLot) -> list[Blocker]:
     """Invalid runs of the lot (failed system suitability, or invalidated) whose assay has no
-    valid run on the lot since: a retest is owed. One query."""
+    valid run recorded on the lot since: a retest is owed. One query."""
     runs = list(
         AssayRun.objects.filter(Q(samples__lot=lot) | Q(samples__aliquot__lot=lot))
         .select_related("assay")
@@ -347,7 +347,7 @@ def invalid_run_blockers(lot: ExosomeLot) -> list[Blocker]:
         replaced = any(
             other.assay.code == run.assay.code
             and other.status != AssayRun.Status.INVALIDATED
-            and (other.started_at, other.pk) > (run.started_at, run.pk)
+            and other.pk > run.pk  # recorded after it
             for other in runs
         )
         if not replaced:

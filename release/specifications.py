@@ -332,11 +332,11 @@ def _judge_censored(criterion: Criterion, qualifier: str, bound: float) -> tuple
     lo, hi = criterion.lower, criterion.upper
     shown = f"{qualifier} {bound:g}"
     if qualifier == "<":  # true value < bound
-        passes = criterion.comparator in (c.LT, c.LTE) and bound <= hi
-        fails = criterion.comparator in (c.GTE, c.GT, c.BETWEEN) and bound <= lo
+        passes = criterion.comparator in (c.LT, c.LTE) and hi is not None and bound <= hi
+        fails = criterion.comparator in (c.GTE, c.GT, c.BETWEEN) and lo is not None and bound <= lo
     else:  # true value > bound
-        passes = criterion.comparator in (c.GT, c.GTE) and bound >= lo
-        fails = criterion.comparator in (c.LT, c.LTE, c.BETWEEN) and bound >= hi
+        passes = criterion.comparator in (c.GT, c.GTE) and lo is not None and bound >= lo
+        fails = criterion.comparator in (c.LT, c.LTE, c.BETWEEN) and hi is not None and bound >= hi
     if passes:
         return S.PASS, f"{shown}: below the quantifiable range" if qualifier == "<" else shown
     if fails:

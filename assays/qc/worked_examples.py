@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from . import (
     capability,
@@ -101,7 +102,7 @@ def _nanosight_mean_size() -> nta.VideoAverage:
     return mean
 
 
-def _suitable(rules, **values: list[float]) -> str:
+def _suitable(rules: list[dict[str, Any]], **values: list[float]) -> str:
     return "invalid" if suitability.check(rules, values) else "valid"
 
 

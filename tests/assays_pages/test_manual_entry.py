@@ -87,19 +87,24 @@ def test_qualitative_and_below_quantitation_results(technician, lot):
         _entry_url("EV-MARKERS"),
         {"sample": lot.code, "started_at": _when(), "value__CD63": "positive"},
     )
-    client.post(
-        _entry_url("ENDOTOXIN"),
-        {
-            "sample": lot.code,
-            "started_at": _when(),
-            "qual__endotoxin": "<LLOQ",
-            "reagent_lots": factories.reagent_ids_for("ENDOTOXIN"),
-        },
-    )
+    below = {
+        "sample": lot.code,
+        "started_at": _when(),
+        "qual__endotoxin": "<LLOQ",
+        "value__spike_recovery": 92,
+        "reagent_lots": factories.reagent_ids_for("ENDOTOXIN"),
+    }
+    # "< LLOQ" without its limit could never be judged: refused, with the reason on the page.
+    refused = client.post(_entry_url("ENDOTOXIN"), below)
+    assert refused.status_code == 200
+    assert "needs its limit as the value" in refused.content.decode()
+    assert not Result.objects.filter(analyte__code="endotoxin").exists()
+
+    client.post(_entry_url("ENDOTOXIN"), {**below, "value__endotoxin": 0.05})
     cd63 = Result.objects.get(analyte__code="CD63")
     endotoxin = Result.objects.get(analyte__code="endotoxin")
     assert (cd63.text_value, cd63.value) == ("positive", None)
-    assert (endotoxin.qualifier, endotoxin.value, endotoxin.unit) == ("<LLOQ", None, "EU/mL")
+    assert (endotoxin.qualifier, endotoxin.value, endotoxin.unit) == ("<LLOQ", 0.05, "EU/mL")
 
 
 # --- Refusals: shown next to the field, nothing created --------------------------------------

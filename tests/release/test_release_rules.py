@@ -195,7 +195,11 @@ def test_result_invalidated_sends_the_criterion_back_to_pending_until_a_retest(
     assert failed_run.status == "invalidated"
     assert oos.code in failed_run.status_reason and "retest required" in failed_run.status_reason
     assert evaluation(lot, "endotoxin.eu_per_ml").status == "pending"
-    assert [str(b) for b in release_blockers(lot)] == ["Endotoxin (< 0.5 EU/mL) has no result yet."]
+    assert [str(b) for b in release_blockers(lot)] == [
+        "Endotoxin (< 0.5 EU/mL) has no result yet.",
+        f"Run {failed_run} (Bacterial endotoxins) is invalid ({failed_run.status_reason}); no "
+        "valid run has replaced it.",
+    ]
     refused_release(qa_approver, lot)
 
     retest = record_manual_run(

@@ -101,7 +101,10 @@ def test_an_oos_closed_as_result_invalidated_asks_for_a_retest(
         retest = assay_services.run_record(
             assay_code="ENDOTOXIN",
             reagent_lots=factories.reagents_for("ENDOTOXIN"),
-            results=[assay_services.ResultInput(oos_lot.code, "endotoxin", value=0.12)],
+            results=[
+                assay_services.ResultInput(oos_lot.code, "endotoxin", value=0.12),
+                assay_services.ResultInput(oos_lot.code, "spike_recovery", value=96.0),
+            ],
             source="manual",
             started_at=timezone.now(),
             actor=analyst,
