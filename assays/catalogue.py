@@ -260,6 +260,12 @@ SUITABILITY = {"ENDOTOXIN": suitability.LAL, "POTENCY-MAC": suitability.POTENCY_
 ADDED_ANALYTES = [("ENDOTOXIN", "curve_r", "Standard curve correlation r", NUMERIC, "")]
 
 
+# assay code -> days a run takes before its result exists (version 1): sterility by membrane
+# filtration or direct inoculation incubates at least 14 days (USP <71>, Ph. Eur. 2.6.1). The
+# mycoplasma assays here are NAT (qPCR, Ph. Eur. 2.6.7), which need no culture time.
+MINIMUM_DAYS = {"STERILITY": 14, "STERILITY-CB": 14}
+
+
 def set_suitability(apps, schema_editor=None):
     """Set the validity criteria of version 1 of each assay, with the analytes they read
     (idempotent)."""
@@ -267,6 +273,7 @@ def set_suitability(apps, schema_editor=None):
     Analyte = apps.get_model("assays", "Analyte")
     for code, rules in SUITABILITY.items():
         AssayDefinition.objects.filter(code=code, version=1).update(suitability=rules)
+
     for assay_code, code, name, kind, unit in ADDED_ANALYTES:
         assay = AssayDefinition.objects.filter(code=assay_code, version=1).first()
         if assay is None or Analyte.objects.filter(assay=assay, code=code).exists():
@@ -282,3 +289,10 @@ def set_suitability(apps, schema_editor=None):
             position=position,
             created_by_id=assay.created_by_id,
         )
+
+
+def set_minimum_days(apps, schema_editor=None):
+    """Set how many days a run of version 1 of each assay takes (idempotent)."""
+    AssayDefinition = apps.get_model("assays", "AssayDefinition")
+    for code, days in MINIMUM_DAYS.items():
+        AssayDefinition.objects.filter(code=code, version=1).update(minimum_days=days)

@@ -292,7 +292,10 @@ class RunEntryForm(BootstrapMixin, _AnalyteFieldsForm):
         if start:
             checks.append(
                 lambda: services.check_run_dates(
-                    started_at=start, backdate_reason=data.get("backdate_reason", "")
+                    started_at=start,
+                    ended_at=data.get("ended_at"),
+                    backdate_reason=data.get("backdate_reason", ""),
+                    assay=self.assay,
                 )
             )
         for check in checks:

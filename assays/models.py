@@ -46,6 +46,11 @@ class AssayDefinition(GmpRecord):
     sop_reference = models.CharField(max_length=100, blank=True)
     applies_to = models.CharField(max_length=20, choices=AppliesTo.choices)
     is_current = models.BooleanField(default=True)
+    minimum_days = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="How long a run takes before its result exists (sterility by culture: 14 days, "
+        "USP <71>); a result recorded sooner is refused.",
+    )
     suitability = models.JSONField(
         default=list,
         blank=True,

@@ -325,12 +325,18 @@ def result_check(analyte: Analyte, item: ResultInput) -> CheckedValue:
 
 
 def check_run_dates(
-    *, started_at: datetime, ended_at: datetime | None = None, backdate_reason: str = ""
+    *,
+    started_at: datetime,
+    ended_at: datetime | None = None,
+    backdate_reason: str = "",
+    assay: AssayDefinition | None = None,
 ) -> str:
-    """Refuse a run starting (or ending) in the future, or back-dated without a reason.
+    """Refuse a run starting (or ending) in the future, a result recorded before its assay's
+    minimum duration has passed, or a back-dated run without a reason.
 
     Returns the reason, stripped. "Back-dated" means recorded now, more than BACKDATE_DAYS
-    after the run started.
+    after the run ended (after it started, when no end is given): a 14-day sterility test
+    recorded the day it ends is on time.
     """
     now = timezone.now()
     latest = now + settings.RUN_FUTURE_TOLERANCE
@@ -342,10 +348,20 @@ def check_run_dates(
         )
     if ended_at is not None and ended_at > latest:
         errors["ended_at"] = "The run cannot end in the future."
+    if assay is not None and assay.minimum_days:
+        ready = started_at + timedelta(days=assay.minimum_days)
+        if (ended_at or now) < ready:
+            errors["ended_at" if ended_at else "started_at"] = (
+                f"{assay.name} takes {assay.minimum_days} days: a run started on "
+                f"{timezone.localtime(started_at):%Y-%m-%d %H:%M} has no result before "
+                f"{timezone.localtime(ready):%Y-%m-%d %H:%M}."
+            )
     reason = backdate_reason.strip()
-    if now - started_at > timedelta(days=settings.BACKDATE_DAYS) and not reason:
+    done = ended_at or started_at
+    if now - done > timedelta(days=settings.BACKDATE_DAYS) and not reason:
+        what = "ended" if ended_at else "started"
         errors["backdate_reason"] = (
-            f"The run started on {timezone.localtime(started_at):%Y-%m-%d}, more than "
+            f"The run {what} on {timezone.localtime(done):%Y-%m-%d}, more than "
             f"{settings.BACKDATE_DAYS} days ago: say why it is recorded late."
         )
     if errors:
@@ -398,10 +414,10 @@ def run_record(
         require(can_enter_results, actor, ENTERS_RESULTS)
     if not results:
         raise ValidationError({"results": "A run needs at least one result."})
-    backdate_reason = check_run_dates(
-        started_at=started_at, ended_at=ended_at, backdate_reason=backdate_reason
-    )
     assay = current_assay(assay_code)
+    backdate_reason = check_run_dates(
+        started_at=started_at, ended_at=ended_at, backdate_reason=backdate_reason, assay=assay
+    )
     days = _run_days(started_at)
     if instrument is not None:
         if assay.code not in instrument.assay_codes:

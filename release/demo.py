@@ -313,11 +313,17 @@ def seed_quality_control(users, lots, batches):
     passing_lot, oos_lot = lots[1], lots[0]
 
     def manual(assay, sample, rows, actor=tech):
-        needed = qc.current_assay(assay).required_reagents
+        definition = qc.current_assay(assay)
+        needed = definition.required_reagents
+        start, ended = started, None
+        if definition.minimum_days:  # sterility: started 14 days before its result
+            ended = timezone.now() - timedelta(hours=2)
+            start = ended - timedelta(days=definition.minimum_days, hours=1)
         qc.run_record(
             assay_code=assay,
             source="manual",
-            started_at=started,
+            started_at=start,
+            ended_at=ended,
             actor=actor,
             results=[qc.ResultInput(sample=sample, **row) for row in rows],
             reagent_lots=[qc_reagents[category] for category in needed],

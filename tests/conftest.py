@@ -326,7 +326,12 @@ def _flush_keeps_the_installation_data():
         import pgtrigger
         from django.apps import apps
 
-        from assays.catalogue import seed_catalogue, set_required_reagents, set_suitability
+        from assays.catalogue import (
+            seed_catalogue,
+            set_minimum_days,
+            set_required_reagents,
+            set_suitability,
+        )
         from lims.roles import sync_role_groups
         from release.default_specifications import seed_specifications
 
@@ -335,6 +340,7 @@ def _flush_keeps_the_installation_data():
         seed_catalogue(apps)
         set_required_reagents(apps)
         set_suitability(apps)
+        set_minimum_days(apps)
         seed_specifications(apps)
         sync_role_groups(apps)
         return result

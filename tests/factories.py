@@ -87,6 +87,19 @@ def qc_reagent_lot(category, *, actor=None):
     )
 
 
+def run_times(assay_code, *, hours_ago=1.0):
+    """(started_at, ended_at) of a run of `assay_code` that ended `hours_ago` hours ago and
+    lasted as long as the assay takes (sterility by culture: 14 days, USP <71>); ended_at is
+    None for an assay with no minimum duration."""
+    from assays.models import AssayDefinition
+
+    assay = AssayDefinition.objects.filter(code=assay_code, is_current=True).first()
+    ended = timezone.now() - timedelta(hours=hours_ago)
+    if assay is None or not assay.minimum_days:
+        return ended, None
+    return ended - timedelta(days=assay.minimum_days, hours=1), ended
+
+
 def reagents_for(assay_code, *, actor=None):
     """Valid reagent lots of every category the current version of `assay_code` requires."""
     from assays.models import AssayDefinition

@@ -339,3 +339,53 @@ def test_api_refuses_an_asm_run_dated_in_the_future(client_for_key, culture_batc
     assert response.status_code == 400, response.json()
     assert "started_at" in response.json()["errors"]
     assert written() == before
+
+
+# --- A result cannot exist before its assay's minimum duration --------------------------------
+
+
+def test_sterility_no_growth_recorded_the_evening_the_14_day_test_started_is_refused(
+    technician, lot
+):
+    message = refused(
+        "started_at",
+        record,
+        technician,
+        lot,
+        assay="STERILITY",
+        analyte="sterility",
+        value=None,
+        started_at=days_ago(0.4),
+    )
+    assert "Sterility takes 14 days" in message
+
+
+def test_sterility_recorded_when_its_14_days_are_over_is_on_time(technician, lot):
+    ended = days_ago(0.1)
+    run = services.run_record(
+        actor=technician,
+        source="manual",
+        assay_code="STERILITY",
+        results=[
+            services.ResultInput(sample=lot.code, analyte="sterility", text_value="no growth")
+        ],
+        started_at=ended - timedelta(days=14, hours=2),
+        ended_at=ended,
+    )
+    assert run.backdate_reason == "" and not run.is_backdated
+
+
+def test_an_end_before_the_minimum_duration_is_refused_next_to_the_end(technician, lot):
+    message = refused(
+        "ended_at",
+        services.run_record,
+        actor=technician,
+        source="manual",
+        assay_code="STERILITY",
+        results=[
+            services.ResultInput(sample=lot.code, analyte="sterility", text_value="no growth")
+        ],
+        started_at=days_ago(1.5),
+        ended_at=days_ago(0.5),
+    )
+    assert "has no result before" in message

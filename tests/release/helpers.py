@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
 from django.test import RequestFactory, TestCase
-from django.utils import timezone
 
 from assays import services as assay_services
 from assays.models import AssayRun
@@ -128,12 +127,15 @@ def record_manual_run(actor, lot, assay_code: str, pairs, **kwargs) -> AssayRun:
         # A LAL run as the bench records it: the result with its positive product control,
         # without which the run fails system suitability (USP <85>).
         pairs = [*pairs, ("spike_recovery", 95.0)]
+    started, ended = factories.run_times(assay_code, hours_ago=0)
+    kwargs.setdefault("started_at", started)
+    if ended is not None:
+        kwargs.setdefault("ended_at", ended)
     with committed():
         return assay_services.run_record(
             assay_code=assay_code,
             results=results_for(lot, pairs),
             source=AssayRun.Source.MANUAL,
-            started_at=timezone.now(),
             actor=actor,
             **kwargs,
         )
@@ -181,9 +183,10 @@ def review_runs(runs, reviewer=None):
     """The second-person review of each run, e-signed (meaning: review), as the run page does
     it; the evaluation follows once committed."""
     reviewer = reviewer or second_reviewer()
+    signer = signer_for(reviewer, "review")  # one re-authentication for the batch of reviews
     for run in runs:
         with committed():
-            assay_services.run_review(signer=signer_for(reviewer, "review"), run=run)
+            assay_services.run_review(signer=signer, run=run)
 
 
 def lot_under_review(

@@ -51,7 +51,9 @@ def _endotoxin(lot) -> CriterionEvaluation:
     return CriterionEvaluation.objects.get(lot=lot, criterion__metric_code="endotoxin.eu_per_ml")
 
 
-def test_a_passing_retest_does_not_override_a_valid_oos_result(technician, qa_user, make_user):
+def test_a_passing_retest_does_not_override_a_valid_oos_result(
+    technician, qa_user, make_user, client
+):
     lot = lot_under_review(technician, failing="endotoxin").lot
     oos = Deviation.objects.get(lot=lot, kind="oos")
     retest = record_manual_run(technician, lot, "ENDOTOXIN", [("endotoxin", 0.1)])
@@ -77,6 +79,12 @@ def test_a_passing_retest_does_not_override_a_valid_oos_result(technician, qa_us
         dispose(make_user("qa"), lot, "released")
     lot.refresh_from_db()
     assert lot.status == "under_review"
+
+    # The API says the same: not releasable, the failing criterion and the open investigation.
+    client.force_login(qa_user)
+    body = client.get(f"/api/v1/lots/{lot.pk}/evaluation/").json()
+    assert body["releasable"] is False
+    assert {"criterion_failed", "deviation_open"} <= {b["code"] for b in body["blockers"]}
 
 
 def test_only_an_assignable_laboratory_cause_lets_a_retest_replace_the_original(

@@ -8,10 +8,6 @@ purity 3e11 / 5 µg = 6e10 particles/µg ≥ 3e10, markers as MISEV2018 expects,
 100·(1 − (400 − 50)/(1000 − 50)) = 63 % ≥ 20 %, IL-10 fold induction 300/100 = 3 ≥ 1.5.
 """
 
-from datetime import timedelta
-
-from django.utils import timezone
-
 from tests import factories
 from tests.release.helpers import SOURCE_CELLS_PASSING, review_runs
 
@@ -64,7 +60,8 @@ def record_release_tests(lot, actor, capture, *, change=None):
                 reagent_lots=factories.reagents_for(assay),
                 results=results,
                 source="manual",
-                started_at=timezone.now() - timedelta(hours=2),
+                started_at=factories.run_times(assay, hours_ago=2)[0],
+                ended_at=factories.run_times(assay, hours_ago=2)[1],
                 actor=actor,
             )
     return runs
@@ -94,7 +91,8 @@ def record_source_cell_tests(lot, actor, capture, *, change=None):
                         reagent_lots=factories.reagents_for(assay),
                         results=results,
                         source="manual",
-                        started_at=timezone.now() - timedelta(hours=2),
+                        started_at=factories.run_times(assay, hours_ago=2)[0],
+                        ended_at=factories.run_times(assay, hours_ago=2)[1],
                         actor=actor,
                     )
                 )
