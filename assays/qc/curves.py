@@ -34,7 +34,9 @@ from scipy.optimize import least_squares
 
 LLOQ_FLAG = "<LLOQ"
 ULOQ_FLAG = ">ULOQ"
-NOT_CALCULABLE = "NC"  # the response itself is missing or not a number
+NOT_CALCULABLE = "NC"  # the response is missing, or the curve does not determine a concentration
+# A parameter whose standard error exceeds its own value is not determined by the standards.
+MAX_RELATIVE_SE = 1.0
 
 _RANGE_RTOL = 1e-9  # a standard back-calculated at the range edge is still inside it
 _B_GRID = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
@@ -154,6 +156,67 @@ class _LogisticFit:
     def residuals(self) -> NDArray[np.float64]:
         return self.y - self.predict(self.x)
 
+    @property
+    def undetermined(self) -> list[str]:
+        """Parameters the standards do not determine: an infinite standard error, or one larger
+        than the slope b or inflection c itself, or than the response span |a − d| for an
+        asymptote (which may lie at 0). A step between two standards fits with R² near 1 and
+        any slope (b = 69, SE(b) = 6.5e10): such a curve converts nothing into a concentration.
+        The 5PL asymmetry g is often weakly determined without harm; a poor g shows in the
+        back-calculated standards (suitability_failures)."""
+        scale = {
+            "a": abs(self.a - self.d),
+            "d": abs(self.a - self.d),
+            "b": abs(self.b),
+            "c": abs(self.c),
+        }
+        return [
+            name
+            for name, se in self.std_errors.items()
+            if name in scale
+            and (not math.isfinite(se) or se > MAX_RELATIVE_SE * max(scale[name], 1e-12))
+        ]
+
+    def standards_recovery(self) -> list[tuple[float, float | None]]:
+        """(nominal, back-calculated / nominal) of every standard with x > 0; None when its
+        response has no concentration on the curve."""
+        out = []
+        for x, y in zip(self.x, self.y, strict=True):
+            if x > 0:
+                found = float(self.inverse([y])[0])
+                out.append((float(x), found / float(x) if math.isfinite(found) else None))
+        return out
+
+    def suitability_failures(
+        self, *, tolerance: float = 0.20, end_tolerance: float = 0.25, min_fraction: float = 0.75
+    ) -> list[str]:
+        """Why the curve cannot be used, or []: not converged; parameters not determined; fewer
+        than ``min_fraction`` of the standards back-calculating within ±``tolerance`` of their
+        nominal value (±``end_tolerance`` for the lowest and highest), as bioanalytical method
+        validation asks (FDA 2018, EMA 2011: ±20 %, ±25 % at the LLOQ/ULOQ, 75 % of standards).
+        """
+        failures = []
+        if not self.converged:
+            failures.append("the fit did not converge")
+        if undetermined := self.undetermined:
+            failures.append(
+                "parameters not determined by the standards: " + ", ".join(undetermined)
+            )
+        recovery = self.standards_recovery()
+        if recovery:
+            low, high = min(x for x, _ in recovery), max(x for x, _ in recovery)
+            within = [
+                r is not None and abs(r - 1) <= (end_tolerance if x in (low, high) else tolerance)
+                for x, r in recovery
+            ]
+            share = sum(within) / len(within)
+            if share < min_fraction:
+                failures.append(
+                    f"{share:.0%} of standards back-calculate within ±{tolerance:.0%} "
+                    f"(±{end_tolerance:.0%} at the ends); at least {min_fraction:.0%} must"
+                )
+        return failures
+
     def predict(self, x: ArrayLike) -> NDArray[np.float64]:
         """Response of the fitted curve at concentration(s) ``x`` (>= 0)."""
         return five_pl(x, self.a, self.b, self.c, self.d, self._g)
@@ -182,6 +245,9 @@ class _LogisticFit:
             raise ValueError("dilution must be a positive number")
         low, high = quantitation_range or self.standards_range
         responses = np.atleast_1d(np.asarray(y, dtype=np.float64)).ravel()
+        if not self.converged or self.undetermined:
+            # A curve the standards do not determine converts nothing.
+            return [BackCalc(None, NOT_CALCULABLE) for _ in responses]
         concentrations = self.inverse(responses)
         y_at_zero, y_at_infinity = (self.a, self.d) if self.b > 0 else (self.d, self.a)
         results = []

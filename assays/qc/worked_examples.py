@@ -82,6 +82,23 @@ def _ryegrass(parameter: str) -> Callable[[], float]:
     return lambda: _ryegrass_ll4()[parameter]
 
 
+# A step between two standards: 4PL converges with R² 0.9999 and b = 69, SE(b) = 6.5e10.
+STEP_CONC = [0.1, 0.2, 0.4, 0.8, 1.6, 3.2] * 2
+STEP_RESPONSE = [1.0, 1.01, 0.99, 2.0, 2.01, 1.99, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0]
+CURVE_VALIDITY = "FDA Bioanalytical Method Validation (2018): standards ±20 %, ±25 % at ends"
+
+
+def _step_curve() -> str:
+    fit = curves.fit_four_pl(STEP_CONC, STEP_RESPONSE)
+    (value,) = fit.back_calculate([1.5])
+    return f"{'invalid' if fit.suitability_failures() else 'valid'}, {value.qualifier}"
+
+
+def _ryegrass_validity() -> str:
+    fit = curves.fit_four_pl(RYEGRASS_CONC, RYEGRASS_ROOTL)
+    return "parameters determined" if not fit.undetermined else "undetermined"
+
+
 def _westgard() -> str:
     return westgard.format_flags(westgard.evaluate(WESTGARD_VALUES, 100.0, 5.0))
 
@@ -113,6 +130,20 @@ CASES: list[WorkedExample] = [
     WorkedExample("4PL ryegrass LL.4 e (inflection)", DRC, 3.05795, 5e-5, _ryegrass("e")),
     WorkedExample("4PL ryegrass residual SE", DRC, 0.5196256, 5e-7, _ryegrass("residual_se")),
     WorkedExample("4PL ryegrass residual df", DRC, 20.0, 0.0, _ryegrass("df")),
+    WorkedExample(
+        "4PL ryegrass: every parameter determined",
+        DRC,
+        "parameters determined",
+        None,
+        _ryegrass_validity,
+    ),
+    WorkedExample(
+        "4PL on a step between two standards: invalid curve, unknowns not calculable",
+        CURVE_VALIDITY,
+        "invalid, NC",
+        None,
+        _step_curve,
+    ),
     WorkedExample("Westgard multirule flags", WESTGARD, WESTGARD_EXPECTED, None, _westgard),
     WorkedExample(
         "Westgard rejections, +2.7 SD shift in 8 of 20 lots, limits from the same lots",

@@ -212,3 +212,24 @@ def test_ryegrass_fit_inverts_its_own_predictions(ryegrass, x):
     result = ryegrass.back_calculate(ryegrass.predict(x))[0]
     assert result.qualifier is None
     assert result.value == pytest.approx(x, rel=1e-8)
+
+
+def test_a_curve_the_standards_do_not_determine_converts_nothing():
+    """A step between two standards: the fit converges with R² ≈ 1 but any slope fits it
+    (b = 69, SE(b) = 6.5e10); before, 1.5 back-calculated to a 'quantifiable' 0.615."""
+    x = [0.1, 0.2, 0.4, 0.8, 1.6, 3.2] * 2
+    y = [1.0, 1.01, 0.99, 2.0, 2.01, 1.99, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0]
+    fit = fit_four_pl(x, y)
+    assert fit.converged and fit.r_squared > 0.999
+    assert set(fit.undetermined) >= {"b"}
+    assert fit.back_calculate([1.5, 1.2]) == [BackCalc(None, "NC"), BackCalc(None, "NC")]
+    failures = fit.suitability_failures()
+    assert failures[0].startswith("parameters not determined by the standards")
+    assert "at least 75% must" in failures[-1]
+
+
+def test_ryegrass_is_determined_and_its_standards_recovery_is_reported(ryegrass):
+    assert ryegrass.undetermined == []
+    recovery = ryegrass.standards_recovery()
+    assert len(recovery) == sum(1 for c in RYEGRASS_CONC if c > 0)
+    assert all(r is None or r > 0 for _, r in recovery)
