@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
+from assays.qc.control_limits import BASELINE_MIN_N
 from assays.units import is_valid_unit
 from batches.models import Aliquot, CultureBatch, ExosomeLot, ReagentLot
 from lims import file_store
@@ -481,6 +482,119 @@ class QCMetric(models.Model):
 
     def __str__(self):
         return f"{self.code} = {self.value:g} {self.unit}" if self.value is not None else self.code
+
+
+CONTROL_BASELINE_TRANSITIONS = {"draft": {"approved"}, "approved": {"superseded"}}
+# What a baseline's signature binds: its numbers and points never change once recorded.
+CONTROL_BASELINE_CONTENT = (
+    "metric_code",
+    "assay_code",
+    "version",
+    "mean",
+    "sd",
+    "n",
+    "points",
+    "excluded",
+    "method",
+    "reason",
+)
+
+
+@audited()
+class ControlBaseline(GmpRecord):
+    """The fixed mean and SD a metric's control chart is judged against (CLSI C24).
+
+    Set from a baseline of at least 20 in-control points of the metric's trend series (the
+    first ``n`` in date order, or a set chosen by the analyst or QA), versioned per metric code,
+    approved by QA with an e-signature (meaning: approval). Only the approved version judges;
+    approving a newer one supersedes it (one approved version per metric at a time). The
+    numbers and the points are never changed after they are recorded (a database trigger).
+    """
+
+    class Method(models.TextChoices):
+        FIRST_N = "first_n", "The first n in-control points, in date order"
+        SET = "set", "A set of points chosen"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        APPROVED = "approved", "Approved"
+        SUPERSEDED = "superseded", "Superseded"
+
+    TRANSITIONS = CONTROL_BASELINE_TRANSITIONS
+
+    metric_code = models.CharField(max_length=60)
+    assay_code = models.CharField(
+        max_length=40, blank=True, help_text="The assay the series is restricted to, if any."
+    )
+    version = models.PositiveIntegerField()
+    mean = models.FloatField()
+    sd = models.FloatField()
+    n = models.PositiveIntegerField()
+    points = models.JSONField(
+        help_text="The points the baseline was set from, in date order: "
+        "[{metric_id, label, x, value}, ...]."
+    )
+    excluded = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Points of the series left out of the baseline (not in control).",
+    )
+    method = models.CharField(max_length=10, choices=Method.choices)
+    reason = models.TextField()
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.DRAFT, editable=False
+    )
+    approval_signature = models.ForeignKey(
+        "lims.Signature",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
+
+    class Meta:
+        ordering = ["metric_code", "-version"]
+        triggers = [
+            never_deleted(),
+            fsm_trigger(CONTROL_BASELINE_TRANSITIONS),
+            pgtrigger.ReadOnly(
+                name="baseline_content_never_changes", fields=list(CONTROL_BASELINE_CONTENT)
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["metric_code", "version"], name="control_baseline_version_once"
+            ),
+            models.UniqueConstraint(
+                fields=["metric_code"],
+                condition=Q(status="approved"),
+                name="one_approved_control_baseline_per_metric",
+            ),
+            models.CheckConstraint(
+                condition=Q(sd__gt=0) & Q(n__gte=BASELINE_MIN_N),
+                name="control_baseline_sd_positive_n_20",
+                violation_error_message="A baseline needs at least 20 points and a positive SD.",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="draft") | Q(approval_signature__isnull=False),
+                name="control_baseline_approved_signed",
+                violation_error_message="An approved baseline carries its approval signature.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.metric_code} baseline v{self.version}"
+
+    def get_absolute_url(self):
+        return reverse("qc:baseline_detail", args=[self.pk])
+
+    def signed_content(self) -> dict:
+        """What QA's approval signature binds (lims.signatures.content_hash)."""
+        return {
+            "control_baseline": f"{self.metric_code} v{self.version}",
+            **{name: getattr(self, name) for name in CONTROL_BASELINE_CONTENT},
+        }
 
 
 class RecomputeJob(models.Model):

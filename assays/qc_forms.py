@@ -1,8 +1,11 @@
-"""Forms of the QC pages: the trend (control chart) query and the bulk recompute."""
+"""Forms of the QC pages: the trend (control chart) query, control baselines and the bulk
+recompute."""
 
 from django import forms
 
 from assays import qc_selectors
+from assays.models import ControlBaseline
+from assays.qc.control_limits import BASELINE_MIN_N
 from lims.forms import BootstrapMixin
 
 
@@ -40,6 +43,39 @@ class TrendForm(BootstrapMixin, forms.Form):
         if lsl is not None and usl is not None and lsl >= usl:
             self.add_error("usl", "USL must be above LSL.")
         return data
+
+
+class BaselineProposeForm(BootstrapMixin, forms.Form):
+    """A baseline from the metric's trend series: the first n points (less those left out) or
+    the points ticked. The page draws the point checkboxes itself, one row per point."""
+
+    code = forms.CharField(widget=forms.HiddenInput)
+    assay = forms.CharField(widget=forms.HiddenInput, required=False)
+    method = forms.ChoiceField(
+        label="Points",
+        choices=ControlBaseline.Method.choices,
+        initial=ControlBaseline.Method.FIRST_N,
+        widget=forms.RadioSelect,
+    )
+    n = forms.IntegerField(
+        label="n",
+        min_value=BASELINE_MIN_N,
+        initial=BASELINE_MIN_N,
+        help_text=f"At least {BASELINE_MIN_N} points (CLSI C24).",
+    )
+    points = forms.TypedMultipleChoiceField(coerce=int, required=False, label="Points chosen")
+    exclude = forms.TypedMultipleChoiceField(coerce=int, required=False, label="Left out")
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why this baseline, and why any point is left out (kept in the audit trail).",
+    )
+
+    def __init__(self, *args, series, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [(p.metric_id, p.label) for p in series]
+        self.fields["points"].choices = choices
+        self.fields["exclude"].choices = choices
+        self.fields["method"].widget.attrs["class"] = "form-check-input"
 
 
 class RecomputeForm(BootstrapMixin, forms.Form):

@@ -10,14 +10,16 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 import numpy as np
 from django.db.models import F
+from django.urls import reverse
 
 from assays.metrics import RULES, current_metrics
-from assays.models import AssayRun, QCMetric, Result
+from assays.models import AssayRun, ControlBaseline, QCMetric, Result
 from assays.parsers import ParseError, nanosight
-from assays.qc import curves
+from assays.qc import curves, westgard
 from assays.qc import nta as nta_maths
 
 NTA_D_CODES = {"D10": "nta.d10", "D50": "nta.d50", "D90": "nta.d90"}
@@ -283,43 +285,154 @@ def trend_points(code: str, *, assay_code: str = "", x_axis: str = "date") -> li
     date (a batch at its start date), ``"computed"`` at the time the metric was computed.
     Points are in x order (the order Westgard's consecutive rules read them in).
     """
-    qs = QCMetric.objects.filter(code=code).exclude(run__status=AssayRun.Status.INVALIDATED)
-    if assay_code:
-        qs = qs.filter(run__assay__code=assay_code)
-    newest = (
-        qs.select_related("lot", "culture_batch")
-        .order_by("lot_id", "culture_batch_id", F("computed_at").desc(), "-pk")
-        .distinct("lot_id", "culture_batch_id")
+    return trend_series([(code, assay_code)], x_axis=x_axis)[(code, assay_code)]
+
+
+def trend_series(
+    series: Iterable[tuple[str, str]], *, x_axis: str = "date"
+) -> dict[tuple[str, str], list[TrendPoint]]:
+    """The points of several series at once, ``{(code, assay_code): trend_points(...)}``.
+
+    One query whatever the number of series and lots: the newest metric of each code, assay,
+    lot and batch; a series without an assay keeps the newest of its lot's assays.
+    """
+    wanted = list(dict.fromkeys(series))
+    found: dict[tuple[str, str], list[TrendPoint]] = {key: [] for key in wanted}
+    if not wanted:
+        return found
+    by_assay = any(assay for _, assay in wanted)
+    keys = ["code", *(["run__assay__code"] if by_assay else []), "lot_id", "culture_batch_id"]
+    qs = (
+        QCMetric.objects.filter(code__in={code for code, _ in wanted})
+        .exclude(run__status=AssayRun.Status.INVALIDATED)
+        .select_related("lot", "culture_batch")
     )
-    points = []
-    for m in newest:
-        if m.value is None or not math.isfinite(m.value):
-            continue
-        subject = m.lot or m.culture_batch
-        if x_axis == "computed" or subject is None:
-            x = m.computed_at
-        else:
-            x = m.lot.manufactured_on if m.lot else m.culture_batch.started_on
-        points.append(
-            TrendPoint(
-                x=x,
-                value=m.value,
-                label=str(subject) if subject else f"run {m.run_id}",
-                unit=m.unit,
-                metric_id=m.pk,
-                run_id=m.run_id,
-                lot_id=m.lot_id,
-                culture_batch_id=m.culture_batch_id,
-            )
+    if by_assay:
+        qs = qs.annotate(assay_code=F("run__assay__code"))
+    rows = list(qs.order_by(*keys, F("computed_at").desc(), "-pk").distinct(*keys))
+    for code, assay in wanted:
+        newest: dict[tuple[int | None, int | None], QCMetric] = {}
+        for m in rows:
+            if m.code != code or (assay and getattr(m, "assay_code", None) != assay):
+                continue
+            subject = (m.lot_id, m.culture_batch_id)
+            kept = newest.get(subject)
+            if kept is None or (m.computed_at, m.pk) > (kept.computed_at, kept.pk):
+                newest[subject] = m
+        points = [_trend_point(m, x_axis) for m in newest.values()]
+        found[(code, assay)] = sorted(
+            (p for p in points if p is not None), key=lambda p: (_sortable(p.x), p.label)
         )
-    points.sort(key=lambda p: (_sortable(p.x), p.label))
-    return points
+    return found
+
+
+def _trend_point(m: QCMetric, x_axis: str) -> TrendPoint | None:
+    if m.value is None or not math.isfinite(m.value):
+        return None
+    subject = m.lot or m.culture_batch
+    if x_axis == "computed" or subject is None:
+        x = m.computed_at
+    else:
+        x = m.lot.manufactured_on if m.lot else m.culture_batch.started_on
+    return TrendPoint(
+        x=x,
+        value=m.value,
+        label=str(subject) if subject else f"run {m.run_id}",
+        unit=m.unit,
+        metric_id=m.pk,
+        run_id=m.run_id,
+        lot_id=m.lot_id,
+        culture_batch_id=m.culture_batch_id,
+    )
 
 
 def _sortable(x) -> datetime.datetime:
     if isinstance(x, datetime.datetime):
         return x.replace(tzinfo=None)
     return datetime.datetime.combine(x, datetime.time())
+
+
+# --- Control baselines and out-of-trend alerts -------------------------------------------------
+
+
+def metric_baselines(code: str) -> list[ControlBaseline]:
+    """The metric's approved baseline and its drafts (newest first), in one query."""
+    return list(
+        ControlBaseline.objects.filter(
+            metric_code=code,
+            status__in=(ControlBaseline.Status.APPROVED, ControlBaseline.Status.DRAFT),
+        )
+        .select_related("approval_signature", "created_by")
+        .order_by("-version")
+    )
+
+
+def trend_url(code: str, assay_code: str = "") -> str:
+    """The trend page of one metric (and assay), as the form there asks for it."""
+    query = {"code": code, **({"assay": assay_code} if assay_code else {})}
+    return f"{reverse('qc:trends')}?{urlencode(query)}"
+
+
+@dataclass(frozen=True)
+class TrendAlert:
+    """A lot's point that a Westgard rule flags against its metric's approved baseline."""
+
+    baseline: ControlBaseline
+    point: TrendPoint
+    position: int  # 1-based, in the series' date order
+    z: float
+    rules: list[str]
+
+    @property
+    def rejected(self) -> bool:
+        """Out of trend (a rejection rule); False for the 1-2s warning alone."""
+        return westgard.is_rejected(set(self.rules))
+
+    @property
+    def kind(self) -> str:
+        return "out of trend" if self.rejected else "warning"
+
+    @property
+    def trend_url(self) -> str:
+        return trend_url(self.baseline.metric_code, self.baseline.assay_code)
+
+
+def out_of_trend(lot) -> list[TrendAlert]:
+    """The lot's points that a Westgard rule flags, for each metric with an approved baseline.
+
+    Each series (every lot's point of the metric, in date order, as the trend page charts it:
+    :func:`trend_series`) is judged against the baseline's fixed mean and SD; an alert is the
+    lot's own point when it violates any rule: 1-2s as a warning, the others as out of trend.
+    Two queries whatever the number of metrics and lots: the baselines, and the points.
+    """
+    baselines = list(
+        ControlBaseline.objects.filter(status=ControlBaseline.Status.APPROVED)
+        .select_related("approval_signature")
+        .order_by("metric_code")
+    )
+    if not baselines:
+        return []
+    series = trend_series((b.metric_code, b.assay_code) for b in baselines)
+    alerts = []
+    for baseline in baselines:
+        points = series[(baseline.metric_code, baseline.assay_code)]
+        mine = [i for i, p in enumerate(points) if p.lot_id == lot.pk]
+        if not mine:
+            continue
+        flags = westgard.evaluate([p.value for p in points], baseline.mean, baseline.sd)
+        for i in mine:
+            if flags[i]:
+                point = points[i]
+                alerts.append(
+                    TrendAlert(
+                        baseline=baseline,
+                        point=point,
+                        position=i + 1,
+                        z=(point.value - baseline.mean) / baseline.sd,
+                        rules=[r for r in westgard.RULES if r in flags[i]],
+                    )
+                )
+    return alerts
 
 
 # --- Culture growth -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from functools import cached_property
 
 import numpy as np
 from django.contrib import messages
@@ -16,14 +17,22 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
-from django.views.generic import DetailView, FormView, TemplateView
+from django.views.generic import DetailView, FormView, ListView, TemplateView
 
-from assays import charts, qc_selectors, qc_services
-from assays.models import AssayRun, RecomputeJob
+from assays import charts, control_baselines, qc_selectors, qc_services
+from assays.models import AssayRun, ControlBaseline, RecomputeJob
 from assays.qc import capability, control_limits, westgard
-from assays.qc_forms import RecomputeForm, TrendForm
+from assays.qc_forms import BaselineProposeForm, RecomputeForm, TrendForm
+from lims.audit_trail import events_of
+from lims.forms import SignatureForm
+from lims.models import Signature
 from lims.pages import PredicateRequiredMixin, ViewRecordsMixin, add_service_errors
-from lims.roles import can_review_runs
+from lims.roles import (
+    can_approve_control_baselines,
+    can_propose_control_baselines,
+    can_review_runs,
+)
+from lims.signatures import format_signed_time, is_valid
 
 
 def figure_data(fig) -> dict:
@@ -136,10 +145,12 @@ X_TITLES = {
 
 
 class TrendView(ViewRecordsMixin, TemplateView):
-    """Levey-Jennings chart of one metric across lots, Westgard violations, and Cpk.
+    """Levey-Jennings chart of one metric across lots, Westgard violations, and Ppk.
 
-    Queries: the metric codes for the form and one query for the points, whatever the number
-    of lots.
+    The limits are the metric's approved control baseline (assays.control_baselines) when it
+    has one; otherwise provisional: an established mean and SD given on the form, or the first
+    20 points of the series. Queries: the metric codes for the form, one for the points and
+    one for the metric's baselines, whatever the number of lots.
     """
 
     template_name = "qc/trends.html"
@@ -159,32 +170,71 @@ class TrendView(ViewRecordsMixin, TemplateView):
         points = qc_selectors.trend_points(
             data["code"], assay_code=data["assay"], x_axis=data["x"] or "date"
         )  # "order" sorts by date as "date" does; only the chart's x differs
-        context.update(self._control_chart(points, data))
+        baselines = qc_selectors.metric_baselines(data["code"])
+        approved = next((b for b in baselines if b.status == ControlBaseline.Status.APPROVED), None)
+        context.update(
+            drafts=[b for b in baselines if b.status == ControlBaseline.Status.DRAFT],
+            approved_baseline=approved,
+            may_propose=can_propose_control_baselines(self.request.user),
+            baseline_min_n=control_limits.BASELINE_MIN_N,
+            propose_url=(
+                f"{reverse('qc:baseline_propose')}?{self.request.GET.urlencode()}"
+                if self.request.GET
+                else reverse("qc:baseline_propose")
+            ),
+        )
+        context.update(self._control_chart(points, data, approved))
         return context
 
-    def _control_chart(self, points, data) -> dict:
-        out = {"points": points, "unit": points[0].unit if points else ""}
-        values = np.array([p.value for p in points], dtype=float)
+    def _limits(self, values, data, approved) -> dict:
+        """mean, sd and where they come from: the approved baseline, else provisional."""
+        if approved is not None and approved.assay_code == (data["assay"] or ""):
+            signature = approved.approval_signature
+            return {
+                "mean": approved.mean,
+                "sd": approved.sd,
+                "baseline": approved,
+                "approved_on": signature.signed_at if signature else None,
+                "approved_by": signature.printed_name if signature else "",
+                "given_ignored": data["mean"] is not None,
+            }
         # Limits are never computed from the points they judge (a shift would move them):
         # given (an established mean and SD), or fixed from a baseline of the first 20 points.
         if data["mean"] is not None:
-            mean, sd, source = data["mean"], data["sd"], "established (given)"
-        else:
-            try:
-                fixed = control_limits.baseline(values.tolist())
-            except ValueError as exc:
-                out["note"] = (
+            return {"mean": data["mean"], "sd": data["sd"], "limits_from": "established (given)"}
+        try:
+            fixed = control_limits.baseline(values.tolist())
+        except ValueError as exc:
+            return {
+                "note": (
                     f"No control limits: {exc}. Give the established mean and SD, or chart at "
                     f"least {control_limits.BASELINE_MIN_N} points."
                 )
-                return out
-            mean, sd = fixed.mean, fixed.sd
-            source = (
+            }
+        return {
+            "mean": fixed.mean,
+            "sd": fixed.sd,
+            "limits_from": (
                 f"a baseline of the first {fixed.n} points, fixed: later points do not move "
                 "them (CLSI C24)"
-            )
+            ),
+        }
+
+    def _control_chart(self, points, data, approved) -> dict:
+        out = {"points": points, "unit": points[0].unit if points else ""}
+        if not points:
+            return out
+        values = np.array([p.value for p in points], dtype=float)
+        limits = self._limits(values, data, approved)
+        out["provisional"] = "baseline" not in limits
+        if out["provisional"] and approved is not None:
+            out["baseline_elsewhere"] = approved  # approved for another assay's series
+        if "note" in limits:
+            out["note"] = limits["note"]
+            return out
+        out.update(limits)
+        mean, sd = limits["mean"], limits["sd"]
         flags = westgard.evaluate(values, mean, sd)
-        out.update(mean=mean, sd=sd, limits_from=source)
         out["violations"] = [
             {
                 "n": i + 1,
@@ -224,6 +274,174 @@ class TrendView(ViewRecordsMixin, TemplateView):
         out["chart"] = figure_data(fig)
         out["has_charts"] = True
         return out
+
+
+# --- Control baselines -------------------------------------------------------------------------
+
+
+class BaselineList(ViewRecordsMixin, ListView):
+    """Every version of every metric's control baseline (``?code=`` for one metric)."""
+
+    template_name = "qc/baseline_list.html"
+    context_object_name = "baselines"
+
+    def get_queryset(self):
+        qs = ControlBaseline.objects.select_related("approval_signature", "created_by")
+        code = self.request.GET.get("code", "")
+        return qs.filter(metric_code=code) if code else qs.order_by("metric_code", "-version")
+
+
+class BaselineDetail(ViewRecordsMixin, DetailView):
+    """A baseline: its numbers, the points it was set from, its approval and audit trail."""
+
+    template_name = "qc/baseline_detail.html"
+    context_object_name = "baseline"
+    queryset = ControlBaseline.objects.select_related("approval_signature", "created_by")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        baseline = self.object
+        signature = baseline.approval_signature
+        context.update(
+            rows=[
+                {**p, "n": i, "z": (p["value"] - baseline.mean) / baseline.sd}
+                for i, p in enumerate(baseline.points, start=1)
+            ],
+            signature_valid=signature is not None
+            and is_valid(signature, baseline.signed_content()),
+            signed_at=format_signed_time(signature.signed_at) if signature else "",
+            created_at=format_signed_time(baseline.created_at),
+            may_approve=can_approve_control_baselines(self.request.user)
+            and baseline.status == ControlBaseline.Status.DRAFT,
+            trend_url=qc_selectors.trend_url(baseline.metric_code, baseline.assay_code),
+            audit_events=events_of(baseline),
+        )
+        return context
+
+
+class BaselinePropose(PredicateRequiredMixin, FormView):
+    """Propose a baseline from the metric's trend series (``?code=&assay=``): the first n
+    points, less those left out, or a set of points ticked; a draft until QA approves it."""
+
+    predicate = staticmethod(can_propose_control_baselines)
+    template_name = "qc/baseline_propose.html"
+    form_class = BaselineProposeForm
+
+    def dispatch(self, request, *args, **kwargs):
+        source = request.POST if request.method == "POST" else request.GET
+        self.code = source.get("code", "")
+        self.assay = source.get("assay", "")
+        return super().dispatch(request, *args, **kwargs)
+
+    @cached_property
+    def series(self):
+        if not self.code:
+            return []
+        return qc_selectors.trend_points(self.code, assay_code=self.assay)
+
+    def get_initial(self):
+        return {"code": self.code, "assay": self.assay}
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "series": self.series}
+
+    def form_valid(self, form):
+        data = form.cleaned_data
+        try:
+            baseline = control_baselines.baseline_propose(
+                actor=self.request.user,
+                metric_code=data["code"],
+                assay_code=data["assay"],
+                method=data["method"],
+                n=data["n"],
+                metric_ids=data["points"] if data["method"] == ControlBaseline.Method.SET else (),
+                exclude=data["exclude"] if data["method"] == ControlBaseline.Method.FIRST_N else (),
+                reason=data["reason"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+            return self.form_invalid(form)
+        messages.success(
+            self.request,
+            f"{baseline} proposed from {baseline.n} points (mean {baseline.mean:.5g}, SD "
+            f"{baseline.sd:.4g}): a draft until QA approves it.",
+        )
+        return redirect(baseline.get_absolute_url())
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        form = context["form"]
+        if form.is_bound:
+            ticked = {str(v) for v in form.data.getlist("points")}
+            left_out = {str(v) for v in form.data.getlist("exclude")}
+            method = form.data.get("method", ControlBaseline.Method.FIRST_N)
+            n = form.data.get("n", "")
+        else:
+            first = [p.metric_id for p in self.series[: control_limits.BASELINE_MIN_N]]
+            ticked, left_out = {str(i) for i in first}, set()
+            method, n = ControlBaseline.Method.FIRST_N, control_limits.BASELINE_MIN_N
+        context.update(
+            code=self.code,
+            assay=self.assay,
+            series=[
+                {
+                    "n": i,
+                    "point": p,
+                    "ticked": str(p.metric_id) in ticked,
+                    "left_out": str(p.metric_id) in left_out,
+                }
+                for i, p in enumerate(self.series, start=1)
+            ],
+            method=method,
+            n_value=n,
+            methods=ControlBaseline.Method.choices,
+            trend_url=qc_selectors.trend_url(self.code, self.assay) if self.code else "",
+            baseline_min_n=control_limits.BASELINE_MIN_N,
+        )
+        return context
+
+
+class BaselineApprove(PredicateRequiredMixin, FormView):
+    """QA's approval of a draft baseline, e-signed (meaning: approval); it supersedes the
+    version approved before and judges the metric's points from now on."""
+
+    predicate = staticmethod(can_approve_control_baselines)
+    template_name = "qc/baseline_approve.html"
+    form_class = SignatureForm
+
+    def dispatch(self, request, *args, **kwargs):
+        self.baseline = get_object_or_404(ControlBaseline, pk=kwargs["pk"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        try:
+            # Re-authentication before the service's transaction: a refusal stays counted.
+            signer = form.signer(self.request, Signature.Meaning.APPROVAL)
+            baseline = control_baselines.baseline_approve(
+                signer=signer, baseline=self.baseline, comment=form.cleaned_data["comment"]
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+            return self.form_invalid(form)
+        signature = baseline.approval_signature
+        messages.success(
+            self.request,
+            f"{baseline} approved, signed by {signature.printed_name}: it judges "
+            f"{baseline.metric_code} from now on.",
+        )
+        return redirect(baseline.get_absolute_url())
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["baseline"] = self.baseline
+        context["current"] = (
+            ControlBaseline.objects.filter(
+                metric_code=self.baseline.metric_code, status=ControlBaseline.Status.APPROVED
+            )
+            .exclude(pk=self.baseline.pk)
+            .first()
+        )
+        return context
 
 
 # --- Bulk recompute ----------------------------------------------------------------------------

@@ -210,6 +210,16 @@ def can_manage_specifications(user) -> bool:
     return user.is_authenticated and user.is_active and has_role(user, QA)
 
 
+def can_propose_control_baselines(user) -> bool:
+    """Analysts, who trend the QC data, and QA propose the baseline a control chart is judged
+    against; only QA approves it."""
+    return user.is_authenticated and user.is_active and has_role(user, ANALYST, QA)
+
+
+def can_approve_control_baselines(user) -> bool:
+    return user.is_authenticated and user.is_active and has_role(user, QA)
+
+
 def can_view_release_review(user) -> bool:
     """The review-by-exception page: QA, who decide, and analysts, who prepare the review."""
     return user.is_authenticated and user.is_active and has_role(user, ANALYST, QA)
@@ -241,4 +251,6 @@ def role_context(request):
         "can_sign_dispositions": can_sign_dispositions(user),
         "can_manage_specifications": can_manage_specifications(user),
         "can_open_deviations": can_open_deviations(user),
+        "can_propose_control_baselines": can_propose_control_baselines(user),
+        "can_approve_control_baselines": can_approve_control_baselines(user),
     }

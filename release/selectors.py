@@ -12,6 +12,7 @@ from django.db.models import Max, Prefetch, Q
 from django.utils import timezone
 
 from assays.models import AssayRun, Result, RunReagentUse
+from assays.qc_selectors import TrendAlert, out_of_trend
 from assays.selectors import calibration_state
 from batches.genealogy import lot_genealogy
 from batches.models import LOCKED_STATUSES, Aliquot, CultureBatch, ExosomeLot
@@ -182,7 +183,8 @@ BLOCKER_CODES = {
     "criterion_failed": "A required criterion fails (OOS).",
     "criterion_pending": "A required criterion has no result yet.",
     "criterion_invalid": "A required criterion has an invalid result.",
-    "deviation_open": "A deviation or OOS investigation concerning it is not closed.",
+    "deviation_open": "A deviation concerning it is not closed.",
+    "oos_open": "An OOS investigation concerning it is not closed.",
     "oos_confirmed": "An investigation confirmed an OOS: a lot can only be rejected, a batch's "
     "cells not used.",
     "source_batch_failed": "A culture batch the lot was made from fails a required source-cell "
@@ -253,10 +255,12 @@ def _deviation_blockers(deviations, *, confirmed: str) -> list[Blocker]:
     for d in deviations:
         ref = _ref("deviation", d.pk, d.code)
         if d.status != Deviation.Status.CLOSED:
+            oos = d.kind == Deviation.Kind.OOS
             blockers.append(
                 Blocker(
-                    "deviation_open",
-                    f"Deviation {d.code} ({d.title}) is {d.get_status_display().lower()}.",
+                    "oos_open" if oos else "deviation_open",
+                    f"{'OOS investigation' if oos else 'Deviation'} {d.code} ({d.title}) is "
+                    f"{d.get_status_display().lower()}.",
                     ref,
                 )
             )
@@ -443,6 +447,9 @@ class Review:
     reagents: list[ReagentFlag]
     instruments: list[tuple]
     changes: list
+    # Out-of-trend alerts against approved control baselines (assays.qc_selectors.out_of_trend):
+    # judged and counted here, never a release blocker.
+    trend_alerts: list[TrendAlert] = field(default_factory=list)
 
     @property
     def rerun_count(self) -> int:
@@ -462,6 +469,7 @@ class Review:
                 self.reagents,
                 self.instruments,
                 self.changes,
+                self.trend_alerts,
             )
         )
 
@@ -488,6 +496,7 @@ def lot_review(lot: ExosomeLot) -> Review:
         reagents=_reagent_flags(lot, runs),
         instruments=_instrument_flags(runs),
         changes=changes_after_entry(lot, runs),
+        trend_alerts=out_of_trend(lot),
     )
 
 
