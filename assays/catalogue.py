@@ -197,8 +197,75 @@ ASSAYS = [
 ]
 
 
-def seed_catalogue(apps, schema_editor=None):
-    """Create version 1 of every assay above (idempotent), owned by the system account."""
+# Assays added for version 2 of the drug-substance specification (release 0005): what MISEV2023
+# (Welsh et al., J Extracell Vesicles 2024;13:e12404) and the ISCT/ISEV position on MSC-EVs
+# (Witwer et al., J Extracell Vesicles 2019;8:1609206) expect and version 1 did not test.
+ADDED_ASSAYS = [
+    (
+        "EV-IDENTITY",
+        "MSC identity on the EVs",
+        "Bead-based multiplex flow cytometry of EV surface markers",
+        "SOP-QC-012",
+        "lot",
+        [(m, m, QUALITATIVE, "", POS_NEG) for m in ("CD73", "CD90", "CD105", "CD45", "CD14")],
+    ),
+    (
+        "EV-COISOLATES",
+        "Non-EV co-isolates",
+        "Western blot / ELISA of lipoproteins and albumin (MISEV2023)",
+        "SOP-QC-013",
+        "lot",
+        [(m, m, QUALITATIVE, "", POS_NEG) for m in ("ApoA1", "ApoB", "albumin")],
+    ),
+    (
+        "DSDNA",
+        "Residual double-stranded DNA",
+        "Fluorescent dye binding (PicoGreen), microplate",
+        "SOP-QC-014",
+        "lot",
+        [("dsdna", "dsDNA concentration", NUMERIC, "ng/mL", [])],
+    ),
+    (
+        "APPEARANCE",
+        "Appearance",
+        "Visual inspection: clarity, colour, visible particles (Ph. Eur. 2.2.1, 2.2.2, 2.9.20)",
+        "SOP-QC-015",
+        "lot",
+        [("appearance", "Appearance", QUALITATIVE, "", ["conforms", "does not conform"])],
+    ),
+    (
+        "PH",
+        "pH",
+        "Potentiometry (Ph. Eur. 2.2.3)",
+        "SOP-QC-016",
+        "lot",
+        [("ph", "pH", NUMERIC, "", [])],
+    ),
+    (
+        "OSMOLALITY",
+        "Osmolality",
+        "Freezing-point depression (Ph. Eur. 2.2.35)",
+        "SOP-QC-017",
+        "lot",
+        [("osmolality", "Osmolality", NUMERIC, "mOsm/kg", [])],
+    ),
+    (
+        "BIOBURDEN",
+        "Bioburden before final filtration",
+        "Membrane filtration, total aerobic microbial count (Ph. Eur. 2.6.12)",
+        "SOP-QC-018",
+        "lot",
+        [("bioburden", "Total aerobic microbial count", NUMERIC, "CFU/100 mL", [])],
+    ),
+]
+
+
+def seed_added_assays(apps, schema_editor=None):
+    seed_catalogue(apps, schema_editor, assays=ADDED_ASSAYS)
+
+
+def seed_catalogue(apps, schema_editor=None, assays=ASSAYS):
+    """Create version 1 of every assay given (idempotent), owned by the system account."""
     User = apps.get_model("lims", "User")
     AssayDefinition = apps.get_model("assays", "AssayDefinition")
     Analyte = apps.get_model("assays", "Analyte")
@@ -206,7 +273,7 @@ def seed_catalogue(apps, schema_editor=None):
         username="system",
         defaults={"is_active": False, "first_name": "LIMS", "last_name": "installation"},
     )
-    for code, name, method, sop, applies_to, analytes in ASSAYS:
+    for code, name, method, sop, applies_to, analytes in assays:
         assay, created = AssayDefinition.objects.get_or_create(
             code=code,
             version=1,

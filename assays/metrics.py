@@ -296,6 +296,13 @@ RULES: dict[str, Callable] = {
     "MYCO-CB": _qualitative("mycoplasma"),
     "EV-MARKERS": _qualitative("ev_markers"),
     "TEM": _qualitative("tem"),
+    "EV-IDENTITY": _qualitative("ev_identity"),
+    "EV-COISOLATES": _qualitative("ev_coisolates"),
+    "APPEARANCE": _qualitative("appearance"),
+    "DSDNA": _simple_means({"dsdna": "dsdna.ng_per_ml"}),
+    "PH": _simple_means({"ph": "ph"}),
+    "OSMOLALITY": _simple_means({"osmolality": "osmolality"}),
+    "BIOBURDEN": _simple_means({"bioburden": "bioburden.cfu"}),
 }
 
 

@@ -308,6 +308,8 @@ def _validated_result(analyte: Analyte, item: ResultInput) -> CheckedValue:
 # is at least zero; percentages of a whole (positive cells, viability, size fraction) at most 100.
 SIGNED_UNITS = {"", "RFU"}
 PERCENT_ABOVE_100 = {"spike_recovery"}  # a recovery of 50-200 % is valid (USP <85>)
+# Analytes with a bounded scale of their own: pH runs 0-14 in water (Ph. Eur. 2.2.3).
+BOUNDED = {"ph": (0.0, 14.0)}
 
 
 def physically_impossible(analyte: Analyte, value: float) -> str:
@@ -316,6 +318,10 @@ def physically_impossible(analyte: Analyte, value: float) -> str:
         return "is negative: an amount, concentration, size or count cannot be"
     if analyte.unit == "percent" and value > 100 and analyte.code not in PERCENT_ABOVE_100:
         return "is above 100 %: a fraction of a whole cannot be"
+    if analyte.code in BOUNDED:
+        low, high = BOUNDED[analyte.code]
+        if not low <= value <= high:
+            return f"is outside {low:g}-{high:g}: the {analyte.name} scale has no such value"
     return ""
 
 

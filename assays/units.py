@@ -4,6 +4,7 @@ The registry knows the counting units of this field (cells, copies) and endotoxi
 units (EU), which are not SI, as their own dimensions so they never convert into each other.
 """
 
+import re
 from functools import lru_cache
 
 import pint
@@ -18,6 +19,11 @@ def registry() -> pint.UnitRegistry:
     ureg.define("copies = [copy_count] = copy")
     ureg.define("EU = [endotoxin]")
     ureg.define("RFU = [fluorescence]")
+    # Colony-forming units (bioburden, Ph. Eur. 2.6.12) count organisms, not particles.
+    ureg.define("CFU = [colony_count] = cfu")
+    # Osmoles (osmolality, Ph. Eur. 2.2.35) count osmotically active particles: their own
+    # dimension, so mOsm/kg never converts into mol/kg.
+    ureg.define("osmole = [osmotic_amount] = Osm = osmol")
     # Absorbance is a dimensionless log ratio; plate readers also report milli-absorbance.
     # ("AU" is pint's astronomical unit, hence the long name.)
     # pint ships "absorbance_unit" in some versions; define it only where it is missing.
@@ -27,6 +33,9 @@ def registry() -> pint.UnitRegistry:
     return ureg
 
 
+_PER_AMOUNT = re.compile(r"/\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)")
+
+
 @lru_cache(maxsize=1024)
 def _parse(unit: str):
     """A unit as a pint quantity of magnitude 1 or a scale ("10^6 cells/mL" is 1e6 cell/mL)."""
@@ -34,6 +43,8 @@ def _parse(unit: str):
     if text in ("", "(unitless)", "unitless", "1", "#"):
         return registry().Quantity(1)
     text = text.replace("%", "percent").replace("µ", "u").replace("μ", "u").replace("^", "**")
+    # "CFU/100 mL" means per 100 mL, as a laboratory writes it; pint would read CFU / 100 × mL.
+    text = _PER_AMOUNT.sub(r"/(\1 \2)", text)
     quantity = registry().parse_expression(text)
     if not isinstance(quantity, registry().Quantity) or (
         quantity.unitless and quantity.magnitude != 1

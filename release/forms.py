@@ -72,13 +72,35 @@ class CriterionForm(BootstrapMixin, forms.ModelForm):
             "alert_upper",
             "required",
             "reference",
+            "combination",
+            "any_of_codes",
+            "endotoxin_k",
+            "dose_ml_per_hour",
+            "body_mass_kg",
         ]
+        labels = {
+            "any_of_codes": "Or any one of",
+            "endotoxin_k": "K (EU/kg)",
+            "dose_ml_per_hour": "Maximum dose per hour (mL)",
+            "body_mass_kg": "Body mass (kg)",
+        }
         help_texts = {
             "metric_code": "The QC metric judged, e.g. nta.concentration or endotoxin.eu_per_ml.",
             "expected_text": "For 'equals': the accepted call, e.g. 'no growth'.",
             "unit": "The unit of the limits; a metric in another unit is converted.",
             "required": "Unticked: report only, never blocks release.",
+            "any_of_codes": "Comma-separated metric codes, e.g. ev_markers.ALIX: the criterion "
+            "holds when the metric or any one of these conforms.",
+            "endotoxin_k": "With the dose and body mass, the upper limit is derived as K/M "
+            "(USP <85>); leave the upper limit empty.",
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["combination"].required = False
+
+    def clean_combination(self):
+        return self.cleaned_data.get("combination") or Criterion.Combination.ALL
 
 
 class DeviationOpenForm(BootstrapMixin, forms.Form):

@@ -7,6 +7,7 @@ original tables, so their rows, audit events and signatures are the same records
 """
 
 import pgtrigger
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -134,6 +135,25 @@ class Criterion(GmpRecord):
         default=Combination.ALL,
         help_text="How several valid results (original and retests) are judged together.",
     )
+    # MISEV2023 asks for at least one cytosolic EV protein, whichever the site detects (TSG101
+    # or ALIX, ...): the criterion holds when the metric or any one of these conforms.
+    any_of_codes = ArrayField(
+        models.CharField(max_length=60),
+        default=list,
+        blank=True,
+        help_text="Other metrics, any one of which conforming also satisfies the criterion.",
+    )
+    # The endotoxin limit K/M (USP <85>, Ph. Eur. 5.1.10): K the threshold pyrogenic dose,
+    # M the maximum dose per kg per hour. Given these, the upper limit is derived, not typed.
+    endotoxin_k = models.FloatField(
+        null=True, blank=True, help_text="K, EU/kg per hour (5 parenteral, 0.2 intrathecal)."
+    )
+    dose_ml_per_hour = models.FloatField(
+        null=True, blank=True, help_text="Maximum dose given within one hour, mL."
+    )
+    body_mass_kg = models.FloatField(
+        null=True, blank=True, help_text="Body mass the dose is given to, kg (70: an adult)."
+    )
 
     class Meta:
         db_table = "assays_criterion"
@@ -144,7 +164,31 @@ class Criterion(GmpRecord):
         return f"{self.test}: {self.acceptance}"
 
     @property
+    def metric_codes(self) -> list[str]:
+        """The metric and its alternatives, in the order they are tried."""
+        return [self.metric_code, *self.any_of_codes]
+
+    @property
+    def derived_from(self) -> str:
+        """How a derived limit was computed, for the pages and the CoA ("" when typed)."""
+        if self.endotoxin_k is None:
+            return ""
+        return (
+            f"K/M: K = {self.endotoxin_k:g} EU/kg, M = {self.dose_ml_per_hour:g} mL per hour "
+            f"/ {self.body_mass_kg:g} kg"
+        )
+
+    @property
     def acceptance(self) -> str:
+        text = self._limits()
+        if self.any_of_codes:
+            names = ", ".join(code.rsplit(".", 1)[-1] for code in self.metric_codes)
+            text = f"{text}: any one of {names}"
+        if self.derived_from:
+            text = f"{text} (K/M)"
+        return text
+
+    def _limits(self) -> str:
         unit = f" {self.unit}" if self.unit else ""
         c = self.Comparator
         if self.comparator == c.BETWEEN:
@@ -158,7 +202,7 @@ class Criterion(GmpRecord):
         return "report"
 
     def signed_content(self) -> dict:
-        return {
+        content: dict[str, object] = {
             "test": self.test,
             "metric": self.metric_code,
             "comparator": self.comparator,
@@ -170,6 +214,14 @@ class Criterion(GmpRecord):
             "alert_upper": self.alert_upper,
             "required": self.required,
         }
+        # Added later, and only where set, so signatures over earlier versions stay verifiable.
+        if self.combination != self.Combination.ALL:
+            content["combination"] = self.combination
+        if self.any_of_codes:
+            content["any_of"] = self.any_of_codes
+        if self.derived_from:
+            content["derived_from"] = self.derived_from
+        return content
 
 
 @audited(meta={"db_table": "assays_lotspecificationevent"})

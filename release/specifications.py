@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from assays.metrics import valid_metrics
 from assays.models import QCMetric
+from assays.qc import endotoxin
 from assays.units import convert
 from lims.audit import audit_context
 from lims.roles import can_manage_specifications, require
@@ -41,6 +42,7 @@ def specification_approve(*, signer: Signer, specification, comment: str = "") -
     if signer.meaning != "approval":
         raise ValidationError("A specification is approved with a signature meaning approval.")
     spec = Specification.objects.select_for_update().get(pk=specification.pk)
+    _refuse_withdrawn(spec)
     if spec.status != Specification.Status.DRAFT:
         raise ValidationError(f"{spec} is {spec.get_status_display().lower()}, not a draft.")
     if not spec.criteria.exists():
@@ -84,6 +86,31 @@ def specification_make_effective(*, actor, specification) -> Specification:
     )
 
 
+def _refuse_withdrawn(spec: Specification) -> None:
+    if spec.is_voided:
+        raise ValidationError(f"{spec} was withdrawn: {spec.void_reason}")
+
+
+@transaction.atomic
+def specification_withdraw(*, actor, specification, reason: str) -> Specification:
+    """QA withdraws a draft it will not approve, with the reason: a recorded voiding, never a
+    deletion. The version number stays used; the next draft takes the one after it."""
+    require(can_manage_specifications, actor, "Only QA withdraws a draft specification.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the draft is withdrawn."})
+    spec = Specification.objects.select_for_update().get(pk=specification.pk)
+    _refuse_withdrawn(spec)
+    if spec.status != Specification.Status.DRAFT:
+        raise ValidationError(
+            f"{spec} is {spec.get_status_display().lower()}: only a draft can be withdrawn."
+        )
+    spec.voided_at, spec.voided_by, spec.void_reason = timezone.now(), actor, reason
+    with audit_context(actor=actor, reason=reason):
+        spec.save(update_fields=["voided_at", "voided_by", "void_reason"])
+    return spec
+
+
 CRITERION_FIELDS = (
     "position",
     "test",
@@ -99,7 +126,12 @@ CRITERION_FIELDS = (
     "required",
     "reference",
     "combination",
+    "any_of_codes",
+    "endotoxin_k",
+    "dose_ml_per_hour",
+    "body_mass_kg",
 )
+DERIVATION_FIELDS = ("endotoxin_k", "dose_ml_per_hour", "body_mass_kg")
 
 
 @transaction.atomic
@@ -114,13 +146,16 @@ def specification_draft_create(*, actor, product: str, title: str = "") -> Speci
     versions = list(
         Specification.objects.select_for_update().filter(product=product).order_by("-version")
     )
-    pending = [v for v in versions if v.status in ("draft", "approved")]
+    pending = [v for v in versions if v.status in ("draft", "approved") and not v.is_voided]
     if pending:
         v = pending[0]
         raise ValidationError(
             f"{v} is {v.get_status_display().lower()} and not yet effective: finish it first."
         )
-    base = next((v for v in versions if v.status == "effective"), versions[0] if versions else None)
+    base = next(
+        (v for v in versions if v.status == "effective"),
+        next((v for v in versions if not v.is_voided), None),
+    )
     spec = Specification(
         product=product,
         version=(versions[0].version + 1) if versions else 1,
@@ -144,11 +179,11 @@ def specification_draft_create(*, actor, product: str, title: str = "") -> Speci
 
 def _check_limits(criterion: Criterion) -> None:
     c = Criterion.Comparator
-    errors = {}
+    errors = _derive_limit(criterion)
     if criterion.comparator in (c.GTE, c.GT, c.BETWEEN) and criterion.lower is None:
         errors["lower"] = "This comparator needs a lower limit."
     if criterion.comparator in (c.LTE, c.LT, c.BETWEEN) and criterion.upper is None:
-        errors["upper"] = "This comparator needs an upper limit."
+        errors.setdefault("upper", "This comparator needs an upper limit.")
     if (
         criterion.comparator == c.BETWEEN
         and None not in (criterion.lower, criterion.upper)
@@ -162,8 +197,41 @@ def _check_limits(criterion: Criterion) -> None:
         and criterion.alert_lower >= criterion.alert_upper
     ):
         errors["alert_upper"] = "The upper alert limit must be above the lower one."
+    codes = criterion.any_of_codes or []
+    if criterion.metric_code in codes or len(set(codes)) != len(codes):
+        errors["any_of_codes"] = "Name each alternative metric once, other than the metric."
     if errors:
         raise ValidationError(errors)
+
+
+def _derive_limit(criterion: Criterion) -> dict[str, str]:
+    """Set the upper limit of a K/M criterion from its K, dose and body mass (USP <85>:
+    limit = K / M, M = dose per kg per hour); the errors, by field, if it cannot be."""
+    k, dose, mass = given = [getattr(criterion, name) for name in DERIVATION_FIELDS]
+    if all(v is None for v in given):
+        return {}
+    missing = {
+        name: "K/M needs K, the dose per hour and the body mass."
+        for name, v in zip(DERIVATION_FIELDS, given, strict=True)
+        if v is None
+    }
+    if missing or k is None or dose is None or mass is None:
+        return missing
+    if criterion.comparator not in (Criterion.Comparator.LT, Criterion.Comparator.LTE):
+        return {"comparator": "A K/M endotoxin limit is an upper limit: choose < or ≤."}
+    try:
+        limit = endotoxin.endotoxin_limit(k, endotoxin.dose_per_kg(dose, mass))
+        limit = convert(limit, "EU/mL", criterion.unit or "EU/mL")
+    except ValueError as exc:
+        return {"endotoxin_k": f"K/M cannot be derived: {exc}."}
+    limit = float(f"{limit:.4g}")
+    if criterion.upper is not None and abs(criterion.upper - limit) > 1e-9 * limit:
+        return {
+            "upper": f"The upper limit is derived from K/M: {limit:g} {criterion.unit}. "
+            "Leave it empty or give that value."
+        }
+    criterion.upper = limit
+    return {}
 
 
 @transaction.atomic
@@ -172,6 +240,7 @@ def criterion_save(*, actor, specification, criterion=None, **fields) -> Criteri
     version never change: a change is a new version, approved again."""
     require(can_manage_specifications, actor, "Only QA edits specifications.")
     spec = Specification.objects.select_for_update().get(pk=specification.pk)
+    _refuse_withdrawn(spec)
     if spec.status != Specification.Status.DRAFT:
         raise ValidationError(
             f"{spec} is {spec.get_status_display().lower()}: its criteria never change. "
@@ -188,6 +257,8 @@ def criterion_save(*, actor, specification, criterion=None, **fields) -> Criteri
         if criterion.specification_id != spec.pk:
             raise ValidationError("This criterion belongs to another specification.")
         reason = "Draft criterion changed"
+    if "upper" not in fields and any(name in fields for name in DERIVATION_FIELDS):
+        fields["upper"] = None  # derived again from the new K/M
     for name, value in fields.items():
         setattr(criterion, name, value)
     criterion.full_clean()
@@ -315,6 +386,43 @@ def judge_all(
     return status, note, metric, failing
 
 
+def judge_criterion(
+    criterion: Criterion, metrics: dict[str, list[QCMetric]]
+) -> tuple[str, str, QCMetric | None, list[QCMetric]]:
+    """`judge_all` over the criterion's metric and its alternatives ("TSG101 or ALIX").
+
+    The criterion holds when any one of them conforms; it fails (each failing result an OOS)
+    only when every one of them has results and none conforms; otherwise it waits for the
+    others, so one marker not detected is no OOS while another can still show the protein."""
+    if not criterion.any_of_codes:
+        return judge_all(criterion, metrics.get(criterion.metric_code, []))
+    verdicts = [
+        (code, judge_all(criterion, metrics.get(code, []))) for code in criterion.metric_codes
+    ]
+    conforming = [(code, v) for code, v in verdicts if v[0] in (S.PASS, S.ALERT)]
+    if conforming:
+        # The best of them: a pass before a pass with alerts.
+        code, (status, note, metric, _) = max(conforming, key=lambda cv: _SEVERITY.index(cv[1][0]))
+        return status, _joined(f"{_name(code)} conforms", note), metric, []
+    if all(v[0] == S.FAIL for _, v in verdicts):
+        failing = [m for _, v in verdicts for m in v[3]]
+        names = " or ".join(_name(code) for code, _ in verdicts)
+        return S.FAIL, f"neither {names} conforms", verdicts[0][1][2], failing
+    status, _, metric, _ = min(
+        (v for _, v in verdicts), key=lambda v: _SEVERITY.index(v[0]) if v[0] != S.FAIL else 99
+    )
+    notes = "; ".join(f"{_name(code)}: {v[1] or v[0]}" for code, v in verdicts)
+    return status, notes, metric, []
+
+
+def _name(code: str) -> str:
+    return code.rsplit(".", 1)[-1]
+
+
+def _joined(first: str, rest: str) -> str:
+    return f"{first}; {rest}" if rest else first
+
+
 class _MeanOf:
     """A metric-like value: the mean of several results, in the newest one's unit."""
 
@@ -363,11 +471,9 @@ def evaluate(*, lot=None, culture_batch=None) -> list[CriterionEvaluation]:
     evaluations = []
     with audit_context(reason="Evaluated against the specification"):
         for criterion in spec.criteria.all():
-            status, note, metric, failing = judge_all(
-                criterion, metrics.get(criterion.metric_code, [])
-            )
+            status, note, metric, failing = judge_criterion(criterion, metrics)
             value = metric.value if metric else None
-            results = metrics.get(criterion.metric_code, [])
+            results = metrics.get(metric.code if metric else criterion.metric_code, [])
             values = [m.value for m in results if m.value is not None]
             if criterion.combination == Criterion.Combination.MEAN and results:
                 if len(values) == len(results):

@@ -32,6 +32,11 @@ urlpatterns = [
         name="specification_approve",
     ),
     path(
+        "specifications/<int:pk>/withdraw/",
+        views.SpecificationWithdraw.as_view(),
+        name="specification_withdraw",
+    ),
+    path(
         "specifications/<int:pk>/make-effective/",
         views.SpecificationMakeEffective.as_view(),
         name="specification_make_effective",

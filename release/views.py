@@ -22,6 +22,7 @@ from django_filters.views import FilterView
 
 from batches.models import ExosomeLot
 from lims.audit_trail import events_of
+from lims.forms import ReasonForm
 from lims.models import Signature
 from lims.pages import PredicateRequiredMixin, ViewRecordsMixin, add_service_errors
 from lims.roles import (
@@ -228,7 +229,7 @@ class SpecificationDetail(ViewRecordsMixin, DetailView):
             signature_valid=signature is not None and is_valid(signature, spec.signed_content()),
             audit_events=events_of(spec),
             has_pending=Specification.objects.filter(
-                product=spec.product, status__in=("draft", "approved")
+                product=spec.product, status__in=("draft", "approved"), voided_at=None
             ).exists(),
         )
         return context
@@ -363,6 +364,30 @@ class SpecificationApprove(_SpecificationForm):
     def success_message(self):
         signature = self.result.approval_signature
         return f"{self.result} approved, signed by {signature.printed_name}."
+
+
+class SpecificationWithdraw(_SpecificationForm):
+    form_class = ReasonForm
+    submit_label = "Withdraw the draft"
+
+    @property
+    def title(self):
+        return f"Withdraw {self.specification}"
+
+    intro = (
+        "A withdrawn draft is kept, with who withdrew it and why, and never judges a lot. "
+        "The next draft takes the next version number."
+    )
+
+    def perform(self, form):
+        return specifications.specification_withdraw(
+            actor=self.request.user,
+            specification=self.specification,
+            reason=form.cleaned_data["reason"],
+        )
+
+    def success_message(self):
+        return f"{self.result} withdrawn."
 
 
 class SpecificationMakeEffective(_SpecificationForm):

@@ -327,21 +327,24 @@ def _flush_keeps_the_installation_data():
         from django.apps import apps
 
         from assays.catalogue import (
+            seed_added_assays,
             seed_catalogue,
             set_minimum_days,
             set_required_reagents,
             set_suitability,
         )
         from lims.roles import sync_role_groups
-        from release.default_specifications import seed_specifications
+        from release.default_specifications import seed_specification_v2, seed_specifications
 
         with pgtrigger.ignore():
             result = original(self, *args, **options)
         seed_catalogue(apps)
+        seed_added_assays(apps)
         set_required_reagents(apps)
         set_suitability(apps)
         set_minimum_days(apps)
         seed_specifications(apps)
+        seed_specification_v2(apps)
         sync_role_groups(apps)
         return result
 

@@ -43,6 +43,13 @@ class CriterionOutput(serializers.Serializer):
     alert_upper = serializers.FloatField(allow_null=True)
     required = serializers.BooleanField()
     acceptance = serializers.CharField()
+    combination = serializers.CharField(help_text="How original and retest results combine.")
+    any_of_codes = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Alternative metrics: the criterion holds when any one of them conforms.",
+    )
+    derived_from = serializers.CharField(help_text="How a derived limit was computed (K/M).")
+    reference = serializers.CharField()
 
 
 class SignatureOutput(serializers.Serializer):
@@ -101,10 +108,13 @@ class EvaluationOutput(serializers.Serializer):
 
 class BlockerObjectOutput(serializers.Serializer):
     type = serializers.ChoiceField(
-        choices=["lot", "criterion", "deviation"], help_text="What the blocker is about"
+        choices=["lot", "culture_batch", "run", "criterion", "deviation"],
+        help_text="What the blocker is about",
     )
     id = serializers.IntegerField()
-    code = serializers.CharField(help_text="Lot code, criterion metric code or deviation code")
+    code = serializers.CharField(
+        help_text="Lot or batch code, run, criterion metric code or deviation code"
+    )
 
 
 class BlockerOutput(serializers.Serializer):

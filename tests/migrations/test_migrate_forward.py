@@ -82,7 +82,12 @@ ALLOWED_TO_GROW = {
     "django_content_type": "a row per new model; a moved model keeps its row (renamed in place)",
     "auth_permission": "four rows per new model, on the content type's row",
     "assays_analyte": "assays 0009: the analyte a validity criterion reads (LAL curve r), added "
-    "to version 1 of its assay",
+    "to version 1 of its assay; assays 0012: the analytes of the assays below",
+    "assays_assaydefinition": "assays 0012: the assays version 2 of the drug-substance "
+    "specification needs (MISEV2023), added to the catalogue",
+    "assays_specification": "release 0006: version 2 of the drug-substance specification, "
+    "installed as a draft where only version 1 exists",
+    "assays_criterion": "release 0006: that draft's criteria",
 }
 
 # Audit tables a data migration adds events to: the change it makes to the records is audited
@@ -99,6 +104,8 @@ AUDITED_BY_DATA_MIGRATIONS = {
         "pgh_id",
         "assays 0008: the reagent lots each assay requires, set in the catalogue",
     ),
+    "assays_specificationevent": ("pgh_id", "release 0006: the draft's creation"),
+    "assays_criterionevent": ("pgh_id", "release 0006: its criteria's creation"),
     "pghistory_context": ("id", "the context (reason) of those events"),
 }
 

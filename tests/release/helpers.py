@@ -239,14 +239,31 @@ def dispose(user, lot, decision="released", *, password=PASSWORD, username=None,
     return lot_dispose(signer=signer, lot=lot, decision=decision, **kwargs)
 
 
-def draft_specification(actor, *, version=2, limits: dict | None = None):
+def withdraw_installed_draft(actor, product="msc_sev_ds"):
+    """Withdraw the draft the installation seeds (version 2 of the drug-substance
+    specification, MISEV2023), as QA does before drafting a version of its own."""
+    from release.models import Specification
+    from release.specifications import specification_withdraw
+
+    for draft in Specification.objects.filter(product=product, status="draft", voided_at=None):
+        specification_withdraw(actor=actor, specification=draft, reason="Not adopted here")
+
+
+def draft_specification(actor, *, version=None, limits: dict | None = None):
     """A draft of the drug-substance specification: a copy of the effective version's criteria,
-    with `limits` ({metric code: {field: value}}) changed, as QA drafts a new version."""
+    with `limits` ({metric code: {field: value}}) changed, as QA drafts a new version (the
+    installed MISEV2023 draft withdrawn first)."""
+    from django.db.models import Max
+
     from lims.audit import audit_context
     from release.models import Criterion, Specification
     from release.specifications import effective_specification
 
+    withdraw_installed_draft(actor)
     current = effective_specification(Specification.Product.DRUG_SUBSTANCE)
+    if version is None:
+        versions = Specification.objects.filter(product=current.product)
+        version = versions.aggregate(v=Max("version"))["v"] + 1
     limits = limits or {}
     with audit_context(actor=actor, reason="New specification version drafted"):
         draft = Specification.objects.create(

@@ -55,7 +55,7 @@ def test_mycoplasma_detected_in_the_source_cells_opens_an_oos_on_the_batch_and_b
     assert str(batch) in oos.title
     blockers = release_blockers(lot)
     codes = [b.code for b in blockers]
-    assert "source_batch_failed" in codes and "deviation_open" in codes
+    assert "source_batch_failed" in codes and "oos_open" in codes
     failed = next(b for b in blockers if b.code == "source_batch_failed")
     assert batch.code in failed.message and "Mycoplasma" in failed.message
     assert failed.object == {"type": "culture_batch", "id": batch.pk, "code": batch.code}
@@ -116,4 +116,4 @@ def test_the_review_page_and_the_api_name_the_failing_batch_and_criterion(
 
     body = client.get(f"/api/v1/lots/{lot.pk}/evaluation/").json()
     assert body["releasable"] is False
-    assert {"source_batch_failed", "deviation_open"} <= {b["code"] for b in body["blockers"]}
+    assert {"source_batch_failed", "oos_open"} <= {b["code"] for b in body["blockers"]}

@@ -84,7 +84,7 @@ def test_a_passing_retest_does_not_override_a_valid_oos_result(
     client.force_login(qa_user)
     body = client.get(f"/api/v1/lots/{lot.pk}/evaluation/").json()
     assert body["releasable"] is False
-    assert {"criterion_failed", "deviation_open"} <= {b["code"] for b in body["blockers"]}
+    assert {"criterion_failed", "oos_open"} <= {b["code"] for b in body["blockers"]}
 
 
 def test_only_an_assignable_laboratory_cause_lets_a_retest_replace_the_original(

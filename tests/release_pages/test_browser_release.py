@@ -184,7 +184,7 @@ def test_qa_releases_a_passing_lot_and_an_oos_lot_is_stopped(
     expect(blockers).to_contain_text("The lot cannot be released because:")
     expect(blockers).to_contain_text("Endotoxin (< 0.5 EU/mL) fails (OOS).")
     expect(blockers).to_contain_text(
-        f"Deviation {oos.code} (OOS: Endotoxin of lot {failing.code}) is open."
+        f"OOS investigation {oos.code} (OOS: Endotoxin of lot {failing.code}) is open."
     )
     expect(page.locator("#criteria tr.table-danger")).to_contain_text("Fail (OOS)")
     steps.shot("review-oos-lot-blocked")
@@ -207,7 +207,7 @@ def test_qa_releases_a_passing_lot_and_an_oos_lot_is_stopped(
         f"Source culture batch {batch.code}: Mycoplasma (not detected) fails (OOS)."
     )
     expect(blockers).to_contain_text(
-        f"Deviation {batch_oos.code} (OOS: Mycoplasma of culture batch"
+        f"OOS investigation {batch_oos.code} (OOS: Mycoplasma of culture batch"
     )
     expect(page.locator("form button:has-text('Sign the disposition')")).to_have_count(1)
     steps.shot("review-lot-blocked-by-its-source-cells")

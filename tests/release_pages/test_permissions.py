@@ -18,6 +18,7 @@ from release import deviations, specifications
 from release import urls as release_urls
 from release.models import Deviation, Disposition, Specification
 from tests import factories
+from tests.release.helpers import withdraw_installed_draft
 from tests.release_pages.conftest import BACKEND, sign_data, signed_in
 
 LOGIN = "302 to the sign-in page"
@@ -41,6 +42,7 @@ MATRIX = [
     ("criterion_edit",                ("draft", "criterion"), QA_ONLY),
     ("specification_approve",         ("draft",),            QA_ONLY),
     ("specification_make_effective",  ("draft",),            QA_ONLY),
+    ("specification_withdraw",        ("draft",),            QA_ONLY),
     ("deviation_list",                (),                    VIEWERS),
     ("deviation_detail",              ("deviation",),        VIEWERS),
     ("deviation_create",              (),                    (LOGIN, 200, 200, 200, 403, 403)),
@@ -62,6 +64,7 @@ def records(passing_lot, technician, qa_user, qa_signer):
         reverse("release:lot_review", args=[passing_lot.pk]), sign_data(qa_signer)
     )
     assert response.status_code == 302, response.content.decode()[:2000]
+    withdraw_installed_draft(qa_user)
     draft = specifications.specification_draft_create(
         actor=qa_user, product=Specification.Product.DRUG_SUBSTANCE
     )
@@ -139,5 +142,5 @@ def test_a_post_is_refused_to_every_role_refused_the_page(personas, make_user, r
     assert not mismatches, "\n".join(mismatches)
     # Nothing was written by the refused posts.
     assert Disposition.objects.count() == 1
-    assert Specification.objects.filter(status="draft").count() == 1
+    assert Specification.objects.filter(status="draft", voided_at=None).count() == 1
     assert Deviation.objects.get(pk=records["deviation"].pk).status == "open"

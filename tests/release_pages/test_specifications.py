@@ -21,11 +21,20 @@ def test_a_draft_approved_with_a_signature_then_made_effective_supersedes_the_pr
 ):
     v1 = effective()
     client = signed_in(qa_user)
+    # The installation's MISEV2023 draft (version 2) is withdrawn, with the reason, first.
+    installed = Specification.objects.get(product="msc_sev_ds", status="draft")
+    withdraw = reverse("release:specification_withdraw", args=[installed.pk])
+    assert "This field is required." in text(client.post(withdraw, {"reason": ""}))
+    assert not Specification.objects.get(pk=installed.pk).is_voided
+    assert client.post(withdraw, {"reason": "Site keeps its own v2"}).status_code == 302
+    installed.refresh_from_db()
+    assert installed.is_voided and installed.void_reason == "Site keeps its own v2"
+    assert "Withdrawn by Quinn QA" in text(client.get(installed.get_absolute_url()))
 
     response = client.post(reverse("release:specification_create"), {"product": "msc_sev_ds"})
-    draft = Specification.objects.get(product="msc_sev_ds", status="draft")
+    draft = Specification.objects.get(product="msc_sev_ds", status="draft", voided_at=None)
     assert response["Location"] == draft.get_absolute_url()
-    assert draft.version == v1.version + 1
+    assert draft.version == 3  # the withdrawn draft keeps version 2
     assert draft.criteria.count() == v1.criteria.count()
 
     endotoxin = draft.criteria.get(metric_code="endotoxin.eu_per_ml")
@@ -117,7 +126,7 @@ def test_a_criterion_needs_the_limits_its_comparator_uses(qa_user):
 
 
 def test_only_one_version_of_a_product_is_drafted_at_a_time(qa_user):
-    draft = specifications.specification_draft_create(actor=qa_user, product="msc_sev_ds")
+    draft = Specification.objects.get(product="msc_sev_ds", status="draft")  # installed v2
     response = signed_in(qa_user).post(
         reverse("release:specification_create"), {"product": "msc_sev_ds"}
     )
@@ -126,7 +135,7 @@ def test_only_one_version_of_a_product_is_drafted_at_a_time(qa_user):
 
 
 def test_approval_with_a_wrong_password_is_refused_and_counted(qa_user):
-    draft = specifications.specification_draft_create(actor=qa_user, product="msc_sev_ds")
+    draft = Specification.objects.get(product="msc_sev_ds", status="draft")
     response = signed_in(qa_user).post(
         reverse("release:specification_approve", args=[draft.pk]),
         {"username": qa_user.username, "password": "not-the-password"},
@@ -139,7 +148,7 @@ def test_approval_with_a_wrong_password_is_refused_and_counted(qa_user):
 
 
 def test_only_qa_makes_a_version_effective_and_only_an_approved_one(qa_user, analyst):
-    draft = specifications.specification_draft_create(actor=qa_user, product="msc_sev_ds")
+    draft = Specification.objects.get(product="msc_sev_ds", status="draft")
     with pytest.raises(ValidationError, match="Only QA"):
         specifications.specification_make_effective(actor=analyst, specification=draft)
     response = signed_in(qa_user).post(
