@@ -7,13 +7,15 @@ A backup is a folder:
 ``database.dump``  ``pg_dump --format=custom`` of the database, taken in one snapshot;
 ``files/``         a copy of the file store (instrument originals, certificates);
 ``manifest.json``  what the backup holds, to check a restore against: the row count of every
-                   table *in the same snapshot as the dump*, the SHA-256 of the dump and of every
-                   file, and a digest of every e-signature with whether it was valid.
+                   table and the head of the audit chain *in the same snapshot as the dump*, the
+                   SHA-256 of the dump and of every file, and a digest of every e-signature with
+                   whether it was valid.
 
 ``restore`` loads a backup into an empty database and file store, then ``verify`` proves it
-whole: every table has its row count, every file its hash, every signature is there unchanged
-and exactly as valid as it was. The commands are ``manage.py backup``, ``restore`` and
-``backup_verify``; CI runs a restore drill on the demo data (``.ci/run``).
+whole: every table has its row count, the audit chain verifies to the same head, every file
+has its hash, every signature is there unchanged and exactly as valid as it was. The commands
+are ``manage.py backup``, ``restore`` and ``backup_verify``; CI runs a restore drill on the demo
+data (``.ci/run``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import psycopg
 from django.apps import apps
 from django.conf import settings
 from django.db import connection
+
+from lims import audit_chain
 
 FORMAT = 1
 DUMP = "database.dump"
@@ -161,6 +165,7 @@ def backup(folder: Path) -> Report:
     if folder.exists() and any(folder.iterdir()):
         raise BackupError(f"{folder} is not empty: a backup is written into a new folder.")
     folder.mkdir(parents=True, exist_ok=True)
+    audit_chain.seal()  # the backup's chain covers every event committed so far
     info = conninfo()
     # One snapshot for the dump and the counts (PostgreSQL docs, pg_export_snapshot; pg_dump
     # --snapshot): what the manifest says is exactly what the dump holds.
@@ -187,6 +192,7 @@ def backup(folder: Path) -> Report:
         if result.returncode != 0:
             raise BackupError(f"pg_dump failed: {result.stderr.strip()}")
         counts = row_counts(cur)
+        chain_head = audit_chain.head_in(cur)
     media = Path(settings.MEDIA_ROOT)
     files = file_hashes(media)
     if files:
@@ -202,6 +208,7 @@ def backup(folder: Path) -> Report:
         "server_version": server_version,
         "database": {"dump": DUMP, "sha256": sha256_of(dump)},
         "row_counts": counts,
+        "audit_chain_head": chain_head,
         "files": files,
         "signatures": signatures,
     }
@@ -280,6 +287,11 @@ def verify(folder: Path) -> Report:
     for name, digest in manifest["files"].items():
         if files.get(name) != digest:
             report.problems.append(f"file {name}: missing or its SHA-256 differs")
+    chain = audit_chain.verify()
+    if not chain.intact:
+        report.problems.append(f"audit chain broken: {chain.first_break}")
+    elif chain.head != manifest["audit_chain_head"]:
+        report.problems.append("audit chain: its head differs from the backup's")
     signatures = signature_digests()
     for pk, expected in manifest["signatures"].items():
         got = signatures.get(pk)

@@ -181,3 +181,48 @@ class GmpRecord(models.Model):
     @property
     def is_voided(self) -> bool:
         return self.voided_at is not None
+
+
+class AuditSeal(models.Model):
+    """A link of the audit chain: one audit event, sealed after it committed, with the hash of
+    its content chained to the link before it (lims.audit_chain). Append-only."""
+
+    event_table = models.CharField(max_length=80)
+    event_id = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+    sealed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["event_table", "event_id"], name="one_seal_per_event")
+        ]
+        triggers = [
+            pgtrigger.Protect(
+                name="seals_append_only", operation=pgtrigger.Update | pgtrigger.Delete
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.event_table} #{self.event_id}: {self.hash[:12]}"
+
+
+class AuditChainCheck(models.Model):
+    """The result of a verification of the audit chain (the periodic task or audit_verify)."""
+
+    checked_at = models.DateTimeField(default=timezone.now)
+    intact = models.BooleanField()
+    links = models.PositiveIntegerField(help_text="Sealed events checked")
+    head = models.CharField(max_length=64, blank=True, help_text="Hash of the last link")
+    first_break = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-checked_at", "-pk"]
+        get_latest_by = "checked_at"
+        triggers = [
+            pgtrigger.Protect(
+                name="checks_append_only", operation=pgtrigger.Update | pgtrigger.Delete
+            ),
+        ]
+
+    def __str__(self):
+        return f"{'intact' if self.intact else 'BROKEN'} at {self.checked_at:%Y-%m-%d %H:%M}"

@@ -11,6 +11,7 @@ from django.http import StreamingHttpResponse
 from django.views.generic import ListView
 
 from lims.audit_trail import AuditEventFilter, audit_events
+from lims.models import AuditChainCheck
 from lims.pages import PredicateRequiredMixin
 from lims.roles import can_view_audit_trail
 
@@ -36,6 +37,7 @@ class AuditTrailView(PredicateRequiredMixin, ListView):
         params = self.request.GET.copy()
         params.pop("page", None)
         context.update(filter=self.filterset, query=params.urlencode())
+        context["chain_check"] = AuditChainCheck.objects.order_by("-checked_at", "-pk").first()
         return context
 
 

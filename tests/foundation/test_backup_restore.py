@@ -104,10 +104,12 @@ def test_a_backup_restores_whole_and_a_tampered_restore_is_reported(
             "NOT NULL",
             [installation["specification"].pk],
         )
+        conn.execute("UPDATE assays_resultevent SET value = value * 10")
     checked = _verify(folder, url, store)
     assert checked.returncode != 0
     assert f"file {installation['file']}: missing or its SHA-256 differs" in checked.stderr
     assert "validity changed" in checked.stderr
+    assert "audit chain broken: assays_resultevent #" in checked.stderr
 
 
 def test_a_restore_only_into_an_empty_database_and_from_an_intact_dump(
