@@ -56,7 +56,7 @@ from lims.roles import (
     require,
 )
 from lims.signatures import Signer, sign
-from lims.transitions import move_status
+from lims.transitions import Move, move_status
 
 MANAGES_INSTRUMENTS = "Only administrators manage instruments and their keys."
 REVIEWS_RUNS = "Only analysts review runs."
@@ -130,6 +130,13 @@ def instrument_log(
     return entry
 
 
+# Who takes an instrument out of service and back (21 CFR 11.10(g), (h)): lims.transitions.
+INSTRUMENT_MOVES = {
+    ("in_service", "out_of_service"): Move(can_manage_instruments, "administrators"),
+    ("out_of_service", "in_service"): Move(can_manage_instruments, "administrators"),
+}
+
+
 def instrument_set_status(
     *, actor: User, instrument: Instrument, to: str, reason: str
 ) -> Instrument:
@@ -140,6 +147,7 @@ def instrument_set_status(
         actor=actor,
         reason=reason,
         extra_fields={"status_reason": reason, "status_changed_at": timezone.now()},
+        moves=INSTRUMENT_MOVES,
     )
 
 

@@ -39,6 +39,7 @@ from lims.pages import (
     add_service_errors,
 )
 from lims.roles import can_enter_results, can_manage_instruments, can_review_runs
+from lims.transitions import moves_for
 
 # --- Lists ----------------------------------------------------------------------------------
 
@@ -326,7 +327,7 @@ class InstrumentStatusChange(_OfInstrument):
 
     def get_form(self, form_class=None):
         labels = dict(Instrument.Status.choices)
-        moves = sorted(Instrument.TRANSITIONS.get(self.instrument.status, ()))
+        moves = moves_for(self.instrument, services.INSTRUMENT_MOVES, self.request.user)
         return StatusForm(choices=[(s, labels[s]) for s in moves], **self.get_form_kwargs())
 
     def perform(self, form):

@@ -41,10 +41,50 @@ from batches.models import (
 from lims.audit import audit_context
 from lims.events import announce
 from lims.identifiers import next_identifier
-from lims.roles import can_record_production, can_sign_dispositions, require
-from lims.transitions import move_status
+from lims.models import Signature
+from lims.roles import can_lift_quarantine, can_record_production, can_sign_dispositions, require
+from lims.signatures import Signer, sign
+from lims.transitions import Move, move_status
 
 RECORDS_PRODUCTION = "Only technicians record production."
+
+# --- Who makes each status move (21 CFR 11.10(g)) --------------------------------------------
+#
+# Every move a plain status change may make, and who may make it; a move missing here is not a
+# status change (a lot's release or rejection is QA's signed disposition, release.services; a
+# vial becomes available or rejected with its lot's). The pages offer only what these allow
+# (lims.transitions.moves_for) and the services check them again under the row lock.
+
+_TECHNICIANS = Move(can_record_production, "technicians")
+CULTURE_BATCH_MOVES = {
+    ("in_culture", "harvested"): _TECHNICIANS,
+    ("in_culture", "discarded"): _TECHNICIANS,
+    ("harvested", "closed"): _TECHNICIANS,
+    ("harvested", "discarded"): _TECHNICIANS,
+}
+# Anyone recording production may hold a lot in quarantine; only QA lifts a quarantine, with an
+# e-signature meaning approval (lot_lift_quarantine), as QA's disposition quarantines it with
+# one (21 CFR 211.22(a), 11.200).
+_QA_SIGNS = Move(can_lift_quarantine, "QA", signed=Signature.Meaning.APPROVAL)
+LOT_MOVES = {
+    ("in_process", "in_testing"): _TECHNICIANS,
+    ("in_process", "quarantined"): _TECHNICIANS,
+    ("in_testing", "under_review"): _TECHNICIANS,
+    ("in_testing", "quarantined"): _TECHNICIANS,
+    ("under_review", "in_testing"): _TECHNICIANS,
+    ("under_review", "quarantined"): _TECHNICIANS,
+    ("quarantined", "in_testing"): _QA_SIGNS,
+    ("quarantined", "under_review"): _QA_SIGNS,
+}
+ALIQUOT_MOVES = {
+    ("quarantine", "destroyed"): _TECHNICIANS,
+    ("available", "used"): _TECHNICIANS,
+    ("available", "shipped"): _TECHNICIANS,
+    ("available", "destroyed"): _TECHNICIANS,
+    ("rejected", "retain"): _TECHNICIANS,
+    ("rejected", "destroyed"): _TECHNICIANS,
+    ("retain", "destroyed"): _TECHNICIANS,
+}
 
 if TYPE_CHECKING:
     from lims.models import User
@@ -592,7 +632,12 @@ def move_culture_batch(*, actor: User, batch: CultureBatch, to: str, reason: str
     """Close a harvested batch or discard one, with the reason why."""
     require(can_record_production, actor, RECORDS_PRODUCTION)
     return move_status(
-        batch, to=to, actor=actor, reason=reason, extra_fields={"status_reason": reason}
+        batch,
+        to=to,
+        actor=actor,
+        reason=reason,
+        extra_fields={"status_reason": reason},
+        moves=CULTURE_BATCH_MOVES,
     )
 
 
@@ -726,8 +771,10 @@ def lot_create(
 
 
 def lot_set_status(*, actor: User, lot: ExosomeLot, to: str, reason: str) -> ExosomeLot:
-    """Move a lot through production and testing. Release and rejection are QA dispositions
-    with an e-signature (release.services.lot_dispose), never a plain status change.
+    """Move a lot through production and testing, or hold it in quarantine (LOT_MOVES says
+    who may). Release and rejection are QA dispositions with an e-signature
+    (release.services.lot_dispose), and lifting a quarantine is QA's signed
+    `lot_lift_quarantine`: never a plain status change.
 
     Once committed, `batches.events.lot_status_changed` is announced (release fixes the
     specification version a lot entering testing will be judged against).
@@ -738,7 +785,67 @@ def lot_set_status(*, actor: User, lot: ExosomeLot, to: str, reason: str) -> Exo
             {"to": "A lot is released or rejected only by a signed QA disposition."}
         )
     lot = move_status(
-        lot, to=to, actor=actor, reason=reason, extra_fields={"status_reason": reason}
+        lot,
+        to=to,
+        actor=actor,
+        reason=reason,
+        extra_fields={"status_reason": reason},
+        moves=LOT_MOVES,
+    )
+    announce(lot_status_changed, lot_id=lot.pk, status=to)
+    return lot
+
+
+def quarantine_lift_content(lot: ExosomeLot, *, to: str, reason: str) -> dict[str, Any]:
+    """What QA signs to lift a lot's quarantine (21 CFR 11.70: the signature is bound to it)."""
+    return {
+        "record": "exosome lot",
+        "lot": lot.code,
+        "action": "quarantine lifted",
+        "from": ExosomeLot.Status.QUARANTINED.value,
+        "to": to,
+        "reason": reason,
+        "manufactured_on": lot.manufactured_on,
+        "volume_ml": lot.volume_ml,
+    }
+
+
+@transaction.atomic
+def lot_lift_quarantine(
+    *, signer: Signer, lot: ExosomeLot, to: str, reason: str, comment: str = ""
+) -> ExosomeLot:
+    """QA's signed decision to take a lot out of quarantine, back to testing or to review.
+
+    The mirror of the disposition that quarantines it (release.services.lot_dispose): QA
+    re-authenticates on the page (a `Signer` meaning approval), the lot row is locked, the
+    signature is stored bound to what was decided, and the move is made in the same
+    transaction. Once committed, `lot_status_changed` is announced as for any move.
+    """
+    require(can_lift_quarantine, signer.user, "Only QA lifts a lot's quarantine.")
+    if signer.meaning != Signature.Meaning.APPROVAL:
+        raise ValidationError("Lifting a quarantine is signed with the meaning approval.")
+    reason = _require_reason(reason)
+    locked = ExosomeLot.objects.select_for_update().get(pk=lot.pk)
+    if locked.status != ExosomeLot.Status.QUARANTINED:
+        raise ValidationError(
+            {"to": f"Lot {locked} is {locked.get_status_display().lower()}, not in quarantine."}
+        )
+    if (locked.status, to) not in LOT_MOVES:
+        raise ValidationError({"to": "A quarantine is lifted to testing or to review."})
+    signature = sign(
+        signer=signer,
+        record=locked,
+        content=quarantine_lift_content(locked, to=to, reason=reason),
+        comment=comment or f"Quarantine lifted: {reason}",
+    )
+    lot = move_status(
+        locked,
+        to=to,
+        actor=signer.user,
+        reason=reason,
+        extra_fields={"status_reason": reason},
+        moves=LOT_MOVES,
+        signed=signature.meaning,
     )
     announce(lot_status_changed, lot_id=lot.pk, status=to)
     return lot
@@ -914,4 +1021,5 @@ def aliquot_set_status(*, actor: User, aliquot: Aliquot, to: str, reason: str) -
         actor=actor,
         reason=reason,
         extra_fields=extra,
+        moves=ALIQUOT_MOVES,
     )

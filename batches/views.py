@@ -15,7 +15,6 @@ from batches import filters, forms, services
 from batches.genealogy import lot_genealogy
 from batches.labels import label_rows, zpl_labels
 from batches.models import (
-    ALIQUOT_FOLLOWS_LOT,
     Aliquot,
     CellBank,
     CultureBatch,
@@ -28,7 +27,8 @@ from batches.models import (
     StorageLocation,
     with_taken_volumes,
 )
-from lims.forms import ReasonForm, StatusForm
+from lims.forms import ReasonForm, SignedStatusForm, StatusForm
+from lims.models import Signature
 from lims.pages import (
     RecordDetailView,
     RecordListView,
@@ -36,6 +36,7 @@ from lims.pages import (
     add_service_errors,
 )
 from lims.roles import can_view_records
+from lims.transitions import allowed_moves, moves_for
 
 # --- Lists ----------------------------------------------------------------------------------
 
@@ -195,7 +196,9 @@ class CultureBatchDetail(RecordDetailView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["allowed_moves"] = sorted(CultureBatch.TRANSITIONS.get(self.object.status, ()))
+        context["allowed_moves"] = moves_for(
+            self.object, services.CULTURE_BATCH_MOVES, self.request.user
+        )
         context["harvests"] = with_taken_volumes(self.object.harvests.all())
         return context
 
@@ -225,7 +228,7 @@ class ExosomeLotDetail(RecordDetailView):
         context = super().get_context_data(**kwargs)
         context["genealogy"] = lot_genealogy(self.object)
         context["aliquots"] = self.object.aliquots.select_related("location")
-        context["status_choices"] = sorted(ExosomeLot.TRANSITIONS.get(self.object.status, ()))
+        context["status_choices"] = moves_for(self.object, services.LOT_MOVES, self.request.user)
         return context
 
 
@@ -385,57 +388,117 @@ class AliquotMoveView(ServiceFormView):
 
 # --- Status moves, corrections and voiding ---------------------------------------------------
 
+# model name -> (model, who makes which move, the service of a plain move)
 STATUS_SERVICES = {
     "culturebatch": (
         CultureBatch,
+        services.CULTURE_BATCH_MOVES,
         lambda actor, obj, to, reason: services.move_culture_batch(
             actor=actor, batch=obj, to=to, reason=reason
         ),
     ),
     "exosomelot": (
         ExosomeLot,
+        services.LOT_MOVES,
         lambda actor, obj, to, reason: services.lot_set_status(
             actor=actor, lot=obj, to=to, reason=reason
         ),
     ),
     "aliquot": (
         Aliquot,
+        services.ALIQUOT_MOVES,
         lambda actor, obj, to, reason: services.aliquot_set_status(
             actor=actor, aliquot=obj, to=to, reason=reason
         ),
     ),
 }
+# model name -> the service of a signed move (a lot's quarantine lifted by QA)
+SIGNED_STATUS_SERVICES = {
+    "exosomelot": lambda signer, obj, to, reason, comment: services.lot_lift_quarantine(
+        signer=signer, lot=obj, to=to, reason=reason, comment=comment
+    ),
+}
 
 
 class StatusChange(ServiceFormView):
-    """Move a record to another status its transition table allows, with a reason."""
+    """Move a record to another status, with a reason: only the moves its transition table
+    allows and the user's role may make (the service's table of moves, checked again by the
+    service); a signed move asks for the user ID and password again (21 CFR 11.200)."""
+
+    predicate = staticmethod(can_view_records)
 
     def dispatch(self, request, *args, **kwargs):
         if kwargs["model"] not in STATUS_SERVICES:
             raise Http404
-        self.model, self.service = STATUS_SERVICES[kwargs["model"]]
+        self.model, self.moves, self.service = STATUS_SERVICES[kwargs["model"]]
         self.object = get_object_or_404(self.model, pk=kwargs["pk"])
         return super().dispatch(request, *args, **kwargs)
 
+    def test_func(self):
+        user = self.request.user
+        if not can_view_records(user):
+            return False
+        if moves_for(self.object, self.moves, user):
+            return True
+        # The record's status has moves, and all of them are someone else's: 403. A status with
+        # none (a released lot) shows the empty form to whoever makes moves of such records.
+        status = self.object.status
+        if any((status, to) in self.moves for to in allowed_moves(self.object)):
+            return False
+        return any(rule.allowed(user) for rule in self.moves.values())
+
+    def offered(self) -> list[str]:
+        return moves_for(self.object, self.moves, self.request.user)
+
+    def signed_meaning(self) -> str:
+        """The meaning of the e-signature the offered moves need ("" for none)."""
+        rules = [self.moves[(self.object.status, to)] for to in self.offered()]
+        return next((rule.signed for rule in rules if rule.signed), "")
+
     def get_form(self, form_class=None):
         status_labels = dict(self.model.Status.choices)
-        moves = sorted(self.model.TRANSITIONS.get(self.object.status, ()))
-        if self.model is ExosomeLot:  # release and rejection are signed QA dispositions
-            moves = [m for m in moves if m not in ("released", "rejected")]
-        if self.model is Aliquot:  # available and rejected follow the lot's disposition
-            moves = [m for m in moves if m not in ALIQUOT_FOLLOWS_LOT]
-        choices = [(s, status_labels[s]) for s in moves]
-        return StatusForm(choices=choices, **self.get_form_kwargs())
+        choices = [(s, status_labels[s]) for s in self.offered()]
+        form_class = SignedStatusForm if self.signed_meaning() else StatusForm
+        return form_class(choices=choices, **self.get_form_kwargs())
 
     def get_initial(self):
         return {"to": self.request.GET.get("to", "")}
 
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        meaning = self.signed_meaning()
+        context.update(
+            signing=bool(meaning), meaning=Signature.Meaning(meaning).label if meaning else ""
+        )
+        return context
+
     @property
     def title(self):
+        if self.object.status == ExosomeLot.Status.QUARANTINED and self.signed_meaning():
+            return f"Lift the quarantine of lot {self.object}"
         return f"Change the status of {self.object}"
 
+    def form_valid(self, form):
+        data = form.cleaned_data
+        rule = self.moves.get((self.object.status, data["to"]))
+        if rule is None or not rule.signed:
+            return super().form_valid(form)
+        try:
+            # Re-authentication outside the service's transaction: a refused password stays
+            # counted by django-axes (11.300(d)).
+            signer = form.signer(self.request, rule.signed)
+            self.result = SIGNED_STATUS_SERVICES[self.kwargs["model"]](
+                signer, self.object, data["to"], data["reason"], data["comment"]
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, self.success_message())
+        return redirect(self.get_success_url())
+
     def perform(self, form):
-        return self.service(self.request.user, self.object, **form.cleaned_data)
+        data = form.cleaned_data
+        return self.service(self.request.user, self.object, to=data["to"], reason=data["reason"])
 
     def success_message(self):
         return f"{self.result} is now {self.result.get_status_display().lower()}."

@@ -83,3 +83,10 @@ class SignatureForm(BootstrapMixin, forms.Form):
             password=self.cleaned_data["password"],
             meaning=meaning,
         )
+
+
+class SignedStatusForm(StatusForm, SignatureForm):
+    """A status move that is signed (a lot's quarantine lifted by QA): the move and its reason,
+    then the user ID and password again (21 CFR 11.200(a))."""
+
+    field_order = ["to", "reason", "username", "password", "comment"]

@@ -206,6 +206,13 @@ def can_sign_dispositions(user) -> bool:
     )
 
 
+def can_lift_quarantine(user) -> bool:
+    """A quarantined lot goes back to testing or review only with QA's signed approval, never
+    an administrator's (21 CFR 211.22(a): the quality unit approves or rejects in-process
+    material and drug products; Annex 11 §15); technicians may put a lot in quarantine."""
+    return can_sign_dispositions(user)
+
+
 def can_manage_specifications(user) -> bool:
     return user.is_authenticated and user.is_active and has_role(user, QA)
 
