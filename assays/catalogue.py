@@ -10,6 +10,29 @@ DETECTION = ["detected", "not detected"]
 GROWTH = ["growth", "no growth"]
 POS_NEG = ["positive", "negative"]
 
+# An analyte of the catalogue: (code, name, type, unit, allowed values).
+AnalyteRow = tuple[str, str, str, str, list[str]]
+
+# The run's own controls, checked as its validity criteria (assays.qc.suitability; assays 0013).
+# qPCR: the no-template control's call and, where the run has a standard curve, its
+# amplification efficiency (MIQE, Bustin et al., Clin Chem 2009;55:611).
+QPCR_CONTROLS: list[AnalyteRow] = [
+    ("ntc", "No-template control (NTC)", QUALITATIVE, "", suitability.NTC_CALLS),
+    ("efficiency", "Amplification efficiency (standard curve)", NUMERIC, "percent", []),
+]
+# A 4PL/5PL standard curve's statistics, entered from the plate software's fit until the run
+# records its standards (issue 10); computed from the standards where the run has them.
+CURVE_CONTROLS: list[AnalyteRow] = [
+    (suitability.CURVE_CONVERGED, "Standard curve converged (1 yes, 0 no)", NUMERIC, "", []),
+    (
+        suitability.STANDARDS_IN_TOLERANCE,
+        "Standards back-calculated within ±20 % (±25 % at the ends)",
+        NUMERIC,
+        "percent",
+        [],
+    ),
+]
+
 # code, name, method, SOP, applies_to, [(analyte code, name, type, unit, allowed values)]
 ASSAYS = [
     (
@@ -38,6 +61,7 @@ ASSAYS = [
         [
             ("protein", "Protein concentration", NUMERIC, "ug/mL", []),
             ("absorbance", "Absorbance 562 nm", NUMERIC, "", []),
+            *CURVE_CONTROLS,
         ],
     ),
     (
@@ -109,6 +133,7 @@ ASSAYS = [
         "lot",
         [
             ("mycoplasma", "Mycoplasma", QUALITATIVE, "", DETECTION),
+            *QPCR_CONTROLS,
         ],
     ),
     (
@@ -119,6 +144,7 @@ ASSAYS = [
         "culture_batch",
         [
             ("mycoplasma", "Mycoplasma", QUALITATIVE, "", DETECTION),
+            *QPCR_CONTROLS,
         ],
     ),
     (
@@ -192,6 +218,7 @@ ASSAYS = [
             # reference small RNA; the calibrator (reference lot) is measured in the same run.
             ("ct", "Cycle threshold (Ct)", NUMERIC, "", []),
             ("calibrator_ct", "Calibrator (reference lot) Ct", NUMERIC, "", []),
+            *QPCR_CONTROLS,
         ],
     ),
 ]
@@ -323,9 +350,30 @@ def set_required_reagents(apps, schema_editor=None):
 # assay code -> validity criteria of version 1 (assays.qc.suitability): a run that fails them is
 # invalid, not out of specification.
 SUITABILITY = {"ENDOTOXIN": suitability.LAL, "POTENCY-MAC": suitability.POTENCY_WINDOW}
-# Analytes added to version 1 after it was first seeded: (assay, code, name, type, unit).
-ADDED_ANALYTES = [("ENDOTOXIN", "curve_r", "Standard curve correlation r", NUMERIC, "")]
+# Analytes added to version 1 after it was first seeded: (assay, code, name, type, unit,
+# allowed values).
+ADDED_ANALYTES: list[tuple[str, str, str, str, str, list[str]]] = [
+    ("ENDOTOXIN", "curve_r", "Standard curve correlation r", NUMERIC, "", [])
+]
 
+# assays 0013: the run controls of the qPCR assays and of the 4PL/5PL standard-curve assays as
+# validity criteria of version 1, with the analytes the bench records them in.
+CONTROL_SUITABILITY = {
+    "MYCO": suitability.QPCR,
+    "MYCO-CB": suitability.QPCR,
+    "MIRNA-QPCR": suitability.QPCR,
+    "BCA": suitability.STANDARD_CURVE,
+}
+CONTROL_ANALYTES = [
+    (assay, *analyte)
+    for assay, controls in (
+        ("MYCO", QPCR_CONTROLS),
+        ("MYCO-CB", QPCR_CONTROLS),
+        ("MIRNA-QPCR", QPCR_CONTROLS),
+        ("BCA", CURVE_CONTROLS),
+    )
+    for analyte in controls
+]
 
 # assay code -> days a run takes before its result exists (version 1): sterility by membrane
 # filtration or direct inoculation incubates at least 14 days (USP <71>, Ph. Eur. 2.6.1). The
@@ -336,12 +384,22 @@ MINIMUM_DAYS = {"STERILITY": 14, "STERILITY-CB": 14}
 def set_suitability(apps, schema_editor=None):
     """Set the validity criteria of version 1 of each assay, with the analytes they read
     (idempotent)."""
+    _set_suitability(apps, SUITABILITY, ADDED_ANALYTES)
+
+
+def set_control_suitability(apps, schema_editor=None):
+    """assays 0013: the qPCR and standard-curve run controls as validity criteria of version 1,
+    with their analytes (idempotent)."""
+    _set_suitability(apps, CONTROL_SUITABILITY, CONTROL_ANALYTES)
+
+
+def _set_suitability(apps, rules_by_assay, analytes):
     AssayDefinition = apps.get_model("assays", "AssayDefinition")
     Analyte = apps.get_model("assays", "Analyte")
-    for code, rules in SUITABILITY.items():
+    for code, rules in rules_by_assay.items():
         AssayDefinition.objects.filter(code=code, version=1).update(suitability=rules)
 
-    for assay_code, code, name, kind, unit in ADDED_ANALYTES:
+    for assay_code, code, name, kind, unit, allowed in analytes:
         assay = AssayDefinition.objects.filter(code=assay_code, version=1).first()
         if assay is None or Analyte.objects.filter(assay=assay, code=code).exists():
             continue
@@ -352,7 +410,7 @@ def set_suitability(apps, schema_editor=None):
             name=name,
             result_type=kind,
             unit=unit,
-            allowed_values=[],
+            allowed_values=allowed,
             position=position,
             created_by_id=assay.created_by_id,
         )

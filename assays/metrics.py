@@ -152,11 +152,16 @@ def _simple_means(codes: dict[str, str]) -> Callable:
 
 
 def _qualitative(prefix: str) -> Callable:
+    """A metric per qualitative analyte, except the run's controls its validity criteria read
+    (a qPCR no-template control says whether the run worked, nothing about the sample)."""
+
     def rule(run, by_analyte):
+        controls = {r["analyte"] for r in run.assay.suitability or []}
         return [
             m
             for analyte, results in sorted(by_analyte.items())
-            if (m := _qualitative_metric(f"{prefix}.{analyte}", results)) is not None
+            if analyte not in controls
+            and (m := _qualitative_metric(f"{prefix}.{analyte}", results)) is not None
         ]
 
     return rule

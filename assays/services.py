@@ -41,6 +41,7 @@ from assays.models import (
 )
 from assays.parsers import ParseError
 from assays.qc import suitability
+from assays.qc_selectors import STANDARD_ANALYTE, PlateValue, fit_standard_curve
 from assays.units import convert, is_valid_unit
 from batches.models import Aliquot, CultureBatch, ExosomeLot, ReagentLot
 from batches.services import check_lot_not_locked, check_reagents_usable
@@ -315,7 +316,9 @@ def _validated_result(analyte: Analyte, item: ResultInput) -> CheckedValue:
 # background-subtracted signals. Every amount, concentration, size, count, time and percentage
 # is at least zero; percentages of a whole (positive cells, viability, size fraction) at most 100.
 SIGNED_UNITS = {"", "RFU"}
-PERCENT_ABOVE_100 = {"spike_recovery"}  # a recovery of 50-200 % is valid (USP <85>)
+# A recovery of 50-200 % is valid (USP <85>); a qPCR efficiency above 100 % is measured too
+# (inhibition in the concentrated standards, primer-dimers), and judged 90-110 % (MIQE).
+PERCENT_ABOVE_100 = {"spike_recovery", "efficiency"}
 # Analytes with a bounded scale of their own: pH runs 0-14 in water (Ph. Eur. 2.2.3).
 BOUNDED = {"ph": (0.0, 14.0)}
 
@@ -527,11 +530,15 @@ def _check_suitability(
     """A run that fails its assay's validity criteria is recorded, whole, and invalidated at
     once by the system with the failures as its reason: its results never count, and nobody has
     to notice (assays.qc.suitability)."""
-    values: dict[str, list[float]] = {}
+    rules = assay.suitability or []
+    values: dict[str, list[suitability.Value]] = {}
     for _, analyte, checked in rows:
-        if checked["value"] is not None:
-            values.setdefault(analyte.code, []).append(checked["value"])
-    failures = suitability.check(assay.suitability or [], values)
+        value = checked["value"] if checked["value"] is not None else checked["text_value"]
+        if value != "":
+            values.setdefault(analyte.code, []).append(value)
+    if any(r["analyte"] in suitability.CURVE_ANALYTES for r in rules):
+        values.update(_standard_curve_values(rows))
+    failures = suitability.check(rules, values)
     if not failures:
         return run
     reason = "System suitability failed: " + "; ".join(failures)
@@ -542,6 +549,31 @@ def _check_suitability(
         reason=reason,
         extra_fields={"status_reason": reason},
     )
+
+
+def _standard_curve_values(
+    rows: list[tuple[ResultInput, Analyte, CheckedValue]],
+) -> dict[str, list[suitability.Value]]:
+    """The standard curve's statistics computed from the run's standards, where it has them
+    (absorbance results named as standards, with their concentration: the plate convention of
+    assays.qc_selectors); {} without standards, and the entered statistics are checked."""
+    curve = fit_standard_curve(
+        PlateValue(
+            label=item.source_sample or item.sample,
+            well=item.well,
+            response=checked["value"],
+            target=item.target,
+            source_sample=item.source_sample,
+            replicate=item.replicate,
+        )
+        for item, analyte, checked in rows
+        if analyte.code == STANDARD_ANALYTE and checked["value"] is not None
+    )
+    if curve is None:
+        return {}
+    if curve.fit is None:  # standards that no 4PL can be fitted to (too few, mixed units)
+        return {suitability.CURVE_CONVERGED: [0.0]}
+    return suitability.curve_values(curve.fit)
 
 
 def _after_run_recorded(run: AssayRun) -> None:

@@ -250,6 +250,15 @@ def seed_demo() -> bool:
     return True
 
 
+# A mycoplasma qPCR as the bench records it: the call, with its no-template control (MIQE) and
+# the efficiency of the run's standard curve (the run's validity criteria, assays 0013).
+MYCOPLASMA_NOT_DETECTED = [
+    {"analyte": "mycoplasma", "text_value": "not detected"},
+    {"analyte": "ntc", "text_value": "no amplification"},
+    {"analyte": "efficiency", "value": 98.6, "unit": "percent"},
+]
+
+
 def seed_quality_control(users, lots, batches):
     """Instruments, and results: lot 2 passes every test (ready for QA to sign), lot 1 has the
     real NanoSight bead export, whose low concentration opens an OOS investigation."""
@@ -348,7 +357,16 @@ def seed_quality_control(users, lots, batches):
         ]
         + [{"analyte": "fraction_50_400", "value": 94.5, "unit": "percent"}],
     )
-    manual("BCA", lot, [{"analyte": "protein", "value": v, "unit": "ug/mL"} for v in (4.1, 4.3)])
+    manual(
+        "BCA",
+        lot,
+        [{"analyte": "protein", "value": v, "unit": "ug/mL"} for v in (4.1, 4.3)]
+        # The plate's 4PL standard curve as its software reports it (validity criteria).
+        + [
+            {"analyte": "curve_converged", "value": 1},
+            {"analyte": "standards_in_tolerance_pct", "value": 100.0, "unit": "percent"},
+        ],
+    )
     manual(
         "EV-MARKERS",
         lot,
@@ -369,7 +387,7 @@ def seed_quality_control(users, lots, batches):
         ],
     )
     manual("STERILITY", lot, [{"analyte": "sterility", "text_value": "no growth"}])
-    manual("MYCO", lot, [{"analyte": "mycoplasma", "text_value": "not detected"}])
+    manual("MYCO", lot, MYCOPLASMA_NOT_DETECTED)
     manual(
         "POTENCY-MAC",
         lot,
@@ -410,7 +428,7 @@ def seed_quality_control(users, lots, batches):
                 + [(m, 0.4) for m in ("CD45", "CD34", "CD14", "CD11b", "CD79a", "CD19", "HLA-DR")]
             ],
         )
-        manual("MYCO-CB", batch.code, [{"analyte": "mycoplasma", "text_value": "not detected"}])
+        manual("MYCO-CB", batch.code, MYCOPLASMA_NOT_DETECTED)
         manual("STERILITY-CB", batch.code, [{"analyte": "sterility", "text_value": "no growth"}])
     # The analyst's second-person review of every run behind the passing lot, e-signed as the
     # run page does it (the demo password stands in for the one typed).

@@ -329,6 +329,7 @@ def _flush_keeps_the_installation_data():
         from assays.catalogue import (
             seed_added_assays,
             seed_catalogue,
+            set_control_suitability,
             set_minimum_days,
             set_required_reagents,
             set_suitability,
@@ -343,6 +344,7 @@ def _flush_keeps_the_installation_data():
         set_required_reagents(apps)
         set_suitability(apps)
         set_minimum_days(apps)
+        set_control_suitability(apps)
         seed_specifications(apps)
         seed_specification_v2(apps)
         sync_role_groups(apps)

@@ -114,6 +114,46 @@ def reagent_ids_for(assay_code, *, actor=None) -> list[int]:
     return [lot.pk for lot in reagents_for(assay_code, actor=actor)]
 
 
+# The run controls that the validity criteria of each assay require (AssayDefinition.suitability,
+# assays.qc.suitability), passing, as the bench records them next to the result: a LAL run's
+# positive product control, a qPCR run's no-template control, a 4PL/5PL run's curve statistics.
+RUN_CONTROLS: dict[str, list[tuple[str, float | str]]] = {
+    "ENDOTOXIN": [("spike_recovery", 95.0)],
+    "MYCO": [("ntc", "no amplification")],
+    "MYCO-CB": [("ntc", "no amplification")],
+    "MIRNA-QPCR": [("ntc", "no amplification")],
+    "BCA": [("curve_converged", 1.0), ("standards_in_tolerance_pct", 100.0)],
+}
+
+
+def run_controls(assay_code, sample, given=()) -> list[dict]:
+    """The passing run controls of `assay_code` for `sample` (a code) as result bodies
+    ({"sample", "analyte", "value" | "text_value"}: ResultInput's fields, and an API body's),
+    leaving out the analytes in `given`."""
+    return [
+        {"sample": sample, "analyte": analyte}
+        | ({"text_value": value} if isinstance(value, str) else {"value": value})
+        for analyte, value in RUN_CONTROLS.get(assay_code, [])
+        if analyte not in given
+    ]
+
+
+def with_run_controls(assay_code, results):
+    """`results` (ResultInput objects or result bodies of one sample) with the passing run
+    controls of `assay_code` that they lack, in the same form."""
+    from assays.inputs import ResultInput
+
+    results = list(results)
+    if not results:
+        return results
+    first = results[0]
+    as_input = isinstance(first, ResultInput)
+    sample = first.sample if as_input else first["sample"]
+    given = {r.analyte if as_input else r["analyte"] for r in results}
+    extra = run_controls(assay_code, sample, given)
+    return results + [ResultInput(**c) if as_input else c for c in extra]
+
+
 def donor(actor, code=None):
     n = next(_serial)
     return services.donor_create(

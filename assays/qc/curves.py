@@ -187,6 +187,27 @@ class _LogisticFit:
                 out.append((float(x), found / float(x) if math.isfinite(found) else None))
         return out
 
+    def standards_within_tolerance(
+        self, *, tolerance: float = 0.20, end_tolerance: float = 0.25
+    ) -> float | None:
+        """The fraction (0-1) of standards with x > 0 that back-calculate within ±``tolerance``
+        of their nominal concentration, ±``end_tolerance`` for the lowest and highest; a
+        standard whose response has no concentration on the curve is outside. None without
+        standards above zero.
+
+        Example: standards 1, 2, 4, 8 and 16 back-calculating to 1.22, 2.5, 4.1, 8.0 and 16.5:
+        1 is within (22 % ≤ 25 % at the low end), 2 is not (25 % > 20 %), the other three are,
+        so the share is 4/5 = 0.8."""
+        recovery = self.standards_recovery()
+        if not recovery:
+            return None
+        low, high = min(x for x, _ in recovery), max(x for x, _ in recovery)
+        within = [
+            r is not None and abs(r - 1) <= (end_tolerance if x in (low, high) else tolerance)
+            for x, r in recovery
+        ]
+        return sum(within) / len(within)
+
     def suitability_failures(
         self, *, tolerance: float = 0.20, end_tolerance: float = 0.25, min_fraction: float = 0.75
     ) -> list[str]:
@@ -202,19 +223,12 @@ class _LogisticFit:
             failures.append(
                 "parameters not determined by the standards: " + ", ".join(undetermined)
             )
-        recovery = self.standards_recovery()
-        if recovery:
-            low, high = min(x for x, _ in recovery), max(x for x, _ in recovery)
-            within = [
-                r is not None and abs(r - 1) <= (end_tolerance if x in (low, high) else tolerance)
-                for x, r in recovery
-            ]
-            share = sum(within) / len(within)
-            if share < min_fraction:
-                failures.append(
-                    f"{share:.0%} of standards back-calculate within ±{tolerance:.0%} "
-                    f"(±{end_tolerance:.0%} at the ends); at least {min_fraction:.0%} must"
-                )
+        share = self.standards_within_tolerance(tolerance=tolerance, end_tolerance=end_tolerance)
+        if share is not None and share < min_fraction:
+            failures.append(
+                f"{share:.0%} of standards back-calculate within ±{tolerance:.0%} "
+                f"(±{end_tolerance:.0%} at the ends); at least {min_fraction:.0%} must"
+            )
         return failures
 
     def predict(self, x: ArrayLike) -> NDArray[np.float64]:

@@ -6,7 +6,8 @@ turned into a confidence interval with a t quantile on Welch-Satterthwaite degre
 
 References: Livak KJ & Schmittgen TD, Methods 2001;25:402 (2^-ΔΔCt method and its error
 propagation); Pfaffl MW, Nucleic Acids Res 2001;29:e45 (efficiency-corrected ratio E^-ΔΔCt);
-Satterthwaite FE, Biometrics Bull 1946;2:110 (effective degrees of freedom).
+Satterthwaite FE, Biometrics Bull 1946;2:110 (effective degrees of freedom); Bustin SA et al.,
+Clin Chem 2009;55:611 (MIQE: efficiency from a standard curve, no-template controls).
 """
 
 from __future__ import annotations
@@ -143,3 +144,15 @@ def relative_quantity(
         efficiency=efficiency,
         confidence=confidence,
     )
+
+
+def efficiency_from_slope(slope: float) -> float:
+    """Amplification efficiency in percent from the slope of a standard curve (Ct against
+    log10 of the input amount): ``E = 10^(−1/slope) − 1`` (MIQE, Bustin et al. 2009; Pfaffl
+    2001 uses the factor ``10^(−1/slope)``, 2.0 at 100 %).
+
+    Slope −3.32 gives 100 % (the product doubles every cycle); −3.9 gives 80.5 %.
+    """
+    if not (math.isfinite(slope) and slope < 0):
+        raise ValueError("a standard curve's slope is negative: Ct falls as the input rises")
+    return 100.0 * (float(10.0 ** (-1.0 / slope)) - 1.0)

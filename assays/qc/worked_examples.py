@@ -70,6 +70,7 @@ POTENCY = "DOMAIN.md §4 potency formulas"
 SUITABILITY = "USP <85> (PPC recovery 50-200 %, |r| ≥ 0.980); assay window"
 FIXED_LIMITS = "CLSI C24 (limits fixed from a 20-point baseline); Westgard et al. 1981"
 NANOSIGHT = "NanoSight NTA 3.2 export, Average / Standard Error columns; DOMAIN.md §4"
+MIQE = "MIQE, Bustin et al., Clin Chem 2009;55:611 (NTC; E = 10^(-1/slope) - 1, 90-110 %)"
 
 
 @cache
@@ -119,8 +120,38 @@ def _nanosight_mean_size() -> nta.VideoAverage:
     return mean
 
 
-def _suitable(rules: list[dict[str, Any]], **values: list[float]) -> str:
+def _suitable(rules: list[dict[str, Any]], **values: list[float] | list[str]) -> str:
     return "invalid" if suitability.check(rules, values) else "valid"
+
+
+def _qpcr_run(ntc: str, slope: float | None = None) -> str:
+    """A qPCR run's validity from its NTC call and, if it ran one, its standard curve slope."""
+    values: dict[str, list[suitability.Value]] = {"ntc": [ntc]}
+    if slope is not None:
+        values["efficiency"] = [qpcr.efficiency_from_slope(slope)]
+    return "invalid" if suitability.check(suitability.QPCR, values) else "valid"
+
+
+# Eight standards 1-128 µg/mL in duplicate on a 4PL (a=0.05, b=1, c=16, d=2.5), the responses of
+# some read as if at 1.5 times their concentration (a pipetting error in the dilution series):
+# with the 4 µg/mL standard off, 7 of 8 (87.5 %) back-calculate within ±20 % (±25 % at the
+# ends), the run is valid; with 4, 16 and 64 µg/mL off, 5 of 8 (62.5 %): invalid (75 % must).
+CURVE_STANDARDS = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]
+
+
+def _curve_values(off: tuple[float, ...]) -> dict[str, list[suitability.Value]]:
+    x = CURVE_STANDARDS * 2
+    y = curves.four_pl([c * (1.5 if c in off else 1.0) for c in x], 0.05, 1.0, 16.0, 2.5)
+    return suitability.curve_values(curves.fit_four_pl(x, y))
+
+
+def _curve_run(off: tuple[float, ...]) -> str:
+    failures = suitability.check(suitability.STANDARD_CURVE, _curve_values(off))
+    return "invalid" if failures else "valid"
+
+
+def _curve_share(off: tuple[float, ...]) -> float:
+    return float(_curve_values(off)[suitability.STANDARDS_IN_TOLERANCE][0])
 
 
 CASES: list[WorkedExample] = [
@@ -186,6 +217,76 @@ CASES: list[WorkedExample] = [
         "invalid",
         None,
         lambda: _suitable(suitability.POTENCY_WINDOW, tnf_lps=[1000.0], tnf_unstimulated=[400.0]),
+    ),
+    WorkedExample(
+        "qPCR efficiency, standard curve slope -3.32 (%)",
+        MIQE,
+        100.0,
+        0.1,
+        lambda: qpcr.efficiency_from_slope(-3.32),
+    ),
+    WorkedExample(
+        "qPCR efficiency, standard curve slope -3.9 (%)",
+        MIQE,
+        80.5,
+        0.05,
+        lambda: qpcr.efficiency_from_slope(-3.9),
+    ),
+    WorkedExample(
+        "qPCR run suitability, NTC amplified",
+        MIQE,
+        "invalid",
+        None,
+        lambda: _qpcr_run("amplification"),
+    ),
+    WorkedExample(
+        "qPCR run suitability, NTC no amplification, no standard curve",
+        MIQE,
+        "valid",
+        None,
+        lambda: _qpcr_run("no amplification"),
+    ),
+    WorkedExample(
+        "qPCR run suitability, NTC no amplification, slope -3.32 (E 100 %)",
+        MIQE,
+        "valid",
+        None,
+        lambda: _qpcr_run("no amplification", -3.32),
+    ),
+    WorkedExample(
+        "qPCR run suitability, NTC no amplification, slope -3.9 (E 80.5 %)",
+        MIQE,
+        "invalid",
+        None,
+        lambda: _qpcr_run("no amplification", -3.9),
+    ),
+    WorkedExample(
+        "Standard curve, 1 of 8 standards off: % within ±20 %/±25 %",
+        CURVE_VALIDITY,
+        87.5,
+        1e-9,
+        lambda: _curve_share((4.0,)),
+    ),
+    WorkedExample(
+        "Standard curve run suitability, 1 of 8 standards off",
+        CURVE_VALIDITY,
+        "valid",
+        None,
+        lambda: _curve_run((4.0,)),
+    ),
+    WorkedExample(
+        "Standard curve, 3 of 8 standards off: % within ±20 %/±25 %",
+        CURVE_VALIDITY,
+        62.5,
+        1e-9,
+        lambda: _curve_share((4.0, 16.0, 64.0)),
+    ),
+    WorkedExample(
+        "Standard curve run suitability, 3 of 8 standards off (75 % must be within)",
+        CURVE_VALIDITY,
+        "invalid",
+        None,
+        lambda: _curve_run((4.0, 16.0, 64.0)),
     ),
     WorkedExample("Capability Cp", CAPABILITY, 1.042, 5e-4, lambda: _capability().cp),
     WorkedExample("Capability Cpk", CAPABILITY, 0.833, 5e-4, lambda: _capability().cpk),

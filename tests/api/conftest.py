@@ -103,6 +103,10 @@ def a_run(sample: str, **overrides) -> dict:
         "results": [
             {"sample": sample, "analyte": "protein", "value": 0.12, "unit": "mg/mL"},
             {"sample": sample, "analyte": "absorbance", "value": 0.61, "well": "A1"},
+            # The plate's standard curve, as its software reports it (the run's validity
+            # criteria: assays.qc.suitability.STANDARD_CURVE).
+            {"sample": sample, "analyte": "curve_converged", "value": 1},
+            {"sample": sample, "analyte": "standards_in_tolerance_pct", "value": 100},
         ],
     }
     body.update(overrides)

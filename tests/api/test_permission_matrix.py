@@ -60,7 +60,9 @@ def world(admin_user, technician, make_user, lot, culture_batch, vicell_asm, med
     run = services.run_record(
         assay_code="BCA",
         reagent_lots=factories.reagents_for("BCA"),
-        results=[services.ResultInput(sample=lot.code, analyte="protein", value=100)],
+        results=factories.with_run_controls(
+            "BCA", [services.ResultInput(sample=lot.code, analyte="protein", value=100)]
+        ),
         source="api_json",
         started_at=timezone.now(),
         instrument=instrument,

@@ -38,10 +38,13 @@ def _add_rows(actor, admin, instrument):
     services.run_record(
         assay_code="BCA",
         reagent_lots=factories.reagents_for("BCA"),
-        results=[
-            services.ResultInput(sample=lot.code, analyte="protein", value=100),
-            services.ResultInput(sample=lot.code, analyte="absorbance", value=0.5, well="A1"),
-        ],
+        results=factories.with_run_controls(
+            "BCA",
+            [
+                services.ResultInput(sample=lot.code, analyte="protein", value=100),
+                services.ResultInput(sample=lot.code, analyte="absorbance", value=0.5, well="A1"),
+            ],
+        ),
         source="api_json",
         started_at=timezone.now(),
         instrument=instrument,

@@ -38,7 +38,9 @@ def record(actor, lot, *, assay="BCA", analyte="protein", value=120.0, **kwargs)
         actor=actor,
         source="manual",
         assay_code=assay,
-        results=[services.ResultInput(sample=lot.code, analyte=analyte, value=value)],
+        results=factories.with_run_controls(
+            assay, [services.ResultInput(sample=lot.code, analyte=analyte, value=value)]
+        ),
         **kwargs,
     )
 

@@ -78,7 +78,9 @@ def record_run(actor, sample, *, assay="BCA", value=120.0, **kwargs):
         source="manual",
         assay_code=assay,
         started_at=timezone.now() - timedelta(hours=1),
-        results=[services.ResultInput(sample=sample, analyte="protein", value=value)],
+        results=factories.with_run_controls(
+            assay, [services.ResultInput(sample=sample, analyte="protein", value=value)]
+        ),
         **kwargs,
     )
 

@@ -11,6 +11,10 @@ from assays.models import AssayRun, Result
 from tests import factories
 from tests.assays_pages.conftest import register_instrument, signed_in
 
+# A BCA plate's standard curve statistics, as the analyst copies them from the plate software
+# (the run's validity criteria, assays.qc.suitability.STANDARD_CURVE).
+CURVE_FIELDS = {"value__curve_converged": "1", "value__standards_in_tolerance_pct": "100"}
+
 
 def _when(hours_ago=1) -> str:
     return (timezone.localtime() - timedelta(hours=hours_ago)).strftime("%Y-%m-%dT%H:%M")
@@ -65,6 +69,7 @@ def test_manual_entry_records_a_run_with_results_in_the_analytes_units(technicia
             "unit__protein": "mg/mL",
             "value__absorbance": "0.734",
             "unit__absorbance": "",
+            **CURVE_FIELDS,
         },
     )
     run = AssayRun.objects.get()
@@ -223,7 +228,9 @@ def test_retest_opens_manual_entry_prefilled_and_links_the_runs(technician, anal
         assay_code="BCA",
         reagent_lots=factories.reagents_for("BCA"),
         started_at=timezone.now() - timedelta(days=1),
-        results=[services.ResultInput(sample=lot.code, analyte="protein", value=2000)],
+        results=factories.with_run_controls(
+            "BCA", [services.ResultInput(sample=lot.code, analyte="protein", value=2000)]
+        ),
     )
     page = signed_in(analyst).get(first.get_absolute_url())
     retest_url = page.context["retest_url"]
@@ -239,6 +246,7 @@ def test_retest_opens_manual_entry_prefilled_and_links_the_runs(technician, anal
             "started_at": _when(),
             "retest_of": first.pk,
             "value__protein": "210",
+            **CURVE_FIELDS,
             "reagent_lots": factories.reagent_ids_for("BCA"),
         },
     )
@@ -257,7 +265,9 @@ def test_an_analyst_reviews_a_run_but_not_their_own(technician, analyst, lot):
         assay_code="BCA",
         reagent_lots=factories.reagents_for("BCA"),
         started_at=timezone.now() - timedelta(hours=1),
-        results=[services.ResultInput(sample=lot.code, analyte="protein", value=100)],
+        results=factories.with_run_controls(
+            "BCA", [services.ResultInput(sample=lot.code, analyte="protein", value=100)]
+        ),
     )
     own = services.run_record(
         actor=analyst,
@@ -265,7 +275,9 @@ def test_an_analyst_reviews_a_run_but_not_their_own(technician, analyst, lot):
         assay_code="BCA",
         reagent_lots=factories.reagents_for("BCA"),
         started_at=timezone.now() - timedelta(hours=1),
-        results=[services.ResultInput(sample=lot.code, analyte="protein", value=100)],
+        results=factories.with_run_controls(
+            "BCA", [services.ResultInput(sample=lot.code, analyte="protein", value=100)]
+        ),
     )
     client = signed_in(analyst)
 

@@ -24,12 +24,15 @@ def _record_bca_run(actor, lot, values=(110.0, 130.0)):
     return services.run_record(
         assay_code="BCA",
         reagent_lots=factories.reagents_for("BCA"),
-        results=[
-            services.ResultInput(
-                sample=lot.code, analyte="protein", value=v, unit="ug/mL", replicate=str(i)
-            )
-            for i, v in enumerate(values, start=1)
-        ],
+        results=factories.with_run_controls(
+            "BCA",
+            [
+                services.ResultInput(
+                    sample=lot.code, analyte="protein", value=v, unit="ug/mL", replicate=str(i)
+                )
+                for i, v in enumerate(values, start=1)
+            ],
+        ),
         source=AssayRun.Source.MANUAL,
         started_at=timezone.now() - timedelta(minutes=30),
         actor=actor,

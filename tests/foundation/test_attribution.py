@@ -36,7 +36,9 @@ def test_results_typed_by_an_analyst_who_picked_an_instrument_are_the_analysts(
         run = assay_services.run_record(
             assay_code="BCA",
             reagent_lots=factories.reagents_for("BCA"),
-            results=[assay_services.ResultInput(sample=lot.code, analyte="protein", value=90.0)],
+            results=factories.with_run_controls(
+                "BCA", [assay_services.ResultInput(sample=lot.code, analyte="protein", value=90.0)]
+            ),
             source="manual",
             started_at=lot.created_at,
             instrument=instrument,

@@ -37,7 +37,9 @@ def world(personas, make_user):
     run = assays.run_record(
         assay_code="BCA",
         reagent_lots=factories.reagents_for("BCA"),
-        results=[ResultInput(sample=lot.code, analyte="protein", value=100.0, unit="ug/mL")],
+        results=factories.with_run_controls(
+            "BCA", [ResultInput(sample=lot.code, analyte="protein", value=100.0, unit="ug/mL")]
+        ),
         source="manual",
         started_at=timezone.now() - timedelta(hours=1),
         actor=tech,
@@ -149,9 +151,10 @@ SERVICES = {
         lambda a, w: assays.run_record(
             assay_code="BCA",
             reagent_lots=factories.reagents_for("BCA"),
-            results=[
-                ResultInput(sample=w["lot"].code, analyte="protein", value=90.0, unit="ug/mL")
-            ],
+            results=factories.with_run_controls(
+                "BCA",
+                [ResultInput(sample=w["lot"].code, analyte="protein", value=90.0, unit="ug/mL")],
+            ),
             source="manual",
             started_at=timezone.now() - timedelta(hours=1),
             actor=a,

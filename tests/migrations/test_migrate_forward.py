@@ -82,7 +82,9 @@ ALLOWED_TO_GROW = {
     "django_content_type": "a row per new model; a moved model keeps its row (renamed in place)",
     "auth_permission": "four rows per new model, on the content type's row",
     "assays_analyte": "assays 0009: the analyte a validity criterion reads (LAL curve r), added "
-    "to version 1 of its assay; assays 0012: the analytes of the assays below",
+    "to version 1 of its assay; assays 0012: the analytes of the assays below; assays 0013: the "
+    "run controls the qPCR and standard-curve validity criteria read (NTC, efficiency, curve "
+    "converged, standards in tolerance), added to version 1 of MYCO, MYCO-CB, MIRNA-QPCR, BCA",
     "assays_assaydefinition": "assays 0012: the assays version 2 of the drug-substance "
     "specification needs (MISEV2023), added to the catalogue",
     "assays_specification": "release 0006: version 2 of the drug-substance specification, "
@@ -99,10 +101,11 @@ AUDITED_BY_DATA_MIGRATIONS = {
         "pgh_id",
         "batches 0007: what each isolation run took from each harvest, filled in",
     ),
-    "assays_analyteevent": ("pgh_id", "assays 0009: that analyte's creation"),
+    "assays_analyteevent": ("pgh_id", "assays 0009 and 0013: those analytes' creation"),
     "assays_assaydefinitionevent": (
         "pgh_id",
-        "assays 0008: the reagent lots each assay requires, set in the catalogue",
+        "assays 0008: the reagent lots each assay requires, set in the catalogue; assays 0013: "
+        "the qPCR and standard-curve validity criteria, set on version 1 of those assays",
     ),
     "assays_specificationevent": ("pgh_id", "release 0006: the draft's creation"),
     "assays_criterionevent": ("pgh_id", "release 0006: its criteria's creation"),

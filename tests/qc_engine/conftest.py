@@ -25,7 +25,8 @@ def _file_store(settings, tmp_path):
 @pytest.fixture
 def record_run(analyst, django_capture_on_commit_callbacks):
     """Record a run by hand: ``record_run("BCA", [{"sample": ..., "analyte": ..., ...}])``,
-    with the reagent lots the assay requires unless ``reagent_lots`` is given.
+    with the reagent lots the assay requires unless ``reagent_lots`` is given, and the passing
+    run controls its validity criteria read that ``results`` lacks (factories.RUN_CONTROLS).
 
     Returns the run; its metrics (and the lot evaluation) have been computed on commit.
     """
@@ -39,7 +40,9 @@ def record_run(analyst, django_capture_on_commit_callbacks):
         with django_capture_on_commit_callbacks(execute=True):
             return services.run_record(
                 assay_code=assay_code,
-                results=[ResultInput(**r) for r in results],
+                results=[
+                    ResultInput(**r) for r in factories.with_run_controls(assay_code, results)
+                ],
                 source="manual",
                 started_at=started_at or timezone.now(),
                 actor=actor or analyst,

@@ -27,14 +27,16 @@ from tests import factories
 from tests.factories import PASSWORD
 
 # assay code -> [(analyte, value), ...]; a str value is a qualitative call. Three replicates of
-# each numeric value, as a technician enters them from the bench sheet.
+# each numeric value, as a technician enters them from the bench sheet, with the run's controls
+# its validity criteria read (a mycoplasma qPCR's no-template control, a BCA plate's curve
+# statistics; record_manual_run adds those a test leaves out: factories.RUN_CONTROLS).
 #   NTA: 5e11 particle/mL (≥ 1e10), 95 % in 50–400 nm (> 90), mode 110 nm (< 200)
 #   BCA: 10 µg/mL, so purity = 5e11 / 10 = 5e10 particle/µg (≥ 3e10)
 #   Potency: TNF-α inhibition 100·(1 − (550 − 100) / (1000 − 100)) = 50 % (≥ 20),
 #            IL-10 fold induction 300 / 150 = 2.0 (≥ 1.5)
 PASSING: dict[str, list[tuple[str, float | str]]] = {
     "NTA": [("concentration", 5e11), ("fraction_50_400", 95.0), ("mode_size", 110.0)],
-    "BCA": [("protein", 10.0)],
+    "BCA": [("protein", 10.0), ("curve_converged", 1.0), ("standards_in_tolerance_pct", 100.0)],
     "EV-MARKERS": [
         ("CD9", "positive"),
         ("CD63", "positive"),
@@ -45,7 +47,7 @@ PASSING: dict[str, list[tuple[str, float | str]]] = {
     "TEM": [("morphology", "conforms")],
     "ENDOTOXIN": [("endotoxin", 0.1)],
     "STERILITY": [("sterility", "no growth")],
-    "MYCO": [("mycoplasma", "not detected")],
+    "MYCO": [("mycoplasma", "not detected"), ("ntc", "no amplification")],
     "POTENCY-MAC": [
         ("tnf_ev", 550.0),
         ("tnf_lps", 1000.0),
@@ -71,7 +73,7 @@ SOURCE_CELLS_PASSING: dict[str, list[tuple[str, float | str]]] = {
     "VIABILITY": [("viability", 95.0)],
     "ISCT-FLOW": [(f"{m}_pct", 98.0) for m in ("CD73", "CD90", "CD105")]
     + [(f"{m}_pct", 0.5) for m in ("CD45", "CD34", "CD14", "CD11b", "CD79a", "CD19", "HLA-DR")],
-    "MYCO-CB": [("mycoplasma", "not detected")],
+    "MYCO-CB": [("mycoplasma", "not detected"), ("ntc", "no amplification")],
     "STERILITY-CB": [("sterility", "no growth")],
 }
 
@@ -123,10 +125,14 @@ def record_manual_run(actor, lot, assay_code: str, pairs, **kwargs) -> AssayRun:
     """One run entered by hand by `actor` on a lot or culture batch, with the reagent lots its
     assay requires; its metrics and the evaluation follow."""
     kwargs.setdefault("reagent_lots", factories.reagents_for(assay_code, actor=actor))
-    if assay_code == "ENDOTOXIN" and all(a != "spike_recovery" for a, _ in pairs):
-        # A LAL run as the bench records it: the result with its positive product control,
-        # without which the run fails system suitability (USP <85>).
-        pairs = [*pairs, ("spike_recovery", 95.0)]
+    # A run as the bench records it: the result with the run's controls, without which it fails
+    # system suitability (a LAL run's positive product control, USP <85>; a qPCR run's
+    # no-template control, MIQE; a standard curve's statistics), unless the test gives them.
+    given = {a for a, _ in pairs}
+    pairs = [
+        *pairs,
+        *((a, v) for a, v in factories.RUN_CONTROLS.get(assay_code, []) if a not in given),
+    ]
     started, ended = factories.run_times(assay_code, hours_ago=0)
     kwargs.setdefault("started_at", started)
     if ended is not None:

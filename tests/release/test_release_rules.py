@@ -310,7 +310,10 @@ def test_a_released_lot_takes_no_new_results(released, technician):
             run_record(
                 assay_code="MYCO",
                 reagent_lots=factories.reagents_for("MYCO"),
-                results=[ResultInput(sample=sample, analyte="mycoplasma", text_value="detected")],
+                results=[
+                    ResultInput(sample=sample, analyte="mycoplasma", text_value="detected"),
+                    ResultInput(sample=sample, analyte="ntc", text_value="no amplification"),
+                ],
                 source="manual",
                 started_at=timezone.now(),
                 actor=technician,

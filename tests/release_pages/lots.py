@@ -13,7 +13,7 @@ from tests.release.helpers import SOURCE_CELLS_PASSING, review_runs
 
 PASSING: dict[str, dict[str, float | str]] = {
     "NTA": {"concentration": 3e11, "mode_size": 120.0, "fraction_50_400": 95.0},
-    "BCA": {"protein": 5.0},
+    "BCA": {"protein": 5.0, "curve_converged": 1.0, "standards_in_tolerance_pct": 95.0},
     "EV-MARKERS": {
         "CD9": "positive",
         "CD63": "positive",
@@ -24,7 +24,7 @@ PASSING: dict[str, dict[str, float | str]] = {
     "TEM": {"morphology": "conforms"},
     "ENDOTOXIN": {"endotoxin": 0.1, "spike_recovery": 95.0},  # with its PPC (USP <85>)
     "STERILITY": {"sterility": "no growth"},
-    "MYCO": {"mycoplasma": "not detected"},
+    "MYCO": {"mycoplasma": "not detected", "ntc": "no amplification"},  # with its NTC (MIQE)
     "POTENCY-MAC": {
         "tnf_ev": 400.0,
         "tnf_lps": 1000.0,

@@ -145,7 +145,9 @@ def test_the_qa_who_recorded_a_result_of_the_lot_may_not_sign_it(passing_lot, qa
     assay_services.run_record(
         assay_code="BCA",
         reagent_lots=factories.reagents_for("BCA"),
-        results=[assay_services.ResultInput(passing_lot.code, "protein", value=5.1)],
+        results=factories.with_run_controls(
+            "BCA", [assay_services.ResultInput(passing_lot.code, "protein", value=5.1)]
+        ),
         source="manual",
         started_at=passing_lot.created_at,
         actor=qa_user,
@@ -282,7 +284,9 @@ def test_the_review_page_lists_what_needs_judgement_and_the_coa_prints_the_chang
         retest = assay_services.run_record(
             assay_code="BCA",
             reagent_lots=factories.reagents_for("BCA"),
-            results=[assay_services.ResultInput(passing_lot.code, "protein", value=5.2)],
+            results=factories.with_run_controls(
+                "BCA", [assay_services.ResultInput(passing_lot.code, "protein", value=5.2)]
+            ),
             source="manual",
             started_at=passing_lot.created_at,
             actor=analyst,

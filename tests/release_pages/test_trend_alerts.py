@@ -39,10 +39,13 @@ def protein_lots(technician, analyst, capture, values, *, weeks_ago):
         services.run_record(
             assay_code="BCA",
             reagent_lots=factories.reagents_for("BCA"),
-            results=[
-                services.ResultInput(lot.code, "protein", value=v)
-                for lot, v in zip(lots, values, strict=True)
-            ],
+            results=factories.with_run_controls(
+                "BCA",
+                [
+                    services.ResultInput(lot.code, "protein", value=v)
+                    for lot, v in zip(lots, values, strict=True)
+                ],
+            ),
             source="manual",
             started_at=factories.run_times("BCA", hours_ago=2)[0],
             actor=analyst,
