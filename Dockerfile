@@ -46,4 +46,7 @@ ENV DEBUG=False
 
 USER lims
 EXPOSE 8000
-CMD ["gunicorn", "lims.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
+# Each worker is replaced after about 1,000 requests (jittered), so memory a large request
+# made it keep is returned; the same flags as docker-compose.yml.
+CMD ["gunicorn", "lims.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", \
+     "--max-requests", "1000", "--max-requests-jitter", "100"]

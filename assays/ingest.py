@@ -2,11 +2,21 @@
 
 The parsers turn bytes into plain data; this module names which assay analyte each parsed value
 is, so `services.run_record` can validate and store them like any other result.
+
+Bounded work: a zip container (xlsx) is checked against `archive_limits()` (settings
+ARCHIVE_MAX_UNCOMPRESSED_BYTES, ARCHIVE_MAX_RATIO, ARCHIVE_MAX_MEMBERS) before any reader
+inflates it, here and again by the parsers themselves; the time a parse may take is the
+Celery soft time limit of `assays.tasks.parse_instrument_file`.
 """
+
+from django.conf import settings
 
 from assays.inputs import ResultInput
 from assays.models import AssayDefinition
 from assays.parsers import ParseError, asm_results, detect_format, fcs, nanosight
+from assays.parsers.archive import ArchiveLimits, ArchiveTooLarge, check_archive
+
+__all__ = ["ArchiveTooLarge", "archive_limits", "check_file_bounds", "results_from_file"]
 
 # ASM result names (allotropy) → analyte codes of the catalogue. A value whose name is not here,
 # or whose analyte the assay does not have, is not a result of that assay and is left out.
@@ -35,18 +45,37 @@ NTA_UNITS = {"concentration": "particle/mL"}
 def results_from_file(
     data: bytes, *, filename: str, assay: AssayDefinition, sample: str, format_hint: str = ""
 ) -> tuple[str, list[ResultInput]]:
-    """(detected format, results) or ParseError saying why the file gives no results."""
+    """(detected format, results) or ParseError saying why the file gives no results
+    (ArchiveTooLarge for a zip container beyond the limits, before anything inflates it)."""
+    limits = archive_limits()
+    check_file_bounds(data, filename=filename)
     hint = format_hint.strip().lower()
-    fmt = (
-        hint if hint in ("nanosight", "fcs") else ("asm" if hint else detect_format(data, filename))
-    )
+    if hint in ("nanosight", "fcs"):
+        fmt = hint
+    else:
+        fmt = "asm" if hint else detect_format(data, filename, limits=limits)
     if fmt == "nanosight":
         items = _from_nanosight(data, sample)
     elif fmt == "fcs":
         items = _from_fcs(data, sample)
     else:
-        items = _from_asm(data, filename, hint or None, sample)
+        items = _from_asm(data, filename, hint or None, sample, limits)
     return fmt, _results_of_assay(items, assay, what=f"the file was read ({fmt})", source=filename)
+
+
+def archive_limits() -> ArchiveLimits:
+    """What a zip container (xlsx) may expand to, from settings."""
+    return ArchiveLimits(
+        max_uncompressed_bytes=settings.ARCHIVE_MAX_UNCOMPRESSED_BYTES,
+        max_ratio=settings.ARCHIVE_MAX_RATIO,
+        max_members=settings.ARCHIVE_MAX_MEMBERS,
+    )
+
+
+def check_file_bounds(data: bytes, *, filename: str) -> None:
+    """ArchiveTooLarge for a zip container (xlsx) that would expand beyond the limits; cheap
+    (the archive's directory only), so an upload is refused at once, before it is queued."""
+    check_archive(data, filename=filename, limits=archive_limits())
 
 
 class NoResultsForAssay(ParseError):
@@ -102,11 +131,13 @@ def _from_fcs(data: bytes, sample: str) -> list[ResultInput]:
     return [ResultInput(sample=sample, analyte="event_count", value=float(parsed.event_count))]
 
 
-def _from_asm(data: bytes, filename: str, vendor: str | None, sample: str) -> list[ResultInput]:
+def _from_asm(
+    data: bytes, filename: str, vendor: str | None, sample: str, limits: ArchiveLimits
+) -> list[ResultInput]:
     # Imported only for an ASM file: importing allotropy takes about a second.
     from assays.parsers import asm  # noqa: PLC0415
 
-    return asm_result_inputs(asm.convert(data, filename, vendor=vendor), sample)
+    return asm_result_inputs(asm.convert(data, filename, vendor=vendor, limits=limits), sample)
 
 
 def asm_result_inputs(document: dict, sample: str) -> list[ResultInput]:

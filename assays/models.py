@@ -6,6 +6,7 @@ the person) that produced it, and, when it came from a file, the original file b
 """
 
 import uuid
+from datetime import timedelta
 
 import pgtrigger
 from django.conf import settings
@@ -629,6 +630,11 @@ class RecomputeJob(models.Model):
         return 100 if not self.total else int(100 * self.done / self.total)
 
 
+def idempotency_lease_deadline():
+    """Until when a request that claims an Idempotency-Key holds it unless it renews."""
+    return timezone.now() + timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS)
+
+
 class IdempotencyRecord(models.Model):
     """The stored answer to a POST sent with an Idempotency-Key, replayed on a retry."""
 
@@ -640,6 +646,11 @@ class IdempotencyRecord(models.Model):
     response_status = models.PositiveSmallIntegerField(null=True)
     response_body = models.JSONField(null=True)
     created_at = models.DateTimeField(default=timezone.now)
+    lease_until = models.DateTimeField(
+        default=idempotency_lease_deadline,
+        help_text="While not completed: renewed by the request that holds the key; once past, "
+        "the request is taken for dead and a retry with the same key may take over.",
+    )
 
     class Meta:
         constraints = [

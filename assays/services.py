@@ -25,7 +25,7 @@ from assays.events import (
     run_recorded,
     run_status_changed,
 )
-from assays.ingest import results_from_file
+from assays.ingest import ArchiveTooLarge, check_file_bounds, results_from_file
 from assays.inputs import ResultInput
 from assays.models import (
     Analyte,
@@ -664,7 +664,8 @@ def run_invalidate(
 
 
 def store_original(data: bytes) -> str:
-    """Keep the bytes as the original, under their SHA-256 (lims.file_store); returns it."""
+    """Keep the bytes as the original, under their SHA-256 (lims.file_store: written to a
+    temporary file, fsync'ed, checked and renamed atomically); returns it."""
     return file_store.store(data, folder=InstrumentFile.STORE_FOLDER)
 
 
@@ -689,6 +690,14 @@ def instrument_file_receive(
         raise ValidationError({"file": "The file is larger than the upload limit."})
     if not data:
         raise ValidationError({"file": "The file is empty."})
+    try:
+        # A zip container (xlsx) that would inflate beyond the limits is refused at the door
+        # (its directory only is read), not left for a worker to choke on.
+        check_file_bounds(data, filename=filename)
+    except ArchiveTooLarge as exc:
+        raise ValidationError({"file": ValidationError(exc.detail, code=exc.code)}) from exc
+    except ParseError:
+        pass  # a damaged container: the parse says so, on the file's record
     assay = current_assay(assay_code)
     if instrument is not None:
         if assay.code not in instrument.assay_codes:
@@ -735,6 +744,11 @@ def instrument_file_parse(file_id: str | uuid.UUID) -> InstrumentFile:
         return record
     try:
         data = record.original_bytes()
+    except file_store.OriginalUnavailable as exc:
+        # The bytes never arrived whole (a writer killed mid-write) or changed since: nothing
+        # to parse, and waiting will not bring them; the file fails with the reason.
+        return _mark_failed(record, exc)
+    try:
         fmt, items = results_from_file(
             data,
             filename=record.original_name,
@@ -771,6 +785,13 @@ def instrument_file_parse(file_id: str | uuid.UUID) -> InstrumentFile:
             return locked
     except ValidationError as exc:
         return _mark_failed(record, exc)
+
+
+def instrument_file_fail(*, file_id: str | uuid.UUID, reason: str) -> InstrumentFile:
+    """A queued file the system gave up on (its parse ran past its time limit) ends `failed`
+    with the reason, never `queued` forever. A file already parsed or failed is left as is."""
+    record = InstrumentFile.objects.select_related("instrument", "uploaded_by").get(pk=file_id)
+    return _mark_failed(record, RuntimeError(reason))
 
 
 def _mark_failed(record: InstrumentFile, exc: Exception) -> InstrumentFile:

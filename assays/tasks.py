@@ -1,15 +1,24 @@
 """Celery tasks: they take ids, call one service, and are safe to run twice.
 
 Transient database errors (a restarted PostgreSQL, a failover) are retried with exponential
-backoff; with acks_late and reject_on_worker_lost a task whose worker dies is redelivered, and
-the services' idempotency makes the second run harmless.
+backoff; with acks_late and reject_on_worker_lost a task whose worker dies is redelivered (by
+Redis after the visibility timeout, settings.CELERY_BROKER_TRANSPORT_OPTIONS), and the
+services' idempotency makes the second run harmless.
+
+Bounded work: every task has the soft and hard time limits of the settings; reading an
+instrument file (allotropy, pandas) has tighter ones (FILE_PARSE_SOFT_TIME_LIMIT). A task past
+its soft limit gets SoftTimeLimitExceeded and marks what it was doing failed with the reason (a
+file `failed`, a recompute job `failed`), so nothing waits `queued` or `running` for ever and
+the periodic catch-up does not hand the same file to a worker again and again.
 """
 
 import logging
 import time
 from datetime import timedelta
+from typing import Any
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
@@ -22,18 +31,49 @@ from lims.system import as_system
 
 log = logging.getLogger(__name__)
 
-RETRY = dict(
+RETRY: dict[str, Any] = dict(
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=True,
-    retry_backoff_max=300,
+    # Below the Redis visibility timeout (checked by the settings): a task waiting for its
+    # retry is not delivered a second time meanwhile.
+    retry_backoff_max=settings.TASK_RETRY_BACKOFF_MAX_SECONDS,
     max_retries=8,
 )
 
 
-@shared_task(**RETRY)
+def over_time(limit: float) -> str:
+    """The reason a job stopped by its time limit ends failed with."""
+    return f"Stopped at the time limit of {limit:.0f} s: too large or too slow to process."
+
+
+def _fail_file_past_time_limit(task, exc, task_id, args, kwargs, einfo) -> None:
+    """The hard limit killed the parse before it could say so (the soft limit's handler did
+    not run): the worker's main process marks the file failed."""
+    if not (isinstance(exc, TimeLimitExceeded) and args):
+        return
+    try:
+        services.instrument_file_fail(
+            file_id=args[0], reason=over_time(settings.FILE_PARSE_TIME_LIMIT)
+        )
+    except Exception:  # never into the worker's main loop; the file is left for the catch-up
+        log.exception("Could not mark instrument file %s failed after its time limit", args[0])
+
+
+@shared_task(
+    **RETRY,
+    soft_time_limit=settings.FILE_PARSE_SOFT_TIME_LIMIT,
+    time_limit=settings.FILE_PARSE_TIME_LIMIT,
+    on_failure=_fail_file_past_time_limit,
+)
 @as_system
 def parse_instrument_file(file_id: str) -> str:
-    return services.instrument_file_parse(file_id).status
+    try:
+        return services.instrument_file_parse(file_id).status
+    except SoftTimeLimitExceeded:
+        log.error("Parsing instrument file %s ran past its time limit", file_id)
+        return services.instrument_file_fail(
+            file_id=file_id, reason=over_time(settings.FILE_PARSE_SOFT_TIME_LIMIT)
+        ).status
 
 
 def enqueue(task, *args) -> bool:
@@ -134,8 +174,13 @@ def run_recompute_job(job_id: int) -> str:
         for lot_id in lot_ids:
             added += metrics.compute_lot_metrics(lot_id)
     except Exception as exc:
+        error = (
+            over_time(settings.CELERY_TASK_SOFT_TIME_LIMIT)
+            if isinstance(exc, SoftTimeLimitExceeded)
+            else str(exc)
+        )
         RecomputeJob.objects.filter(pk=job_id).update(
-            status=RecomputeJob.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+            status=RecomputeJob.Status.FAILED, error=error[:2000], finished_at=timezone.now()
         )
         raise
     RecomputeJob.objects.filter(pk=job_id).update(

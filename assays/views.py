@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.forms import Form as DjangoForm
-from django.http import HttpResponse, HttpResponseServerError
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
@@ -28,6 +28,7 @@ from assays.models import (
     RunReagentUse,
     RunSample,
 )
+from lims import file_store
 from lims.forms import ReasonForm, StatusForm
 from lims.models import Signature
 from lims.pages import (
@@ -37,6 +38,7 @@ from lims.pages import (
     ServiceFormView,
     ViewRecordsMixin,
     add_service_errors,
+    original_unavailable,
 )
 from lims.roles import can_enter_results, can_manage_instruments, can_review_runs
 from lims.transitions import moves_for
@@ -258,9 +260,15 @@ class InstrumentFileDownload(ViewRecordsMixin, DetailView):
         record = self.get_object()
         try:
             data = record.original_bytes()
-        except RuntimeError as exc:
+        except file_store.OriginalUnavailable as exc:
             # The store no longer holds what was received: say so, never serve other bytes.
-            return HttpResponseServerError(str(exc), content_type="text/plain")
+            return original_unavailable(
+                request,
+                exc,
+                what=f"instrument file {record.original_name}",
+                sha256=record.sha256,
+                back_url=reverse("assays:file_detail", args=[record.pk]),
+            )
         response = HttpResponse(data, content_type="application/octet-stream")
         response["Content-Disposition"] = content_disposition_header(
             as_attachment=True, filename=record.original_name

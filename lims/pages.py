@@ -8,10 +8,11 @@ from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.views.generic import DetailView, FormView
 from django_filters.views import FilterView
 
+from lims import file_store
 from lims.audit_trail import events_of
 from lims.roles import can_record_production, can_view_records
 
@@ -79,6 +80,18 @@ class RecordListView(ViewRecordsMixin, FilterView):
             create_url_name=self.create_url_name,
         )
         return context
+
+
+def original_unavailable(request, exc, *, what: str, sha256: str, back_url: str):
+    """The page answered instead of an original the file store cannot give back (missing, or
+    its bytes no longer match their SHA-256): 409, saying so, never other bytes and never a
+    500 (ALCOA+ original; EU GMP Annex 11 §7.1: data checked for accessibility and integrity)."""
+    if isinstance(exc, file_store.OriginalMissing):
+        problem = "It is missing from the file store."
+    else:
+        problem = "The stored bytes no longer match the SHA-256 recorded when it was received."
+    context = {"what": what, "problem": problem, "sha256": sha256, "back_url": back_url}
+    return render(request, "records/original_unavailable.html", context, status=409)
 
 
 def add_service_errors(form, exc) -> None:

@@ -130,10 +130,39 @@ if CELERY_TASK_ALWAYS_EAGER:
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_TIME_LIMIT = 600
-# Redis redelivers an unacknowledged task after the visibility timeout: it must exceed the
-# longest task, or a slow task would run twice at once.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Bounded work (OWASP API Security Top 10 2023, API4): after the soft limit a task gets
+# SoftTimeLimitExceeded (the heavy ones mark their job failed with the reason), after the hard
+# limit its process is killed. Reading an instrument file has tighter limits of its own.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
+FILE_PARSE_SOFT_TIME_LIMIT = env.int("FILE_PARSE_SOFT_TIME_LIMIT", default=120)
+FILE_PARSE_TIME_LIMIT = FILE_PARSE_SOFT_TIME_LIMIT + 30
+# The longest wait before a task that met a transient database error is retried.
+TASK_RETRY_BACKOFF_MAX_SECONDS = 300
+# A worker child is replaced after this many tasks or once its resident memory passes this
+# many KiB, so one huge input does not keep its memory for good.
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", default=200)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int(
+    "CELERY_WORKER_MAX_MEMORY_PER_CHILD_KB", default=786432
+)
+# With acks_late, Redis redelivers a task its worker never acknowledged (the worker was killed)
+# once the visibility timeout passes: 10 minutes, not Redis's default hour. It must exceed the
+# hard time limit and the longest retry countdown, or a task still running or waiting for its
+# retry would be delivered a second time (Celery, "Using Redis: visibility timeout").
+_visibility_timeout = env.int("CELERY_VISIBILITY_TIMEOUT", default=600)
+if not CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT or not (
+    FILE_PARSE_TIME_LIMIT <= CELERY_TASK_TIME_LIMIT
+):
+    raise ImproperlyConfigured(
+        "CELERY_TASK_SOFT_TIME_LIMIT must be below CELERY_TASK_TIME_LIMIT, and "
+        "FILE_PARSE_SOFT_TIME_LIMIT at least 30 s below CELERY_TASK_TIME_LIMIT."
+    )
+if _visibility_timeout <= max(CELERY_TASK_TIME_LIMIT, TASK_RETRY_BACKOFF_MAX_SECONDS):
+    raise ImproperlyConfigured(
+        "CELERY_VISIBILITY_TIMEOUT must exceed CELERY_TASK_TIME_LIMIT and "
+        f"{TASK_RETRY_BACKOFF_MAX_SECONDS} s (the longest retry countdown)."
+    )
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _visibility_timeout}
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="celery")
 # Recording a run must stay quick when the broker is down: give up publishing after about a
@@ -240,7 +269,17 @@ STORAGES = {
 # Original instrument files and generated documents live outside the web root.
 MEDIA_ROOT = env.path("FILE_STORE", default=VAR_DIR / "files")
 FILE_UPLOAD_MAX_BYTES = env.int("FILE_UPLOAD_MAX_BYTES", default=100 * 1024 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = FILE_UPLOAD_MAX_BYTES
+# Bodies other than uploaded files (API JSON, form fields) have a limit of their own, a few MB:
+# a parsed JSON document takes many times its size in memory (OWASP API Security Top 10 2023,
+# API4). Django applies it to request.body and form fields, the API's JSON parser to its body.
+API_JSON_MAX_BYTES = env.int("API_JSON_MAX_BYTES", default=5 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_JSON_MAX_BYTES
+# What a zip container (an xlsx export) may expand to before any reader opens it
+# (assays.parsers.archive; OWASP ASVS 4.0.3 V12.1.2): total declared size, the inflate ratio of
+# a member (Apache POI's default, 100), and the number of members.
+ARCHIVE_MAX_UNCOMPRESSED_BYTES = env.int("ARCHIVE_MAX_UNCOMPRESSED_BYTES", default=50 * 1024 * 1024)
+ARCHIVE_MAX_RATIO = env.float("ARCHIVE_MAX_RATIO", default=100.0)
+ARCHIVE_MAX_MEMBERS = env.int("ARCHIVE_MAX_MEMBERS", default=10000)
 
 # --- Audit trail ----------------------------------------------------------------------------
 # Event time is the server's clock at the moment of the write, not the transaction start.
@@ -266,6 +305,10 @@ BACKDATE_DAYS = env.int("BACKDATE_DAYS", default=2)
 # How far in the future a run's start (or end) may be: the clocks of instruments and PCs drift.
 RUN_FUTURE_TOLERANCE = timedelta(minutes=env.int("RUN_FUTURE_TOLERANCE_MINUTES", default=5))
 API_THROTTLE_RATE = env("API_THROTTLE_RATE", default="600/minute")
+# A request holding an Idempotency-Key renews its lease while it runs; a request that died
+# (its process killed) stops renewing, and a retry with the same key takes over once the lease
+# has run out (assays.api.idempotency).
+IDEMPOTENCY_LEASE_SECONDS = env.int("IDEMPOTENCY_LEASE_SECONDS", default=30)
 
 # --- Identifiers ----------------------------------------------------------------------------
 # Patterns for generated identifiers; {year} and {seq} are filled in at creation.

@@ -4,9 +4,17 @@ Evaluation runs here, never in a page: when the metrics of a lot or batch change
 (assays.events.metrics_changed), when a lot enters testing (batches.events.lot_status_changed:
 its specification version is fixed), and in the periodic catch-up for whatever an unreachable
 broker or a failed receiver left undone.
+
+Bounded work: every task has the time limits of the settings (CELERY_TASK_SOFT_TIME_LIMIT,
+CELERY_TASK_TIME_LIMIT); rendering a certificate (WeasyPrint) has tighter ones. A task past
+its soft limit logs why and fails; what it left undone is found by the next catch-up.
 """
 
+import logging
+
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.db.models import Exists, F, Max, OuterRef, Q, Subquery
 
 from assays.models import QCMetric
@@ -19,6 +27,10 @@ from release.models import CertificateOfAnalysis, CriterionEvaluation, Dispositi
 
 # How many lots or batches one catch-up run takes on (the rest wait for the next run).
 CATCH_UP_BATCH = 200
+CERTIFICATE_SOFT_TIME_LIMIT = min(120, settings.CELERY_TASK_SOFT_TIME_LIMIT)
+CERTIFICATE_TIME_LIMIT = min(150, settings.CELERY_TASK_TIME_LIMIT)
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(**RETRY)
@@ -28,13 +40,21 @@ def evaluate_lot(lot_id: int) -> int:
     if lot.is_locked:
         # What the disposition signed: re-evaluating would rewrite it and void the signature.
         return 0
-    return len(specifications.evaluate(lot=lot))
+    try:
+        return len(specifications.evaluate(lot=lot))
+    except SoftTimeLimitExceeded:
+        _over_time("Lot", lot_id)
+        raise
 
 
 @shared_task(**RETRY)
 @as_system
 def evaluate_culture_batch(batch_id: int) -> int:
-    return len(specifications.evaluate(culture_batch=CultureBatch.objects.get(pk=batch_id)))
+    try:
+        return len(specifications.evaluate(culture_batch=CultureBatch.objects.get(pk=batch_id)))
+    except SoftTimeLimitExceeded:
+        _over_time("Culture batch", batch_id)
+        raise
 
 
 @shared_task(**RETRY)
@@ -45,10 +65,25 @@ def assign_lot_specification(lot_id: int) -> str | None:
     return str(spec) if spec else None
 
 
-@shared_task(**RETRY)
+@shared_task(
+    **RETRY, soft_time_limit=CERTIFICATE_SOFT_TIME_LIMIT, time_limit=CERTIFICATE_TIME_LIMIT
+)
 @as_system
 def issue_lot_certificate(disposition_id: int) -> str:
-    return issue_certificate(Disposition.objects.get(pk=disposition_id)).sha256
+    try:
+        return issue_certificate(Disposition.objects.get(pk=disposition_id)).sha256
+    except SoftTimeLimitExceeded:
+        log.error(
+            "The certificate of disposition %s was not issued: rendering ran past its time "
+            "limit of %s s (the catch-up tries again)",
+            disposition_id,
+            CERTIFICATE_SOFT_TIME_LIMIT,
+        )
+        raise
+
+
+def _over_time(what: str, pk: int) -> None:
+    log.error("%s %s was not evaluated: the evaluation ran past its time limit", what, pk)
 
 
 def stale_evaluations(model, field: str):

@@ -21,10 +21,16 @@ from django.views.generic import DetailView, FormView, ListView, TemplateView
 from django_filters.views import FilterView
 
 from batches.models import ExosomeLot
+from lims import file_store
 from lims.audit_trail import events_of
 from lims.forms import ReasonForm
 from lims.models import Signature
-from lims.pages import PredicateRequiredMixin, ViewRecordsMixin, add_service_errors
+from lims.pages import (
+    PredicateRequiredMixin,
+    ViewRecordsMixin,
+    add_service_errors,
+    original_unavailable,
+)
 from lims.roles import (
     can_handle_deviations,
     can_manage_specifications,
@@ -195,7 +201,16 @@ def certificate_download(request, pk):
     if certificate is None:
         # Issued when the release commits (or by the periodic catch-up): a GET never writes.
         raise Http404("No certificate of analysis is issued for this lot (yet).")
-    data = certificate_bytes(certificate)
+    try:
+        data = certificate_bytes(certificate)
+    except file_store.OriginalUnavailable as exc:
+        return original_unavailable(
+            request,
+            exc,
+            what=f"the certificate of analysis of lot {lot.code}",
+            sha256=certificate.sha256,
+            back_url=reverse("release:lot_review", args=[lot.pk]),
+        )
     response = HttpResponse(data, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="CoA-{lot.code}.pdf"'
     response["X-Content-SHA256"] = certificate.sha256

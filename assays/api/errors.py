@@ -57,8 +57,17 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         "idempotency_request_in_progress": "A request with this Idempotency-Key is still being "
         "processed; retry later.",
         "conflict": "The request conflicts with a record written at the same moment; retry.",
+        "original_unavailable": "The stored original (an instrument file or a certificate) is "
+        "missing from the file store or no longer matches its SHA-256; nothing else is served "
+        "in its place. Tell the LIMS administrator.",
     },
-    413: {"payload_too_large": "The body or file is larger than the upload limit."},
+    413: {
+        "payload_too_large": "The body or file is larger than its limit: a JSON body "
+        "`API_JSON_MAX_BYTES` (5 MB), an uploaded file `FILE_UPLOAD_MAX_BYTES` (100 MB).",
+        "archive_too_large": "The uploaded zip container (xlsx...) would expand beyond "
+        "`ARCHIVE_MAX_UNCOMPRESSED_BYTES`, `ARCHIVE_MAX_RATIO` or `ARCHIVE_MAX_MEMBERS`; it is "
+        "refused unopened (`errors` names the field).",
+    },
     415: {"unsupported_media_type": "The Content-Type is not one this endpoint reads."},
     422: {
         "unprocessable": "Well formed, but refused by the LIMS records or GMP rules (instrument "
@@ -130,17 +139,41 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
-class Unprocessable(exceptions.APIException):
+class OriginalUnavailable(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The stored original is missing or no longer matches its SHA-256."
+    default_code = "original_unavailable"
+
+
+class RefusedWithErrors(exceptions.APIException):
+    """A service's refusal (a django ValidationError) answered with its field errors."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        self.errors = errors
+        messages = [m for field_messages in errors.values() for m in field_messages]
+        super().__init__(detail=" ".join(messages) or self.default_detail)
+
+
+class Unprocessable(RefusedWithErrors):
     """A business-rule refusal (a django ValidationError from a service), with field errors."""
 
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_detail = "The request was refused by the LIMS rules."
     default_code = "unprocessable"
 
-    def __init__(self, errors: dict[str, list[str]]):
-        self.errors = errors
-        messages = [m for field_messages in errors.values() for m in field_messages]
-        super().__init__(detail=" ".join(messages) or self.default_detail)
+
+class ArchiveTooLarge(RefusedWithErrors):
+    """A zip container (xlsx) that would inflate beyond the limits (assays.parsers.archive)."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The archive would expand beyond the limits."
+    default_code = "archive_too_large"
+
+
+# A service's ValidationError carrying one of these codes is answered with its own status.
+VALIDATION_CODE_EXCEPTIONS: dict[str, type[RefusedWithErrors]] = {
+    "archive_too_large": ArchiveTooLarge,
+}
 
 
 # --- The exception handler -------------------------------------------------------------------
@@ -185,7 +218,15 @@ def _as_api_exception(exc) -> exceptions.APIException | None:
         # Too many form fields or files, a malformed Host header...: Django's own refusals.
         return MalformedRequest("The request is malformed.")
     if isinstance(exc, DjangoValidationError):
-        return Unprocessable(django_errors(exc))
+        refusal = next(
+            (
+                VALIDATION_CODE_EXCEPTIONS[c]
+                for c in _codes_of(exc)
+                if c in VALIDATION_CODE_EXCEPTIONS
+            ),
+            Unprocessable,
+        )
+        return refusal(django_errors(exc))
     if isinstance(exc, IntegrityError):
         # A unique or foreign-key check lost a race with another request.
         log.warning("Answered 409 to an IntegrityError: %s", exc)
@@ -198,8 +239,14 @@ def _as_api_exception(exc) -> exceptions.APIException | None:
     return None
 
 
+def _codes_of(exc: DjangoValidationError) -> list[str]:
+    if hasattr(exc, "error_dict"):
+        return [e.code for errors in exc.error_dict.values() for e in errors if e.code]
+    return [e.code for e in exc.error_list if e.code]
+
+
 def _describe(exc: exceptions.APIException) -> tuple[str, str, dict[str, list[str]]]:
-    if isinstance(exc, Unprocessable):
+    if isinstance(exc, RefusedWithErrors):
         return exc.default_code, str(exc.detail), exc.errors
     if isinstance(exc, exceptions.ValidationError):
         errors = flatten_errors(exc.detail)

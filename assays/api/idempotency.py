@@ -13,30 +13,41 @@ same key; the LIMS must not record the run twice. Per (principal, key) one `Idem
    `idempotency_request_in_progress`.
 
 4xx answers are stored and replayed (resending an invalid request gives the same refusal); on
-a 5xx or an exception the record is deleted so the client can retry. A record left behind by a
-crashed process is taken over after STALE_AFTER.
+a 5xx or an exception the record is deleted so the client can retry.
+
+A request that dies without an answer (its worker killed: SIGKILL, the OOM killer, gunicorn's
+timeout or max-requests restart) cannot delete its record. So a claim is a *lease*: the record
+holds the key until `lease_until` (settings.IDEMPOTENCY_LEASE_SECONDS, 30 s), which a thread
+of the request renews every third of that while the request runs. A dead request stops
+renewing, and once its lease has run out a retry with the same key takes the record over (one
+taker wins: the take-over is a conditional UPDATE) instead of answering 409 for minutes. The
+claim's `created_at` is its generation: a renewal or an answer of a request whose claim was
+taken over changes nothing.
 """
 
 import functools
 import hashlib
 import json
+import logging
 import re
-from datetime import timedelta
+import threading
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from assays.api.auth import is_instrument
 from assays.api.errors import IdempotencyInProgress, IdempotencyKeyReused, MalformedRequest
-from assays.models import IdempotencyRecord
+from assays.models import IdempotencyRecord, idempotency_lease_deadline
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 # Visible ASCII, as the IETF draft's examples (UUIDs, ULIDs, random tokens); 200 = the column.
 KEY_FORM = re.compile(r"[\x21-\x7e]{1,200}")
-STALE_AFTER = timedelta(minutes=10)
+
+log = logging.getLogger(__name__)
 
 
 def principal_of(user) -> str:
@@ -90,25 +101,60 @@ def idempotent(handler):
         record, created = _claim(principal_of(request.user), key, request)
         if not created:
             return _replay(record)
-        try:
-            response = handler(view, request, *args, **kwargs)
-        except Exception as exc:
+        claim = IdempotencyRecord.objects.filter(
+            pk=record.pk, created_at=record.created_at, completed=False
+        )
+        with LeaseKeeper(claim):
             try:
-                response = view.handle_exception(exc)  # a 4xx; re-raises what is a 500
-            except Exception:
-                IdempotencyRecord.objects.filter(pk=record.pk).delete()
-                raise
+                response = handler(view, request, *args, **kwargs)
+            except Exception as exc:
+                try:
+                    response = view.handle_exception(exc)  # a 4xx; re-raises what is a 500
+                except Exception:
+                    claim.delete()
+                    raise
         if response.status_code >= 500:
-            IdempotencyRecord.objects.filter(pk=record.pk).delete()
+            claim.delete()
             return response
         # Stored as the client will see it (dates and decimals as rendered).
         body = json.loads(JSONRenderer().render(response.data)) if response.data else None
-        IdempotencyRecord.objects.filter(pk=record.pk).update(
-            completed=True, response_status=response.status_code, response_body=body
-        )
+        claim.update(completed=True, response_status=response.status_code, response_body=body)
         return response
 
     return wrapper
+
+
+class LeaseKeeper:
+    """Renews a claim's lease every third of IDEMPOTENCY_LEASE_SECONDS while the request runs.
+
+    A thread of its own, so a long request (a large upload being stored) keeps its key however
+    long it takes; it touches the database only once a third of the lease has passed, so a quick
+    request costs nothing, and closes its own connection when the request ends.
+    """
+
+    def __init__(self, claim):
+        self.claim = claim
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._renew, name="idempotency-lease", daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.done.set()
+        self.thread.join()
+
+    def _renew(self) -> None:
+        interval = settings.IDEMPOTENCY_LEASE_SECONDS / 3
+        try:
+            while not self.done.wait(interval):
+                try:
+                    self.claim.update(lease_until=idempotency_lease_deadline())
+                except Exception:  # a database blip: the next renewal tries again
+                    log.warning("Could not renew an idempotency lease", exc_info=True)
+        finally:
+            connections.close_all()  # this thread's connections only
 
 
 def _claim(principal: str, key: str, request) -> tuple[IdempotencyRecord, bool]:
@@ -136,15 +182,32 @@ def _claim(principal: str, key: str, request) -> tuple[IdempotencyRecord, bool]:
     if record.request_hash != request_hash:
         raise IdempotencyKeyReused()
     if not record.completed:
-        # Taken over only if still stale at the moment of the UPDATE: one taker wins.
-        now = timezone.now()
-        taken = IdempotencyRecord.objects.filter(
-            pk=record.pk, completed=False, created_at__lt=now - STALE_AFTER
-        ).update(created_at=now)
-        if taken:
-            return record, True
+        taken = _take_over(record)
+        if taken is not None:
+            return taken, True
         raise IdempotencyInProgress()
     return record, False
+
+
+def _take_over(record: IdempotencyRecord) -> IdempotencyRecord | None:
+    """The record of a request that died (its lease ran out), now claimed by this one; None
+    while its request still holds the lease. Conditional on the lease being out at the moment
+    of the UPDATE: of several retries at once, one takes it over."""
+    now = timezone.now()
+    taken = IdempotencyRecord.objects.filter(
+        pk=record.pk, completed=False, lease_until__lt=now
+    ).update(created_at=now, lease_until=idempotency_lease_deadline())
+    if not taken:
+        return None
+    log.warning(
+        "Idempotency-Key %s of %s taken over: the request holding it stopped renewing its lease "
+        "(claimed %s)",
+        record.key,
+        record.principal,
+        record.created_at.isoformat(timespec="seconds"),
+    )
+    record.created_at = now
+    return record
 
 
 def _replay(record: IdempotencyRecord) -> Response:

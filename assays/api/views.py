@@ -64,7 +64,7 @@ class Pagination(LimitOffsetPagination):
 
 
 class ApiView(APIView):
-    """Refuses a body over the upload limit from its Content-Length, before reading it."""
+    """Refuses a body over its limit from its Content-Length, before reading it."""
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -73,13 +73,20 @@ class ApiView(APIView):
 
 
 def _check_content_length(request) -> None:
-    limit = settings.FILE_UPLOAD_MAX_BYTES
+    """A file upload (multipart) may be as large as FILE_UPLOAD_MAX_BYTES; any other body (JSON)
+    only API_JSON_MAX_BYTES: a JSON document is parsed whole in memory."""
+    if request.content_type.startswith("multipart/"):
+        limit, allowed = settings.FILE_UPLOAD_MAX_BYTES, "the upload limit"
+        overhead = MULTIPART_OVERHEAD
+    else:
+        limit, allowed = settings.API_JSON_MAX_BYTES, "the JSON body limit"
+        overhead = 0
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError as exc:
         raise MalformedRequest("The Content-Length header is not a number.") from exc
-    if length > limit + MULTIPART_OVERHEAD:
-        raise PayloadTooLarge(f"The request is {length} bytes, over the limit of {limit} bytes.")
+    if length > limit + overhead:
+        raise PayloadTooLarge(f"The request is {length} bytes, over {allowed} of {limit} bytes.")
 
 
 class ListApi(ListAPIView, ApiView):

@@ -10,18 +10,20 @@ DOMAIN.md §5: the original file is the record; these functions never change it.
 """
 
 from assays.parsers import fcs, nanosight
+from assays.parsers.archive import DEFAULT_LIMITS, ArchiveLimits, ArchiveTooLarge
 from assays.parsers.errors import ParseError
 
-__all__ = ["FORMATS", "ParseError", "detect_format"]
+__all__ = ["FORMATS", "ArchiveLimits", "ArchiveTooLarge", "ParseError", "detect_format"]
 
 FORMATS: tuple[str, ...] = ("nanosight", "fcs", "asm")
 
 
-def detect_format(data: bytes, filename: str) -> str:
+def detect_format(data: bytes, filename: str, *, limits: ArchiveLimits = DEFAULT_LIMITS) -> str:
     """Which reader handles ``data``: ``"nanosight"``, ``"fcs"`` or ``"asm"`` (allotropy).
 
     NanoSight and FCS are recognised by their first bytes; anything else is offered to
-    allotropy's vendor detection, which needs the file name for its extension.
+    allotropy's vendor detection, which needs the file name for its extension, once a zip
+    container (xlsx) is known to stay within ``limits`` (:mod:`~assays.parsers.archive`).
     """
     if fcs.looks_like_fcs(data):
         return "fcs"
@@ -31,7 +33,9 @@ def detect_format(data: bytes, filename: str) -> str:
     from assays.parsers import asm  # noqa: PLC0415
 
     try:
-        asm.detect_vendor(data, filename)
+        asm.detect_vendor(data, filename, limits=limits)
+    except ArchiveTooLarge:
+        raise
     except ParseError as exc:
         raise ParseError(
             "not a NanoSight Experiment Summary, not an FCS file, and no allotropy vendor "

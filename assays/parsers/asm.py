@@ -19,6 +19,7 @@ from typing import Any
 from allotropy.parser_factory import Vendor
 from allotropy.to_allotrope import allotrope_from_io, vendor_from_io
 
+from assays.parsers.archive import DEFAULT_LIMITS, ArchiveLimits, check_archive
 from assays.parsers.errors import ParseError, shorten
 
 # Short aliases a user or an instrument registration may give, mapped to allotropy Vendor
@@ -69,15 +70,17 @@ def convert(
     vendor: str | Vendor | None = None,
     *,
     default_timezone: tzinfo | None = None,
+    limits: ArchiveLimits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
     """Convert a vendor export to ASM JSON (a dict), validated against its ASM schema.
 
     ``filename`` matters: allotropy chooses parsers by extension and copies the name into the
     ASM. ``vendor`` is an alias from :data:`VENDORS` or an allotropy ``Vendor`` name (e.g.
     ``"BECKMAN_VI_CELL_BLU"``); when None the format is detected. Timestamps without a zone
-    are read in ``default_timezone`` (allotropy's default: UTC).
+    are read in ``default_timezone`` (allotropy's default: UTC). A zip container (xlsx) that
+    would expand beyond ``limits`` is refused unopened (``archive.ArchiveTooLarge``).
     """
-    contents = _normalised_text(_as_bytes(data, filename), filename)
+    contents = _normalised_text(_as_bytes(data, filename, limits), filename)
     if vendor:
         candidates = _vendors_for_hint(vendor, filename)
     else:
@@ -101,9 +104,9 @@ def convert(
     raise ParseError(message, source=filename)
 
 
-def detect_vendor(data: bytes, filename: str) -> Vendor:
+def detect_vendor(data: bytes, filename: str, *, limits: ArchiveLimits = DEFAULT_LIMITS) -> Vendor:
     """The allotropy ``Vendor`` whose parser recognises ``data``; ParseError when none does."""
-    return _detect(_normalised_text(_as_bytes(data, filename), filename), filename)
+    return _detect(_normalised_text(_as_bytes(data, filename, limits), filename), filename)
 
 
 def vendor_for_alias(alias: str | Vendor) -> tuple[Vendor, ...]:
@@ -123,11 +126,13 @@ def vendor_for_alias(alias: str | Vendor) -> tuple[Vendor, ...]:
     )
 
 
-def _as_bytes(data: bytes, filename: str) -> bytes:
+def _as_bytes(data: bytes, filename: str, limits: ArchiveLimits) -> bytes:
     if not isinstance(data, bytes | bytearray | memoryview):
         raise ParseError(f"expected bytes, got {type(data).__name__}", source=filename)
     if not data:
         raise ParseError("the file is empty", source=filename)
+    # Before allotropy (pandas, openpyxl) inflates any part of an xlsx or zip export.
+    check_archive(bytes(data), filename=filename, limits=limits)
     return bytes(data)
 
 

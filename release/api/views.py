@@ -12,8 +12,11 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
+from assays.api.errors import OriginalUnavailable
+from assays.api.schema import error_responses
 from assays.api.views import ApiView, ListApi
 from batches.models import CultureBatch, ExosomeLot
+from lims import file_store
 from lims.models import Signature
 from lims.signatures import format_signed_time
 from release.certificate import certificate_bytes
@@ -254,6 +257,7 @@ class SignatureListApi(ListApi):
     responses={
         (200, "application/pdf"): OpenApiTypes.BINARY,
         404: OpenApiResponse(description="No certificate issued for this lot"),
+        409: error_responses(409)[409],
     },
 )
 class CertificateApi(ApiView):
@@ -261,7 +265,11 @@ class CertificateApi(ApiView):
         certificate = CertificateOfAnalysis.objects.select_related("lot").filter(lot_id=pk).first()
         if certificate is None:
             raise NotFound(f"No certificate of analysis for lot {pk}.")
-        response = HttpResponse(certificate_bytes(certificate), content_type="application/pdf")
+        try:
+            data = certificate_bytes(certificate)
+        except file_store.OriginalUnavailable as exc:
+            raise OriginalUnavailable(str(exc)) from exc  # 409, never other bytes
+        response = HttpResponse(data, content_type="application/pdf")
         response["Content-Disposition"] = f'attachment; filename="CoA-{certificate.lot.code}.pdf"'
         response["X-Content-SHA256"] = certificate.sha256
         return response

@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -183,3 +184,102 @@ def test_ten_duplicates_sent_at_once_record_one_run(admin_user, technician):
     assert all(body == created[0] for body in replayed)
     in_progress = [body for status, body, _ in answers if status == 409]
     assert all(body["code"] == "idempotency_request_in_progress" for body in in_progress)
+
+
+# --- A request that died releases its key after a short lease (issue 11, finding 6) ----------
+
+
+def _claimed_by_a_request(instrument, payload: bytes, *, lease_seconds: float, started_ago):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    return IdempotencyRecord.objects.create(
+        principal=f"instrument:{instrument.code}",
+        key="run-1",
+        request_hash=fingerprint("POST", RUNS, payload),
+        path=RUNS,
+        created_at=now - started_ago,
+        lease_until=now + timedelta(seconds=lease_seconds),
+    )
+
+
+@pytest.mark.django_db
+def test_a_key_whose_request_died_is_taken_over_once_its_lease_ran_out(
+    client_for_key, instrument, lot
+):
+    """Found: after a crash the same key answered 409 for 10 minutes."""
+    from datetime import timedelta
+
+    payload = json.dumps(a_run(lot.code)).encode()
+    dead = _claimed_by_a_request(
+        instrument, payload, lease_seconds=-1, started_ago=timedelta(seconds=45)
+    )
+
+    retry = client_for_key.generic(
+        "POST", RUNS, payload, content_type="application/json", HTTP_IDEMPOTENCY_KEY="run-1"
+    )
+
+    assert retry.status_code == 201, retry.json()
+    assert "Idempotent-Replayed" not in retry
+    assert AssayRun.objects.count() == 1
+    record = IdempotencyRecord.objects.get(pk=dead.pk)
+    assert record.completed and record.response_status == 201
+    replay = client_for_key.generic(
+        "POST", RUNS, payload, content_type="application/json", HTTP_IDEMPOTENCY_KEY="run-1"
+    )
+    assert replay.status_code == 201 and replay["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.django_db
+def test_a_request_holding_its_lease_keeps_the_key_however_long_ago_it_started(
+    client_for_key, instrument, lot
+):
+    """A long upload renewing its lease is never taken over (the old rule: after 10 minutes)."""
+    from datetime import timedelta
+
+    payload = json.dumps(a_run(lot.code)).encode()
+    _claimed_by_a_request(instrument, payload, lease_seconds=20, started_ago=timedelta(hours=1))
+
+    response = client_for_key.generic(
+        "POST", RUNS, payload, content_type="application/json", HTTP_IDEMPOTENCY_KEY="run-1"
+    )
+
+    assert (response.status_code, response.json()["code"]) == (
+        409,
+        "idempotency_request_in_progress",
+    )
+    assert AssayRun.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_running_request_renews_its_lease_and_answers_at_the_end(
+    admin_user, technician, settings, monkeypatch
+):
+    from django.utils import timezone
+
+    from assays import services
+    from tests import factories
+
+    settings.IDEMPOTENCY_LEASE_SECONDS = 0.6
+    client = key_client(issue_key(admin_user, register_instrument(admin_user)))
+    body = a_run(factories.lot(technician).code)
+    real_run_record = services.run_record
+    leases = []
+
+    def slow_run_record(**kwargs):
+        for _ in range(3):  # 1.5 s: two and a half leases
+            leases.append(IdempotencyRecord.objects.get(key="slow").lease_until)
+            time.sleep(0.5)
+        leases.append(IdempotencyRecord.objects.get(key="slow").lease_until)
+        assert leases[-1] > timezone.now(), "the lease ran out while the request was running"
+        return real_run_record(**kwargs)
+
+    monkeypatch.setattr(services, "run_record", slow_run_record)
+    response = client.post(RUNS, body, format="json", HTTP_IDEMPOTENCY_KEY="slow")
+
+    assert response.status_code == 201, response.json()
+    assert leases == sorted(leases) and leases[-1] > leases[0]
+    assert IdempotencyRecord.objects.get(key="slow").completed
+    assert all(t.name != "idempotency-lease" for t in threading.enumerate())
