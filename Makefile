@@ -14,7 +14,9 @@ $(BIN)/.installed: requirements-dev.lock
 
 # runserver without its autoreloader: one process holds the embedded PostgreSQL and stops it on
 # exit (the reloader's parent and child, stopped together, each saw the other still alive).
-# This is a quick start, not a development loop.
+# This is a quick start, not a development loop. DEBUG is off unless explicitly on (without it
+# the settings want production secrets): the quick start turns it on.
+run: export DEBUG = True
 run: venv
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
@@ -23,7 +25,8 @@ run: venv
 
 # Two workers (pytest-xdist; each file stays on one worker) on copies of a reusable, migrated
 # test database (tests/conftest.py). Browser, real-worker and benchmark tests want the machine to
-# themselves: .ci/run runs them after this, one at a time.
+# themselves: .ci/run runs them after this, one at a time. The test settings (tests/settings.py)
+# turn DEBUG on for the development defaults; pytest-django runs each test with it off.
 test: venv
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not browser and not celery_worker and not benchmark and not serial"
 

@@ -6,6 +6,7 @@ the audit trail keeps who revoked it and why. Issuing and revoking go through th
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from assays import services
@@ -23,6 +24,17 @@ class InstrumentKeyForm(forms.ModelForm):
     class Meta:
         model = InstrumentKey
         fields = ["instrument", "name", "expiry_date", "revoked"]
+
+    def clean_expiry_date(self):
+        # A key is never issued already expired; an issued key is stopped by revoking it, with
+        # a reason, not by moving its expiry into the past.
+        value = self.cleaned_data.get("expiry_date")
+        if value is not None and "expiry_date" in self.changed_data:
+            try:
+                services.check_key_expiry(value)
+            except ValidationError as exc:
+                raise ValidationError(exc.message_dict["expiry_date"]) from exc
+        return value
 
     def clean(self):
         data = super().clean()

@@ -154,12 +154,20 @@ class KeyIssueForm(BootstrapMixin, forms.Form):
         value = self.cleaned_data["expires_on"]
         if value < timezone.localdate():
             raise ValidationError("The expiry date cannot be in the past.")
+        # The service's rule (a key is never issued already expired), said next to the field.
+        try:
+            services.check_key_expiry(self._end_of(value))
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["expiry_date"]) from exc
         return value
+
+    @staticmethod
+    def _end_of(day: datetime.date) -> datetime.datetime:
+        return timezone.make_aware(datetime.datetime.combine(day, datetime.time.max))
 
     def expiry_datetime(self) -> datetime.datetime:
         """The end of the expiry day, in the site's time zone."""
-        end_of_day = datetime.datetime.combine(self.cleaned_data["expires_on"], datetime.time.max)
-        return timezone.make_aware(end_of_day)
+        return self._end_of(self.cleaned_data["expires_on"])
 
 
 # --- Manual result entry -------------------------------------------------------------------

@@ -41,6 +41,8 @@ class AssayDefinition(GmpRecord):
         LOT = "lot", "Exosome lot"
         ALIQUOT = "aliquot", "Aliquot"
 
+    IDENTIFIER_FIELDS = ("code",)
+
     code = models.CharField(max_length=40)
     version = models.PositiveIntegerField(default=1)
     name = models.CharField(max_length=200)
@@ -93,6 +95,8 @@ class Analyte(GmpRecord):
         QUALITATIVE = "qualitative", "Qualitative"
         TEXT = "text", "Text"
 
+    IDENTIFIER_FIELDS = ("code",)
+
     assay = models.ForeignKey(AssayDefinition, on_delete=models.PROTECT, related_name="analytes")
     code = models.CharField(max_length=60)
     name = models.CharField(max_length=200)
@@ -121,6 +125,7 @@ class Instrument(GmpRecord):
         OUT_OF_SERVICE = "out_of_service", "Out of service"
 
     TRANSITIONS = {"in_service": {"out_of_service"}, "out_of_service": {"in_service"}}
+    IDENTIFIER_FIELDS = ("code", "serial_number")
 
     code = models.CharField(max_length=40, unique=True)
     instrument_type = models.CharField(max_length=80)
@@ -277,6 +282,7 @@ class AssayRun(GmpRecord):
         FILE = "file", "Instrument file"
 
     TRANSITIONS = RUN_TRANSITIONS
+    IDENTIFIER_FIELDS = ("external_id",)
 
     assay = models.ForeignKey(AssayDefinition, on_delete=models.PROTECT, related_name="runs")
     instrument = models.ForeignKey(

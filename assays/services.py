@@ -172,6 +172,19 @@ def check_instrument_usable(instrument: Instrument, *, on: date | None = None) -
         )
 
 
+def check_key_expiry(expiry_date: datetime, *, field: str = "expiry_date") -> None:
+    """Refuse an API key's expiry that is not in the future (the forms call this too)."""
+    if timezone.is_naive(expiry_date):
+        expiry_date = timezone.make_aware(expiry_date)
+    if expiry_date <= timezone.now():
+        raise ValidationError(
+            {
+                field: f"The expiry {timezone.localtime(expiry_date):%Y-%m-%d %H:%M} has passed: "
+                "a key cannot be issued already expired. Choose a later date."
+            }
+        )
+
+
 @transaction.atomic
 def instrument_key_issue(
     *,
@@ -181,10 +194,13 @@ def instrument_key_issue(
     expiry_date: datetime | None = None,
     reason: str = "Instrument key issued",
 ) -> tuple[InstrumentKey, str]:
-    """A new API key for an instrument; the plain key is returned once and never stored."""
+    """A new API key for an instrument; the plain key is returned once and never stored. A key
+    is never issued already expired (or expiring as it is issued): it would be a credential
+    nobody can use, and an expiry set in the past is a mistake to say, not to store."""
     require(can_manage_instruments, actor, MANAGES_INSTRUMENTS)
     if expiry_date is None:
         expiry_date = timezone.now() + timedelta(days=settings.INSTRUMENT_KEY_DAYS)
+    check_key_expiry(expiry_date)
     with audit_context(actor=actor, reason=reason):
         key, plain = InstrumentKey.objects.create_key(
             # The key model's name holds 50 characters and create_key() does not validate.

@@ -36,6 +36,8 @@ class Donor(GmpRecord):
         ADIPOSE = "adipose", "Adipose tissue"
         OTHER = "other", "Other"
 
+    IDENTIFIER_FIELDS = ("code", "consent_reference")
+
     code = models.CharField(max_length=40, unique=True, help_text="Pseudonymous donor code.")
     tissue_source = models.CharField(max_length=30, choices=Tissue.choices)
     consent_reference = models.CharField(
@@ -107,6 +109,8 @@ class ReagentLot(GmpRecord):
         BCA_KIT = "bca_kit", "BCA protein assay kit"
         QPCR_MASTER_MIX = "qpcr_master_mix", "qPCR master mix"
         OTHER = "other", "Other"
+
+    IDENTIFIER_FIELDS = ("catalogue_number", "lot_number")
 
     category = models.CharField(max_length=20, choices=Category.choices)
     name = models.CharField(max_length=120)
@@ -545,6 +549,8 @@ class LotSource(GmpRecord):
 @audited()
 class StorageLocation(GmpRecord):
     """One position in a freezer / rack / box that holds at most one vial."""
+
+    IDENTIFIER_FIELDS = ("freezer", "rack", "box", "position")
 
     freezer = models.CharField(max_length=60)
     rack = models.CharField(max_length=20)

@@ -7,11 +7,13 @@ import pghistory
 import pgtrigger
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from pghistory.models import Events
 
 from lims.audit import audited
+from lims.identifiers import identifier_errors
 from lims.roles import SYSTEM_USERNAME
 
 
@@ -31,9 +33,16 @@ class User(AbstractUser):
             pgtrigger.ReadOnly(name="username_never_changes", fields=["username"]),
         ]
 
+    # The user ID and the printed name of every signature (21 CFR 11.50): shown exactly as
+    # stored, never reordered or padded by invisible characters (lims.identifiers).
+    IDENTIFIER_FIELDS = ("username", "first_name", "last_name")
+
     @property
     def printed_name(self) -> str:
         return self.get_full_name() or self.username
+
+    def clean_fields(self, exclude=None):
+        _clean_identifiers(self, super().clean_fields, exclude)
 
 
 def system_user() -> User:
@@ -149,6 +158,20 @@ class Signature(models.Model):
         return f"{self.printed_name}, {self.get_meaning_display()}, {when:%Y-%m-%d %H:%M} UTC"
 
 
+def _clean_identifiers(instance, clean_fields, exclude) -> None:
+    """Model.clean_fields, then lims.identifiers' check of the instance's IDENTIFIER_FIELDS:
+    every form and service (full_clean) gets the refusal next to the field."""
+    errors: dict = {}
+    try:
+        clean_fields(exclude=exclude)
+    except ValidationError as exc:
+        errors = exc.update_error_dict(errors)
+    for name, messages in identifier_errors(instance, instance.IDENTIFIER_FIELDS, exclude).items():
+        errors.setdefault(name, []).extend(ValidationError(messages).error_list)
+    if errors:
+        raise ValidationError(errors)
+
+
 def never_deleted() -> pgtrigger.Protect:
     return pgtrigger.Protect(name="never_deleted", operation=pgtrigger.Delete)
 
@@ -174,9 +197,15 @@ class GmpRecord(models.Model):
     # Every concrete record has Django's default manager; declared for the type checker, which
     # gives an abstract model none (services reach it through type(instance)).
     objects: ClassVar[models.Manager[Self]]
+    # Fields that name something (codes, lot numbers, positions): no invisible or
+    # direction-changing characters in them (lims.identifiers), checked by full_clean.
+    IDENTIFIER_FIELDS: ClassVar[tuple[str, ...]] = ()
 
     class Meta:
         abstract = True
+
+    def clean_fields(self, exclude=None):
+        _clean_identifiers(self, super().clean_fields, exclude)
 
     @property
     def is_voided(self) -> bool:

@@ -17,7 +17,11 @@ VAR_DIR = BASE_DIR / "var"
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless explicitly on (OWASP ASVS 4.0.3 V14.3.2: no debug mode in production): a server
+# started without DEBUG in its environment runs the production branch below, which refuses to
+# start without its secrets. `make run`, .ci/run and the test settings (tests/settings.py)
+# turn it on for a laptop.
+DEBUG = env.bool("DEBUG", default=False)
 TESTING = "pytest" in sys.modules
 
 
@@ -78,10 +82,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: the 404 page it renders shows the signed-in user's menu.
+    "lims.security.NotFoundForNulInPath",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "lims.audit.AuditContextMiddleware",
     "lims.security.ContentSecurityPolicyMiddleware",
+    "lims.security.NoStoreForSignedIn",
     # django-axes must come last so it sees the outcome of authentication.
     "axes.middleware.AxesMiddleware",
 ]

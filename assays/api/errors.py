@@ -48,6 +48,10 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         "(21 CFR 11.10(h)): post with the instrument's API key; people use the browser forms.",
         "assay_not_allowed_for_instrument": "The key's instrument is not registered for this "
         "assay.",
+        "person_required": "An instrument key reads only what it needs to post results (lots, "
+        "culture batches, vials, assays, instruments, runs, results, its files); release records "
+        "(specifications, evaluations, deviations, signatures, certificates) need a signed-in "
+        "person.",
         "csrf_failed": "A browser session posted without a valid CSRF token.",
     },
     404: {"not_found": "No such resource, or not one this key may see."},

@@ -2,28 +2,41 @@
 by lims.api_urls under the "api" namespace)."""
 
 from django.urls import path
-from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
+from drf_spectacular.renderers import (
+    OpenApiJsonRenderer,
+    OpenApiJsonRenderer2,
+    OpenApiYamlRenderer,
+    OpenApiYamlRenderer2,
+)
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from assays.api import views
 from assays.api.permissions import ApiPermission
 
-_docs_access = {"permission_classes": [ApiPermission]}
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI document: JSON by default (errors too), for `Accept: application/json` as for
+    the OpenAPI media type `application/vnd.oai.openapi+json`; YAML for `?format=yaml` or
+    `Accept: application/yaml`. Instrument keys read it too: it documents what they call."""
+
+    permission_classes = [ApiPermission]
+    renderer_classes = [
+        OpenApiJsonRenderer,
+        OpenApiJsonRenderer2,
+        OpenApiYamlRenderer,
+        OpenApiYamlRenderer2,
+    ]
+    instrument_reads = True
+
+
+class DocsView(SpectacularSwaggerSplitView):
+    permission_classes = [ApiPermission]
+    instrument_reads = True
+
 
 urlpatterns = [
-    # JSON by default (errors too); ?format=yaml for YAML.
-    path(
-        "schema/",
-        SpectacularAPIView.as_view(
-            renderer_classes=[OpenApiJsonRenderer, OpenApiYamlRenderer], **_docs_access
-        ),
-        name="schema",
-    ),
-    path(
-        "docs/",
-        SpectacularSwaggerSplitView.as_view(url_name="api:schema", **_docs_access),
-        name="docs",
-    ),
+    path("schema/", SchemaView.as_view(), name="schema"),
+    path("docs/", DocsView.as_view(url_name="api:schema"), name="docs"),
     path("v1/culture-batches/", views.CultureBatchListApi.as_view(), name="culture-batch-list"),
     path("v1/lots/", views.LotListApi.as_view(), name="lot-list"),
     path("v1/aliquots/", views.AliquotListApi.as_view(), name="aliquot-list"),

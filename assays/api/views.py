@@ -45,6 +45,7 @@ from assays.models import Analyte, AssayDefinition, AssayRun, Instrument, Instru
 from assays.parsers import ParseError
 from batches.filters import AliquotFilter, CultureBatchFilter, ExosomeLotFilter
 from batches.models import Aliquot, CultureBatch, ExosomeLot
+from lims.identifiers import validate_visible
 
 MAX_ID = 2**63 - 1
 # Room for the multipart boundaries and the small text fields around an uploaded file.
@@ -65,6 +66,10 @@ class Pagination(LimitOffsetPagination):
 
 class ApiView(APIView):
     """Refuses a body over its limit from its Content-Length, before reading it."""
+
+    # Whether an instrument key may GET the endpoint (assays.api.permissions): only where an
+    # instrument needs it to post its results.
+    instrument_reads = False
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -107,6 +112,8 @@ def _summary(summary: str, **kwargs):
 class CultureBatchListApi(ListApi):
     """Culture batches (MSC expansions), newest first."""
 
+    instrument_reads = True
+
     class CultureBatchOutput(serializers.Serializer):
         id = serializers.IntegerField()
         code = serializers.CharField()
@@ -145,6 +152,8 @@ GENEALOGY = OpenApiParameter(
 @extend_schema_view(get=_summary("List exosome lots", parameters=[GENEALOGY]))
 class LotListApi(ListApi):
     """Exosome lots, newest first; with `?genealogy=true`, where each came from."""
+
+    instrument_reads = True
 
     class LotQuery(serializers.Serializer):
         genealogy = serializers.BooleanField(required=False, default=False)
@@ -185,6 +194,8 @@ class StorageOutput(serializers.Serializer):
 @extend_schema_view(get=_summary("List aliquots (vials)"))
 class AliquotListApi(ListApi):
     """Vials filled from lots, and where each is stored."""
+
+    instrument_reads = True
 
     class AliquotOutput(serializers.Serializer):
         id = serializers.IntegerField()
@@ -227,6 +238,8 @@ class AnalyteOutput(serializers.Serializer):
 class AssayListApi(ListApi):
     """The assay catalogue, every version, with the analytes each reports."""
 
+    instrument_reads = True
+
     class AssayOutput(serializers.Serializer):
         id = serializers.IntegerField()
         code = serializers.CharField()
@@ -248,6 +261,8 @@ class AssayListApi(ListApi):
 @extend_schema_view(get=_summary("List instruments"))
 class InstrumentListApi(ListApi):
     """Registered instruments: status, the assays each may report, calibration due date."""
+
+    instrument_reads = True
 
     class InstrumentOutput(serializers.Serializer):
         id = serializers.IntegerField()
@@ -286,7 +301,9 @@ def _unit_form(value: str) -> None:
 
 class ResultInputSerializer(serializers.Serializer):
     sample = serializers.CharField(
-        max_length=80, help_text="Culture batch code, lot code or vial barcode (LIMS identifier)."
+        max_length=80,
+        validators=[validate_visible],
+        help_text="Culture batch code, lot code or vial barcode (LIMS identifier).",
     )
     analyte = serializers.CharField(max_length=60, help_text="Analyte code of the assay.")
     value = serializers.FloatField(
@@ -350,6 +367,8 @@ def _run_response(request, run_id: int, status: int = 201) -> Response:
 class RunsApi(ListApi):
     """GET lists runs, newest first; POST records a run sent by an instrument as JSON."""
 
+    instrument_reads = True
+
     class RunInput(serializers.Serializer):
         assay = serializers.CharField(max_length=40, help_text="Assay code, e.g. NTA.")
         started_at = serializers.DateTimeField()
@@ -359,6 +378,7 @@ class RunsApi(ListApi):
             required=False,
             allow_blank=True,
             default="",
+            validators=[validate_visible],
             help_text="The sender's own run id.",
         )
         reagent_lots = serializers.ListField(
@@ -432,13 +452,19 @@ class RunAsmCreateApi(ApiView):
     class AsmQuery(serializers.Serializer):
         assay = serializers.CharField(max_length=40, help_text="Assay code, e.g. VIABILITY.")
         sample = serializers.CharField(
-            max_length=80, help_text="Culture batch code, lot code or vial barcode."
+            max_length=80,
+            validators=[validate_visible],
+            help_text="Culture batch code, lot code or vial barcode.",
         )
         started_at = serializers.DateTimeField(
             required=False, default=None, help_text="When the run started (default: now)."
         )
         external_id = serializers.CharField(
-            max_length=120, required=False, allow_blank=True, default=""
+            max_length=120,
+            required=False,
+            allow_blank=True,
+            default="",
+            validators=[validate_visible],
         )
         reagent_lots = serializers.ListField(
             child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
@@ -508,6 +534,8 @@ class RunAsmCreateApi(ApiView):
     )
 )
 class RunDetailApi(ApiView):
+    instrument_reads = True
+
     def get(self, request, pk: int):
         row = selectors.run_detail(pk)
         if row is None:
@@ -518,6 +546,8 @@ class RunDetailApi(ApiView):
 @extend_schema_view(get=_summary("List results"))
 class ResultListApi(ListApi):
     """Stored results, newest runs first, each in its analyte's unit."""
+
+    instrument_reads = True
 
     serializer_class = ResultOutput
     filterset_class = ResultFilter
@@ -540,7 +570,9 @@ class InstrumentFileCreateApi(ApiView):
     class FileInput(serializers.Serializer):
         file = serializers.FileField(allow_empty_file=False, help_text="The export, unchanged.")
         sample = serializers.CharField(
-            max_length=80, help_text="Culture batch code, lot code or vial barcode."
+            max_length=80,
+            validators=[validate_visible],
+            help_text="Culture batch code, lot code or vial barcode.",
         )
         assay = serializers.CharField(max_length=40, help_text="Assay code.")
         format = serializers.CharField(
@@ -644,6 +676,8 @@ class FileDetailOutput(serializers.Serializer):
 )
 class InstrumentFileDetailApi(ApiView):
     """A key reads only its own instrument's files; people with a role read any."""
+
+    instrument_reads = True
 
     def get(self, request, pk):
         instrument = request.user.instrument if is_instrument(request.user) else None

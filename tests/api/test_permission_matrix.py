@@ -1,8 +1,11 @@
 """Who may call which endpoint: every endpoint of the API with every kind of caller.
 
-Reads: an instrument key or a signed-in person with a role. Writes: instrument keys only, and
-only for the assays of the key's instrument (21 CFR 11.10(h)). A key reads only its own
-instrument's files. Revoked and expired keys are refused with their own codes.
+Reads: a signed-in person with a role, or an instrument key where an instrument needs the
+records to post (lots, batches, vials, assays, instruments, runs, results, its own files, the
+OpenAPI document); release records (specifications, evaluations, deviations, signatures,
+certificates) are for people only (403 person_required). Writes: instrument keys only, and
+only for the assays of the key's instrument (21 CFR 11.10(h)). Revoked and expired keys are
+refused with their own codes.
 """
 
 from datetime import timedelta
@@ -12,6 +15,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from assays import services
+from assays.models import InstrumentKey
 from tests import factories
 from tests.api.conftest import DATA, a_run, issue_key, key_client, register_instrument
 
@@ -25,6 +29,7 @@ EXPIRED = (401, "api_key_expired")
 NO_ROLE = (403, "permission_denied")
 PERSON_POSTS = (403, "instrument_key_required")
 NOT_ITS_ASSAY = (403, "assay_not_allowed_for_instrument")
+PERSON_ONLY = (403, "person_required")
 OK = (200, None)
 
 # fmt: off
@@ -43,6 +48,12 @@ MATRIX = {
     "POST runs/asm":         (ANON,    PERSON_POSTS, PERSON_POSTS, (201, None), NOT_ITS_ASSAY, REVOKED, EXPIRED),  # noqa: E501
     "POST instrument-files": (ANON,    PERSON_POSTS, PERSON_POSTS, (202, None), NOT_ITS_ASSAY, REVOKED, EXPIRED),  # noqa: E501
     "GET instrument-file":   (ANON,    OK,           NO_ROLE, OK,           (404, "not_found"), REVOKED, EXPIRED),  # noqa: E501
+    "GET specifications":    (ANON,    OK,           NO_ROLE, PERSON_ONLY,  PERSON_ONLY,    REVOKED, EXPIRED),  # noqa: E501
+    "GET deviations":        (ANON,    OK,           NO_ROLE, PERSON_ONLY,  PERSON_ONLY,    REVOKED, EXPIRED),  # noqa: E501
+    "GET signatures":        (ANON,    OK,           NO_ROLE, PERSON_ONLY,  PERSON_ONLY,    REVOKED, EXPIRED),  # noqa: E501
+    "GET lot-evaluation":    (ANON,    OK,           NO_ROLE, PERSON_ONLY,  PERSON_ONLY,    REVOKED, EXPIRED),  # noqa: E501
+    "GET batch-evaluation":  (ANON,    OK,           NO_ROLE, PERSON_ONLY,  PERSON_ONLY,    REVOKED, EXPIRED),  # noqa: E501
+    "GET certificate":       (ANON,    (404, "not_found"), NO_ROLE, PERSON_ONLY, PERSON_ONLY, REVOKED, EXPIRED),  # noqa: E501
 }
 # fmt: on
 
@@ -56,7 +67,10 @@ def world(admin_user, technician, make_user, lot, culture_batch, vicell_asm, med
     services.instrument_key_revoke(
         actor=admin_user, key=instrument.api_keys.get(prefix=revoked[:8]), reason="Leaked"
     )
-    expired = issue_key(admin_user, instrument, expiry_date=timezone.now() - timedelta(days=1))
+    expired = issue_key(admin_user, instrument)  # a key cannot be issued already expired
+    InstrumentKey.objects.filter(prefix=expired[:8]).update(
+        expiry_date=timezone.now() - timedelta(days=1)
+    )
     run = services.run_record(
         assay_code="BCA",
         reagent_lots=factories.reagents_for("BCA"),
@@ -103,6 +117,9 @@ def world(admin_user, technician, make_user, lot, culture_batch, vicell_asm, med
         path = {
             "run": f"runs/{run.pk}/",
             "instrument-file": f"instrument-files/{received.pk}/",
+            "lot-evaluation": f"lots/{lot.pk}/evaluation/",
+            "batch-evaluation": f"culture-batches/{culture_batch.pk}/evaluation/",
+            "certificate": f"lots/{lot.pk}/certificate/",
         }.get(name, f"{name}/")
         prefix = "/api/" if name == "schema" else "/api/v1/"
         return client.get(prefix + path)

@@ -1,5 +1,6 @@
 """Read endpoints of the release workflow: specifications, evaluations, deviations, signatures
-(manifested with name, time with zone and meaning, 21 CFR 11.50) and the CoA."""
+(manifested with name, time with zone and meaning, 21 CFR 11.50) and the CoA. They are read by
+signed-in people: an instrument key reads only what it needs to post (403 person_required)."""
 
 import hashlib
 
@@ -16,6 +17,14 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
+def reader(analyst) -> APIClient:
+    """A signed-in person with a role, reading through the API as the release pages' users do."""
+    client = APIClient()
+    client.force_login(analyst)
+    return client
+
+
+@pytest.fixture
 def released(technician, make_user, media_root):
     approver = make_user("qa", username="rita.release", first_name="Rita", last_name="Release")
     lot = lot_under_review(technician).lot
@@ -24,21 +33,25 @@ def released(technician, make_user, media_root):
     return lot
 
 
-def test_release_endpoints_need_a_key_or_a_session():
+def test_release_endpoints_need_a_signed_in_person(client_for_key):
     for path in (
         "specifications/",
         "deviations/",
         "signatures/",
         "lots/1/evaluation/",
+        "culture-batches/1/evaluation/",
         "lots/1/certificate/",
     ):
         response = APIClient().get(f"/api/v1/{path}")
         assert response.status_code == 401, path
         assert response.json()["code"] == "not_authenticated"
+        response = client_for_key.get(f"/api/v1/{path}")
+        assert response.status_code == 403, path
+        assert response.json()["code"] == "person_required"
 
 
-def test_signature_shows_name_time_with_zone_and_meaning(client_for_key, released):
-    rows = client_for_key.get(
+def test_signature_shows_name_time_with_zone_and_meaning(reader, released):
+    rows = reader.get(
         "/api/v1/signatures/", {"record_type": "batches.ExosomeLot", "record_id": released.pk}
     ).json()["results"]
 
@@ -51,8 +64,8 @@ def test_signature_shows_name_time_with_zone_and_meaning(client_for_key, release
     assert len(signature["content_sha256"]) == 64
 
 
-def test_lot_evaluation_lists_every_criterion_with_its_verdict(client_for_key, released):
-    body = client_for_key.get(f"/api/v1/lots/{released.pk}/evaluation/").json()
+def test_lot_evaluation_lists_every_criterion_with_its_verdict(reader, released):
+    body = reader.get(f"/api/v1/lots/{released.pk}/evaluation/").json()
 
     assert body["lot"] == released.code and body["status"] == "released"
     assert body["specification"] == "MSC-sEV drug substance v1"
@@ -61,9 +74,9 @@ def test_lot_evaluation_lists_every_criterion_with_its_verdict(client_for_key, r
     assert required and all(c["status"] == "pass" for c in required)
 
 
-def test_certificate_downloads_the_stored_bytes_every_time(client_for_key, released):
-    first = client_for_key.get(f"/api/v1/lots/{released.pk}/certificate/")
-    second = client_for_key.get(f"/api/v1/lots/{released.pk}/certificate/")
+def test_certificate_downloads_the_stored_bytes_every_time(reader, released):
+    first = reader.get(f"/api/v1/lots/{released.pk}/certificate/")
+    second = reader.get(f"/api/v1/lots/{released.pk}/certificate/")
 
     certificate = CertificateOfAnalysis.objects.get(lot=released)
     assert first.status_code == 200 and first["Content-Type"] == "application/pdf"
@@ -72,28 +85,28 @@ def test_certificate_downloads_the_stored_bytes_every_time(client_for_key, relea
     assert first["X-Content-SHA256"] == certificate.sha256
 
 
-def test_no_certificate_before_release_is_a_404(client_for_key, technician):
+def test_no_certificate_before_release_is_a_404(reader, technician):
     lot = lot_under_review(technician).lot
-    response = client_for_key.get(f"/api/v1/lots/{lot.pk}/certificate/")
+    response = reader.get(f"/api/v1/lots/{lot.pk}/certificate/")
     assert response.status_code == 404 and response.json()["code"] == "not_found"
 
 
-def test_a_failing_lot_shows_its_oos_investigation(client_for_key, technician):
+def test_a_failing_lot_shows_its_oos_investigation(reader, technician):
     lot = lot_under_review(technician, failing="endotoxin").lot
 
-    rows = client_for_key.get("/api/v1/deviations/", {"lot": lot.code}).json()["results"]
-    evaluation = client_for_key.get(f"/api/v1/lots/{lot.pk}/evaluation/").json()
+    rows = reader.get("/api/v1/deviations/", {"lot": lot.code}).json()["results"]
+    evaluation = reader.get(f"/api/v1/lots/{lot.pk}/evaluation/").json()
 
     assert [(r["kind"], r["status"]) for r in rows] == [("oos", "open")]
     assert evaluation["overall"] == "fail"
 
 
-def test_release_lists_keep_a_constant_query_count(client_for_key, qa_user, technician):
+def test_release_lists_keep_a_constant_query_count(reader, qa_user, technician):
     from tests.release.helpers import draft_specification
 
     def count(path):
         with CaptureQueriesContext(connection) as ctx:
-            assert client_for_key.get(path).status_code == 200
+            assert reader.get(path).status_code == 200
         return len(ctx.captured_queries)
 
     paths = ["/api/v1/specifications/", "/api/v1/deviations/", "/api/v1/signatures/"]
@@ -113,23 +126,21 @@ def _codes(body) -> list[str]:
     return [b["code"] for b in body["blockers"]]
 
 
-def test_a_passing_lot_under_review_is_releasable_with_no_blockers(client_for_key, technician):
+def test_a_passing_lot_under_review_is_releasable_with_no_blockers(reader, technician):
     lot = lot_under_review(technician).lot
-    body = client_for_key.get(f"/api/v1/lots/{lot.pk}/evaluation/").json()
+    body = reader.get(f"/api/v1/lots/{lot.pk}/evaluation/").json()
 
     assert body["releasable"] is True
     assert body["blockers"] == []
 
 
-def test_an_oos_lot_names_the_failing_criterion_and_its_open_investigation(
-    client_for_key, technician
-):
+def test_an_oos_lot_names_the_failing_criterion_and_its_open_investigation(reader, technician):
     from release.models import Deviation
     from release.selectors import release_blockers
 
     lot = lot_under_review(technician, failing="endotoxin").lot
     oos = Deviation.objects.get(lot=lot, kind="oos")
-    body = client_for_key.get(f"/api/v1/lots/{lot.pk}/evaluation/").json()
+    body = reader.get(f"/api/v1/lots/{lot.pk}/evaluation/").json()
 
     assert body["releasable"] is False
     assert _codes(body) == ["criterion_failed", "oos_open"]
@@ -142,9 +153,9 @@ def test_an_oos_lot_names_the_failing_criterion_and_its_open_investigation(
     assert [b["message"] for b in body["blockers"]] == [str(b) for b in release_blockers(lot)]
 
 
-def test_a_lot_not_under_review_says_so_first(client_for_key, technician):
+def test_a_lot_not_under_review_says_so_first(reader, technician):
     lot = factories.lot(technician)
-    body = client_for_key.get(f"/api/v1/lots/{lot.pk}/evaluation/").json()
+    body = reader.get(f"/api/v1/lots/{lot.pk}/evaluation/").json()
 
     assert body["releasable"] is False
     assert _codes(body)[0] == "lot_not_under_review"
@@ -155,15 +166,15 @@ def test_a_lot_not_under_review_says_so_first(client_for_key, technician):
     assert set(_codes(body)[1:]) <= {"not_evaluated", "no_specification", "source_batch_incomplete"}
 
 
-def test_a_released_lot_is_not_releasable_again(client_for_key, released):
-    body = client_for_key.get(f"/api/v1/lots/{released.pk}/evaluation/").json()
+def test_a_released_lot_is_not_releasable_again(reader, released):
+    body = reader.get(f"/api/v1/lots/{released.pk}/evaluation/").json()
     assert body["releasable"] is False and _codes(body) == ["lot_not_under_review"]
 
 
-def test_the_lot_evaluation_keeps_a_constant_query_count(client_for_key, technician):
+def test_the_lot_evaluation_keeps_a_constant_query_count(reader, technician):
     def count(lot):
         with CaptureQueriesContext(connection) as ctx:
-            assert client_for_key.get(f"/api/v1/lots/{lot.pk}/evaluation/").status_code == 200
+            assert reader.get(f"/api/v1/lots/{lot.pk}/evaluation/").status_code == 200
         return len(ctx.captured_queries)
 
     passing = count(lot_under_review(technician).lot)
@@ -172,12 +183,12 @@ def test_the_lot_evaluation_keeps_a_constant_query_count(client_for_key, technic
 
 
 def test_a_culture_batch_evaluation_has_its_own_releasable_and_blockers(
-    client_for_key, technician, qa_user
+    reader, technician, qa_user
 ):
     from release.deviations import deviation_open
 
     batch = factories.culture_batch(technician)
-    body = client_for_key.get(f"/api/v1/culture-batches/{batch.pk}/evaluation/").json()
+    body = reader.get(f"/api/v1/culture-batches/{batch.pk}/evaluation/").json()
     assert body["culture_batch"] == batch.code and body["status"] == "in_culture"
     assert body["releasable"] is False
     assert _codes(body) in (["not_evaluated"], ["no_specification"])
@@ -189,13 +200,13 @@ def test_a_culture_batch_evaluation_has_its_own_releasable_and_blockers(
         description="5.9% for 40 min",
         culture_batch=batch,
     )
-    body = client_for_key.get(f"/api/v1/culture-batches/{batch.pk}/evaluation/").json()
+    body = reader.get(f"/api/v1/culture-batches/{batch.pk}/evaluation/").json()
     assert body["blockers"][-1] == {
         "code": "deviation_open",
         "message": f"Deviation {deviation.code} (Incubator CO2 excursion) is open.",
         "object": {"type": "deviation", "id": deviation.pk, "code": deviation.code},
     }
-    assert client_for_key.get("/api/v1/culture-batches/0/evaluation/").status_code == 404
+    assert reader.get("/api/v1/culture-batches/0/evaluation/").status_code == 404
 
 
 def test_the_schema_documents_releasable_and_blockers(client, technician):

@@ -41,7 +41,7 @@ MATRIX = [
     ("logout",                         None,          405,   405,   405,   405,   405,   405),
     ("audit_trail",                    None,          LOGIN, 403,   200,   200,   200,   403),
     ("audit_trail_csv",                None,          LOGIN, 403,   200,   200,   200,   403),
-    # Load balancers probe /health/ without signing in; it shows no records.
+    # Load balancers probe /health/ without signing in: a status, no records, no components.
     ("health_check:health_check_home", None,          200,   200,   200,   200,   200,   200),
     # The Django admin is for staff accounts only; none of these personas is staff.
     ("admin:index",                    None,          ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN,
