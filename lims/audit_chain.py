@@ -74,7 +74,7 @@ def seal() -> int:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])
         _utc(cur)
         head = head_in(cur)
-        pending = []
+        pending: list[tuple] = []
         for table in event_tables():
             cur.execute(
                 _CONTENT.format(table=table)

@@ -102,6 +102,13 @@ def _tables(cur) -> list[str]:
     return [r[0] for r in cur.fetchall()]
 
 
+def _one(cur) -> tuple:
+    row = cur.fetchone()
+    if row is None:
+        raise BackupError("The database answered no row where one was expected.")
+    return tuple(row)
+
+
 def row_counts(cur) -> dict[str, int]:
     counts = {}
     for table in _tables(cur):
@@ -126,18 +133,18 @@ def signature_digests() -> dict[str, dict[str, Any]]:
     from lims.models import Signature  # noqa: PLC0415
     from lims.signatures import is_valid  # noqa: PLC0415
 
-    models = {}
+    models: dict[str, Any] = {}
     for model in apps.get_models():
         for label in (model._meta.label, getattr(model, "former_label", None)):
             if label:
                 models[label] = model
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     for s in Signature.objects.order_by("pk").iterator():
         row = (s.pk, s.record_type, s.record_id, s.meaning, s.signer_id, s.content_sha256)
         valid = None
-        model = models.get(s.record_type)
-        if model is not None and hasattr(model, "signed_content"):
-            record = model.objects.filter(pk=s.record_id).first()
+        found = models.get(s.record_type)
+        if found is not None and hasattr(found, "signed_content"):
+            record = found._default_manager.filter(pk=s.record_id).first()
             valid = record is not None and is_valid(s, record.signed_content())
         out[str(s.pk)] = {
             "row": hashlib.sha256(json.dumps([*row, s.signed_at.isoformat()]).encode()).hexdigest(),
@@ -172,7 +179,7 @@ def backup(folder: Path) -> Report:
     with psycopg.connect(info, autocommit=False) as conn, conn.cursor() as cur:
         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         cur.execute("SELECT pg_export_snapshot(), current_setting('server_version_num')::int")
-        snapshot, server_version = cur.fetchone()
+        snapshot, server_version = _one(cur)
         dump = folder / DUMP
         env = {**os.environ, "PGCONNECT_TIMEOUT": "30"}
         result = subprocess.run(
@@ -247,7 +254,7 @@ def restore(folder: Path, *, database_url_settings: dict, media_root: Path) -> N
         if _tables(cur):
             raise BackupError("The target database is not empty: restore only into a new one.")
         cur.execute("SELECT current_setting('server_version_num')::int")
-        server_version = cur.fetchone()[0]
+        server_version = _one(cur)[0]
     media_root = Path(media_root)
     if media_root.exists() and any(p.is_file() for p in media_root.rglob("*")):
         raise BackupError(f"The target file store {media_root} is not empty.")
@@ -278,9 +285,9 @@ def verify(folder: Path) -> Report:
     with connection.cursor() as cur:
         counts = row_counts(cur)
     for table, expected in manifest["row_counts"].items():
-        got = counts.get(table)
-        if got != expected:
-            report.problems.append(f"table {table}: {got} rows, the backup had {expected}")
+        count = counts.get(table)
+        if count != expected:
+            report.problems.append(f"table {table}: {count} rows, the backup had {expected}")
     for table in sorted(set(counts) - set(manifest["row_counts"])):
         report.problems.append(f"table {table} is not in the backup")
     files = file_hashes(Path(settings.MEDIA_ROOT))
@@ -294,7 +301,7 @@ def verify(folder: Path) -> Report:
         report.problems.append("audit chain: its head differs from the backup's")
     signatures = signature_digests()
     for pk, expected in manifest["signatures"].items():
-        got = signatures.get(pk)
+        got: dict[str, Any] | None = signatures.get(pk)
         if got is None:
             report.problems.append(f"signature {pk} is missing")
         elif got != expected:

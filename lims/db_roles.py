@@ -104,11 +104,8 @@ def _table_classes() -> tuple[set[str], set[str]]:
     append_only = {m._meta.db_table for m in events if m._meta.managed}
     append_only |= {"pghistory_context", "lims_auditseal", "lims_auditchaincheck"}
     append_only |= {"lims_signature"}
-    audited = {
-        m.pgh_tracked_model._meta.db_table
-        for m in events
-        if getattr(m, "pgh_tracked_model", None) is not None
-    }
+    tracked = [getattr(m, "pgh_tracked_model", None) for m in events]
+    audited = {t._meta.db_table for t in tracked if t is not None}
     return append_only, audited - append_only
 
 
