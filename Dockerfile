@@ -37,7 +37,7 @@ COPY . .
 RUN DEBUG=False SECRET_KEY=build ALLOWED_HOSTS='*' \
         DATABASE_URL=postgres://build@localhost/build \
         python manage.py collectstatic --noinput \
-    && mkdir -p /app/var/files \
+    && mkdir -p /app/var/files /app/var/backups \
     && chown -R lims:lims /app/var
 
 # A container is a production deployment: never fall back to development defaults

@@ -14,14 +14,15 @@ $(BIN)/.installed: requirements-dev.lock
 
 # runserver without its autoreloader: one process holds the embedded PostgreSQL and stops it on
 # exit (the reloader's parent and child, stopped together, each saw the other still alive).
-# This is a quick start, not a development loop. DEBUG is off unless explicitly on (without it
-# the settings want production secrets): the quick start turns it on.
+# This is a quick start, not a development loop. Migrations run as the embedded server's owner,
+# the demo and the server as the app role they create (lims/db_roles.py). DEBUG is off unless
+# explicitly on (without it the settings want production secrets): the quick start turns it on.
 run: export DEBUG = True
 run: venv
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
+	DATABASE_APP_ROLE=lims_app $(BIN)/python manage.py migrate --noinput
+	EMBEDDED_DATABASE_ROLE=lims_app $(BIN)/python manage.py seed_demo
 	@echo "Serving http://127.0.0.1:8000 (Ctrl-C stops it)"
-	$(BIN)/python manage.py runserver --noreload 127.0.0.1:8000
+	EMBEDDED_DATABASE_ROLE=lims_app $(BIN)/python manage.py runserver --noreload 127.0.0.1:8000
 
 # Two workers (pytest-xdist; each file stays on one worker) on copies of a reusable, migrated
 # test database (tests/conftest.py). Browser, real-worker and benchmark tests want the machine to

@@ -121,8 +121,18 @@ else:
 
     DATABASES = {"default": env.db_url_config(database_url(VAR_DIR / "pgdata"))}
     _announce(f"DATABASE_URL is unset: using the embedded PostgreSQL in {VAR_DIR / 'pgdata'}")
+    # `make run` migrates as the embedded server's owner, then serves as the app role the
+    # migration created (lims.db_roles): the quick start runs with the two roles too.
+    if env("EMBEDDED_DATABASE_ROLE", default=""):
+        DATABASES["default"]["USER"] = env("EMBEDDED_DATABASE_ROLE")
 # Persistent connections with a health check: a request or task reuses its connection
 # instead of paying a new PostgreSQL backend each time.
+# The application's own database login (lims.db_roles): after every migrate, run as the owner,
+# this role is created if missing and given exactly the privileges the application needs
+# (never DELETE on GMP tables, INSERT-only on the audit trail). The app then connects as it
+# (DATABASE_URL) and only migrations connect as the owner. docker-compose and CI's drill do so.
+DATABASE_APP_ROLE = env("DATABASE_APP_ROLE", default="")
+DATABASE_APP_PASSWORD = env("DATABASE_APP_PASSWORD", default="")
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -195,6 +205,16 @@ CELERY_BEAT_SCHEDULE = {
     "release-catch-up": {
         "task": "release.tasks.catch_up",
         "schedule": env.float("RELEASE_CATCH_UP_EVERY_SECONDS", default=300.0),
+    },
+    # The audit chain (lims.audit_chain): new events sealed every minute, the whole chain
+    # verified every hour, the result shown on the audit trail page.
+    "seal-audit-trail": {
+        "task": "lims.tasks.seal_audit_trail",
+        "schedule": env.float("AUDIT_SEAL_EVERY_SECONDS", default=60.0),
+    },
+    "verify-audit-chain": {
+        "task": "lims.tasks.verify_audit_chain",
+        "schedule": env.float("AUDIT_VERIFY_EVERY_SECONDS", default=3600.0),
     },
 }
 REDIS_URL = CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""
@@ -275,6 +295,8 @@ STORAGES = {
 }
 # Original instrument files and generated documents live outside the web root.
 MEDIA_ROOT = env.path("FILE_STORE", default=VAR_DIR / "files")
+# Where `manage.py backup` writes when given no folder (EU GMP Annex 11 §7.2).
+BACKUP_DIR = env.path("BACKUP_DIR", default=VAR_DIR / "backups")
 FILE_UPLOAD_MAX_BYTES = env.int("FILE_UPLOAD_MAX_BYTES", default=100 * 1024 * 1024)
 # Bodies other than uploaded files (API JSON, form fields) have a limit of their own, a few MB:
 # a parsed JSON document takes many times its size in memory (OWASP API Security Top 10 2023,
