@@ -241,6 +241,11 @@ def can_open_deviations(user) -> bool:
     return user.is_authenticated and user.is_active and has_role(user, TECHNICIAN, ANALYST, QA)
 
 
+def can_review_audit_trails(user) -> bool:
+    """QA reviews audit trails and signs the review (EU GMP Annex 11 §9)."""
+    return user.is_authenticated and user.is_active and has_role(user, QA)
+
+
 def can_view_audit_trail(user) -> bool:
     return user.is_authenticated and user.has_perm("lims.view_audit_trail")
 
@@ -252,6 +257,7 @@ def role_context(request):
         "user_roles": sorted(roles_of(user)),
         "can_record_production": can_record_production(user),
         "can_view_audit_trail": can_view_audit_trail(user),
+        "can_review_audit_trails": can_review_audit_trails(user),
         "can_enter_results": can_enter_results(user),
         "can_review_runs": can_review_runs(user),
         "can_manage_instruments": can_manage_instruments(user),

@@ -157,3 +157,31 @@ class DeviationCloseForm(SignatureForm):
     outcome = forms.ChoiceField(choices=[("", "—")] + Deviation.Outcome.choices)
 
     field_order = ["outcome", "username", "password", "comment"]
+
+
+class AuditTrailReviewForm(SignatureForm):
+    """A lot's audit trail (review by exception: its changes after first entry) or a period's."""
+
+    lot = forms.ModelChoiceField(
+        queryset=ExosomeLot.objects.order_by("-created_at"),
+        required=False,
+        help_text="Review this lot's trail; or leave empty and give a period.",
+    )
+    period_start = forms.DateField(label="From", required=False, widget=DATE)
+    period_end = forms.DateField(label="To", required=False, widget=DATE)
+    findings = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What the review found (none: say so), and any deviation opened.",
+    )
+
+    field_order = ["lot", "period_start", "period_end", "findings", "username", "password"]
+
+    def clean(self):
+        data = super().clean()
+        period = data.get("period_start") or data.get("period_end")
+        if data.get("lot") and period:
+            raise forms.ValidationError("Review either a lot or a period, not both.")
+        if not data.get("lot") and not (data.get("period_start") and data.get("period_end")):
+            raise forms.ValidationError("Choose a lot, or give the first and last day of a period.")
+        return data

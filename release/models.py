@@ -498,3 +498,69 @@ class CertificateOfAnalysis(models.Model):
     @property
     def storage_name(self) -> str:
         return file_store.storage_name(self.STORE_FOLDER, self.sha256, ".pdf")
+
+
+@audited()
+class AuditTrailReview(models.Model):
+    """QA's signed review of an audit trail (EU GMP Annex 11 §9: audit trails reviewed
+    regularly; FDA, Data Integrity and Compliance With Drug CGMP, 2018, Q7: the audit trail of
+    critical data reviewed before the record is approved): either a lot's trail before its
+    release (the changes made after first entry: review by exception) or a period of the whole
+    trail. Written once with its signature, never changed or deleted."""
+
+    lot = models.ForeignKey(
+        ExosomeLot, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_reviews"
+    )
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
+    events_reviewed = models.PositiveIntegerField()
+    chain_head = models.CharField(
+        max_length=64, blank=True, help_text="The audit chain's head when the review was signed"
+    )
+    findings = models.TextField(blank=True)
+    signature = models.ForeignKey(
+        "lims.Signature", on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-reviewed_at", "-pk"]
+        triggers = [
+            never_deleted(),
+            # Written, then bound to its signature once; after that never changed.
+            pgtrigger.Protect(
+                name="review_signed_once",
+                operation=pgtrigger.Update,
+                condition=pgtrigger.Q(old__signature_id__isnull=False),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(lot__isnull=False, period_start__isnull=True, period_end__isnull=True)
+                    | Q(lot__isnull=True, period_start__isnull=False, period_end__isnull=False)
+                ),
+                name="audit_review_of_a_lot_or_a_period",
+            ),
+            models.CheckConstraint(
+                condition=Q(period_end__gte=models.F("period_start")) | Q(period_start=None),
+                name="audit_review_period_in_order",
+            ),
+        ]
+
+    def __str__(self):
+        scope = f"lot {self.lot}" if self.lot_id else f"{self.period_start} to {self.period_end}"
+        return f"Audit trail review of {scope}"
+
+    def get_absolute_url(self):
+        return reverse("release:audit_review_list")
+
+    def signed_content(self) -> dict:
+        return {
+            "review": "audit trail",
+            "lot": self.lot.code if self.lot_id else None,
+            "period": [str(self.period_start), str(self.period_end)] if not self.lot_id else None,
+            "events_reviewed": self.events_reviewed,
+            "chain_head": self.chain_head,
+            "findings": self.findings,
+        }

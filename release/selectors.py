@@ -20,6 +20,7 @@ from lims.models import AuditEvent
 from lims.signatures import is_valid
 from release.deviations import related_deviations
 from release.models import (
+    AuditTrailReview,
     CertificateOfAnalysis,
     CriterionEvaluation,
     Deviation,
@@ -450,6 +451,16 @@ class Review:
     # Out-of-trend alerts against approved control baselines (assays.qc_selectors.out_of_trend):
     # judged and counted here, never a release blocker.
     trend_alerts: list[TrendAlert] = field(default_factory=list)
+    # QA's signed reviews of this lot's audit trail (release.audit_reviews), newest first.
+    audit_reviews: list = field(default_factory=list)
+
+    @property
+    def audit_reviewed(self) -> bool:
+        """Reviewed since its last change after first entry (a later change needs a new one)."""
+        if not self.audit_reviews:
+            return False
+        last_change = max((e.pgh_created_at for e in self.changes), default=None)
+        return last_change is None or self.audit_reviews[0].reviewed_at >= last_change
 
     @property
     def rerun_count(self) -> int:
@@ -497,6 +508,7 @@ def lot_review(lot: ExosomeLot) -> Review:
         instruments=_instrument_flags(runs),
         changes=changes_after_entry(lot, runs),
         trend_alerts=out_of_trend(lot),
+        audit_reviews=list(AuditTrailReview.objects.filter(lot=lot).select_related("signature")),
     )
 
 

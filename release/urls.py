@@ -41,6 +41,8 @@ urlpatterns = [
         views.SpecificationMakeEffective.as_view(),
         name="specification_make_effective",
     ),
+    path("audit-reviews/", views.AuditTrailReviewList.as_view(), name="audit_review_list"),
+    path("audit-reviews/new/", views.AuditTrailReviewCreate.as_view(), name="audit_review_create"),
     path("deviations/", views.DeviationList.as_view(), name="deviation_list"),
     path("deviations/new/", views.DeviationCreate.as_view(), name="deviation_create"),
     path("deviations/<int:pk>/", views.DeviationDetail.as_view(), name="deviation_detail"),

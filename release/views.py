@@ -35,18 +35,27 @@ from lims.roles import (
     can_handle_deviations,
     can_manage_specifications,
     can_open_deviations,
+    can_review_audit_trails,
     can_sign_dispositions,
+    can_view_audit_trail,
     can_view_records,
     can_view_release_review,
 )
 from lims.signatures import is_valid
-from release import deviations, specifications
+from release import audit_reviews, deviations, specifications
 from release import forms as release_forms
 from release import selectors as release_selectors
 from release import services as release
 from release.certificate import certificate_bytes
 from release.filters import DeviationFilter
-from release.models import CapaAction, Criterion, Deviation, Disposition, Specification
+from release.models import (
+    AuditTrailReview,
+    CapaAction,
+    Criterion,
+    Deviation,
+    Disposition,
+    Specification,
+)
 
 
 class ReleaseFormView(PredicateRequiredMixin, FormView):
@@ -429,6 +438,54 @@ class SpecificationMakeEffective(_SpecificationForm):
 
     def success_message(self):
         return f"{self.result} is effective."
+
+
+# --- Audit trail reviews ------------------------------------------------------------------------
+
+
+class AuditTrailReviewList(PredicateRequiredMixin, ListView):
+    predicate = staticmethod(can_view_audit_trail)
+    template_name = "release/audit_review_list.html"
+    paginate_by = 50
+    queryset = AuditTrailReview.objects.select_related("lot", "signature")
+
+
+class AuditTrailReviewCreate(ReleaseFormView):
+    predicate = staticmethod(can_review_audit_trails)
+    form_class = release_forms.AuditTrailReviewForm
+    signing = True
+    meaning = "Review"
+    submit_label = "Sign: reviewed"
+    title = "Review the audit trail"
+    intro = (
+        "For a lot: its data changed after first entry (the lot, its vials, runs and results), "
+        "as its review page lists them. For a period: every event of the trail in it. Your "
+        "signature means you reviewed them (EU GMP Annex 11 §9)."
+    )
+
+    def get_initial(self):
+        return {"lot": self.request.GET.get("lot") or None}
+
+    def perform(self, form):
+        data = form.cleaned_data
+        return audit_reviews.audit_trail_review_record(
+            signer=form.signer(self.request, Signature.Meaning.REVIEW),
+            lot=data["lot"],
+            period_start=data["period_start"],
+            period_end=data["period_end"],
+            findings=data["findings"],
+        )
+
+    def success_message(self):
+        return f"{self.result} signed by {self.result.signature.printed_name}."
+
+    def get_success_url(self):
+        if self.result.lot_id:
+            return reverse("release:lot_review", args=[self.result.lot_id])
+        return reverse("release:audit_review_list")
+
+    def cancel_url(self):
+        return reverse("release:audit_review_list")
 
 
 # --- Deviations ------------------------------------------------------------------------------

@@ -43,6 +43,8 @@ MATRIX = [
     ("specification_approve",         ("draft",),            QA_ONLY),
     ("specification_make_effective",  ("draft",),            QA_ONLY),
     ("specification_withdraw",        ("draft",),            QA_ONLY),
+    ("audit_review_list",             (),                    (LOGIN, 403, 200, 200, 200, 403)),
+    ("audit_review_create",           (),                    QA_ONLY),
     ("deviation_list",                (),                    VIEWERS),
     ("deviation_detail",              ("deviation",),        VIEWERS),
     ("deviation_create",              (),                    (LOGIN, 200, 200, 200, 403, 403)),
@@ -53,7 +55,7 @@ MATRIX = [
 ]
 # fmt: on
 READ_ONLY = {"dashboard", "dashboard_board", "certificate", "specification_list"}
-READ_ONLY |= {"specification_detail", "deviation_list", "deviation_detail"}
+READ_ONLY |= {"specification_detail", "deviation_list", "deviation_detail", "audit_review_list"}
 
 
 @pytest.fixture
