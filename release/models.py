@@ -558,7 +558,7 @@ class AuditTrailReview(models.Model):
     def signed_content(self) -> dict:
         return {
             "review": "audit trail",
-            "lot": self.lot.code if self.lot_id else None,
+            "lot": self.lot.code if self.lot is not None else None,
             "period": [str(self.period_start), str(self.period_end)] if not self.lot_id else None,
             "events_reviewed": self.events_reviewed,
             "chain_head": self.chain_head,
