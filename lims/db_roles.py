@@ -4,7 +4,8 @@ Two roles (21 CFR 11.10(d) limiting system access; EU GMP Annex 11 §12.1): migr
 database *owner*; the application runs as an *app role* that is neither owner nor superuser.
 ``grant_app_role`` gives the app role exactly what the application needs:
 
-* event tables, ``pghistory_context``, the audit chain and signatures: SELECT and INSERT
+* event tables, ``pghistory_context``, the audit chain, signatures and the security log:
+  SELECT and INSERT
   (``pghistory_context`` also UPDATE, which pghistory's upsert of a transaction's context uses,
   held to that transaction by the guard below);
 * every audited (GMP) table: SELECT, INSERT, UPDATE, never DELETE or TRUNCATE;
@@ -103,7 +104,7 @@ def _table_classes() -> tuple[set[str], set[str]]:
     events = [m for m in apps.get_models() if issubclass(m, Event) and not m._meta.proxy]
     append_only = {m._meta.db_table for m in events if m._meta.managed}
     append_only |= {"pghistory_context", "lims_auditseal", "lims_auditchaincheck"}
-    append_only |= {"lims_signature"}
+    append_only |= {"lims_signature", "lims_securityevent"}
     tracked = [getattr(m, "pgh_tracked_model", None) for m in events]
     audited = {t._meta.db_table for t in tracked if t is not None}
     return append_only, audited - append_only

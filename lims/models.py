@@ -12,7 +12,7 @@ from django.db import models
 from django.utils import timezone
 from pghistory.models import Events
 
-from lims.audit import audited
+from lims.audit import RefuseTruncate, audited
 from lims.identifiers import identifier_errors
 from lims.roles import SYSTEM_USERNAME
 
@@ -32,6 +32,12 @@ class User(AbstractUser):
             pgtrigger.Protect(name="users_never_deleted", operation=pgtrigger.Delete),
             pgtrigger.ReadOnly(name="username_never_changes", fields=["username"]),
         ]
+
+    # Password ageing (21 CFR 11.300(b): passwords periodically checked, recalled or revised;
+    # lims.passwords): when the password was last set, and whether its owner must choose a new
+    # one at the next request (set by an administrator's reset).
+    password_changed_at = models.DateTimeField(default=timezone.now, editable=False)
+    must_change_password = models.BooleanField(default=False, editable=False)
 
     # The user ID and the printed name of every signature (21 CFR 11.50): shown exactly as
     # stored, never reordered or padded by invisible characters (lims.identifiers).
@@ -255,3 +261,62 @@ class AuditChainCheck(models.Model):
 
     def __str__(self):
         return f"{'intact' if self.intact else 'BROKEN'} at {self.checked_at:%Y-%m-%d %H:%M}"
+
+
+@pghistory.track(
+    # An unlock is an administrator's act with a reason: it is in the audit trail too.
+    # Failures and lockouts stay out of it (an anonymous flood must not fill it).
+    pghistory.InsertEvent(condition=pgtrigger.Q(new__kind="unlock")),
+    append_only=True,
+    meta={"triggers": [RefuseTruncate(name="append_only_truncate")]},
+)
+class SecurityEvent(models.Model):
+    """A failed sign-in, signing or password check, a lockout or an unlock (21 CFR 11.300(d):
+    attempts at unauthorized use detected and reported to the system security unit).
+
+    Written by lims.signin as it happens, never changed or deleted (the database refuses both);
+    QA and administrators review them on /accounts/security/. django-axes' own attempt rows
+    are working counters, removed after the cool-off or by an unlock: this log stays.
+    """
+
+    class Kind(models.TextChoices):
+        SIGN_IN_FAILED = "sign_in_failed", "Failed sign-in"
+        SIGNING_FAILED = "signing_failed", "Failed signing"
+        PASSWORD_CHECK_FAILED = "password_check_failed", "Failed password check"
+        LOCKOUT = "lockout", "Lockout"
+        UNLOCK = "unlock", "Unlock"
+
+    class Lock(models.TextChoices):
+        NONE = "", "—"
+        ACCOUNT_AT_ADDRESS = "account_at_address", "account at this address"
+        ADDRESS = "address", "address"
+        ACCOUNT = "account", "account (at addresses that failed)"
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    username = models.CharField(max_length=255, blank=True, help_text="As typed")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    path = models.CharField(max_length=255, blank=True)
+    lock = models.CharField(
+        max_length=30,
+        choices=Lock.choices,
+        blank=True,
+        help_text="The lock that held after this failure, the lock begun or lifted",
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        triggers = [
+            pgtrigger.Protect(
+                name="security_events_append_only",
+                operation=pgtrigger.Update | pgtrigger.Delete,
+            ),
+            RefuseTruncate(name="security_events_no_truncate"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.username or '-'} from {self.ip_address or '-'}"

@@ -246,6 +246,22 @@ def can_review_audit_trails(user) -> bool:
     return user.is_authenticated and user.is_active and has_role(user, QA)
 
 
+def can_review_security(user) -> bool:
+    """QA and administrators review failed sign-ins, signings and lockouts (21 CFR 11.300(d);
+    lims.signin)."""
+    return user.is_authenticated and user.is_active and has_role(user, QA, ADMIN)
+
+
+def can_unlock_sign_in(user) -> bool:
+    """Administrators lift a sign-in lock before its cool-off ends, with a reason."""
+    return user.is_authenticated and user.is_active and has_role(user, ADMIN)
+
+
+def can_reset_passwords(user) -> bool:
+    """Administrators reset a forgotten password; its owner then chooses a new one."""
+    return user.is_authenticated and user.is_active and has_role(user, ADMIN)
+
+
 def can_view_audit_trail(user) -> bool:
     return user.is_authenticated and user.has_perm("lims.view_audit_trail")
 
@@ -258,6 +274,7 @@ def role_context(request):
         "can_record_production": can_record_production(user),
         "can_view_audit_trail": can_view_audit_trail(user),
         "can_review_audit_trails": can_review_audit_trails(user),
+        "can_review_security": can_review_security(user),
         "can_enter_results": can_enter_results(user),
         "can_review_runs": can_review_runs(user),
         "can_manage_instruments": can_manage_instruments(user),

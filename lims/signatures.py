@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from lims.audit import audit_context
 from lims.models import Signature
+from lims.signin import SIGNING, asking_password_for
 
 
 class SignatureRefused(ValidationError):
@@ -99,6 +100,8 @@ def reauthenticate(*, request, username: str, password: str, meaning: str) -> Si
     back django-axes' record of the failed attempt with everything else.
     """
     expected = request.user.get_username()
+    # A refusal is logged as a failed signing, not as a failed sign-in (lims.signin).
+    asking_password_for(request, SIGNING)
     if not password:
         user_login_failed.send(sender=__name__, credentials={"username": expected}, request=request)
         raise SignatureRefused({"password": "Enter your password to sign."})

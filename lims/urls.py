@@ -2,12 +2,24 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from lims import views
+from lims import account_views, views
 
 urlpatterns = [
     path("", include("release.home")),
     path("accounts/login/", views.SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Password change and reset, the security review and unlock (lims.account_views).
+    path("accounts/password/", account_views.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/security/", account_views.SecurityReviewView.as_view(), name="security_review"),
+    path(
+        "accounts/security/log.csv", account_views.security_review_csv, name="security_review_csv"
+    ),
+    path("accounts/security/unlock/", account_views.UnlockView.as_view(), name="security_unlock"),
+    path(
+        "accounts/security/reset-password/",
+        account_views.PasswordResetView.as_view(),
+        name="password_reset",
+    ),
     path("audit/", views.AuditTrailView.as_view(), name="audit_trail"),
     path("audit/export.csv", views.audit_trail_csv, name="audit_trail_csv"),
     # Status code for everyone; the components only for staff and this machine (lims/health.py).

@@ -125,3 +125,17 @@ def test_the_owner_still_may_skip_a_trigger_deliberately(technician):
     with connection.cursor() as cur:
         cur.execute("SELECT public.lims_session_is_privileged()")
         assert cur.fetchone()[0] is True
+
+
+def test_the_security_log_is_append_only_for_the_app_role(as_app):
+    """Failed sign-ins and lockouts (21 CFR 11.300(d), lims.signin) are written by the app role
+    and never changed by it; its working counters (django-axes) it may clear, as an unlock does."""
+    conn, _ = as_app
+    conn.execute(
+        "INSERT INTO lims_securityevent (at, kind, username, path, lock, reason) "
+        "VALUES (now(), 'sign_in_failed', 'qa', '/accounts/login/', '', '')"
+    )
+    assert "permission denied" in _refused(conn, "UPDATE lims_securityevent SET username = 'x'")
+    assert "permission denied" in _refused(conn, "DELETE FROM lims_securityevent")
+    assert "permission denied" in _refused(conn, "TRUNCATE lims_securityevent")
+    conn.execute("DELETE FROM axes_accessattempt WHERE username = 'qa'")

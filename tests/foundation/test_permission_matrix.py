@@ -41,6 +41,13 @@ MATRIX = [
     ("logout",                         None,          405,   405,   405,   405,   405,   405),
     ("audit_trail",                    None,          LOGIN, 403,   200,   200,   200,   403),
     ("audit_trail_csv",                None,          LOGIN, 403,   200,   200,   200,   403),
+    # Everyone changes their own password; QA and administrators review sign-in security;
+    # administrators unlock (a POST) and reset passwords.
+    ("password_change",                None,          LOGIN, 200,   200,   200,   200,   200),
+    ("security_review",                None,          LOGIN, 403,   403,   200,   200,   403),
+    ("security_review_csv",            None,          LOGIN, 403,   403,   200,   200,   403),
+    ("security_unlock",                None,          LOGIN, 403,   403,   403,   405,   403),
+    ("password_reset",                 None,          LOGIN, 403,   403,   403,   200,   403),
     # Load balancers probe /health/ without signing in: a status, no records, no components.
     ("health_check:health_check_home", None,          200,   200,   200,   200,   200,   200),
     # The Django admin is for staff accounts only; none of these personas is staff.
