@@ -8,6 +8,7 @@ hash, algorithm, version), so computing again finds the rows already there.
 
 import hashlib
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,7 +24,10 @@ from assays.models import AssayRun, QCMetric, Result, RunSample
 from assays.parsers import nanosight
 from assays.qc import ALGORITHM_VERSIONS, flow, nta, potency, qpcr
 from batches.models import ExosomeLot
+from lims import file_store
 from lims.audit import audit_context
+
+log = logging.getLogger(__name__)
 
 MEAN = "summary.mean"
 VERSIONS = {**ALGORITHM_VERSIONS, MEAN: "1.0", "purity.ratio": "1.0", "summary.qualitative": "1.0"}
@@ -122,7 +126,14 @@ def _nta_fraction(run: AssayRun, by_analyte) -> Computed | None:
     source = run.source_file
     if source is None or source.detected_format != "nanosight":
         return None
-    export = nanosight.parse(source.original_bytes())
+    try:
+        export = nanosight.parse(source.original_bytes())
+    except (file_store.OriginalMissing, file_store.OriginalCorrupted) as exc:
+        # No fraction from an original that is gone or altered (its download answers 409 and
+        # the file is marked failed): the criterion stays pending, never computed from other
+        # bytes, and the task does not fail over and over.
+        log.error("NTA fraction of run %s not computed: %s", run.pk, exc)
+        return None
     fractions = [
         100.0 * nta.fraction_in_window(v.bins_nm, v.concentration_per_bin, low, high)
         for v in export.videos
