@@ -25,3 +25,4 @@ class LimsConfig(AppConfig):
     def ready(self):
         # After the last app's migrations (pghistory installs its context function then too).
         post_migrate.connect(_secure_database, dispatch_uid="lims.secure_database")
+        from lims import second_factor  # noqa: F401, PLC0415  (its sign-in receiver)

@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_filters",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "health_check",
     "health_check.db",
     "health_check.storage",
@@ -82,6 +84,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The second factor (lims.second_factor): the verified device, then its page until done.
+    "django_otp.middleware.OTPMiddleware",
+    "lims.second_factor.SecondFactorMiddleware",
     # After authentication: the 404 page it renders shows the signed-in user's menu.
     "lims.security.NotFoundForNulInPath",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -266,6 +271,9 @@ AUTH_PASSWORD_VALIDATORS = [
 PASSWORD_MAX_AGE_DAYS = env.int("PASSWORD_MAX_AGE_DAYS", default=0)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
+# Roles that must sign in with a one-time code as well (lims.second_factor), e.g. "qa,admin".
+OTP_REQUIRED_ROLES = env.list("OTP_REQUIRED_ROLES", default=[])
+OTP_TOTP_ISSUER = "Exosome QC LIMS"
 LOGOUT_REDIRECT_URL = "login"
 # 21 CFR 11.300(d) / Annex 11 §12: repeated failures lock, in a way an anonymous caller cannot
 # turn against QA (OWASP ASVS 4.0.3 V2.2.1; lims.signin): a user ID at one address after

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from lims import account_views, views
+from lims import account_views, second_factor, views
 
 urlpatterns = [
     path("", include("release.home")),
@@ -10,6 +10,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Password change and reset, the security review and unlock (lims.account_views).
     path("accounts/password/", account_views.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/second-factor/", second_factor.verify, name="second_factor"),
+    path("accounts/second-factor/setup/", second_factor.setup, name="second_factor_setup"),
     path("accounts/security/", account_views.SecurityReviewView.as_view(), name="security_review"),
     path(
         "accounts/security/log.csv", account_views.security_review_csv, name="security_review_csv"

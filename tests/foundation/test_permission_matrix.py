@@ -44,6 +44,9 @@ MATRIX = [
     # Everyone changes their own password; QA and administrators review sign-in security;
     # administrators unlock (a POST) and reset passwords.
     ("password_change",                None,          LOGIN, 200,   200,   200,   200,   200),
+    # Anyone may add a second factor (lims.second_factor); its code page is for after sign-in.
+    ("second_factor",                  None,          LOGIN, 200,   200,   200,   200,   200),
+    ("second_factor_setup",            None,          LOGIN, 200,   200,   200,   200,   200),
     ("security_review",                None,          LOGIN, 403,   403,   200,   200,   403),
     ("security_review_csv",            None,          LOGIN, 403,   403,   200,   200,   403),
     ("security_unlock",                None,          LOGIN, 403,   403,   403,   405,   403),
