@@ -126,8 +126,8 @@ class ExosomeLotList(RecordListView):
         ("Vials", "vial_count", "vial_count"),
     ]
 
-    def get_queryset(self):
-        return super().get_queryset().annotate(vial_count=Count("aliquots"))
+    def annotate(self, qs):
+        return qs.annotate(vial_count=Count("aliquots"))
 
 
 class AliquotList(RecordListView):

@@ -61,11 +61,15 @@ class RecordListView(ViewRecordsMixin, FilterView):
             return wanted
         return self.default_sort
 
+    def annotate(self, qs):
+        """Computed columns (counts…), added before the ordering that may sort by them."""
+        return qs
+
     def get_queryset(self):
         qs = super().get_queryset()
         if self.select_related:
             qs = qs.select_related(*self.select_related)
-        return qs.order_by(self.sort_key(), "pk")
+        return self.annotate(qs).order_by(self.sort_key(), "pk")
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
