@@ -6,7 +6,10 @@ from django import forms
 
 from lims.signatures import Signer, reauthenticate
 
-DATE = forms.DateInput(attrs={"type": "date"})
+# <input type=date> takes only YYYY-MM-DD (HTML Living Standard, "valid date string"): a date
+# written in the locale's format (21/10/2026 under en-GB) shows as blank and is lost on save.
+ISO_DATE = "%Y-%m-%d"
+DATE = forms.DateInput(attrs={"type": "date"}, format=ISO_DATE)
 DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
 
@@ -24,6 +27,11 @@ class BootstrapMixin:
                 base = "form-select"
             css = widget.attrs.get("class", "") + " " + base
             widget.attrs["class"] = css.strip()
+            if isinstance(widget, forms.DateInput) and "date" in (
+                widget.input_type,
+                widget.attrs.get("type"),
+            ):
+                widget.format = ISO_DATE  # whatever declared it, never the locale's format
 
     def add_error(self, field, error):
         # Mark fields as invalid when their errors arrive, not in __init__: reading self.errors
