@@ -598,8 +598,7 @@ def derived_upper(row: dict) -> float | None:
     """The K/M limit of a row that gives K, dose and body mass (USP <85>), else its upper."""
     if row.get("endotoxin_k") is None:
         return row["upper"]
-    m = endotoxin.dose_per_kg(row["dose_ml_per_hour"], row["body_mass_kg"])
-    return float(f"{endotoxin.endotoxin_limit(row['endotoxin_k'], m):.4g}")
+    return endotoxin.dose_limit(row["endotoxin_k"], row["dose_ml_per_hour"], row["body_mass_kg"])
 
 
 def seed_specification_v2(apps, schema_editor=None):

@@ -220,11 +220,9 @@ def _derive_limit(criterion: Criterion) -> dict[str, str]:
     if criterion.comparator not in (Criterion.Comparator.LT, Criterion.Comparator.LTE):
         return {"comparator": "A K/M endotoxin limit is an upper limit: choose < or ≤."}
     try:
-        limit = endotoxin.endotoxin_limit(k, endotoxin.dose_per_kg(dose, mass))
-        limit = convert(limit, "EU/mL", criterion.unit or "EU/mL")
+        limit = convert(endotoxin.dose_limit(k, dose, mass), "EU/mL", criterion.unit or "EU/mL")
     except ValueError as exc:
         return {"endotoxin_k": f"K/M cannot be derived: {exc}."}
-    limit = float(f"{limit:.4g}")
     if criterion.upper is not None and abs(criterion.upper - limit) > 1e-9 * limit:
         return {
             "upper": f"The upper limit is derived from K/M: {limit:g} {criterion.unit}. "

@@ -144,6 +144,13 @@ def dose_per_kg(dose_ml: float, body_mass_kg: float = 70.0) -> float:
     return dose_ml / body_mass_kg
 
 
+def dose_limit(k_eu_per_kg: float, dose_ml_per_hour: float, body_mass_kg: float) -> float:
+    """``K / M`` in EU/mL for a dose given within an hour to a person of ``body_mass_kg``, to
+    four significant figures, as a specification states it: K = 5, 10 mL / 70 kg → 35."""
+    limit = endotoxin_limit(k_eu_per_kg, dose_per_kg(dose_ml_per_hour, body_mass_kg))
+    return float(f"{limit:.4g}")
+
+
 def maximum_valid_dilution(endotoxin_limit_eu_per_ml: float, lambda_eu_per_ml: float) -> float:
     """Maximum valid dilution ``MVD = endotoxin limit / λ`` for a limit in EU/mL (USP <85>)."""
     if not (endotoxin_limit_eu_per_ml > 0 and lambda_eu_per_ml > 0):
