@@ -9,8 +9,9 @@ database *owner*; the application runs as an *app role* that is neither owner no
   (``pghistory_context`` also UPDATE, which pghistory's upsert of a transaction's context uses,
   held to that transaction by the guard below);
 * every audited (GMP) table: SELECT, INSERT, UPDATE, never DELETE or TRUNCATE;
-* the rest (sessions, sign-in attempts, idempotency claims, many-to-many links): what Django
-  needs, DELETE included.
+* the rest (sessions, sign-in attempts, idempotency claims, many-to-many links such as a
+  person's roles, whose additions and removals are audited): what Django needs, DELETE
+  included.
 
 Not owning the tables, the app role cannot ``ALTER TABLE … DISABLE TRIGGER`` nor replace a
 trigger function, and it cannot ``SET session_replication_role`` (superuser only). Two functions
@@ -106,7 +107,14 @@ def _table_classes() -> tuple[set[str], set[str]]:
     append_only |= {"pghistory_context", "lims_auditseal", "lims_auditchaincheck"}
     append_only |= {"lims_signature", "lims_securityevent"}
     tracked = [getattr(m, "pgh_tracked_model", None) for m in events]
-    audited = {t._meta.db_table for t in tracked if t is not None}
+    # A many-to-many link (a person's roles, lims.models.UserRole) is taken away by deleting its
+    # row: the app role keeps DELETE there, and the trigger records each deletion with who and
+    # why in the link's append-only event table.
+    audited = {
+        t._meta.db_table
+        for t in tracked
+        if t is not None and not t._meta.concrete_model._meta.auto_created
+    }
     return append_only, audited - append_only
 
 

@@ -51,6 +51,26 @@ class User(AbstractUser):
         _clean_identifiers(self, super().clean_fields, exclude)
 
 
+# A person's roles are rows of the groups link table: each role given (a row inserted) and taken
+# away (a row deleted) is in the audit trail with who and why (21 CFR 11.10(d), (e), (g): who
+# may do what is a record like any other). The link rows themselves are removed when a role is
+# taken away (lims.db_roles keeps that DELETE for the app role); their events never are.
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.DeleteEvent(),
+    model_name="UserRoleEvent",
+    append_only=True,
+    meta={"triggers": [RefuseTruncate(name="append_only_truncate")]},
+)
+class UserRole(User.groups.through):  # type: ignore[name-defined,misc]
+    """A role a person holds (a row of the groups link table). A proxy, so that the triggers on
+    Django's own link table are declared here and installed by this app's migrations."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "role of a user"
+
+
 def system_user() -> User:
     """The installation's own account: the created_by of machine writes (an instrument's results,
     automatic OOS investigations, computed metrics), whose audit context names the instrument or
