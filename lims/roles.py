@@ -262,6 +262,12 @@ def can_reset_passwords(user) -> bool:
     return user.is_authenticated and user.is_active and has_role(user, ADMIN)
 
 
+def can_administer_users(user) -> bool:
+    """Administrators create people, give and take away roles, deactivate and reactivate, reset
+    passwords and unlock accounts (lims.user_admin; 21 CFR 11.10(d), (g))."""
+    return user.is_authenticated and user.is_active and has_role(user, ADMIN)
+
+
 def can_view_audit_trail(user) -> bool:
     return user.is_authenticated and user.has_perm("lims.view_audit_trail")
 
@@ -275,6 +281,7 @@ def role_context(request):
         "can_view_audit_trail": can_view_audit_trail(user),
         "can_review_audit_trails": can_review_audit_trails(user),
         "can_review_security": can_review_security(user),
+        "can_administer_users": can_administer_users(user),
         "can_enter_results": can_enter_results(user),
         "can_review_runs": can_review_runs(user),
         "can_manage_instruments": can_manage_instruments(user),

@@ -22,6 +22,8 @@ urlpatterns = [
         account_views.PasswordResetView.as_view(),
         name="password_reset",
     ),
+    # The administrators' pages of people, roles and accounts (lims.user_admin).
+    path("users/", include("lims.user_admin_views")),
     path("audit/", views.AuditTrailView.as_view(), name="audit_trail"),
     path("audit/export.csv", views.audit_trail_csv, name="audit_trail_csv"),
     # Status code for everyone; the components only for staff and this machine (lims/health.py).
