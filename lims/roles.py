@@ -278,6 +278,7 @@ def role_context(request):
     return {
         "user_roles": sorted(roles_of(user)),
         "can_record_production": can_record_production(user),
+        "can_view_records": can_view_records(user),
         "can_view_audit_trail": can_view_audit_trail(user),
         "can_review_audit_trails": can_review_audit_trails(user),
         "can_review_security": can_review_security(user),

@@ -6,6 +6,8 @@ from lims import account_views, second_factor, views
 
 urlpatterns = [
     path("", include("release.home")),
+    # One box finds any record by code, vial barcode or lot number (release/search.py).
+    path("", include("release.search")),
     path("accounts/login/", views.SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Password change and reset, the security review and unlock (lims.account_views).
