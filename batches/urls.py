@@ -1,6 +1,6 @@
 from django.urls import path
 
-from batches import views
+from batches import storage_views, views
 
 app_name = "batches"
 
@@ -46,6 +46,11 @@ urlpatterns = [
     path("storage/", views.StorageLocationList.as_view(), name="storagelocation_list"),
     path("storage/new/", views.StorageLocationCreate.as_view(), name="storagelocation_create"),
     path("storage/<int:pk>/", views.StorageLocationDetail.as_view(), name="storagelocation_detail"),
+    # Storage drawn as boxes (batches/storage_views.py).
+    path("storage/freezers/", storage_views.StorageOverview.as_view(), name="storage_overview"),
+    path("storage/box/", storage_views.BoxView.as_view(), name="storage_box"),
+    path("storage/box/new/", storage_views.BoxCreate.as_view(), name="storage_box_create"),
+    path("storage/<int:pk>/place/", storage_views.VialPlace.as_view(), name="storage_place"),
     path("<str:model>/<int:pk>/status/", views.StatusChange.as_view(), name="status_change"),
     path("<str:model>/<int:pk>/correct/", views.RecordCorrect.as_view(), name="record_correct"),
     path("<str:model>/<int:pk>/void/", views.RecordVoid.as_view(), name="record_void"),

@@ -74,6 +74,10 @@ MATRIX = [
     ("batches:exosomelot_detail",      "lot",         LOGIN, 200,   200,   200,   200,   403),
     ("batches:aliquot_detail",         "aliquot",     LOGIN, 200,   200,   200,   200,   403),
     ("batches:storagelocation_detail", "position",    LOGIN, 200,   200,   200,   200,   403),
+    # Storage as boxes (batches/storage_views.py): the box of `records`' positions
+    ("batches:storage_overview",       None,          LOGIN, 200,   200,   200,   200,   403),
+    ("batches:storage_box?freezer=ULT-1&rack=R1&box=B1",
+                                       None,          LOGIN, 200,   200,   200,   200,   403),
     ("batches:lot_by_code",            "lot",         LOGIN, TO_LOT, TO_LOT, TO_LOT, TO_LOT, 403),
     # Labels
     ("batches:lot_labels",             "lot",         LOGIN, 200,   200,   200,   200,   403),
@@ -91,6 +95,8 @@ MATRIX = [
     ("batches:harvest_create",         "batch",       LOGIN, 200,   403,   403,   403,   403),
     ("batches:aliquot_fill",           "lot",         LOGIN, 200,   403,   403,   403,   403),
     ("batches:aliquot_move",           "aliquot",     LOGIN, 200,   403,   403,   403,   403),
+    ("batches:storage_box_create",     None,          LOGIN, 200,   403,   403,   403,   403),
+    ("batches:storage_place",          "position",    LOGIN, 200,   403,   403,   403,   403),
     ("batches:status_change",          "batch",       LOGIN, 200,   403,   403,   403,   403),
     ("batches:status_change",          "lot",         LOGIN, 200,   403,   403,   403,   403),
     ("batches:status_change",          "aliquot",     LOGIN, 200,   403,   403,   403,   403),
