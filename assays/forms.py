@@ -5,6 +5,7 @@ and the views show the services' refusals next to the field they name.
 """
 
 import datetime
+import re
 from typing import Any
 
 from django import forms
@@ -13,10 +14,11 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from assays import selectors, services
+from assays.inputs import ResultInput, WorksheetRow
 from assays.models import Analyte, AssayDefinition, AssayRun, Instrument, InstrumentLogEntry
 from batches.forms import usable_reagent_lots
 from batches.models import ReagentLot
-from lims.forms import DATETIME, BootstrapMixin, SignatureForm
+from lims.forms import DATETIME, NO_AUTOFILL, BootstrapMixin, SignatureForm
 
 # ISO format, or a browser's date input shows an initial value as empty.
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -202,21 +204,19 @@ def reagents_help(assay: AssayDefinition | None = None) -> str:
     return text
 
 
-class _AnalyteFieldsForm(forms.Form):
-    """The fields of a run of one assay, built from its definition (one per analyte)."""
+class _RunFieldsForm(forms.Form):
+    """The fields of a run itself, whatever its samples: when it ran, on which instrument, with
+    which reagent lots, and why it is entered late. `clean` applies the service's date and
+    reagent rules so that each refusal shows at once next to its field; the service checks
+    everything again."""
 
-    sample = forms.CharField(max_length=80, label="Sample identifier")
     started_at = forms.DateTimeField(widget=DATETIME, label="Started")
     ended_at = forms.DateTimeField(widget=DATETIME, label="Ended", required=False)
-    retest_of = forms.ModelChoiceField(
-        queryset=AssayRun.objects.none(), required=False, widget=forms.HiddenInput
-    )
 
     def __init__(self, *args, assay: AssayDefinition, **kwargs):
         super().__init__(*args, **kwargs)
         self.assay = assay
         self.fields["started_at"].initial = timezone.localtime().replace(second=0, microsecond=0)
-        self.fields["retest_of"].queryset = AssayRun.objects.filter(assay__code=assay.code)
         instrument = InstrumentChoiceField(
             selectors.instruments_for_assay(assay.code),
             help_text=f"Instruments in service qualified for {assay.code}.",
@@ -237,6 +237,53 @@ class _AnalyteFieldsForm(forms.Form):
             help_text=f"Required when the run started more than {settings.BACKDATE_DAYS} days "
             "ago; the run is then flagged as back-dated for review.",
         )
+
+    def clean_started_at(self):
+        return _not_in_future(self.cleaned_data["started_at"], "start")
+
+    def clean_ended_at(self):
+        return _not_in_future(self.cleaned_data["ended_at"], "end")
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("started_at"), data.get("ended_at")
+        if start and end and end < start:
+            self.add_error("ended_at", "The run cannot end before it starts.")
+        checks = []
+        if "reagent_lots" in data:
+            lots = data["reagent_lots"]
+            checks.append(lambda: services.check_required_reagents(self.assay, lots))
+        if start:
+            checks.append(
+                lambda: services.check_run_dates(
+                    started_at=start,
+                    ended_at=data.get("ended_at"),
+                    backdate_reason=data.get("backdate_reason", ""),
+                    assay=self.assay,
+                )
+            )
+        for check in checks:
+            try:
+                check()
+            except ValidationError as exc:
+                for key, messages in exc.message_dict.items():
+                    if key not in self.errors:
+                        self.add_error(key, messages)
+        return data
+
+
+class _AnalyteFieldsForm(_RunFieldsForm):
+    """The fields of a run of one assay on one sample, built from its definition (one per
+    analyte)."""
+
+    sample = forms.CharField(max_length=80, label="Sample identifier")
+    retest_of = forms.ModelChoiceField(
+        queryset=AssayRun.objects.none(), required=False, widget=forms.HiddenInput
+    )
+
+    def __init__(self, *args, assay: AssayDefinition, **kwargs):
+        super().__init__(*args, assay=assay, **kwargs)
+        self.fields["retest_of"].queryset = AssayRun.objects.filter(assay__code=assay.code)
         self.analytes = list(assay.analytes.all())
         for analyte in self.analytes:
             self.fields.update(self._analyte_fields(analyte))
@@ -280,39 +327,9 @@ class RunEntryForm(BootstrapMixin, _AnalyteFieldsForm):
             rows.append((analyte, bound[0], *(bound[1:] or (None, None))))
         return rows
 
-    def clean_started_at(self):
-        return _not_in_future(self.cleaned_data["started_at"], "start")
-
-    def clean_ended_at(self):
-        return _not_in_future(self.cleaned_data["ended_at"], "end")
-
     def clean(self):
+        # The run's dates and reagents (_RunFieldsForm), then the sample and each value.
         data = super().clean()
-        start, end = data.get("started_at"), data.get("ended_at")
-        if start and end and end < start:
-            self.add_error("ended_at", "The run cannot end before it starts.")
-        # The service's date and reagent rules, checked here too so that each shows at once
-        # next to its field; the service checks everything again.
-        checks = []
-        if "reagent_lots" in data:
-            lots = data["reagent_lots"]
-            checks.append(lambda: services.check_required_reagents(self.assay, lots))
-        if start:
-            checks.append(
-                lambda: services.check_run_dates(
-                    started_at=start,
-                    ended_at=data.get("ended_at"),
-                    backdate_reason=data.get("backdate_reason", ""),
-                    assay=self.assay,
-                )
-            )
-        for check in checks:
-            try:
-                check()
-            except ValidationError as exc:
-                for key, messages in exc.message_dict.items():
-                    if key not in self.errors:
-                        self.add_error(key, messages)
         sample = data.get("sample", "")
         if sample:
             try:
@@ -356,6 +373,176 @@ class RunEntryForm(BootstrapMixin, _AnalyteFieldsForm):
         if not value:
             return None
         return services.ResultInput(sample=sample, analyte=analyte.code, text_value=value)
+
+
+# --- Worksheets: one assay, many samples ------------------------------------------------------
+
+
+class WorksheetStartForm(BootstrapMixin, forms.Form):
+    """The assay of a worksheet: its grid has one column per analyte."""
+
+    assay = CurrentAssayField()
+
+
+# A numeric cell: a number, or a qualifier and its limit ("<LLOQ 0.05", "<LOD 0.1", ">ULOQ 3e9"),
+# as a plate reader's export or a bench spreadsheet writes it.
+_QUALIFIED = re.compile(r"^(<\s*LLOQ|>\s*ULOQ|<\s*LOD)(?![A-Za-z])\s*(.*)$", re.IGNORECASE)
+_NUMBER = re.compile(r"^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$")
+_CANONICAL_QUALIFIER = {q.replace(" ", "").upper(): q for q, _ in QUALIFIERS if q}
+
+
+class NumericCell(forms.CharField):
+    """A numeric result typed or pasted into one grid cell: (qualifier, number or None), or
+    None when empty. Whether the value is possible is the service's to say."""
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        if not text:
+            return None
+        qualifier = ""
+        found = _QUALIFIED.match(text)
+        if found:
+            qualifier = _CANONICAL_QUALIFIER[re.sub(r"\s+", "", found.group(1)).upper()]
+            text = found.group(2).strip()
+        elif text[0] in "<>":
+            raise ValidationError(
+                "Say which limit, then the number: <LLOQ 0.05, <LOD 0.05 or >ULOQ 3e9."
+            )
+        if not text:
+            return (qualifier, None)
+        if not _NUMBER.match(text):
+            if "," in text and _NUMBER.match(text.replace(",", ".", 1)):
+                raise ValidationError(f"'{text}' is not a number: write decimals with a point.")
+            raise ValidationError(f"'{text}' is not a number.")
+        return (qualifier, float(text))
+
+
+class WorksheetHeaderForm(BootstrapMixin, _RunFieldsForm):
+    """The run a worksheet becomes, and the unit each numeric column is entered in."""
+
+    def __init__(self, *args, assay: AssayDefinition, analytes: list[Analyte], **kwargs):
+        super().__init__(*args, assay=assay, **kwargs)
+        self.analytes = analytes
+        for analyte in analytes:
+            if analyte.result_type == Analyte.ResultType.NUMERIC:
+                self.fields[self.unit_name(analyte)] = forms.CharField(
+                    required=False,
+                    max_length=40,
+                    initial=analyte.unit,
+                    label=f"Unit of {analyte.name}",
+                    widget=forms.TextInput(attrs={"class": "form-control-sm", "size": 8}),
+                )
+
+    @staticmethod
+    def unit_name(analyte: Analyte) -> str:
+        return f"unit__{analyte.code}"
+
+    def unit_of(self, analyte: Analyte) -> str:
+        return self.cleaned_data.get(self.unit_name(analyte)) or analyte.unit
+
+    def clean(self):
+        data = super().clean()
+        for analyte in self.analytes:
+            name = self.unit_name(analyte)
+            if name in self.fields and data.get(name):
+                try:
+                    services.unit_check(analyte, data[name])
+                except ValidationError as exc:
+                    self.add_error(name, exc.messages)
+        return data
+
+
+class WorksheetRowForm(BootstrapMixin, forms.Form):
+    """One row of the grid: a sample (typed, scanned or picked) and one cell per analyte.
+
+    Each input is labelled for assistive technology with its row's sample and its column
+    (the grid's headings are not `<label>`s); lims/static/lims/worksheet.js keeps the labels
+    in step when the sample is typed."""
+
+    sample = forms.CharField(max_length=80, required=False, label="Sample")
+
+    def __init__(self, *args, analytes: list[Analyte], index: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.analytes = analytes
+        self.row_number = "" if index is None else str(index + 1)
+        for analyte in analytes:
+            if analyte.result_type == Analyte.ResultType.NUMERIC:
+                field: forms.Field = NumericCell(required=False, max_length=60)
+            else:
+                field = forms.CharField(required=False, max_length=200)
+            field.label = analyte.name
+            self.fields[self.cell_name(analyte)] = field
+        sample = self["sample"].value() or ""
+        row = f"Row {self.row_number}" if self.row_number else "New row"
+        for name, field in self.fields.items():
+            column = "Sample" if name == "sample" else str(field.label)
+            attrs = field.widget.attrs
+            attrs["class"] = (attrs.get("class", "") + " form-control-sm ws-cell").strip()
+            attrs["aria-label"] = f"{sample or row}: {column}"
+            attrs["data-column"] = column
+            attrs["data-row-label"] = row
+            attrs["autocomplete"] = "off"
+            if name == "sample":
+                attrs["list"] = "ws-eligible"
+                attrs.update(NO_AUTOFILL)
+        for analyte in analytes:
+            if analyte.result_type == Analyte.ResultType.QUALITATIVE:
+                # The allowed values offered as the cell is typed (a <datalist>); a pasted value
+                # outside them is refused by the service with the list, not dropped.
+                widget = self.fields[self.cell_name(analyte)].widget
+                widget.attrs["list"] = f"ws-values-{analyte.code}"
+
+    @staticmethod
+    def cell_name(analyte: Analyte) -> str:
+        return f"a__{analyte.code}"
+
+    def cells(self):
+        """(analyte, bound field) of each column, for the template."""
+        return [(analyte, self[self.cell_name(analyte)]) for analyte in self.analytes]
+
+    def is_blank(self) -> bool:
+        data = getattr(self, "cleaned_data", {})
+        return not data.get("sample") and all(
+            data.get(self.cell_name(a)) in (None, "") for a in self.analytes
+        )
+
+    def worksheet_row(self, header: WorksheetHeaderForm) -> WorksheetRow:
+        data = self.cleaned_data
+        sample: str = data.get("sample", "")
+        results = []
+        for analyte in self.analytes:
+            cell = data.get(self.cell_name(analyte))
+            if cell is None or cell == "":
+                continue
+            if analyte.result_type == Analyte.ResultType.NUMERIC:
+                qualifier, value = cell
+                results.append(
+                    ResultInput(
+                        sample=sample,
+                        analyte=analyte.code,
+                        value=value,
+                        qualifier=qualifier,
+                        unit=header.unit_of(analyte) if header.is_bound else analyte.unit,
+                    )
+                )
+            else:
+                results.append(ResultInput(sample=sample, analyte=analyte.code, text_value=cell))
+        return WorksheetRow(sample=sample, results=results)
+
+
+class _WorksheetRows(forms.BaseFormSet):
+    def get_form_kwargs(self, index):
+        return {**super().get_form_kwargs(index), "index": index}
+
+
+WorksheetRows = forms.formset_factory(
+    WorksheetRowForm,
+    formset=_WorksheetRows,
+    extra=0,
+    max_num=services.WORKSHEET_MAX_ROWS,
+    absolute_max=services.WORKSHEET_MAX_ROWS,
+    validate_max=True,
+)
 
 
 # --- Instrument files ----------------------------------------------------------------------

@@ -20,3 +20,12 @@ class ResultInput:
     target: str = ""
     source_sample: str = ""
     flags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class WorksheetRow:
+    """One row of a worksheet: a sample as typed or scanned, and the values entered for it
+    (one per analyte column filled; their `sample` is the row's)."""
+
+    sample: str
+    results: list[ResultInput] = field(default_factory=list)

@@ -7,6 +7,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from assays.models import AssayDefinition, AssayRun, Instrument, Result
+from batches.models import CultureBatch, ExosomeLot
 
 CALIBRATION_WARNING_DAYS = 30
 
@@ -67,3 +68,31 @@ def runs_of_sample(*, lot=None, culture_batch=None) -> QuerySet[AssayRun]:
         .prefetch_related(Prefetch("results", queryset=results, to_attr="sample_results"))
         .order_by("-started_at", "-pk")
     )
+
+
+# The samples a worksheet offers to pick, newest first: enough for a day at the bench; any
+# other is typed or scanned (and checked by the service either way).
+ELIGIBLE_SAMPLES_SHOWN = 200
+
+
+def eligible_samples(assay: AssayDefinition) -> list[tuple[str, str]]:
+    """(code, label) of the samples a run of `assay` may take, in one query: culture batches
+    still in culture or harvested for a culture-batch assay; otherwise exosome lots that still
+    take results (not released or rejected; their vials are scanned by barcode)."""
+    if assay.applies_to == AssayDefinition.AppliesTo.CULTURE_BATCH:
+        statuses = dict(CultureBatch.Status.choices)
+        batches = CultureBatch.objects.filter(
+            status__in=[CultureBatch.Status.IN_CULTURE, CultureBatch.Status.HARVESTED]
+        ).order_by("-created_at", "-pk")
+        return [
+            (code, f"{code} ({statuses[status].lower()})")
+            for code, status in batches.values_list("code", "status")[:ELIGIBLE_SAMPLES_SHOWN]
+        ]
+    statuses = dict(ExosomeLot.Status.choices)
+    lots = ExosomeLot.objects.exclude(
+        status__in=[ExosomeLot.Status.RELEASED, ExosomeLot.Status.REJECTED]
+    ).order_by("-created_at", "-pk")
+    return [
+        (code, f"{code} ({statuses[status].lower()})")
+        for code, status in lots.values_list("code", "status")[:ELIGIBLE_SAMPLES_SHOWN]
+    ]

@@ -8,6 +8,7 @@ locked, analyte known, value of the right type, unit convertible to the analyte'
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import uuid
 from collections.abc import Iterable
@@ -26,7 +27,7 @@ from assays.events import (
     run_status_changed,
 )
 from assays.ingest import ArchiveTooLarge, check_file_bounds, results_from_file
-from assays.inputs import ResultInput
+from assays.inputs import ResultInput, WorksheetRow
 from assays.models import (
     Analyte,
     AssayDefinition,
@@ -244,29 +245,58 @@ class SampleTarget(TypedDict, total=False):
 
 def resolve_sample(identifier: str, assay: AssayDefinition) -> SampleTarget:
     """The batch, lot or vial an identifier names, checked against what the assay tests."""
-    identifier = identifier.strip()
+    found = resolve_samples([identifier], assay)[identifier]
+    if isinstance(found, ValidationError):
+        raise found
+    return found
+
+
+def resolve_samples(
+    identifiers: Iterable[str], assay: AssayDefinition
+) -> dict[str, SampleTarget | ValidationError]:
+    """`resolve_sample` for many identifiers at once, in a fixed number of queries however many
+    there are (a run of a 96-well plate, a worksheet): each identifier's target, or the refusal
+    `resolve_sample` raises for it."""
+    wanted = {identifier: identifier.strip() for identifier in identifiers}
+    codes = set(wanted.values())
+    found: dict[str, SampleTarget | ValidationError] = {}
     if assay.applies_to == AssayDefinition.AppliesTo.CULTURE_BATCH:
-        batch = CultureBatch.objects.filter(code=identifier).first()
-        if batch is None:
-            raise ValidationError(
+        batches = {b.code: b for b in CultureBatch.objects.filter(code__in=codes)} if codes else {}
+        for identifier, code in wanted.items():
+            batch = batches.get(code)
+            found[identifier] = (
+                {"culture_batch": batch}
+                if batch is not None
+                else ValidationError(
+                    {
+                        "sample": f"No culture batch '{code}' (assay "
+                        f"{assay.code} tests culture batches)."
+                    }
+                )
+            )
+        return found
+    lots = {lot.code: lot for lot in ExosomeLot.objects.filter(code__in=codes)} if codes else {}
+    barcodes = codes - set(lots)
+    vials = (
+        {a.barcode: a for a in Aliquot.objects.select_related("lot").filter(barcode__in=barcodes)}
+        if barcodes
+        else {}
+    )
+    for identifier, code in wanted.items():
+        aliquot = vials.get(code)
+        lot = lots.get(code) or (aliquot.lot if aliquot else None)
+        if lot is None:
+            found[identifier] = ValidationError({"sample": f"No exosome lot or vial '{code}'."})
+        elif lot.status in LOCKED_LOT_STATUSES:
+            found[identifier] = ValidationError(
                 {
-                    "sample": f"No culture batch '{identifier}' (assay "
-                    f"{assay.code} tests culture batches)."
+                    "sample": f"Lot {lot} is {lot.get_status_display().lower()}: it takes no new "
+                    "results."
                 }
             )
-        return {"culture_batch": batch}
-    aliquot = None
-    lot = ExosomeLot.objects.filter(code=identifier).first()
-    if lot is None:
-        aliquot = Aliquot.objects.select_related("lot").filter(barcode=identifier).first()
-        lot = aliquot.lot if aliquot else None
-    if lot is None:
-        raise ValidationError({"sample": f"No exosome lot or vial '{identifier}'."})
-    if lot.status in LOCKED_LOT_STATUSES:
-        raise ValidationError(
-            {"sample": f"Lot {lot} is {lot.get_status_display().lower()}: it takes no new results."}
-        )
-    return {"lot": lot, "aliquot": aliquot}
+        else:
+            found[identifier] = {"lot": lot, "aliquot": aliquot}
+    return found
 
 
 class CheckedValue(TypedDict):
@@ -326,6 +356,20 @@ def _validated_result(analyte: Analyte, item: ResultInput) -> CheckedValue:
     elif not text:
         raise ValidationError({"text_value": f"{where}: a text result is required."})
     return {"value": None, "text_value": text, "unit": ""}
+
+
+def unit_check(analyte: Analyte, unit: str) -> None:
+    """Refuse a unit the system does not know, or one that does not convert to the analyte's:
+    a worksheet's column is entered in one unit (each value is then checked as `run_record`
+    checks it)."""
+    if not is_valid_unit(unit):
+        raise ValidationError({"unit": f"{analyte.name}: unknown unit '{unit}'."})
+    try:
+        convert(1.0, unit, analyte.unit)
+    except (ValueError, ArithmeticError) as exc:
+        raise ValidationError(
+            {"unit": f"{analyte.name}: '{unit}' cannot be converted to '{analyte.unit}'."}
+        ) from exc
 
 
 # Numeric analytes that may be negative: dimensionless readings (absorbance, Ct, fold) and
@@ -419,6 +463,43 @@ def check_required_reagents(assay: AssayDefinition, reagent_lots: Iterable[Reage
         )
 
 
+def check_run_context(
+    *,
+    assay: AssayDefinition,
+    started_at: datetime,
+    ended_at: datetime | None = None,
+    backdate_reason: str = "",
+    instrument: Instrument | None = None,
+    reagent_lots: list[ReagentLot] | None = None,
+    retest_of: AssayRun | None = None,
+) -> str:
+    """What `run_record` checks of a run before its results: dates, the instrument (qualified
+    for the assay, in service and calibrated on the day it ran and today), the reagent lots
+    (unexpired on both days, every category the assay requires), the run it retests. Returns
+    the back-dating reason, stripped; refuses at the first group that fails."""
+    reagent_lots = reagent_lots or []
+    backdate_reason = check_run_dates(
+        started_at=started_at, ended_at=ended_at, backdate_reason=backdate_reason, assay=assay
+    )
+    days = _run_days(started_at)
+    if instrument is not None:
+        if assay.code not in instrument.assay_codes:
+            raise ValidationError(
+                {"assay": f"Instrument {instrument} is not qualified for assay {assay.code}."}
+            )
+        for day in days:
+            check_instrument_usable(instrument, on=day)
+    try:
+        for day in days:
+            check_reagents_usable(reagent_lots, on=day)
+    except ValidationError as exc:
+        raise ValidationError({"reagent_lots": exc.message_dict["reagent_lots"]}) from exc
+    check_required_reagents(assay, reagent_lots)
+    if retest_of is not None and retest_of.assay.code != assay.code:
+        raise ValidationError({"retest_of": "A retest repeats a run of the same assay."})
+    return backdate_reason
+
+
 @transaction.atomic
 def run_record(
     *,
@@ -448,28 +529,20 @@ def run_record(
     if not results:
         raise ValidationError({"results": "A run needs at least one result."})
     assay = current_assay(assay_code)
-    backdate_reason = check_run_dates(
-        started_at=started_at, ended_at=ended_at, backdate_reason=backdate_reason, assay=assay
-    )
-    days = _run_days(started_at)
-    if instrument is not None:
-        if assay.code not in instrument.assay_codes:
-            raise ValidationError(
-                {"assay": f"Instrument {instrument} is not qualified for assay {assay.code}."}
-            )
-        for day in days:
-            check_instrument_usable(instrument, on=day)
     reagent_lots = list(reagent_lots)
-    try:
-        for day in days:
-            check_reagents_usable(reagent_lots, on=day)
-    except ValidationError as exc:
-        raise ValidationError({"reagent_lots": exc.message_dict["reagent_lots"]}) from exc
-    check_required_reagents(assay, reagent_lots)
-    if retest_of is not None and retest_of.assay.code != assay.code:
-        raise ValidationError({"retest_of": "A retest repeats a run of the same assay."})
+    backdate_reason = check_run_context(
+        assay=assay,
+        started_at=started_at,
+        ended_at=ended_at,
+        backdate_reason=backdate_reason,
+        instrument=instrument,
+        reagent_lots=reagent_lots,
+        retest_of=retest_of,
+    )
 
     analytes = {a.code: a for a in assay.analytes.all()}
+    # Every sample read at once: a fixed number of queries however many samples the run has.
+    targets = resolve_samples({item.sample for item in results}, assay)
     samples: dict[str, SampleTarget] = {}
     rows = []
     for item in results:
@@ -482,7 +555,10 @@ def run_record(
                 }
             )
         if item.sample not in samples:
-            samples[item.sample] = resolve_sample(item.sample, assay)
+            target = targets[item.sample]
+            if isinstance(target, ValidationError):
+                raise target
+            samples[item.sample] = target
         rows.append((item, analyte, _validated_result(analyte, item)))
 
     run = AssayRun(
@@ -595,6 +671,164 @@ def _standard_curve_values(
 def _after_run_recorded(run: AssayRun) -> None:
     """Its QC metrics follow once the run is committed (assays.receivers)."""
     announce(run_recorded, run_id=run.pk)
+
+
+# --- Worksheets: one assay, many samples, one run ---------------------------------------------
+
+# The samples of one worksheet, at most: a 96-well plate's worth, the most one run holds at the
+# bench; more is a second worksheet.
+WORKSHEET_MAX_ROWS = 96
+
+CellErrors = dict[str, list[str]]
+
+
+class WorksheetRefused(ValidationError):
+    """A worksheet refused whole, nothing written: the run's own errors by field (`fields`:
+    started_at, instrument, reagent_lots...) and each row's by cell (`rows`: row index ->
+    "sample" or an analyte code -> messages)."""
+
+    def __init__(self, *, fields: CellErrors, rows: dict[int, CellErrors]):
+        self.fields = fields
+        self.rows = rows
+        summary: dict[str, list[str]] = {key: list(messages) for key, messages in fields.items()}
+        for index, cells in sorted(rows.items()):
+            summary[f"row {index + 1}"] = [m for messages in cells.values() for m in messages]
+        super().__init__(summary)
+
+
+def _target_key(target: SampleTarget) -> tuple[object, ...]:
+    """What a sample is, whatever identifier named it: two rows naming the same lot (or the same
+    vial, or culture batch) are one sample entered twice."""
+    if target.get("culture_batch") is not None:
+        return ("culture_batch", target["culture_batch"].pk)
+    aliquot = target.get("aliquot")
+    return ("lot", target["lot"].pk, aliquot.pk if aliquot is not None else None)
+
+
+def worksheet_row_errors(assay: AssayDefinition, rows: list[WorksheetRow]) -> dict[int, CellErrors]:
+    """Each row checked as `run_record` checks its results (the sample is known, the assay tests
+    it, it is not locked; each value of the right type, in a unit that converts, possible), and
+    no sample twice: the errors by row index and cell. Reads the samples in a fixed number of
+    queries, however many rows."""
+    analytes = {a.code: a for a in assay.analytes.all()}
+    targets = resolve_samples({row.sample for row in rows if row.sample.strip()}, assay)
+    first_row: dict[tuple[object, ...], int] = {}
+    errors: dict[int, CellErrors] = {}
+    for index, row in enumerate(rows):
+        cells: CellErrors = {}
+        sample = row.sample.strip()
+        if not sample:
+            cells["sample"] = ["Enter the sample these results are of."]
+        else:
+            target = targets[row.sample]
+            if isinstance(target, ValidationError):
+                cells["sample"] = target.message_dict["sample"]
+            else:
+                key = _target_key(target)
+                if key in first_row:
+                    cells["sample"] = [
+                        f"{sample} is already on row {first_row[key] + 1}: one row per sample."
+                    ]
+                else:
+                    first_row[key] = index
+            if not row.results:
+                cells.setdefault("sample", []).append(f"No result entered for {sample}.")
+        for item in row.results:
+            analyte = analytes.get(item.analyte)
+            if analyte is None:
+                cells[item.analyte] = [f"Assay {assay.code} has no analyte '{item.analyte}'."]
+                continue
+            try:
+                result_check(analyte, item)
+            except ValidationError as exc:
+                cells.setdefault(analyte.code, []).extend(exc.messages)
+        if cells:
+            errors[index] = cells
+    return errors
+
+
+def worksheet_errors(
+    *,
+    assay: AssayDefinition,
+    rows: list[WorksheetRow],
+    started_at: datetime,
+    ended_at: datetime | None = None,
+    backdate_reason: str = "",
+    instrument: Instrument | None = None,
+    reagent_lots: Iterable[ReagentLot] = (),
+) -> tuple[CellErrors, dict[int, CellErrors]]:
+    """Everything `worksheet_record` would refuse, all at once and writing nothing: the run's
+    errors by field, and each row's by cell (a technician checks the sheet before saving it)."""
+    fields: CellErrors = {}
+    if not rows:
+        fields["rows"] = ["Enter at least one sample and its results."]
+    elif len(rows) > WORKSHEET_MAX_ROWS:
+        fields["rows"] = [
+            f"A worksheet holds at most {WORKSHEET_MAX_ROWS} samples; enter the others on another."
+        ]
+    try:
+        check_run_context(
+            assay=assay,
+            started_at=started_at,
+            ended_at=ended_at,
+            backdate_reason=backdate_reason,
+            instrument=instrument,
+            reagent_lots=list(reagent_lots),
+        )
+    except ValidationError as exc:
+        for key, messages in exc.message_dict.items():
+            fields.setdefault(key, []).extend(messages)
+    return fields, worksheet_row_errors(assay, rows)
+
+
+@transaction.atomic
+def worksheet_record(
+    *,
+    actor: User,
+    assay_code: str,
+    rows: Iterable[WorksheetRow],
+    started_at: datetime,
+    ended_at: datetime | None = None,
+    instrument: Instrument | None = None,
+    reagent_lots: Iterable[ReagentLot] = (),
+    backdate_reason: str = "",
+) -> AssayRun:
+    """One assay on many samples, entered as a grid at the bench, recorded as one run by
+    `run_record` (one transaction, one audit context), or refused whole with every row's errors
+    (WorksheetRefused): a sheet is never saved in part (ALCOA+ complete; EU GMP Annex 11 §6,
+    accuracy checks of manually entered data)."""
+    require(can_enter_results, actor, ENTERS_RESULTS)
+    assay = current_assay(assay_code)
+    rows = [
+        WorksheetRow(
+            sample=row.sample,
+            results=[dataclasses.replace(item, sample=row.sample) for item in row.results],
+        )
+        for row in rows
+    ]
+    reagent_lots = list(reagent_lots)
+    fields, row_errors = worksheet_errors(
+        assay=assay,
+        rows=rows,
+        started_at=started_at,
+        ended_at=ended_at,
+        backdate_reason=backdate_reason,
+        instrument=instrument,
+        reagent_lots=reagent_lots,
+    )
+    if fields or row_errors:
+        raise WorksheetRefused(fields=fields, rows=row_errors)
+    return run_record(
+        actor=actor,
+        source=AssayRun.Source.MANUAL,
+        assay_code=assay.code,
+        results=[item for row in rows for item in row.results],
+        started_at=started_at,
+        ended_at=ended_at,
+        instrument=instrument,
+        reagent_lots=reagent_lots,
+        backdate_reason=backdate_reason,
+    )
 
 
 def subjects_of(runs: Iterable[int]) -> tuple[list[int], list[int]]:

@@ -134,6 +134,15 @@ class RunList(AssayListBase):
         ("Started", "started_at", "started_at"),
     ]
 
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        if can_enter_results(self.request.user):
+            # Many samples of one assay at once; of the assay the list is filtered to, if one.
+            assay = self.request.GET.get("assay", "")
+            url = reverse("assays:worksheet_start")
+            context["worksheet_url"] = f"{url}?{urlencode({'assay': assay})}" if assay else url
+        return context
+
 
 class InstrumentFileList(AssayListBase):
     model = InstrumentFile
@@ -512,6 +521,176 @@ class RunEntry(EnterResultsMixin, ServiceFormView):
 
     def success_message(self):
         return f"{self.result} recorded with {self.result.results.count()} results."
+
+
+class WorksheetStart(EnterResultsMixin, PredicateRequiredMixin, FormView):
+    """The assay of a worksheet (from the runs list); the grid is then built for it."""
+
+    form_class = forms.WorksheetStartForm
+    template_name = "assays/worksheet_start.html"
+    http_method_names = ["get"]
+
+    def get_form_kwargs(self):
+        return {"data": self.request.GET} if "assay" in self.request.GET else {}
+
+    def get(self, request, *args, **kwargs):
+        form = self.get_form()
+        if form.is_bound and form.is_valid():
+            return redirect("assays:worksheet", code=form.cleaned_data["assay"].code)
+        return self.render_to_response(self.get_context_data(form=form))
+
+
+def _count(value, default: int = 0) -> int:
+    try:
+        return max(int(value), 0)
+    except (TypeError, ValueError):
+        return default
+
+
+class WorksheetEntry(EnterResultsMixin, PredicateRequiredMixin, TemplateView):
+    """One assay for many samples: a grid, one row per sample and one column per analyte, saved
+    as one run by services.worksheet_record, or refused whole with each error next to its cell.
+
+    A plain form: without JavaScript, Enter checks the sheet (the form's first button) and the
+    "add" buttons post it back with more rows or the picked samples, writing nothing;
+    lims/static/lims/worksheet.js adds moving with Enter, pasting a block from a spreadsheet,
+    and adding rows and samples in the page.
+    """
+
+    template_name = "assays/worksheet.html"
+    ROWS_SHOWN = 8  # rows of a new sheet, and rows each "add rows" adds
+    PREFIX = "row"
+    # The service names the assay when an instrument is not qualified for it: the instrument is
+    # what the person chose on this form.
+    SERVICE_FIELDS = {"assay": "instrument"}
+
+    def dispatch(self, request, *args, **kwargs):
+        self.assay = get_object_or_404(AssayDefinition, code=kwargs["code"], is_current=True)
+        self.analytes = list(self.assay.analytes.all())
+        return super().dispatch(request, *args, **kwargs)
+
+    def header_form(self, data=None):
+        return forms.WorksheetHeaderForm(data, assay=self.assay, analytes=self.analytes)
+
+    def row_forms(self, data=None, initial=None):
+        rows = forms.WorksheetRows(
+            data, initial=initial, prefix=self.PREFIX, form_kwargs={"analytes": self.analytes}
+        )
+        rows.extra = self.ROWS_SHOWN
+        return rows
+
+    def get(self, request, *args, **kwargs):
+        picked = request.GET.getlist("sample")[: services.WORKSHEET_MAX_ROWS]
+        initial = [{"sample": code} for code in picked] or None
+        return self.render_sheet(self.header_form(), self.row_forms(initial=initial))
+
+    def post(self, request, *args, **kwargs):
+        action = request.POST.get("action", "check")
+        data = request.POST.copy()
+        if action == "more_rows":
+            self._grow(data, self.ROWS_SHOWN)
+        elif action == "add_samples":
+            self._place_samples(data, request.POST.getlist("pick"))
+        header, rows = self.header_form(data), self.row_forms(data)
+        if action not in ("check", "save"):
+            return self.render_sheet(header, rows)
+        header_valid, rows_valid = header.is_valid(), rows.is_valid()
+        if not rows_valid:
+            return self.render_sheet(header, rows)
+        filled = [form for form in rows.forms if not form.is_blank()]
+        sheet = [form.worksheet_row(header) for form in filled]
+        if not sheet:
+            header.add_error(None, "Enter at least one sample and its results.")
+            return self.render_sheet(header, rows)
+        if not header_valid:
+            # The rows are still checked, so that every error shows on the first try.
+            self._show_errors(header, filled, {}, services.worksheet_row_errors(self.assay, sheet))
+            return self.render_sheet(header, rows)
+        run_fields = {
+            name: header.cleaned_data[name]
+            for name in ("started_at", "ended_at", "instrument", "reagent_lots", "backdate_reason")
+        }
+        try:
+            if action == "save":
+                run = services.worksheet_record(
+                    actor=request.user, assay_code=self.assay.code, rows=sheet, **run_fields
+                )
+                results = sum(len(row.results) for row in sheet)
+                messages.success(
+                    request,
+                    f"{run} recorded from the worksheet: {len(sheet)} samples, {results} results.",
+                )
+                return redirect(run)
+            fields, row_errors = services.worksheet_errors(
+                assay=self.assay, rows=sheet, **run_fields
+            )
+        except services.WorksheetRefused as exc:
+            fields, row_errors = exc.fields, exc.rows
+        except ValidationError as exc:
+            add_service_errors(header, exc)
+            return self.render_sheet(header, rows)
+        self._show_errors(header, filled, fields, row_errors)
+        checked = not (fields or row_errors)
+        return self.render_sheet(header, rows, checked=len(sheet) if checked else None)
+
+    def _show_errors(self, header, filled, fields, row_errors) -> None:
+        for key, messages_ in fields.items():
+            name = self.SERVICE_FIELDS.get(key, key)
+            header.add_error(name if name in header.fields else None, messages_)
+        for index, cells in row_errors.items():
+            form = filled[index]
+            for key, messages_ in cells.items():
+                name = "sample" if key == "sample" else f"a__{key}"
+                form.add_error(name if name in form.fields else None, messages_)
+
+    def _grow(self, data, more: int) -> int:
+        key = f"{self.PREFIX}-TOTAL_FORMS"
+        total = min(_count(data.get(key)) + more, services.WORKSHEET_MAX_ROWS)
+        data[key] = str(total)
+        return total
+
+    def _place_samples(self, data, picked: list[str]) -> None:
+        """The picked samples into the first rows without a sample, each once."""
+        total = _count(data.get(f"{self.PREFIX}-TOTAL_FORMS"))
+        names = [f"{self.PREFIX}-{i}-sample" for i in range(total)]
+        present = {data.get(name, "").strip() for name in names}
+        free = [name for name in names if not data.get(name, "").strip()]
+        for code in dict.fromkeys(code.strip() for code in picked):
+            if not code or code in present:
+                continue
+            if not free:
+                if total >= services.WORKSHEET_MAX_ROWS:
+                    break
+                free.append(f"{self.PREFIX}-{total}-sample")
+                total = self._grow(data, 1)
+            data[free.pop(0)] = code
+            present.add(code)
+
+    def render_sheet(self, header, rows, checked=None):
+        rules = self.assay.suitability or []
+        controls = {rule.get("analyte") for rule in rules}
+        units = [
+            header[header.unit_name(a)] if header.unit_name(a) in header.fields else None
+            for a in self.analytes
+        ]
+        has_row_errors = any(form.errors for form in rows.forms) if rows.is_bound else False
+        context = self.get_context_data(
+            title=f"Worksheet: {self.assay.code} v{self.assay.version}, {self.assay.name}",
+            assay=self.assay,
+            header=header,
+            rows=rows,
+            columns=[
+                (analyte, unit, analyte.code in controls)
+                for analyte, unit in zip(self.analytes, units, strict=True)
+            ],
+            choices=[a for a in self.analytes if a.result_type == "qualitative"],
+            eligible=selectors.eligible_samples(self.assay),
+            max_rows=services.WORKSHEET_MAX_ROWS,
+            more_rows=self.ROWS_SHOWN,
+            has_row_errors=has_row_errors,
+            checked=checked,
+        )
+        return self.render_to_response(context)
 
 
 class _RunStatusChange(ServiceFormView):

@@ -43,6 +43,8 @@ MATRIX = [
     ("assays:run_detail",              "run",        *VIEW),
     ("assays:run_start",               None,         *ENTER),
     ("assays:run_entry",               "assay_code", *ENTER),
+    ("assays:worksheet_start",         None,         *ENTER),
+    ("assays:worksheet",               "assay_code", *ENTER),
     ("assays:run_review",              "run",        *REVIEW),
     ("assays:run_invalidate",          "run",        *REVIEW),
     ("assays:file_list",               None,         *VIEW),
