@@ -6,7 +6,6 @@ the same refusal with the same message.
 """
 
 from django import forms
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from batches import services
@@ -22,7 +21,7 @@ from batches.models import (
     ReagentLot,
     StorageLocation,
 )
-from lims.forms import DATE, DATETIME, BootstrapMixin
+from lims.forms import DATE, DATETIME, BootstrapMixin, operators, person_label
 
 
 def usable_reagent_lots():
@@ -172,7 +171,8 @@ class IsolationRunForm(BootstrapMixin, forms.ModelForm):
             .order_by("-harvested_at")
         )
         self.fields["reagent_lots"].queryset = usable_reagent_lots()
-        self.fields["operator"].queryset = get_user_model().objects.filter(is_active=True)
+        self.fields["operator"].queryset = operators(current_id=self.instance.operator_id)
+        self.fields["operator"].label_from_instance = person_label
 
     def clean(self):
         data = super().clean()

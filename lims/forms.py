@@ -3,7 +3,10 @@ date widgets, the reason and status-move forms of corrections and transitions, a
 e-signature form."""
 
 from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models import Q
 
+from lims.roles import TECHNICIAN
 from lims.signatures import Signer, reauthenticate
 
 # <input type=date> takes only YYYY-MM-DD (HTML Living Standard, "valid date string"): a date
@@ -11,6 +14,43 @@ from lims.signatures import Signer, reauthenticate
 ISO_DATE = "%Y-%m-%d"
 DATE = forms.DateInput(attrs={"type": "date"}, format=ISO_DATE)
 DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+
+class CheckboxList(forms.CheckboxSelectMultiple):
+    """Several choices as a scrolling list of checkboxes.
+
+    A <select multiple> needs Ctrl-click, and one click without it silently drops every earlier
+    choice (a reagent lot lost from a batch record); a checkbox is one tap on a bench tablet.
+    """
+
+    template_name = "lims/widgets/checkbox_list.html"
+
+    def __init__(self, attrs=None, choices=()):
+        attrs = {key: value for key, value in (attrs or {}).items() if key != "size"}
+        super().__init__(attrs, choices)
+
+
+def person_label(user) -> str:
+    """A person by full name with the user name beside it (two Sams are told apart)."""
+    name = user.get_full_name()
+    return f"{name} ({user.username})" if name else user.username
+
+
+def operators(current_id=None):
+    """Who may be named as the operator of production work: active technicians.
+
+    QA and administrators do not perform production steps (EU GMP Part I 2.5 separates
+    production from quality); a record already naming someone keeps offering that person, so a
+    correction of another field does not fail on a colleague who has since left.
+    """
+    people = Q(is_active=True, groups__name=TECHNICIAN)
+    if current_id:
+        people |= Q(pk=current_id)
+    return (
+        get_user_model()
+        .objects.filter(pk__in=get_user_model().objects.filter(people).values("pk"))
+        .order_by("first_name", "last_name", "username")
+    )
 
 
 class BootstrapMixin:
@@ -23,8 +63,10 @@ class BootstrapMixin:
             base = "form-select" if isinstance(widget, forms.Select) else "form-control"
             if isinstance(widget, forms.CheckboxInput):
                 base = "form-check-input"
-            if isinstance(widget, forms.SelectMultiple):
-                base = "form-select"
+            if type(widget) is forms.SelectMultiple:
+                widget = field.widget = CheckboxList(widget.attrs, widget.choices)
+            if isinstance(widget, forms.CheckboxSelectMultiple):
+                base = "form-check-input"
             css = widget.attrs.get("class", "") + " " + base
             widget.attrs["class"] = css.strip()
             if isinstance(widget, forms.DateInput) and "date" in (

@@ -39,11 +39,11 @@ class Steps:
         return path
 
 
-def _option_value(page: Page, select: str, text: str) -> str:
-    """The value of the one option of `select` whose label contains `text`."""
-    option = page.locator(f"{select} option", has_text=text)
+def _tick(page: Page, checkbox_list: str, text: str) -> None:
+    """Tick the one checkbox of a checkbox list whose label contains `text`."""
+    option = page.locator(f"{checkbox_list} .form-check", has_text=text)
     expect(option).to_have_count(1)
-    return option.get_attribute("value")
+    option.locator("input[type=checkbox]").check()
 
 
 def _badge(page: Page):
@@ -76,7 +76,7 @@ def test_technician_takes_a_batch_from_cell_bank_to_labelled_vials(
     expect(page.locator("h1")).to_have_text("Start a culture batch")
     page.select_option("#id_cell_bank", label=cell_bank.code)
     page.fill("#id_started_on", (today - timedelta(days=14)).isoformat())
-    page.select_option("#id_reagent_lots", [str(medium.pk)])
+    page.check(f"#id_reagent_lots input[value='{medium.pk}']")
     page.fill("#id_notes", "Browser test batch")
     page.click("button:has-text('Save')")
     heading = page.locator("h1")
@@ -143,15 +143,16 @@ def test_technician_takes_a_batch_from_cell_bank_to_labelled_vials(
     page.goto(f"{url}/isolation-runs/new/")
     expect(page.locator("h1")).to_have_text("Record an isolation run")
     page.select_option("#id_method", "tff_sec")
-    harvest_value = _option_value(page, "#id_harvests", batch_code)
-    page.select_option("#id_harvests", [harvest_value])
+    _tick(page, "#id_harvests", batch_code)
     page.fill("#id_input_volume_ml", "250")
     page.fill("#id_output_volume_ml", "5")
-    expect(page.locator("#id_operator option:checked")).to_have_text(technician.username)
+    expect(page.locator("#id_operator option:checked")).to_have_text(
+        f"{technician.get_full_name()} ({technician.username})"
+    )
     page.fill("#id_equipment", "TFF-01 / qEV10")
     page.fill("#id_started_at", started_at.strftime("%Y-%m-%dT%H:%M"))
     page.fill("#id_ended_at", (started_at + timedelta(minutes=50)).strftime("%Y-%m-%dT%H:%M"))
-    page.select_option("#id_reagent_lots", [str(medium.pk)])
+    page.check(f"#id_reagent_lots input[value='{medium.pk}']")
     page.fill("#id_flow_rate_ml_min", "50")
     page.fill("#id_membrane_cutoff_kda", "300")
     page.click("button:has-text('Save')")
@@ -168,7 +169,7 @@ def test_technician_takes_a_batch_from_cell_bank_to_labelled_vials(
     # 6) Register the exosome lot from that run.
     page.goto(f"{url}/lots/new/")
     expect(page.locator("h1")).to_have_text("Register an exosome lot")
-    page.select_option("#id_isolation_runs", [_option_value(page, "#id_isolation_runs", run_code)])
+    _tick(page, "#id_isolation_runs", run_code)
     page.fill("#id_manufactured_on", today.isoformat())
     page.fill("#id_volume_ml", "5")
     page.click("button:has-text('Save')")
