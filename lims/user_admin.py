@@ -138,7 +138,7 @@ def history(user, limit: int = 50) -> list[HistoryEntry]:
     for event in events:
         changes: list[tuple[str, object, object]] = []
         if event.pgh_obj_model == "lims.UserRole":
-            name = groups.get((event.pgh_data or {}).get("group_id"), "?")
+            name = groups.get(int((event.pgh_data or {}).get("group_id") or 0), "?")
             role = ROLE_LABELS.get(name, name)
             given = event.pgh_label == "insert"
             what = f"Role given: {role}" if given else f"Role taken away: {role}"
@@ -188,8 +188,10 @@ def _roles(roles: Iterable[str]) -> list[str]:
 
 
 def _not_self(actor, user, what: str) -> None:
+    """Nobody administers their own account (it would let one person grant themselves rights
+    or hide their own lock-out): another administrator does it."""
     if actor.pk == user.pk:
-        raise ValidationError(f"You cannot {what} yourself: another administrator does it.")
+        raise ValidationError(f"You cannot {what}: another administrator does it.")
 
 
 def _not_system(user) -> None:
@@ -314,7 +316,7 @@ def roles_change(*, actor, user, roles: Iterable[str], reason: str) -> User:
     reason = _reason(reason)
     roles = _roles(roles)
     _not_system(user)
-    _not_self(actor, user, "change the roles of")
+    _not_self(actor, user, "change your own roles")
     with transaction.atomic(), audit_context(actor=actor, reason=reason):
         user = _locked(user)
         current = set(user.groups.values_list("name", flat=True))
@@ -342,7 +344,7 @@ def user_deactivate(*, actor, user, reason: str) -> User:
     require(can_administer_users, actor, REFUSAL)
     reason = _reason(reason)
     _not_system(user)
-    _not_self(actor, user, "deactivate")
+    _not_self(actor, user, "deactivate your own account")
     with transaction.atomic(), audit_context(actor=actor, reason=reason):
         user = _locked(user)
         if not user.is_active:
@@ -359,7 +361,7 @@ def user_reactivate(*, actor, user, reason: str) -> User:
     require(can_administer_users, actor, REFUSAL)
     reason = _reason(reason)
     _not_system(user)
-    _not_self(actor, user, "reactivate")
+    _not_self(actor, user, "reactivate your own account")
     with transaction.atomic(), audit_context(actor=actor, reason=reason):
         user = _locked(user)
         if user.is_active:
@@ -381,7 +383,7 @@ def password_reset_temporary(*, actor, user, reason: str) -> str:
     require(can_administer_users, actor, REFUSAL)
     reason = _reason(reason)
     _not_system(user)
-    _not_self(actor, user, "reset the password of")
+    _not_self(actor, user, "reset your own password (change it on the password page)")
     if not user.is_active:
         raise ValidationError("Reactivate the account before resetting its password.")
     password = temporary_password(user)
@@ -396,7 +398,7 @@ def account_unlock(*, actor, user, reason: str) -> int:
     require(can_administer_users, actor, REFUSAL)
     reason = _reason(reason)
     _not_system(user)
-    _not_self(actor, user, "unlock")
+    _not_self(actor, user, "unlock your own account")
     locks = [
         held
         for held in held_locks()

@@ -183,6 +183,7 @@ class _Act(PredicateRequiredMixin, View):
         person = _person(pk)  # as it is after the refusal (nothing was written)
         context = _detail_context(request, person, **{self.form_name: form})
         context["failed"] = self.form_name
+        context["refusal"] = form.non_field_errors()
         return render(request, "users/detail.html", context)
 
 
