@@ -13,13 +13,15 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from batches.events import lot_status_changed
 from batches.models import (
     ALIQUOT_FOLLOWS_LOT,
+    LOCKED_STATUSES,
     Aliquot,
     AliquotMove,
     BatchReagentUse,
@@ -346,6 +348,112 @@ def _require_reason(reason: str) -> str:
 
 
 # --- Generic corrections and voiding --------------------------------------------------------
+#
+# A correction changes fields of a record, keeping the earlier values in the audit trail with
+# who, when and why (EU GMP Part I 4.9: "any alteration ... should permit the reading of the
+# original information; where appropriate, the reason for the alteration should be recorded";
+# 21 CFR 11.10(e)). What a record is (its code or barcode, what it was made from) and where it
+# stands (its status, with its own transitions and reasons) are not corrected: a wrong one is
+# voided, with its reason, and recorded again. GMP records are never deleted.
+
+# The fields a correction may change, per record; every other field is refused by the service,
+# and the correction pages show only these (batches.views.EDITABLE).
+CORRECTABLE_FIELDS: dict[type[GmpRecord], tuple[str, ...]] = {
+    # The donor code is the pseudonymous identifier the tissue bank issued: never re-keyed.
+    Donor: ("tissue_source", "consent_reference", "notes"),
+    CellBank: ("donor", "bank_type", "parent_bank", "passage", "vials", "frozen_on", "storage"),
+    # The supplier's lot number identifies the material (its certificate of analysis): a lot
+    # received under a wrong number is voided and received again.
+    ReagentLot: (
+        "category",
+        "name",
+        "supplier",
+        "catalogue_number",
+        "expiry_date",
+        "received_on",
+    ),
+    StorageLocation: ("freezer", "rack", "box", "position"),
+    Passage: (
+        "number",
+        "seeded_on",
+        "harvested_on",
+        "seeding_density_per_cm2",
+        "cells_seeded",
+        "cells_harvested",
+        "viability_pct",
+        "confluence_pct",
+    ),
+    CultureBatch: ("cell_bank", "started_on", "notes"),
+    Harvest: ("harvested_at", "volume_ml", "medium", "notes"),
+    IsolationRun: (
+        "method",
+        "output_volume_ml",
+        "operator",
+        "equipment",
+        "started_at",
+        "ended_at",
+        "parameters",
+    ),
+    ExosomeLot: ("manufactured_on", "volume_ml", "notes"),
+    Aliquot: ("volume_ul",),
+}
+
+# Why a field is not corrected, where it is not the field's kind that says it.
+_NOT_CORRECTED_WHY = {
+    (Harvest, "batch"): "A harvest stays with the culture batch it was collected from.",
+    (Passage, "batch"): "A passage stays with its culture batch.",
+    (Aliquot, "lot"): "A vial stays with the lot it was filled from.",
+    (Aliquot, "location"): "A vial changes position by a move, recorded with its own reason.",
+    (IsolationRun, "input_volume_ml"): (
+        "The input volume is what the run took from its harvests; it is not corrected alone."
+    ),
+}
+_STATUS_FIELDS = {"status", "status_reason"}
+_VOID_FIELDS = {"voided_at", "voided_by", "void_reason"}
+_CREATION_FIELDS = {"created_at", "created_by"}
+# Ahead of the server's clock that a time may be (a bench PC's clock drifts), as at entry.
+_CLOCK_DRIFT = timedelta(minutes=5)
+
+
+def correctable_fields(model: type[GmpRecord]) -> tuple[str, ...] | None:
+    """The fields a correction of `model` may change (None: any editable field)."""
+    return CORRECTABLE_FIELDS.get(model)
+
+
+def _check_correctable(record: GmpRecord, changed: Iterable[str]) -> None:
+    """Refuse a correction of a field that is not corrected, saying why, for each field."""
+    model = type(record)
+    allowed = correctable_fields(model)
+    errors: dict[str, str] = {}
+    for name in changed:
+        try:
+            field = model._meta.get_field(name)
+        except FieldDoesNotExist:
+            errors["__all__"] = f"{model._meta.verbose_name.capitalize()} has no field '{name}'."
+            continue
+        label = str(getattr(field, "verbose_name", name)).capitalize()
+        if name in _STATUS_FIELDS:
+            why = "The status changes only through its own moves, each with its reason."
+        elif name in _VOID_FIELDS:
+            why = "A record is voided with its own reason, not by a correction."
+        elif name in _CREATION_FIELDS:
+            why = "Who created a record, and when, are not corrected."
+        elif getattr(field, "many_to_many", False) or getattr(field, "one_to_many", False):
+            why = (
+                f"{label}: what a record was made from is not corrected; void the record and "
+                "record it again."
+            )
+        elif (model, name) in _NOT_CORRECTED_WHY:
+            why = _NOT_CORRECTED_WHY[(model, name)]
+        elif not getattr(field, "editable", False) or field.primary_key:
+            why = f"{label} identifies the record: it is never corrected."
+        elif allowed is not None and name not in allowed:
+            why = f"{label} is not corrected: void the record and record it again."
+        else:
+            continue
+        errors[name] = why
+    if errors:
+        raise ValidationError(errors)
 
 
 def check_lot_not_locked(lot: ExosomeLot | None) -> None:
@@ -356,15 +464,205 @@ def check_lot_not_locked(lot: ExosomeLot | None) -> None:
         raise ValidationError(reason)
 
 
+def _lots_made_from(record: GmpRecord):
+    """The lots (voided or not) made from a run, harvest, culture batch or passage."""
+    if isinstance(record, IsolationRun):
+        return ExosomeLot.objects.filter(sources__run=record, sources__voided_at__isnull=True)
+    if isinstance(record, Harvest):
+        return ExosomeLot.objects.filter(isolation_runs__inputs__harvest=record)
+    if isinstance(record, CultureBatch):
+        return ExosomeLot.objects.filter(isolation_runs__inputs__harvest__batch=record)
+    if isinstance(record, Passage):
+        return ExosomeLot.objects.filter(isolation_runs__inputs__harvest__batch=record.batch_id)
+    return ExosomeLot.objects.none()
+
+
 def _refuse_if_lot_locked(record: GmpRecord) -> None:
+    """A released or rejected lot was decided on its records: the lot, its vials and what it
+    was made from (runs, harvests, culture batches and their passages) take no more changes
+    (21 CFR 211.192: a released batch's record is reviewed as it stands; a later finding is a
+    deviation, not a correction)."""
     lot = record if isinstance(record, ExosomeLot) else getattr(record, "lot", None)
     if isinstance(lot, ExosomeLot):
         check_lot_not_locked(lot)
+    final = (
+        _lots_made_from(record)
+        .filter(status__in=LOCKED_STATUSES, voided_at__isnull=True)
+        .order_by("code")
+        .first()
+    )
+    if final is not None:
+        raise ValidationError(
+            f"Lot {final} made from {record} is {final.get_status_display().lower()}: the "
+            "records it was made from are locked and take no changes."
+        )
+
+
+_DATE_NAMES = {
+    "started_on": "start date",
+    "seeded_on": "seeding date",
+    "harvested_on": "harvest date",
+    "harvested_at": "harvest time",
+    "started_at": "start",
+    "ended_at": "end",
+    "manufactured_on": "manufacturing date",
+    "received_on": "date of receipt",
+}
+
+
+def _not_in_future(record: GmpRecord, errors: dict[str, str], *fields: str) -> None:
+    today, latest = timezone.localdate(), timezone.now() + _CLOCK_DRIFT
+    for name in fields:
+        value = getattr(record, name)
+        if value is None:
+            continue
+        late = value > latest if isinstance(value, datetime) else value > today
+        if late:
+            label = _DATE_NAMES.get(name, name.replace("_", " "))
+            errors.setdefault(name, f"The {label} cannot be in the future.")
+
+
+def _raise(errors: dict[str, str]) -> None:
+    if errors:
+        raise ValidationError(errors)
+
+
+def _check_passage_correction(passage: Passage, changed: set[str]) -> None:
+    errors: dict[str, str] = {}
+    _not_in_future(passage, errors, *(changed & {"seeded_on", "harvested_on"}))
+    batch = passage.batch
+    if "seeded_on" in changed and passage.seeded_on < batch.started_on:
+        errors.setdefault(
+            "seeded_on",
+            f"A passage cannot be seeded before its batch {batch} started "
+            f"({batch.started_on:%Y-%m-%d}).",
+        )
+    _raise(errors)
+
+
+def _check_batch_correction(batch: CultureBatch, changed: set[str]) -> None:
+    errors: dict[str, str] = {}
+    if "cell_bank" in changed:
+        # As stored, locked while the batch moves onto it (not the caller's copy).
+        batch.cell_bank = CellBank.objects.select_for_update().get(pk=batch.cell_bank_id)
+    if "cell_bank" in changed and batch.cell_bank.is_voided:
+        errors["cell_bank"] = f"Cell bank {batch.cell_bank} is voided."
+    if changed & {"cell_bank", "started_on"}:
+        try:
+            check_culture_after_bank(cell_bank=batch.cell_bank, started_on=batch.started_on)
+        except ValidationError as exc:
+            errors.setdefault("started_on", exc.message_dict["started_on"][0])
+    if "started_on" in changed:
+        _not_in_future(batch, errors, "started_on")
+        first_passage = batch.passages.filter(voided_at__isnull=True).order_by("seeded_on").first()
+        if first_passage is not None and first_passage.seeded_on < batch.started_on:
+            errors.setdefault(
+                "started_on",
+                f"Passage {first_passage} was seeded on {first_passage.seeded_on:%Y-%m-%d}: "
+                "the batch started before it.",
+            )
+        first_harvest = (
+            batch.harvests.filter(voided_at__isnull=True).order_by("harvested_at").first()
+        )
+        if (
+            first_harvest is not None
+            and timezone.localdate(first_harvest.harvested_at) < batch.started_on
+        ):
+            errors.setdefault(
+                "started_on",
+                f"{first_harvest} was collected on {_day(first_harvest.harvested_at)}: the "
+                "batch started before it.",
+            )
+        try:
+            check_reagents_usable(
+                batch.reagent_lots.filter(voided_at__isnull=True), on=batch.started_on
+            )
+        except ValidationError as exc:
+            errors.setdefault("started_on", exc.message_dict["reagent_lots"][0])
+    _raise(errors)
+
+
+def _check_harvest_correction(harvest: Harvest, changed: set[str]) -> None:
+    errors: dict[str, str] = {}
+    if "harvested_at" in changed:
+        _not_in_future(harvest, errors, "harvested_at")
+        batch = harvest.batch
+        if timezone.localdate(harvest.harvested_at) < batch.started_on:
+            errors.setdefault(
+                "harvested_at",
+                f"A harvest cannot precede the start of its batch {batch} "
+                f"({batch.started_on:%Y-%m-%d}).",
+            )
+    _raise(errors)
+    if harvest.volume_ml is not None and harvest.volume_ml < harvest.taken_volume_ml:
+        raise ValidationError(
+            {
+                "volume_ml": "Isolation runs already took "
+                f"{_ml(harvest.taken_volume_ml)} of this harvest."
+            }
+        )
+    runs = IsolationRun.objects.filter(
+        inputs__harvest=harvest, inputs__voided_at__isnull=True, voided_at__isnull=True
+    ).order_by("started_at")
+    first = runs.first()
+    if first is not None and harvest.harvested_at > first.started_at:
+        raise ValidationError(
+            {
+                "harvested_at": f"Isolation run {first} processed this harvest from "
+                f"{_day(first.started_at)}: it was collected before that."
+            }
+        )
+
+
+def _check_reagent_lot_correction(reagent: ReagentLot, changed: set[str]) -> None:
+    errors: dict[str, str] = {}
+    _not_in_future(reagent, errors, *(changed & {"received_on"}))
+    if "expiry_date" in changed:
+        batch = (
+            reagent.culture_batches.filter(
+                voided_at__isnull=True, started_on__gt=reagent.expiry_date
+            )
+            .order_by("started_on")
+            .first()
+        )
+        if batch is not None:
+            errors["expiry_date"] = (
+                f"Culture batch {batch} used this lot on {batch.started_on:%Y-%m-%d}: it had "
+                "not expired then."
+            )
+        run = reagent.isolation_runs.filter(voided_at__isnull=True).order_by("started_at").last()
+        if run is not None and timezone.localdate(run.started_at) > reagent.expiry_date:
+            errors.setdefault(
+                "expiry_date",
+                f"Isolation run {run} used this lot on {_day(run.started_at)}: it had not "
+                "expired then.",
+            )
+    _raise(errors)
+
+
+def _check_aliquot_correction(vial: Aliquot, changed: set[str]) -> None:
+    if "volume_ul" not in changed or vial.volume_ul is None:
+        return
+    lot = ExosomeLot.objects.select_for_update().get(pk=vial.lot_id)
+    others_ul = (
+        lot.aliquots.filter(voided_at__isnull=True)
+        .exclude(pk=vial.pk)
+        .aggregate(total=Sum("volume_ul"))["total"]
+    ) or Decimal(0)
+    filled_ml = (others_ul + Decimal(vial.volume_ul)) / 1000
+    if filled_ml > lot.volume_ml:
+        raise ValidationError(
+            {
+                "volume_ul": f"Lot {lot} holds {_ml(lot.volume_ml)}: its vials would hold "
+                f"{_ml(filled_ml)}."
+            }
+        )
 
 
 def _check_correction(record: GmpRecord, changed: set[str]) -> None:
     """Apply the rules of records that add up to a corrected record (already changed in
-    memory, its row locked): what it derives from and what derives from it must still agree."""
+    memory, its row locked): what it derives from and what derives from it must still agree,
+    and no date moves into the future or before the date of what it was made from."""
     if isinstance(record, CellBank) and changed & {"parent_bank", "passage", "frozen_on", "donor"}:
         check_bank_genealogy(
             bank=record,
@@ -373,38 +671,41 @@ def _check_correction(record: GmpRecord, changed: set[str]) -> None:
             passage=record.passage,
             frozen_on=record.frozen_on,
         )
-    elif isinstance(record, CultureBatch) and changed & {"cell_bank", "started_on"}:
-        check_culture_after_bank(cell_bank=record.cell_bank, started_on=record.started_on)
+    elif isinstance(record, ReagentLot):
+        _check_reagent_lot_correction(record, changed)
+    elif isinstance(record, Passage):
+        _check_passage_correction(record, changed)
+    elif isinstance(record, CultureBatch):
+        _check_batch_correction(record, changed)
     elif isinstance(record, Harvest) and changed & {"volume_ml", "harvested_at"}:
-        if record.volume_ml is not None and record.volume_ml < record.taken_volume_ml:
-            raise ValidationError(
-                {
-                    "volume_ml": "Isolation runs already took "
-                    f"{_ml(record.taken_volume_ml)} of this harvest."
-                }
-            )
-        runs = IsolationRun.objects.filter(
-            inputs__harvest=record, inputs__voided_at__isnull=True, voided_at__isnull=True
-        ).order_by("started_at")
-        first = runs.first()
-        if first is not None and record.harvested_at > first.started_at:
-            raise ValidationError(
-                {
-                    "harvested_at": f"Isolation run {first} processed this harvest from "
-                    f"{_day(first.started_at)}: it was collected before that."
-                }
-            )
+        _check_harvest_correction(record, changed)
     elif isinstance(record, IsolationRun):
         _check_run_correction(record, changed)
     elif isinstance(record, ExosomeLot) and changed & {"manufactured_on", "volume_ml"}:
+        errors: dict[str, str] = {}
+        _not_in_future(record, errors, *(changed & {"manufactured_on"}))
+        _raise(errors)
         sources = list(record.isolation_runs.filter(voided_at__isnull=True))
         check_lot_after_runs(runs=sources, manufactured_on=record.manufactured_on)
         check_lot_volume(
             runs=sources, volume_ml=record.volume_ml, filled_ml=record.filled_volume_ml
         )
+    elif isinstance(record, Aliquot):
+        _check_aliquot_correction(record, changed)
 
 
 def _check_run_correction(run: IsolationRun, changed: set[str]) -> None:
+    errors: dict[str, str] = {}
+    _not_in_future(run, errors, *(changed & {"started_at", "ended_at"}))
+    if "started_at" in changed:
+        try:
+            check_reagents_usable(
+                run.reagent_lots.filter(voided_at__isnull=True),
+                on=timezone.localdate(run.started_at),
+            )
+        except ValidationError as exc:
+            errors.setdefault("started_at", exc.message_dict["reagent_lots"][0])
+    _raise(errors)
     inputs = run.inputs.filter(voided_at__isnull=True).select_related("harvest")
     if "started_at" in changed:
         check_run_after_harvests(harvests=[i.harvest for i in inputs], started_at=run.started_at)
@@ -447,10 +748,18 @@ def record_update(
     reason: str,
     permitted: Callable[[User], bool] = can_record_production,
 ) -> _Record:
-    """Correct fields of an existing record; the reason is stored with the audit event."""
+    """Correct fields of an existing record; the reason is stored with the audit event.
+
+    Only the fields a correction may change (CORRECTABLE_FIELDS; never a code, a status, what
+    the record was made from), of a record that is not voided and not decided on by a released
+    or rejected lot, and only so that the records still add up (_check_correction).
+    """
     require(permitted, actor, f"Your role does not allow changes to {instance}.")
     reason = _require_reason(reason)
+    if not changes:
+        raise ValidationError("Nothing was changed.")
     model = type(instance)
+    _check_correctable(instance, changes)
     locked = model.objects.select_for_update().get(pk=instance.pk)
     if locked.is_voided:
         raise ValidationError(f"{locked} is voided and cannot be changed.")
@@ -464,6 +773,50 @@ def record_update(
     return locked
 
 
+def _check_void(record: GmpRecord) -> None:
+    """Refuse a void that would leave records that no longer add up: nothing made from the
+    record may still stand, and a record whose material has left (a shipped vial) or that is
+    under QA's decision (a lot in testing) is not voided but moved through its status."""
+    if isinstance(record, CultureBatch):
+        harvests = record.harvests.filter(voided_at__isnull=True).count()
+        if harvests:
+            raise ValidationError(
+                f"Culture batch {record} has {harvests} harvest(s) not voided: void them first "
+                "(and what was made from them), or discard the batch."
+            )
+    elif isinstance(record, Harvest):
+        run = (
+            IsolationRun.objects.filter(
+                inputs__harvest=record, inputs__voided_at__isnull=True, voided_at__isnull=True
+            )
+            .order_by("code")
+            .first()
+        )
+        if run is not None:
+            raise ValidationError(
+                f"Isolation run {run} processed this harvest: void the run first."
+            )
+    elif isinstance(record, IsolationRun):
+        lot = record.lots.filter(voided_at__isnull=True).order_by("code").first()
+        if lot is not None:
+            raise ValidationError(f"Lot {lot} was made from run {record}: void the lot first.")
+    elif isinstance(record, ExosomeLot):
+        if record.status != ExosomeLot.Status.IN_PROCESS:
+            raise ValidationError(
+                f"Lot {record} is {record.get_status_display().lower()}: only a lot still in "
+                "process is voided; one in testing or quarantine is rejected by QA's signed "
+                "disposition."
+            )
+        vials = record.aliquots.filter(voided_at__isnull=True).count()
+        if vials:
+            raise ValidationError(f"Lot {record} has {vials} vial(s) not voided: void them first.")
+    elif isinstance(record, Aliquot) and record.status != Aliquot.Status.QUARANTINE:
+        raise ValidationError(
+            f"Vial {record} is {record.get_status_display().lower()}: only a vial still in "
+            "quarantine is voided; a vial used, shipped, destroyed or kept follows its status."
+        )
+
+
 @transaction.atomic
 def record_void(
     instance: _Record,
@@ -472,18 +825,35 @@ def record_void(
     reason: str,
     permitted: Callable[[User], bool] = can_record_production,
 ) -> _Record:
-    """Void a record (GMP records are never deleted)."""
+    """Void a record (GMP records are never deleted), unless something still stands on it.
+
+    A voided vial leaves its storage position free, the move recorded with the void's reason.
+    """
     require(permitted, actor, f"Your role does not allow changes to {instance}.")
     reason = _require_reason(reason)
     locked = type(instance).objects.select_for_update().get(pk=instance.pk)
     if locked.is_voided:
         raise ValidationError(f"{locked} is already voided.")
     _refuse_if_lot_locked(locked)
+    _check_void(locked)
     locked.voided_at = timezone.now()
     locked.voided_by = actor
     locked.void_reason = reason
+    fields = ["voided_at", "voided_by", "void_reason"]
+    position = locked.location if isinstance(locked, Aliquot) else None
+    if position is not None:
+        locked.location = None
+        fields.append("location")
     with audit_context(actor=actor, reason=reason):
-        locked.save(update_fields=["voided_at", "voided_by", "void_reason"])
+        locked.save(update_fields=fields)
+    if position is not None:
+        _save_new(
+            AliquotMove(
+                aliquot=locked, from_location=position, to_location=None, reason=f"Voided: {reason}"
+            ),
+            actor=actor,
+            reason=reason,
+        )
     return locked
 
 
@@ -582,6 +952,8 @@ def culture_batch_create(
 
 
 def _check_batch_open(batch: CultureBatch, *, allowed: tuple[str, ...] = ("in_culture",)) -> None:
+    if batch.is_voided:
+        raise ValidationError(f"Culture batch {batch} is voided: it takes no more records.")
     if batch.status not in allowed:
         raise ValidationError(
             f"Culture batch {batch} is {batch.get_status_display().lower()}: "
@@ -675,6 +1047,9 @@ def isolation_run_create(
     locked = Harvest.objects.select_for_update(of=("self",)).select_related("batch").order_by("pk")
     by_pk = {h.pk: h for h in locked.filter(pk__in=chosen)}
     harvests = [by_pk[pk] for pk in dict.fromkeys(chosen)]
+    voided = [h for h in harvests if h.is_voided]
+    if voided:
+        raise ValidationError({"harvests": f"Harvest {voided[0]} is voided."})
     discarded = [h for h in harvests if h.batch.status == CultureBatch.Status.DISCARDED]
     if discarded:
         raise ValidationError(
@@ -873,6 +1248,8 @@ def aliquots_create(
     lot = ExosomeLot.objects.select_for_update().get(pk=lot.pk)
     if lot.status in (ExosomeLot.Status.RELEASED, ExosomeLot.Status.REJECTED):
         raise ValidationError(f"Lot {lot} is {lot.get_status_display().lower()} and locked.")
+    if lot.is_voided:
+        raise ValidationError(f"Lot {lot} is voided: it takes no vials.")
     if not locations:
         raise ValidationError({"count": "Fill at least one vial."})
     # The lot row is locked above: a concurrent fill waits, then sees these vials.
@@ -965,7 +1342,7 @@ def aliquots_follow_lot(*, actor: User, lot: ExosomeLot, reason: str) -> int:
         return 0
     waiting = list(
         Aliquot.objects.select_for_update()
-        .filter(lot=lot, status=Aliquot.Status.QUARANTINE)
+        .filter(lot=lot, status=Aliquot.Status.QUARANTINE, voided_at__isnull=True)
         .order_by("number")
     )
     for vial in waiting:
@@ -980,6 +1357,8 @@ def aliquot_move(
     require(can_record_production, actor, RECORDS_PRODUCTION)
     reason = _require_reason(reason)
     aliquot = Aliquot.objects.select_for_update().select_related("lot").get(pk=aliquot.pk)
+    if aliquot.is_voided:
+        raise ValidationError(f"Vial {aliquot} is voided: it is not moved.")
     if to_location is None and aliquot.location is not None:
         check_vial_usable(aliquot, action="moved out of storage", field="to_location")
     check_position_free(to_location, moving=aliquot)

@@ -12,6 +12,7 @@ from django.urls import reverse
 from weasyprint import HTML
 
 from batches import filters, forms, services
+from batches.correction_forms import CORRECTION_FORMS
 from batches.genealogy import lot_genealogy
 from batches.labels import label_rows, zpl_labels
 from batches.models import (
@@ -22,7 +23,6 @@ from batches.models import (
     ExosomeLot,
     Harvest,
     IsolationRun,
-    Passage,
     ReagentLot,
     StorageLocation,
     with_taken_volumes,
@@ -504,13 +504,16 @@ class StatusChange(ServiceFormView):
         return f"{self.result} is now {self.result.get_status_display().lower()}."
 
 
-EDITABLE = {
-    "donor": (Donor, forms.DonorForm),
-    "cellbank": (CellBank, forms.CellBankForm),
-    "reagentlot": (ReagentLot, forms.ReagentLotForm),
-    "storagelocation": (StorageLocation, forms.StorageLocationForm),
-    "passage": (Passage, forms.PassageForm),
-}
+# model name (as in URLs) -> (model, its correction form): every production record is corrected
+# and voided from its page, with a reason (batches.services.record_update / record_void).
+EDITABLE = CORRECTION_FORMS
+
+
+def _page_of(record) -> str:
+    """The page a record shows on: its own, or its culture batch's (passages, harvests)."""
+    if hasattr(record, "get_absolute_url"):
+        return record.get_absolute_url()
+    return record.batch.get_absolute_url()
 
 
 class RecordCorrect(ServiceFormView):
@@ -541,7 +544,7 @@ class RecordCorrect(ServiceFormView):
         form = self.get_form()
         reason_form = ReasonForm(request.POST)
         if form.is_valid() and reason_form.is_valid():
-            changed = {name: form.cleaned_data[name] for name in form.changed_data}
+            changed = form.changes()
             if not changed:
                 form.add_error(None, "Nothing was changed.")
                 return self.render_to_response(
@@ -562,12 +565,7 @@ class RecordCorrect(ServiceFormView):
         return self.render_to_response(self.get_context_data(form=form, reason_form=reason_form))
 
     def get_success_url(self):
-        target = self.result
-        return (
-            target.get_absolute_url()
-            if hasattr(target, "get_absolute_url")
-            else target.batch.get_absolute_url()
-        )
+        return _page_of(self.result)
 
 
 class RecordVoid(ServiceFormView):
@@ -594,12 +592,7 @@ class RecordVoid(ServiceFormView):
         return f"{self.result} voided."
 
     def get_success_url(self):
-        target = self.result
-        return (
-            target.get_absolute_url()
-            if hasattr(target, "get_absolute_url")
-            else target.batch.get_absolute_url()
-        )
+        return _page_of(self.result)
 
 
 @login_required

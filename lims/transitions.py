@@ -113,6 +113,12 @@ def move_status(
     # Any: the models with a status declare TRANSITIONS and have `objects`; Model has neither.
     model: Any = type(instance)
     locked = model.objects.select_for_update().get(pk=instance.pk)
+    if getattr(locked, "voided_at", None) is not None:
+        # A voided record stands as it was voided (GMP records are never deleted, nor moved on).
+        raise InvalidTransition(
+            f"{model._meta.verbose_name.capitalize()} {locked} is voided: its status does not "
+            "change."
+        )
     if to not in model.TRANSITIONS.get(locked.status, set()):
         raise InvalidTransition(
             f"{model._meta.verbose_name.capitalize()} {locked} cannot go from "
