@@ -9,9 +9,11 @@ Large series. NumPy arrays are passed to Plotly as they are (``to_json`` writes 
 typed arrays, not lists of numbers). A series of more than :data:`WEBGL_MIN_POINTS` points is
 drawn with the WebGL trace ``scattergl``. The default bundle of plotly.js compiles its WebGL draw
 calls with ``Function()`` (regl), which ``script-src 'self'`` without ``'unsafe-eval'`` refuses;
-the app therefore serves plotly.js's CSP-safe "strict" build with precompiled shaders (npm
-``plotly.js-strict-dist-min``, vendored under ``lims/static/vendor/``), under which
-``scattergl`` draws. ``webgl=False`` falls back to SVG ``scatter``.
+the app therefore serves a partial build of plotly.js with the CSP-safe "strict" ``scattergl``
+(precompiled shaders), under which ``scattergl`` draws. ``webgl=False`` falls back to SVG
+``scatter``. That build (``tools/plotly.js-bundle/``, vendored under ``lims/static/vendor/``)
+holds only the trace types made here: ``scatter``, ``scattergl`` and ``bar``; a new one must be
+added to it.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def test_lot_page_shows_nta_distribution_rq_chart_and_current_metrics(
     assert response.status_code == 200
     html = response.content.decode()
     assert (
-        html.count("vendor/plotly.js-strict-3.7.0/plotly-strict.min.js") == 1
+        html.count("vendor/plotly.js-lims-3.7.0/plotly-lims.min.js") == 1
         and "lims/charts.js" in html
     )
     nta = chart_figure(response, "nta")
@@ -89,7 +89,7 @@ def test_lot_page_without_qc_data_has_no_chart_and_loads_no_plotly(client_as, qa
     assert response.status_code == 200
     html = response.content.decode()
     assert "No QC metrics yet" in html
-    assert "plotly-strict.min.js" not in html and "data-chart" not in html
+    assert "plotly-lims.min.js" not in html and "data-chart" not in html
 
 
 def test_lot_page_says_why_a_hand_entered_nta_run_has_no_distribution(
