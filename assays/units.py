@@ -9,6 +9,8 @@ from functools import lru_cache
 
 import pint
 
+from lims.quantities import normalise_unit
+
 
 @lru_cache(maxsize=1)
 def registry() -> pint.UnitRegistry:
@@ -85,3 +87,12 @@ def same_unit(a: str, b: str) -> bool:
         return abs(convert(1.0, a, b) - 1.0) < 1e-12
     except ValueError:
         return False
+
+
+def normalised(unit: str) -> str:
+    """A typed unit in its proper symbols ("ug/mL" → "µg/mL", "deg C" → "°C"), as stored when
+    entered. The replacements are what a laboratory means by the ASCII spellings: pint itself
+    would read "deg C" as degree × coulomb. Kept as typed if the symbol is no unit pint reads."""
+    typed = (unit or "").strip()
+    shown = normalise_unit(typed)
+    return shown if shown == typed or is_valid_unit(shown) else typed

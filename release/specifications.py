@@ -13,7 +13,7 @@ from django.utils import timezone
 from assays.metrics import valid_metrics
 from assays.models import QCMetric
 from assays.qc import endotoxin
-from assays.units import convert
+from assays.units import convert, normalised
 from lims.audit import audit_context
 from lims.roles import can_manage_specifications, require
 from lims.signatures import Signer, sign
@@ -257,6 +257,9 @@ def criterion_save(*, actor, specification, criterion=None, **fields) -> Criteri
         reason = "Draft criterion changed"
     if "upper" not in fields and any(name in fields for name in DERIVATION_FIELDS):
         fields["upper"] = None  # derived again from the new K/M
+    if isinstance(fields.get("unit"), str):
+        # Typed "ug/mL" is kept as "µg/mL": one spelling per unit in the record and on the CoA.
+        fields["unit"] = normalised(fields["unit"])
     for name, value in fields.items():
         setattr(criterion, name, value)
     criterion.full_clean()

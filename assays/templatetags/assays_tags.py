@@ -4,6 +4,7 @@ from django import template
 
 from assays import selectors
 from assays.services import LOCKED_LOT_STATUSES
+from lims.templatetags.quantities import quantity_html
 
 register = template.Library()
 
@@ -26,10 +27,11 @@ def assay_status_badge(obj):
 
 @register.filter
 def result_value(result) -> str:
-    """A result as reported: qualifier and value to six significant digits, or its text."""
+    """A result as reported: qualifier and value as read (lims.quantities, the exact value in
+    the title), or its text."""
     if result.value is None:
         return result.qualifier or result.text_value
-    return f"{result.qualifier}{result.value:.6g}"
+    return quantity_html(result.value, prefix=result.qualifier)
 
 
 @register.inclusion_tag("assays/_sample_runs.html", takes_context=True)

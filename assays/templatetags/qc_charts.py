@@ -9,6 +9,7 @@ import math
 from django import template
 
 from assays.qc_views import batch_panel_context, lot_panel_context
+from lims.templatetags.quantities import quantity_html
 
 register = template.Library()
 
@@ -25,16 +26,18 @@ def qc_batch_panel(batch):
 
 @register.filter
 def metric_value(metric) -> str:
-    """4 significant digits for a number, the call for a qualitative metric, "—" for none."""
+    """A number as read (lims.quantities), its exact value in the title; the call for a
+    qualitative metric, "—" for none."""
     if metric.value is None:
         return metric.details.get("text", "—") if isinstance(metric.details, dict) else "—"
     if not math.isfinite(metric.value):
         return "—"
-    return f"{metric.value:.4g}"
+    return quantity_html(metric.value)
 
 
 @register.filter
 def number(value, digits: int = 4) -> str:
+    """A number as read with `digits` significant figures, its exact value in the title."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
-    return f"{value:.{int(digits)}g}"
+    return quantity_html(value, "", int(digits))

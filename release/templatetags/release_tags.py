@@ -8,6 +8,7 @@ import math
 
 from django import template
 
+from lims.quantities import format_number
 from lims.roles import can_view_release_review
 from lims.signatures import format_signed_time
 from release.models import CriterionEvaluation
@@ -72,9 +73,7 @@ def evaluation_result(evaluation) -> str:
         return "—"
     # A censored value keeps its side of the limit: "< 0.05" (release.specifications).
     side = f"{evaluation.text} " if evaluation.text in ("<", ">") else ""
-    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
-        return f"{side}{value:.3e}"
-    return f"{side}{value:.4g}"
+    return f"{side}{format_number(value)}"
 
 
 @register.inclusion_tag("records/_status.html")

@@ -193,7 +193,7 @@ def test_one_harvest_feeding_three_isolation_runs_in_full_is_refused(tech_client
     assert harvest.remaining_volume_ml == 0
 
     page = tech_client.get(harvest.batch.get_absolute_url()).content.decode()
-    assert "<td>0.00</td>" in page  # the harvest's remaining volume
+    assert '<td><span class="quantity text-nowrap" title="0.00">0</span></td>' in page  # remaining
 
 
 def test_a_run_takes_what_is_left_split_over_its_harvests(tech_client, technician):
@@ -215,8 +215,8 @@ def test_a_run_takes_what_is_left_split_over_its_harvests(tech_client, technicia
     assert "(50 mL)" in errors["input_volume_ml"][0]
 
     page = tech_client.get(run.get_absolute_url()).content.decode()
-    assert "this run took 75.00 mL" in page
-    assert "25.00 mL left" in page
+    assert 'this run took <span class="quantity text-nowrap" title="75.00 mL">75 mL</span>' in page
+    assert 'title="25.00 mL">25 mL</span> left' in page
 
 
 def test_explicit_volumes_per_harvest_are_kept_within_what_is_left(technician):
@@ -276,7 +276,7 @@ def test_three_1_ml_vials_from_a_2_4_ml_lot_are_refused(tech_client, technician)
     )
     assert lot.remaining_volume_ml == Decimal("0.4")
     page = tech_client.get(lot.get_absolute_url()).content.decode()
-    assert "0.400 mL not yet filled into vials" in page
+    assert 'title="0.400 mL">0.4 mL</span> not yet filled into vials' in page
     errors = refusal(
         services.aliquots_create,
         actor=technician,

@@ -152,7 +152,7 @@ def test_run_page_draws_the_standard_curve_and_back_calculates_unknowns(
     assert traces["Unknowns outside the range"]["text"] == ["HI >ULOQ"]
     assert set(shapes_by_name(figure)) == {"LLOQ", "ULOQ"}
     html = response.content.decode()
-    assert "&gt;ULOQ" in html and "R² = 0.999" in html
+    assert "&gt;ULOQ" in html and 'R² = <span class="quantity text-nowrap" title="0.999' in html
 
 
 def test_run_page_lists_old_algorithm_versions_as_superseded(
