@@ -100,11 +100,11 @@ def _vial(location: StorageLocation) -> Aliquot | None:
 
 def box_grid(locations: list[StorageLocation], *, freezer: str, rack: str, box: str) -> BoxGrid:
     """The grid of a box from its positions: rows A.. and columns 1.. as far as its codes go;
-    codes that are no cell of it (or a second code for a cell already taken, "A01" beside
-    "A1") are listed as outside the grid."""
+    codes that are no cell of it (or a later code for a cell already taken, "A01" registered
+    after "A1") are listed as outside the grid."""
     by_cell: dict[tuple[int, int], StorageLocation] = {}
     outside: list[StorageLocation] = []
-    for location in sorted(locations, key=lambda loc: (loc.position, loc.pk)):
+    for location in sorted(locations, key=lambda loc: loc.pk):  # the first registered wins
         cell = cell_of(location.position)
         if cell is None or cell in by_cell:
             outside.append(location)
@@ -127,7 +127,7 @@ def box_grid(locations: list[StorageLocation], *, freezer: str, rack: str, box: 
         box=box,
         columns=list(range(1, n_columns + 1)),
         rows=rows,
-        outside=outside,
+        outside=sorted(outside, key=lambda loc: (loc.position, loc.pk)),
         positions=len(locations),
         occupied=sum(1 for loc in locations if _vial(loc) is not None),
     )
