@@ -430,7 +430,9 @@ class WorksheetHeaderForm(BootstrapMixin, _RunFieldsForm):
                     max_length=40,
                     initial=analyte.unit,
                     label=f"Unit of {analyte.name}",
-                    widget=forms.TextInput(attrs={"class": "form-control-sm", "size": 8}),
+                    widget=forms.TextInput(
+                        attrs={"class": "form-control form-control-sm", "size": 8}
+                    ),
                 )
 
     @staticmethod
@@ -477,7 +479,10 @@ class WorksheetRowForm(BootstrapMixin, forms.Form):
         for name, field in self.fields.items():
             column = "Sample" if name == "sample" else str(field.label)
             attrs = field.widget.attrs
-            attrs["class"] = (attrs.get("class", "") + " form-control-sm ws-cell").strip()
+            # The analyte cells come after BootstrapMixin styled the declared fields.
+            classes = attrs.get("class", "").split()
+            wanted = ("form-control", "form-control-sm", "ws-cell")
+            attrs["class"] = " ".join(classes + [c for c in wanted if c not in classes])
             attrs["aria-label"] = f"{sample or row}: {column}"
             attrs["data-column"] = column
             attrs["data-row-label"] = row
