@@ -4,7 +4,12 @@ lot entering testing."""
 
 from django.dispatch import receiver
 
-from assays.events import metrics_changed, run_invalidation_requested
+from assays.events import (
+    metrics_changed,
+    run_invalidation_requested,
+    run_recorded,
+    run_status_changed,
+)
 from assays.tasks import enqueue
 from batches.events import lot_status_changed
 from batches.models import ExosomeLot
@@ -40,3 +45,11 @@ def refuse_invalidating_an_oos_run(*, run, investigation=None, **kwargs: object)
             "closing the investigation with the outcome 'result invalidated' and a signature."
         )
     return None
+
+
+@receiver(run_recorded, dispatch_uid="release.lots_follow_recorded_run")
+@receiver(run_status_changed, dispatch_uid="release.lots_follow_reviewed_run")
+def lots_follow_run(*, run_id: int, **kwargs: object) -> None:
+    """A result arrived, or a run was reviewed: the lots it tested may move forward
+    (release.lot_progress; the evaluation that follows may move them too)."""
+    enqueue(tasks.lots_follow_run, run_id)

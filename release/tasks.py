@@ -17,11 +17,11 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db.models import Exists, F, Max, OuterRef, Q, Subquery
 
-from assays.models import QCMetric
+from assays.models import AssayRun, QCMetric, Result
 from assays.tasks import RETRY, enqueue
 from batches.models import LOCKED_STATUSES, CultureBatch, ExosomeLot
 from lims.system import as_system
-from release import specifications
+from release import lot_progress, specifications
 from release.certificate import issue_certificate
 from release.models import CertificateOfAnalysis, CriterionEvaluation, Disposition, LotSpecification
 
@@ -41,10 +41,13 @@ def evaluate_lot(lot_id: int) -> int:
         # What the disposition signed: re-evaluating would rewrite it and void the signature.
         return 0
     try:
-        return len(specifications.evaluate(lot=lot))
+        evaluated = len(specifications.evaluate(lot=lot))
     except SoftTimeLimitExceeded:
         _over_time("Lot", lot_id)
         raise
+    # The evaluation may be what completes its testing (the last result judged).
+    lot_progress.lot_follow_testing(lot_id)
+    return evaluated
 
 
 @shared_task(**RETRY)
@@ -63,6 +66,21 @@ def assign_lot_specification(lot_id: int) -> str | None:
     """A lot entering testing is judged by the version effective now (fixed once)."""
     spec = specifications.specification_assign(lot=ExosomeLot.objects.get(pk=lot_id))
     return str(spec) if spec else None
+
+
+@shared_task(**RETRY)
+@as_system
+def lots_follow_run(run_id: int) -> list[str]:
+    """A run was recorded, reviewed or invalidated: the lots it tested move forward if their
+    testing says so (release.lot_progress). Returns their statuses."""
+    lot_ids = lot_progress.lots_tested_by(run_id)
+    return [lot_progress.lot_follow_testing(pk).status for pk in lot_ids]
+
+
+@shared_task(**RETRY)
+@as_system
+def lot_follow_testing(lot_id: int) -> str:
+    return lot_progress.lot_follow_testing(lot_id).status
 
 
 @shared_task(
@@ -118,12 +136,33 @@ def catch_up() -> dict[str, int]:
         Exists(CertificateOfAnalysis.objects.filter(lot=OuterRef("lot")))
     )
     issued = [enqueue(issue_lot_certificate, pk) for pk in _ids(missing)]
+    followed = [enqueue(lot_follow_testing, pk) for pk in _ids(_testing_may_have_moved())]
     return {
         "specifications": len(assigned),
         "lots": len(evaluated_lots),
         "culture_batches": len(evaluated_batches),
         "certificates": len(issued),
+        "lot_statuses": len(followed),
     }
+
+
+def _testing_may_have_moved():
+    """Lots whose testing may call for a move that an announcement did not bring about: in
+    process with a standing result, or in testing, evaluated, with no run awaiting review
+    (release.lot_progress decides)."""
+    standing = Result.objects.filter(
+        sample__lot=OuterRef("pk"), voided_at__isnull=True, run__voided_at__isnull=True
+    )
+    unreviewed = AssayRun.objects.filter(
+        samples__lot=OuterRef("pk"), status=AssayRun.Status.RECORDED, voided_at__isnull=True
+    )
+    evaluated = CriterionEvaluation.objects.filter(lot=OuterRef("pk"))
+    return ExosomeLot.objects.alias(
+        has_result=Exists(standing), evaluated=Exists(evaluated), unreviewed=Exists(unreviewed)
+    ).filter(
+        Q(status=ExosomeLot.Status.IN_PROCESS, has_result=True)
+        | Q(status=ExosomeLot.Status.IN_TESTING, evaluated=True, unreviewed=False)
+    )
 
 
 def _ids(qs) -> list[int]:

@@ -220,7 +220,9 @@ def lot_under_review(
         review_runs([r for r in [*runs.values(), *source_runs.values()] if r not in keep])
         for run in runs.values():
             run.refresh_from_db()
-    if status == "under_review":
+    lot.refresh_from_db()
+    # A lot whose every run is reviewed is moved there by itself (release.lot_progress).
+    if status == "under_review" and lot.status != "under_review":
         batch_services.lot_set_status(
             actor=technician, lot=lot, to="under_review", reason="All results in"
         )

@@ -111,7 +111,11 @@ def lot_under_review(technician, analyst, capture, *, change=None, source_change
     review_runs([*runs.values(), *source_runs])  # by a second analyst, e-signed
     for run in runs.values():
         run.refresh_from_db()
-    services.lot_set_status(actor=technician, lot=lot, to="under_review", reason="Testing complete")
     lot.refresh_from_db()
+    if lot.status != "under_review":  # moved there by itself once every run is reviewed
+        services.lot_set_status(
+            actor=technician, lot=lot, to="under_review", reason="Testing complete"
+        )
+        lot.refresh_from_db()
     lot.runs = runs
     return lot
