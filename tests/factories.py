@@ -241,7 +241,9 @@ def finalize_lot(qa, lot, to: str):
 
     if to == "released":
         for status in ("in_testing", "under_review"):
-            services.lot_set_status(actor=lot.created_by, lot=lot, to=status, reason="QC")
+            lot.refresh_from_db()  # its results may have moved it already (release.lot_progress)
+            if lot.status not in (status, "under_review"):
+                services.lot_set_status(actor=lot.created_by, lot=lot, to=status, reason="QC")
     signature = Signature.objects.create(
         signer=qa,
         printed_name=qa.get_full_name() or qa.username,
