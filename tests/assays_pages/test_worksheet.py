@@ -446,3 +446,58 @@ def test_saving_a_sheet_takes_the_same_queries_however_many_rows(technician):
 
     few, many = queries(2), queries(12)
     assert few == many
+
+
+def test_a_culture_batch_sheet_with_qualitative_cells(technician):
+    """A culture-batch assay (mycoplasma by qPCR): batches as samples, calls typed as text and
+    checked against the analyte's allowed values by the service, whatever their case."""
+    batches = [factories.culture_batch(technician) for _ in range(2)]
+    client = signed_in(technician)
+    data = {
+        "row-TOTAL_FORMS": "3",
+        "row-INITIAL_FORMS": "0",
+        "started_at": _when(),
+        "reagent_lots": factories.reagent_ids_for("MYCO-CB"),
+        "unit__efficiency": "percent",
+        "row-0-sample": batches[0].code,
+        "row-0-a__mycoplasma": "Not Detected",
+        "row-0-a__ntc": "maybe",
+        "row-1-sample": batches[1].code,
+        "row-1-a__mycoplasma": "detected",
+        "action": "save",
+    }
+    refused = client.post(_url("MYCO-CB"), data)
+    ntc = refused.context["rows"].forms[0].errors["a__ntc"][0]
+    assert "'maybe' is not one of" in ntc
+    assert not AssayRun.objects.exists()
+
+    response = client.post(_url("MYCO-CB"), {**data, "row-0-a__ntc": "no amplification"})
+    run = AssayRun.objects.get()
+    assert response["Location"] == run.get_absolute_url()
+    calls = {
+        r.sample.culture_batch.code: r.text_value
+        for r in Result.objects.filter(run=run, analyte__code="mycoplasma")
+    }
+    assert calls == {batches[0].code: "not detected", batches[1].code: "detected"}
+
+
+def test_a_row_count_beyond_the_limit_is_refused_and_writes_nothing(technician, lots):
+    data = _post([lot.code for lot in lots], ["1", "2", "3"])
+    data["row-TOTAL_FORMS"] = str(services.WORKSHEET_MAX_ROWS + 1)
+    response = signed_in(technician).post(_url(), data)
+    assert response.status_code == 200
+    assert "Please submit at most 96 forms." in response.content.decode()
+    assert not AssayRun.objects.exists()
+
+
+def test_the_page_takes_the_same_queries_however_many_samples_it_shows(technician):
+    client = signed_in(technician)
+    codes = [factories.lot(technician).code for _ in range(12)]
+
+    def queries(n):
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(_url(), {"sample": codes[:n]})
+        assert len(response.context["rows"].forms) == n + 8
+        return len(captured)
+
+    assert queries(2) == queries(12)
