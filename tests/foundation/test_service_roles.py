@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from assays import services as assays
-from assays.inputs import ResultInput
+from assays.inputs import ResultInput, WorksheetRow
 from batches import services as batches
 from lims.models import User
 from lims.roles import RoleRefused
@@ -158,6 +158,23 @@ SERVICES = {
             source="manual",
             started_at=timezone.now() - timedelta(hours=1),
             actor=a,
+        ),
+        {"technician", "analyst"},
+    ),
+    "worksheet_record": (
+        lambda a, w: assays.worksheet_record(
+            actor=a,
+            assay_code="BCA",
+            rows=[
+                WorksheetRow(
+                    sample=w["lot"].code,
+                    results=factories.with_run_controls(
+                        "BCA", [ResultInput(sample=w["lot"].code, analyte="protein", value=90.0)]
+                    ),
+                )
+            ],
+            started_at=timezone.now() - timedelta(hours=1),
+            reagent_lots=factories.reagents_for("BCA"),
         ),
         {"technician", "analyst"},
     ),
