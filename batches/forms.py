@@ -167,6 +167,7 @@ class IsolationRunForm(BootstrapMixin, forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["harvests"].queryset = (
             Harvest.objects.select_related("batch")
+            .filter(voided_at__isnull=True, batch__voided_at__isnull=True)
             .exclude(batch__status=CultureBatch.Status.DISCARDED)
             .order_by("-harvested_at")
         )

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from batches import services
 from batches.correction_forms import CORRECTION_FORMS
+from batches.forms import IsolationRunForm
 from batches.models import (
     Aliquot,
     AliquotMove,
@@ -476,6 +477,7 @@ def test_a_voided_record_takes_nothing_more(technician, chain):
         ended_at=timezone.now() - timedelta(minutes=10),
     )
     assert "voided" in errors["harvests"][0]
+    assert spare not in IsolationRunForm().fields["harvests"].queryset
     empty = factories.culture_batch(technician)
     services.record_void(empty, actor=technician, reason="Started twice")
     with pytest.raises(ValidationError, match="voided"):
