@@ -15,7 +15,7 @@ from django.views import View
 from django.views.generic import ListView
 
 from lims import user_admin
-from lims.forms import BootstrapMixin
+from lims.forms import BootstrapMixin, CheckboxList
 from lims.models import User
 from lims.pages import PredicateRequiredMixin, add_service_errors
 from lims.roles import ROLES, can_administer_users
@@ -56,16 +56,14 @@ class UserCreateForm(BootstrapMixin, forms.Form):
     roles = forms.MultipleChoiceField(
         label="Roles",
         choices=ROLE_CHOICES,
-        widget=forms.CheckboxSelectMultiple,
+        widget=CheckboxList,
         help_text="An administrator holds no other role (segregation of duties).",
     )
     reason = _reason_field()
 
 
 class RolesForm(BootstrapMixin, forms.Form):
-    roles = forms.MultipleChoiceField(
-        label="Roles", choices=ROLE_CHOICES, widget=forms.CheckboxSelectMultiple
-    )
+    roles = forms.MultipleChoiceField(label="Roles", choices=ROLE_CHOICES, widget=CheckboxList)
     reason = _reason_field()
 
 
