@@ -117,9 +117,9 @@ def box_grid(locations: list[StorageLocation], *, freezer: str, rack: str, box: 
         letter = ROW_LETTERS[r - 1]
         cells = []
         for c in range(1, n_columns + 1):
-            location = by_cell.get((r, c))
-            vial = _vial(location) if location is not None else None
-            cells.append(Cell(code=f"{letter}{c}", location=location, vial=vial))
+            here = by_cell.get((r, c))
+            vial = _vial(here) if here is not None else None
+            cells.append(Cell(code=f"{letter}{c}", location=here, vial=vial))
         rows.append((letter, cells))
     return BoxGrid(
         freezer=freezer,

@@ -82,7 +82,9 @@ class BoxCreate(ServiceFormView):
 
     form_class = BoxForm
     title = "Lay out a storage box"
-    service = staticmethod(storage.box_create)
+
+    def perform(self, form):
+        return storage.box_create(actor=self.request.user, **form.cleaned_data)
 
     def get_initial(self):
         return {k: self.request.GET.get(k, "") for k in ("freezer", "rack")} | {"layout": "9x9"}

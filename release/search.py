@@ -14,11 +14,12 @@ records are shown only to the people allowed to see them, lims.roles.can_view_re
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import BooleanField, Case, Model, Q, QuerySet, Value, When
+from django.db.models import BooleanField, Case, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
@@ -44,7 +45,7 @@ PER_KIND = 10
 
 # Records without a code of their own are named on their pages as "BCA run 42", "CAPA 7 of
 # DEV-2026-0003", "MSC-sEV drug substance v2": those names find them too (exactly).
-RUN_NAME = re.compile(r"^(?:[\w.-]+\s+)?run\s+#?(\d{1,18})$", re.I)
+RUN_NAME = re.compile(r"^(?:([\w.-]+)\s+)?run\s+#?(\d{1,18})$", re.I)
 CAPA_NAME = re.compile(r"^capa\s+#?(\d{1,18})(?:\s+of\s+.*)?$", re.I)
 SPEC_NAME = re.compile(r"^(.+?)\s+v(\d{1,9})$", re.I)
 
@@ -62,7 +63,9 @@ def _run_match(q: str) -> tuple[Q, Q]:
     matches, exact = _prefix(("external_id",), q)
     named = RUN_NAME.match(q)
     if named:
-        by_pk = Q(pk=int(named.group(1)))
+        by_pk = Q(pk=int(named.group(2)))
+        if named.group(1):  # "BCA run 42" names run 42 only if it is a BCA run
+            by_pk &= Q(assay__code__iexact=named.group(1))
         return matches | by_pk, exact | by_pk
     return matches, exact
 
@@ -108,8 +111,8 @@ class Kind:
     title: str
     queryset: Callable[[], QuerySet]
     match: Callable[[str], tuple[Q, Q] | None]
-    describe: Callable[[Model], str]
-    url: Callable[[Model], str] = field(default=lambda obj: obj.get_absolute_url())  # type: ignore[attr-defined]
+    describe: Callable[[Any], str]
+    url: Callable[[Any], str] = field(default=lambda obj: obj.get_absolute_url())
 
 
 def _codes(*fields: str) -> Callable[[str], tuple[Q, Q]]:
@@ -185,7 +188,7 @@ KINDS: tuple[Kind, ...] = (
         lambda: CapaAction.objects.select_related("deviation"),
         _capa_match,
         lambda capa: f"{capa.description[:80]} (owner {capa.owner}, due {capa.due_on:%Y-%m-%d})",
-        url=lambda capa: capa.deviation.get_absolute_url(),  # type: ignore[attr-defined]
+        url=lambda capa: capa.deviation.get_absolute_url(),
     ),
     Kind(
         "Specifications",

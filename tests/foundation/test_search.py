@@ -232,3 +232,32 @@ def test_the_number_of_queries_does_not_grow_with_the_matches(tech_client, techn
     # One query per kind at most (each flags its exact matches as _exact).
     per_kind = [x["sql"] for x in many.captured_queries if '"_exact"' in x["sql"]]
     assert 1 <= len(per_kind) <= len(KINDS)
+
+
+def test_runs_instruments_assays_and_specifications_are_found(tech_client, technician, admin_user):
+    from release.models import Specification
+    from tests.api.conftest import register_instrument
+    from tests.release.helpers import PASSING, record_manual_run
+
+    run = record_manual_run(
+        technician, factories.lot(technician), "NTA", PASSING["NTA"], external_id="NTA-EXT-7781"
+    )
+    instrument = register_instrument(admin_user, assays=["NTA"], code="ZETA-01")
+    spec = Specification.objects.order_by("pk").first()
+    assert spec is not None, "the default specifications are seeded by a migration"
+    for q, record in [
+        ("nta-ext-778", run),  # the sender's run id
+        (f"NTA run {run.pk}", run),  # the run's name on its page
+        (f"run {run.pk}", run),
+        ("zeta-0", instrument),
+        (str(spec), spec),  # "MSC-sEV drug substance v1"
+    ]:
+        response = tech_client.get(URL, {"q": q})
+        assert response.status_code == 302, q
+        assert response["Location"] == record.get_absolute_url(), q
+    # A run named with another assay's code is not that run.
+    response = tech_client.get(URL, {"q": f"BCA run {run.pk}"})
+    assert response.get("Location") != run.get_absolute_url()
+    # An assay by its code (its current version: the one definition named exactly).
+    response = tech_client.get(URL, {"q": "nta"})
+    assert response["Location"] == run.assay.get_absolute_url()
