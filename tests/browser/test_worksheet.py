@@ -140,3 +140,49 @@ def test_a_pasted_block_is_saved_as_one_run(live_server, technician, page: Page)
     assert set(run.samples.values_list("label", flat=True)) == set(codes)
     page.screenshot(path=str(SHOTS / "03-saved.png"), full_page=True)
     assert not violations, violations
+
+
+def test_picked_samples_and_added_rows_are_posted_with_the_grid(live_server, technician, page):
+    """The picker and "add rows" work in the page; the rows they add are counted in the formset's
+    management form, so the server reads every one (here: checked, each sample without results
+    refused next to it)."""
+    lots = [factories.lot(technician) for _ in range(2)]
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", technician.username)
+    page.fill("#id_password", factories.PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).not_to_have_url(re.compile(r"/accounts/login/"))
+    page.goto(f"{live_server.url}/runs/worksheet/?assay=BCA")
+    expect(page.locator("h1")).to_have_text(re.compile(r"^Worksheet: BCA"))
+    sheet_url = page.url
+
+    page.click("#ws-more")
+    rows = page.locator("#ws-rows tr.ws-row")
+    expect(rows).to_have_count(16)
+    expect(page.locator("input[name=row-TOTAL_FORMS]")).to_have_value("16")
+    expect(page.locator("#id_row-15-sample")).to_have_attribute("aria-label", "Row 16: Sample")
+    expect(rows.nth(15).locator("th")).to_have_text("16")
+
+    page.fill("#id_row-0-sample", lots[0].code)
+    page.check(f"input[name=pick][value='{lots[1].code}']")
+    page.check(f"input[name=pick][value='{lots[0].code}']")  # already on the sheet
+    page.click("#ws-add")
+    expect(page.locator("#id_row-1-sample")).to_have_value(lots[1].code)
+    expect(page.locator("#id_row-2-sample")).to_have_value("")
+    expect(page.locator("#ws-status")).to_have_text("1 sample added to the worksheet.")
+    assert page.url == sheet_url  # no round trip
+
+    # Enter in the last row's cell adds a row below it.
+    page.fill("#id_row-15-a__protein", "7")
+    page.press("#id_row-15-a__protein", "Enter")
+    expect(page.locator("#id_row-16-a__protein")).to_be_focused()
+    expect(page.locator("input[name=row-TOTAL_FORMS]")).to_have_value("17")
+    page.fill("#id_row-15-a__protein", "")
+
+    page.click("button[value=check]")
+    for i, lot in enumerate(lots):
+        expect(page.locator(f"#id_row-{i}-sample_error")).to_have_text(
+            f"No result entered for {lot.code}."
+        )
+    expect(page.locator("#ws-rows tr.ws-row")).to_have_count(17)
+    assert not AssayRun.objects.exists()
