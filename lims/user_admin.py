@@ -187,6 +187,15 @@ def _roles(roles: Iterable[str]) -> list[str]:
     return [role for role in ROLES if role in wanted]
 
 
+def _act_on(actor, user, reason: str, what: str) -> str:
+    """The checks every act on an account makes first; returns the reason, stripped."""
+    require(can_administer_users, actor, REFUSAL)
+    reason = _reason(reason)
+    _not_system(user)
+    _not_self(actor, user, what)
+    return reason
+
+
 def _not_self(actor, user, what: str) -> None:
     """Nobody administers their own account (it would let one person grant themselves rights
     or hide their own lock-out): another administrator does it."""
@@ -312,11 +321,8 @@ def user_create(
 
 def roles_change(*, actor, user, roles: Iterable[str], reason: str) -> User:
     """Give and take away roles; each one given or taken away is an audited row."""
-    require(can_administer_users, actor, REFUSAL)
-    reason = _reason(reason)
+    reason = _act_on(actor, user, reason, "change your own roles")
     roles = _roles(roles)
-    _not_system(user)
-    _not_self(actor, user, "change your own roles")
     with transaction.atomic(), audit_context(actor=actor, reason=reason):
         user = _locked(user)
         current = set(user.groups.values_list("name", flat=True))
@@ -341,10 +347,7 @@ def roles_change(*, actor, user, roles: Iterable[str], reason: str) -> User:
 def user_deactivate(*, actor, user, reason: str) -> User:
     """Withdraw access, keeping the account and its user ID (never deleted, never reused): the
     person cannot sign in, and a session they have open ends at their next request."""
-    require(can_administer_users, actor, REFUSAL)
-    reason = _reason(reason)
-    _not_system(user)
-    _not_self(actor, user, "deactivate your own account")
+    reason = _act_on(actor, user, reason, "deactivate your own account")
     with transaction.atomic(), audit_context(actor=actor, reason=reason):
         user = _locked(user)
         if not user.is_active:
@@ -358,10 +361,7 @@ def user_deactivate(*, actor, user, reason: str) -> User:
 
 def user_reactivate(*, actor, user, reason: str) -> User:
     """Give access back to a deactivated account, with the roles it has."""
-    require(can_administer_users, actor, REFUSAL)
-    reason = _reason(reason)
-    _not_system(user)
-    _not_self(actor, user, "reactivate your own account")
+    reason = _act_on(actor, user, reason, "reactivate your own account")
     with transaction.atomic(), audit_context(actor=actor, reason=reason):
         user = _locked(user)
         if user.is_active:
@@ -380,10 +380,9 @@ def password_reset_temporary(*, actor, user, reason: str) -> str:
     """Reset a forgotten password to a temporary one (returned to be shown once) that its owner
     must replace at their next request: lims.passwords.password_reset, with a password this
     module draws."""
-    require(can_administer_users, actor, REFUSAL)
-    reason = _reason(reason)
-    _not_system(user)
-    _not_self(actor, user, "reset your own password (change it on the password page)")
+    reason = _act_on(
+        actor, user, reason, "reset your own password (change it on the password page)"
+    )
     if not user.is_active:
         raise ValidationError("Reactivate the account before resetting its password.")
     password = temporary_password(user)
@@ -395,10 +394,7 @@ def password_reset_temporary(*, actor, user, reason: str) -> str:
 def account_unlock(*, actor, user, reason: str) -> int:
     """Lift every lock that names the person's user ID (at one address, or everywhere it
     failed): lims.signin.unlock for each, in one transaction. Returns the locks lifted."""
-    require(can_administer_users, actor, REFUSAL)
-    reason = _reason(reason)
-    _not_system(user)
-    _not_self(actor, user, "unlock your own account")
+    reason = _act_on(actor, user, reason, "unlock your own account")
     locks = [
         held
         for held in held_locks()

@@ -6,6 +6,9 @@ A temporary password (a new person's, or a reset's) is shown in the response to 
 made it, and nowhere else: it is not put in the session or a message, so it is never stored in
 clear, and the page is not cached (lims.security.NoStoreForSignedIn)."""
 
+from collections.abc import Callable
+from typing import Any
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -149,23 +152,24 @@ class UserDetailView(PredicateRequiredMixin, View):
 
 
 class _Act(PredicateRequiredMixin, View):
-    """A POST that hands a reason (and perhaps roles) to one service; a refusal shows on the
-    person's page next to the form that asked, and nothing is written."""
+    """A POST that hands the form's data (a reason, perhaps roles) to one service of
+    lims.user_admin; a refusal shows on the person's page next to the form that asked (or above
+    the forms), and nothing is written."""
 
     predicate = staticmethod(can_administer_users)
     http_method_names = ["post"]
-    form_name = ""  # the key of the form in the page's context
+    form_name = ""  # the form's key in the page's context, and its prefix
     form_class: type[forms.Form] = ReasonOnlyForm
+    service: Callable[..., Any]  # lims.user_admin's act: (actor=, user=, **the form's data)
+    success = ""  # the message after it, with {username}
 
     def make_form(self, data):
         if self.form_class is ReasonOnlyForm:
             return ReasonOnlyForm(data, prefix=self.form_name)
         return self.form_class(data)
 
-    def act(self, person, form):
-        raise NotImplementedError
-
     def done(self, person, result):
+        messages.success(self.request, self.success.format(username=person.username))
         return redirect("users:detail", pk=person.pk)
 
     def post(self, request, pk):
@@ -173,7 +177,7 @@ class _Act(PredicateRequiredMixin, View):
         form = self.make_form(request.POST)
         if form.is_valid():
             try:
-                result = self.act(person, form)
+                result = type(self).service(actor=request.user, user=person, **form.cleaned_data)
             except ValidationError as exc:
                 add_service_errors(form, exc)
             else:
@@ -188,75 +192,39 @@ class _Act(PredicateRequiredMixin, View):
 class RolesChangeView(_Act):
     form_name = "roles"
     form_class = RolesForm
-
-    def act(self, person, form):
-        return user_admin.roles_change(
-            actor=self.request.user,
-            user=person,
-            roles=form.cleaned_data["roles"],
-            reason=form.cleaned_data["reason"],
-        )
-
-    def done(self, person, result):
-        messages.success(self.request, f"The roles of {person.username} are changed.")
-        return super().done(person, result)
+    service = user_admin.roles_change
+    success = "The roles of {username} are changed."
 
 
 class DeactivateView(_Act):
     form_name = "deactivate"
-
-    def act(self, person, form):
-        return user_admin.user_deactivate(
-            actor=self.request.user, user=person, reason=form.cleaned_data["reason"]
-        )
-
-    def done(self, person, result):
-        messages.success(
-            self.request, f"{person.username} is deactivated: they can no longer sign in."
-        )
-        return super().done(person, result)
+    service = user_admin.user_deactivate
+    success = "{username} is deactivated: they can no longer sign in."
 
 
 class ReactivateView(_Act):
     form_name = "reactivate"
+    service = user_admin.user_reactivate
+    success = "{username} is active again."
 
-    def act(self, person, form):
-        return user_admin.user_reactivate(
-            actor=self.request.user, user=person, reason=form.cleaned_data["reason"]
-        )
 
-    def done(self, person, result):
-        messages.success(self.request, f"{person.username} is active again.")
-        return super().done(person, result)
+class UnlockView(_Act):
+    form_name = "unlock"
+    service = user_admin.account_unlock
+    success = "{username} is unlocked."
 
 
 class PasswordResetView(_Act):
     form_name = "reset"
-
-    def act(self, person, form):
-        return user_admin.password_reset_temporary(
-            actor=self.request.user, user=person, reason=form.cleaned_data["reason"]
-        )
+    service = user_admin.password_reset_temporary
 
     def done(self, person, result):
+        # The temporary password, in this response only (see the module's doc).
         return render(
             self.request,
             "users/temporary_password.html",
             {"person": person, "password": result, "created": False},
         )
-
-
-class UnlockView(_Act):
-    form_name = "unlock"
-
-    def act(self, person, form):
-        return user_admin.account_unlock(
-            actor=self.request.user, user=person, reason=form.cleaned_data["reason"]
-        )
-
-    def done(self, person, result):
-        messages.success(self.request, f"{person.username} is unlocked.")
-        return super().done(person, result)
 
 
 # --- Creation ---------------------------------------------------------------------------------
