@@ -6,4 +6,6 @@ class AssaysConfig(AppConfig):
     verbose_name = "Assays and instruments"
 
     def ready(self) -> None:
-        from assays import receivers  # noqa: F401, PLC0415  (connects the receivers once apps are ready)
+        from assays import history, receivers  # noqa: F401, PLC0415  (connects the receivers once apps are ready)
+
+        history.register()

@@ -13,7 +13,7 @@ from django.views.generic import DetailView, FormView
 from django_filters.views import FilterView
 
 from lims import file_store
-from lims.audit_trail import events_of
+from lims.audit_trail import events_of, history_of, model_label, parts_of
 from lims.roles import can_record_production, can_view_records
 
 
@@ -112,7 +112,18 @@ class RecordDetailView(ViewRecordsMixin, DetailView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["audit_events"] = events_of(self.object)
+        parts = parts_of(self.object)
+        if parts:
+            # A lot or batch: one history with its parts, runs and results (newest first).
+            events, truncated = history_of(self.object)
+            context.update(
+                audit_events=events,
+                audit_combined=parts,
+                audit_truncated=truncated,
+                audit_model_label=model_label(self.object),
+            )
+        else:
+            context["audit_events"] = events_of(self.object)
         context["model_name"] = self.model._meta.model_name
         return context
 

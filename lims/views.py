@@ -7,10 +7,10 @@ import json
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.views.generic import ListView
 
-from lims.audit_trail import AuditEventFilter, audit_events
+from lims.audit_trail import AuditEventFilter, audit_events, describe
 from lims.models import AuditChainCheck
 from lims.pages import PredicateRequiredMixin
 from lims.roles import can_view_audit_trail
@@ -30,10 +30,16 @@ class AuditTrailView(PredicateRequiredMixin, ListView):
 
     def get_queryset(self):
         self.filterset = AuditEventFilter(self.request.GET, queryset=audit_events())
+        if not self.filterset.is_valid():
+            # A filter that cannot be read (a malformed date) shows its error and no rows: the
+            # whole trail under a filter the reader believes applied would mislead.
+            return audit_events().none()
         return self.filterset.qs
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        # Codes, names and references of this page's rows, one query per model referenced.
+        context["object_list"] = describe(context["object_list"])
         params = self.request.GET.copy()
         params.pop("page", None)
         context.update(filter=self.filterset, query=params.urlencode())
@@ -51,7 +57,17 @@ def audit_trail_csv(request):
     """The filtered audit trail as CSV, streamed so a long trail never sits in memory."""
     if not can_view_audit_trail(request.user):
         raise PermissionDenied("Your role does not allow this.")
-    events = AuditEventFilter(request.GET, queryset=audit_events()).qs
+    filterset = AuditEventFilter(request.GET, queryset=audit_events())
+    if not filterset.is_valid():
+        problems = "; ".join(
+            f"{filterset.form.fields[name].label if name in filterset.form.fields else name}: "
+            + " ".join(messages)
+            for name, messages in filterset.form.errors.items()
+        )
+        return HttpResponseBadRequest(
+            f"The filter cannot be read: {problems}", content_type="text/plain"
+        )
+    events = filterset.qs
     writer = csv.writer(_Echo())
 
     def rows():
