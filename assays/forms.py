@@ -430,8 +430,13 @@ class WorksheetHeaderForm(BootstrapMixin, _RunFieldsForm):
                     max_length=40,
                     initial=analyte.unit,
                     label=f"Unit of {analyte.name}",
+                    # Shown under the column's heading, without a <label> of its own.
                     widget=forms.TextInput(
-                        attrs={"class": "form-control form-control-sm", "size": 8}
+                        attrs={
+                            "class": "form-control form-control-sm",
+                            "size": 8,
+                            "aria-label": f"Unit of {analyte.name}",
+                        }
                     ),
                 )
 

@@ -403,6 +403,7 @@ def test_every_cell_is_labelled_with_its_sample_and_column(technician, lots):
     assert f'aria-label="{lots[0].code}: Protein concentration"' in html
     assert f'aria-label="{lots[0].code}: Sample"' in html
     assert 'aria-label="Row 2: Absorbance 562 nm"' in html
+    assert 'aria-label="Unit of Protein concentration"' in html
     rows = response.context["rows"]
     assert len(rows.forms) == 1 + 8
     for form in rows.forms:
