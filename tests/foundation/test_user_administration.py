@@ -8,12 +8,14 @@ user ID used before, no reason, a role that does not exist, administration mixed
 on the form and write nothing (21 CFR 11.10(d), (g), 11.300(a), (b), (d); EU GMP Annex 11 §12).
 """
 
+import io
 import re
 
 import psycopg
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -611,3 +613,33 @@ def test_the_app_role_removes_a_role_link_and_its_event_stays(analyst):
         ):
             with pytest.raises(psycopg.Error), conn.transaction():
                 conn.execute(tamper)
+
+
+# --- The first administrator, from the shell --------------------------------------------------
+
+
+def test_the_first_administrator_is_created_by_a_command_and_audited(db):
+    out = io.StringIO()
+    call_command(
+        "create_administrator",
+        "first.admin",
+        "--first-name=Fay",
+        "--last-name=First",
+        "--reason=Installation IQ step 7",
+        stdout=out,
+    )
+    temporary = out.getvalue().rsplit(": ", 1)[1].strip()
+    first = User.objects.get(username="first.admin")
+    assert roles_of(first) == {"admin"} and first.is_staff and not first.is_superuser
+    assert first.must_change_password and first.check_password(temporary)
+    created = AuditEvent.objects.get(
+        pgh_obj_model="lims.User", pgh_obj_id=str(first.pk), pgh_label="insert"
+    )
+    assert (created.username, created.reason) == ("system", "Installation IQ step 7")
+
+    before = written()
+    with pytest.raises(CommandError, match="never reused"):
+        call_command(
+            "create_administrator", "First.Admin", "--first-name=A", "--last-name=B", stdout=out
+        )
+    assert written() == before
