@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from batches.events import lot_status_changed
@@ -429,7 +429,8 @@ def _check_correctable(record: GmpRecord, changed: Iterable[str]) -> None:
         try:
             field = model._meta.get_field(name)
         except FieldDoesNotExist:
-            errors["__all__"] = f"{model._meta.verbose_name.capitalize()} has no field '{name}'."
+            what = str(model._meta.verbose_name).capitalize()
+            errors["__all__"] = f"{what} has no field '{name}'."
             continue
         label = str(getattr(field, "verbose_name", name)).capitalize()
         if name in _STATUS_FIELDS:
@@ -445,7 +446,7 @@ def _check_correctable(record: GmpRecord, changed: Iterable[str]) -> None:
             )
         elif (model, name) in _NOT_CORRECTED_WHY:
             why = _NOT_CORRECTED_WHY[(model, name)]
-        elif not getattr(field, "editable", False) or field.primary_key:
+        elif not getattr(field, "editable", False) or getattr(field, "primary_key", False):
             why = f"{label} identifies the record: it is never corrected."
         elif allowed is not None and name not in allowed:
             why = f"{label} is not corrected: void the record and record it again."
@@ -464,8 +465,8 @@ def check_lot_not_locked(lot: ExosomeLot | None) -> None:
         raise ValidationError(reason)
 
 
-def _lots_made_from(record: GmpRecord):
-    """The lots (voided or not) made from a run, harvest, culture batch or passage."""
+def _lots_made_from(record: GmpRecord) -> QuerySet[ExosomeLot]:
+    """The lots made from a run, harvest, culture batch or passage (voided ones too)."""
     if isinstance(record, IsolationRun):
         return ExosomeLot.objects.filter(sources__run=record, sources__voided_at__isnull=True)
     if isinstance(record, Harvest):
@@ -840,16 +841,18 @@ def record_void(
     locked.voided_by = actor
     locked.void_reason = reason
     fields = ["voided_at", "voided_by", "void_reason"]
-    position = locked.location if isinstance(locked, Aliquot) else None
-    if position is not None:
-        locked.location = None
+    # A voided vial leaves its storage position free (its move recorded below).
+    vial = locked if isinstance(locked, Aliquot) else None
+    position = vial.location if vial is not None else None
+    if vial is not None and position is not None:
+        vial.location = None
         fields.append("location")
     with audit_context(actor=actor, reason=reason):
         locked.save(update_fields=fields)
-    if position is not None:
+    if vial is not None and position is not None:
         _save_new(
             AliquotMove(
-                aliquot=locked, from_location=position, to_location=None, reason=f"Voided: {reason}"
+                aliquot=vial, from_location=position, to_location=None, reason=f"Voided: {reason}"
             ),
             actor=actor,
             reason=reason,
