@@ -3,6 +3,8 @@ all or nothing and audited; the grid read from the position codes in a constant 
 queries, each cell a labelled link; vials placed and moved through aliquot_move, never two in
 one position; only technicians write."""
 
+import html
+import re
 from decimal import Decimal
 
 import pytest
@@ -351,3 +353,15 @@ def test_only_technicians_place_vials(client, personas, technician, role):
 
 def test_an_unknown_position_is_404(tech_client):
     assert tech_client.get(reverse("batches:storage_place", args=[999999])).status_code == 404
+
+
+def test_a_position_links_to_its_box_whatever_characters_its_names_hold(tech_client, technician):
+    where = {"freezer": "ULT & co/2", "rack": "R#1", "box": "B?1"}
+    position = services.storage_location_create(actor=technician, position="A1", **where)
+    body = tech_client.get(position.get_absolute_url()).content.decode()
+    (link,) = re.findall(
+        r'href="([^"]*)"><i class="bi bi-grid-3x3" aria-hidden="true"></i> Show box', body
+    )
+    response = tech_client.get(html.unescape(link))
+    assert response.status_code == 200
+    assert response.context["grid"].positions == 1
