@@ -1,6 +1,7 @@
 """User administration in a real browser (issue 12 item 2): an administrator follows the Users
-link, filters the list (htmx swaps the table in place), creates a person, reads the temporary
-password once, and the new person signs in with it and is sent to choose their own."""
+link of the account menu, filters the list (htmx swaps the table in place), creates a person, reads the temporary
+password once, and the new person signs in with it and is sent to choose their own. Each page
+passes axe (WCAG 2.2 A/AA, as tests/browser/test_accessibility.py checks the main pages)."""
 
 import re
 
@@ -11,6 +12,7 @@ from playwright.sync_api import Page, expect
 from lims.models import User
 from tests import factories
 from tests.browser.conftest import FAILURES
+from tests.browser.test_accessibility import axe_findings
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -29,6 +31,7 @@ def test_an_administrator_creates_a_person_from_the_users_pages(
 ):
     url = live_server.url
     _sign_in(page, url, admin_user.username, factories.PASSWORD)
+    page.click("#user-menu")  # the account menu, beside Security
     page.click("nav a:has-text('Users')")
     expect(page.locator("h1")).to_have_text("Users")
     rows = page.locator("table.user-list tbody tr")
@@ -41,8 +44,10 @@ def test_an_administrator_creates_a_person_from_the_users_pages(
     assert "role=qa" in page.url
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "users_list.png"), full_page=True)
+    findings = axe_findings(page, "users list")
 
     page.click("a:has-text('New user')")
+    findings += axe_findings(page, "new user")
     page.fill("#id_username", "nina.north")
     page.fill("#id_first_name", "Nina")
     page.fill("#id_last_name", "North")
@@ -59,6 +64,8 @@ def test_an_administrator_creates_a_person_from_the_users_pages(
     expect(page.locator("table.user-history")).to_contain_text("Role given: Analyst")
     assert temporary not in page.content()
     page.screenshot(path=str(SHOTS / "users_detail.png"), full_page=True)
+    findings += axe_findings(page, "a person's page")
+    assert not findings, "\n".join(findings)
 
     # The new person signs in with the temporary password and must choose their own.
     context = browser.new_context(viewport={"width": 1280, "height": 900})
