@@ -92,6 +92,8 @@ def lot_follow_testing(lot_id: int) -> ExosomeLot:
     (a quarantine, a disposition) is serialised with this and its move is the one seen here.
     """
     lot = ExosomeLot.objects.select_for_update().get(pk=lot_id)
+    if lot.is_voided:  # entered in error: it is not tested, whatever was recorded against it
+        return lot
     if lot.status == ExosomeLot.Status.IN_PROCESS:
         first = first_result(lot.pk)
         if first is None:

@@ -8,14 +8,14 @@ tasks keep current (release.tasks) and the disposition renews under the lot's lo
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db.models import Max, Prefetch, Q
+from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q
 from django.utils import timezone
 
-from assays.models import AssayRun, Result, RunReagentUse
+from assays.models import AssayRun, Result, RunReagentUse, RunSample
 from assays.qc_selectors import TrendAlert, out_of_trend
 from assays.selectors import calibration_state
 from batches.genealogy import lot_genealogy
-from batches.models import LOCKED_STATUSES, Aliquot, CultureBatch, ExosomeLot
+from batches.models import LOCKED_STATUSES, Aliquot, CultureBatch, ExosomeLot, LotSource
 from lims.models import AuditEvent
 from lims.signatures import is_valid
 from release.deviations import related_deviations
@@ -282,34 +282,245 @@ def release_blockers(lot: ExosomeLot) -> list[Blocker]:
 
     A read of the stored evaluation (release.tasks keeps it current; the disposition
     re-evaluates under the lot's lock before it decides)."""
-    blockers = []
-    if lot.status != ExosomeLot.Status.UNDER_REVIEW:
-        blockers.append(
-            Blocker(
-                "lot_not_under_review",
-                f"The lot is {lot.get_status_display().lower()}: only a lot under review "
-                "can be released.",
-                _ref("lot", lot.pk, lot.code),
+    return release_blockers_of([lot])[lot.pk]
+
+
+def release_blockers_of(lots: list[ExosomeLot]) -> dict[int, list[Blocker]]:
+    """release_blockers of each lot, read together: a fixed number of queries however many
+    lots (the release dashboard shows every lot not yet decided)."""
+    lots = list(lots)
+    out: dict[int, list[Blocker]] = {}
+    for lot in lots:
+        out[lot.pk] = []
+        if lot.status != ExosomeLot.Status.UNDER_REVIEW:
+            out[lot.pk].append(
+                Blocker(
+                    "lot_not_under_review",
+                    f"The lot is {lot.get_status_display().lower()}: only a lot under review "
+                    "can be released.",
+                    _ref("lot", lot.pk, lot.code),
+                )
             )
-        )
-    if lot.is_locked:
-        return blockers
-    evaluations = list(
-        CriterionEvaluation.objects.filter(lot=lot)
+    open_lots = [lot for lot in lots if not lot.is_locked]
+    if not open_lots:
+        return out
+    ids = [lot.pk for lot in open_lots]
+    evaluations: dict[int, list[CriterionEvaluation]] = {pk: [] for pk in ids}
+    for e in (
+        CriterionEvaluation.objects.filter(lot__in=ids)
         .select_related("criterion")
         .order_by("criterion__position", "criterion_id")
+    ):
+        evaluations[e.lot_id].append(e)
+    unjudged = [pk for pk in ids if not evaluations[pk]]
+    judged = _judged(unjudged, "lot", Specification.Product.DRUG_SUBSTANCE)
+    batches = _source_batches(ids)
+    source = _source_batch_blockers_of(batches)
+    unreviewed = _unreviewed_runs_of(ids, batches)
+    invalid = _invalid_runs_of(ids)
+    deviations = _related_deviations_of(ids, batches)
+    for lot in open_lots:
+        out[lot.pk] += _evaluation_blockers(
+            evaluations[lot.pk], what="lot", judged_by=lambda pk=lot.pk: judged.get(pk)
+        )
+        out[lot.pk] += source[lot.pk]
+        out[lot.pk] += unreviewed[lot.pk]
+        out[lot.pk] += invalid[lot.pk]
+        # The deviations of the lot and of its genealogy (a batch's OOS included).
+        out[lot.pk] += _deviation_blockers(
+            deviations[lot.pk], confirmed="the lot can only be rejected"
+        )
+    return out
+
+
+def _judged(pks: list[int], field: str, product: str) -> dict[int, bool]:
+    """Which of these lots or batches (without evaluations) a specification would judge: the
+    version fixed for it, or the one effective now (judging_specification). Two queries."""
+    if not pks:
+        return {}
+    fixed = set(
+        LotSpecification.objects.filter(**{f"{field}__in": pks}).values_list(field, flat=True)
     )
-    blockers += _evaluation_blockers(
-        evaluations, what="lot", judged_by=lambda: judging_specification(lot=lot)
+    effective = effective_specification(product) is not None
+    return {pk: True for pk in pks if pk in fixed or effective}
+
+
+def _source_batches(lot_ids: list[int]) -> dict[int, list[CultureBatch]]:
+    """The culture batches each lot was made from (through its isolation runs' harvests), by
+    code. Two queries."""
+    pairs = set(
+        LotSource.objects.filter(lot__in=lot_ids, run__inputs__harvest__batch__isnull=False)
+        .values_list("lot", "run__inputs__harvest__batch")
+        .distinct()
     )
-    blockers += source_batch_blockers(lot)
-    blockers += unreviewed_run_blockers(lot)
-    blockers += invalid_run_blockers(lot)
-    # The deviations of the lot and of its genealogy (a batch's OOS included).
-    blockers += _deviation_blockers(
-        related_deviations(lot), confirmed="the lot can only be rejected"
+    batches = CultureBatch.objects.in_bulk({batch for _, batch in pairs})
+    out: dict[int, list[CultureBatch]] = {pk: [] for pk in lot_ids}
+    for lot_id, batch_id in pairs:
+        out[lot_id].append(batches[batch_id])
+    for its in out.values():
+        its.sort(key=lambda b: (b.code, b.pk))
+    return out
+
+
+def _source_batch_blockers_of(batches: dict[int, list[CultureBatch]]) -> dict[int, list]:
+    all_batches = {b.pk: b for bs in batches.values() for b in bs}
+    by_batch: dict[int | None, list[CriterionEvaluation]] = {pk: [] for pk in all_batches}
+    for e in (
+        CriterionEvaluation.objects.filter(culture_batch__in=list(all_batches))
+        .select_related("criterion")
+        .order_by("criterion__position", "criterion_id")
+    ):
+        by_batch[e.culture_batch_id].append(e)
+    judged = _judged(
+        [pk for pk in all_batches if not by_batch[pk]],
+        "culture_batch",
+        Specification.Product.SOURCE_CELLS,
     )
-    return blockers
+    out: dict[int, list[Blocker]] = {}
+    for lot_id, its_batches in batches.items():
+        out[lot_id] = []
+        for batch in its_batches:
+            inner = _evaluation_blockers(
+                by_batch[batch.pk], what="batch", judged_by=lambda pk=batch.pk: judged.get(pk)
+            )
+            for b in inner:
+                code = (
+                    "source_batch_failed"
+                    if b.code == "criterion_failed"
+                    else "source_batch_incomplete"
+                )
+                out[lot_id].append(
+                    Blocker(
+                        code,
+                        f"Source culture batch {batch.code}: {b.message}",
+                        _ref("culture_batch", batch.pk, batch.code),
+                    )
+                )
+    return out
+
+
+def _runs_by_lot(samples, lots_of_batch: dict[int, set[int]], lot_ids: list[int]):
+    """{lot id: {run id: run}} of the runs these RunSamples (with `aliquot_lot` annotated) put
+    on each lot, in the samples' order."""
+    wanted = set(lot_ids)
+    out: dict[int, dict[int, AssayRun]] = {pk: {} for pk in lot_ids}
+    for sample in samples:
+        targets = {sample.lot_id, sample.aliquot_lot} | lots_of_batch.get(
+            sample.culture_batch_id, set()
+        )
+        for lot_id in targets & wanted:
+            out[lot_id].setdefault(sample.run_id, sample.run)
+    return out
+
+
+def _unreviewed_runs_of(
+    lot_ids: list[int], batches: dict[int, list[CultureBatch]]
+) -> dict[int, list[Blocker]]:
+    """Runs on the lots, their vials or their source culture batches that count (not
+    invalidated) but have no second-person review yet. One query."""
+    lots_of_batch: dict[int, set[int]] = {}
+    for lot_id, its_batches in batches.items():
+        for b in its_batches:
+            lots_of_batch.setdefault(b.pk, set()).add(lot_id)
+    samples = (
+        RunSample.objects.filter(run__status=AssayRun.Status.RECORDED)
+        .filter(
+            Q(lot__in=lot_ids)
+            | Q(aliquot__lot__in=lot_ids)
+            | Q(culture_batch__in=list(lots_of_batch))
+        )
+        .annotate(aliquot_lot=F("aliquot__lot"))
+        .select_related("run__assay")
+        .order_by("run__started_at", "run_id")
+    )
+    runs = _runs_by_lot(samples, lots_of_batch, lot_ids)
+    return {
+        lot_id: [
+            Blocker(
+                "run_unreviewed",
+                f"Run {run} ({run.assay.name}) has not been reviewed by a second person.",
+                _ref("run", run.pk, str(run)),
+            )
+            for run in its_runs.values()
+        ]
+        for lot_id, its_runs in runs.items()
+    }
+
+
+def _invalid_runs_of(lot_ids: list[int]) -> dict[int, list[Blocker]]:
+    """Invalid runs of the lots (failed system suitability, or invalidated) whose assay has no
+    valid run recorded on the lot since: a retest is owed. One query."""
+    samples = (
+        RunSample.objects.filter(Q(lot__in=lot_ids) | Q(aliquot__lot__in=lot_ids))
+        .annotate(aliquot_lot=F("aliquot__lot"))
+        .select_related("run__assay")
+        .order_by("run__started_at", "run_id")
+    )
+    out: dict[int, list[Blocker]] = {}
+    for lot_id, its in _runs_by_lot(samples, {}, lot_ids).items():
+        runs = list(its.values())
+        out[lot_id] = []
+        for run in runs:
+            if run.status != AssayRun.Status.INVALIDATED:
+                continue
+            replaced = any(
+                other.assay.code == run.assay.code
+                and other.status != AssayRun.Status.INVALIDATED
+                and other.pk > run.pk  # recorded after it
+                for other in runs
+            )
+            if not replaced:
+                out[lot_id].append(
+                    Blocker(
+                        "run_invalid",
+                        f"Run {run} ({run.assay.name}) is invalid ({run.status_reason}); no "
+                        "valid run has replaced it.",
+                        _ref("run", run.pk, str(run)),
+                    )
+                )
+    return out
+
+
+def _related_deviations_of(
+    lot_ids: list[int], batches: dict[int, list[CultureBatch]]
+) -> dict[int, list[Deviation]]:
+    """release.deviations.related_deviations of each lot: its own, its genealogy's (culture
+    batches, isolation runs) and its vials' storage positions'. Two queries."""
+    runs_of: dict[int, set[int]] = {pk: set() for pk in lot_ids}
+    for lot_id, run_id in LotSource.objects.filter(lot__in=lot_ids).values_list("lot", "run"):
+        runs_of[lot_id].add(run_id)
+    lots_of_batch: dict[int, set[int]] = {}
+    for lot_id, its_batches in batches.items():
+        for b in its_batches:
+            lots_of_batch.setdefault(b.pk, set()).add(lot_id)
+    lots_of_run: dict[int, set[int]] = {}
+    for lot_id, run_ids in runs_of.items():
+        for run_id in run_ids:
+            lots_of_run.setdefault(run_id, set()).add(lot_id)
+    rows = (
+        Deviation.objects.filter(
+            Q(lot__in=lot_ids)
+            | Q(culture_batch__in=list(lots_of_batch))
+            | Q(isolation_run__in=list(lots_of_run))
+            | Q(storage_location__aliquot__lot__in=lot_ids)
+        )
+        .annotate(stored_lot=F("storage_location__aliquot__lot"))
+        .order_by("created_at", "pk")
+    )
+    wanted = set(lot_ids)
+    out: dict[int, list[Deviation]] = {pk: [] for pk in lot_ids}
+    seen: set[tuple[int, int]] = set()
+    for d in rows:
+        concerned = (
+            {d.lot_id, d.stored_lot}
+            | lots_of_batch.get(d.culture_batch_id, set())
+            | lots_of_run.get(d.isolation_run_id, set())
+        ) & wanted
+        for lot_id in concerned:
+            if (lot_id, d.pk) not in seen:
+                seen.add((lot_id, d.pk))
+                out[lot_id].append(d)
+    return out
 
 
 def unreviewed_run_blockers(lot: ExosomeLot) -> list[Blocker]:
@@ -581,6 +792,15 @@ def changes_after_entry(lot, runs=None) -> list:
 # --- Dashboard -------------------------------------------------------------------------------
 
 
+# What the board names first on a lot's card (the rest keep release_blockers' order).
+BOARD_PRIORITY = {
+    code: i
+    for i, code in enumerate(
+        ("criterion_failed", "source_batch_failed", "oos_confirmed", "oos_open", "deviation_open")
+    )
+}
+
+
 @dataclass
 class BoardLot:
     lot: ExosomeLot
@@ -589,7 +809,10 @@ class BoardLot:
 
     @property
     def first_blockers(self) -> list[Blocker]:
-        return self.blockers[:3]
+        """The three the board shows: failures and open investigations before what is merely
+        missing, so that a lot with an open OOS says so on its card."""
+        last = len(BOARD_PRIORITY)
+        return sorted(self.blockers, key=lambda b: BOARD_PRIORITY.get(b.code, last))[:3]
 
     @property
     def certificate(self):
@@ -605,27 +828,47 @@ class BoardColumn:
 
 
 def release_board() -> list[BoardColumn]:
-    """Lots by status, at most DASHBOARD_CAP each, with what blocks the ones still undecided.
+    """Every lot not yet decided, by status (in process, in testing, under review, quarantined),
+    with what blocks each one, and the lots decided lately. At most DASHBOARD_CAP lots a column,
+    those with a deviation or OOS investigation still open first, so that no such lot is ever
+    left out of the board.
 
-    release_blockers reads a bounded number of rows per lot; the cap keeps a page (and a
-    5-second poll) bounded whatever the number of lots.
+    A fixed number of queries however many lots (release_blockers_of reads them together):
+    the page and its 5-second poll cost the same with 10 lots or 10,000.
     """
     status = ExosomeLot.Status
-    columns = []
-    for key, title in (
+    undecided = (
+        (status.IN_PROCESS, "In process"),
         (status.IN_TESTING, "In testing"),
         (status.UNDER_REVIEW, "Under review"),
         (status.QUARANTINED, "Quarantined"),
-    ):
-        lots = ExosomeLot.objects.filter(status=key).order_by("manufactured_on", "pk")
-        columns.append(
-            BoardColumn(
-                key,
-                title,
-                [BoardLot(lot, release_blockers(lot)) for lot in lots[:DASHBOARD_CAP]],
-                lots.count(),
-            )
+    )
+    totals = dict(
+        ExosomeLot.objects.filter(status__in=[key for key, _ in undecided], voided_at__isnull=True)
+        .values_list("status")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    open_deviation = Deviation.objects.filter(lot=OuterRef("pk")).exclude(
+        status=Deviation.Status.CLOSED
+    )
+    shown: dict[str, list[ExosomeLot]] = {}
+    for key, _ in undecided:
+        shown[key] = list(
+            ExosomeLot.objects.filter(status=key, voided_at__isnull=True)
+            .alias(has_open_deviation=Exists(open_deviation))
+            .order_by("-has_open_deviation", "manufactured_on", "pk")[:DASHBOARD_CAP]
         )
+    blockers = release_blockers_of([lot for lots in shown.values() for lot in lots])
+    columns = [
+        BoardColumn(
+            key,
+            title,
+            [BoardLot(lot, blockers[lot.pk]) for lot in shown[key]],
+            totals.get(key, 0),
+        )
+        for key, title in undecided
+    ]
     since = timezone.now() - timedelta(days=RECENT_RELEASE_DAYS)
     final = Prefetch(
         "dispositions",

@@ -238,3 +238,23 @@ def test_the_catch_up_moves_a_lot_whose_announcement_was_lost(
 
     lot.refresh_from_db()
     assert lot.status == ExosomeLot.Status.IN_TESTING
+
+
+def test_a_voided_lot_is_never_moved(technician, django_capture_on_commit_callbacks):
+    lot = factories.lot(technician)
+    with django_capture_on_commit_callbacks() as announced:
+        run = assay_services.run_record(
+            assay_code="TEM",
+            results=results_for(lot, PASSING["TEM"]),
+            source=AssayRun.Source.MANUAL,
+            actor=technician,
+            reagent_lots=factories.reagents_for("TEM"),
+            started_at=factories.run_times("TEM", hours_ago=0)[0],
+        )
+    batch_services.record_void(lot, actor=technician, reason="Registered twice")
+    for send in announced:
+        send()
+
+    lot.refresh_from_db()
+    assert lot.status == ExosomeLot.Status.IN_PROCESS
+    assert tasks.lots_follow_run(run.pk) == ["in_process"]

@@ -58,3 +58,121 @@ def test_the_board_costs_a_bounded_number_of_queries_per_undecided_lot(
     client.get(url)  # the first look fixes their specification version
     per_lot = (_queries(client, url) - base) / 3
     assert per_lot <= 25, per_lot
+
+
+def _open_oos(actor, lot, n):
+    from release import deviations
+
+    for i in range(n):
+        deviations.deviation_open(
+            actor=actor,
+            kind="oos",
+            title=f"OOS {i + 1}",
+            description="Result out of specification",
+            lot=lot,
+        )
+
+
+def test_every_lot_not_yet_decided_is_on_the_board_a_lot_in_process_with_open_oos_first(
+    technician, analyst
+):
+    """A lot with three open OOS investigations that nobody moved out of "in process" was on
+    no column: now every lot not released or rejected has one, those with an open deviation
+    at the top of theirs."""
+    waiting = [factories.lot(technician) for _ in range(3)]
+    troubled = factories.lot(technician)
+    _open_oos(analyst, troubled, 3)
+
+    page = signed_in(analyst).get(reverse("release:dashboard_board"))
+
+    column = page.content.decode().split('data-status="in_process"')[1].split("</section>")[0]
+    assert "In process" in page.content.decode()
+    codes = [lot.code for lot in (troubled, *waiting)]
+    assert all(code in column for code in codes)
+    assert column.index(troubled.code) < min(column.index(lot.code) for lot in waiting)
+    assert "OOS investigation" in column and "is open" in column
+
+
+def _board_queries(client, django_assert_max_num_queries, limit=None):
+    url = reverse("release:dashboard_board")
+    if limit is None:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(url).status_code == 200
+        return len(ctx.captured_queries)
+    with django_assert_max_num_queries(limit):
+        assert client.get(url).status_code == 200
+    return limit
+
+
+def test_the_board_costs_the_same_queries_however_many_lots(
+    passing_lot, oos_lot, technician, analyst, django_assert_max_num_queries
+):
+    from tests.release.helpers import PASSING, record_manual_run
+
+    client = signed_in(analyst)
+    in_process = factories.lot(technician)
+    _open_oos(analyst, in_process, 1)
+    record_manual_run(technician, factories.lot(technician), "NTA", PASSING["NTA"])
+    quarantined = factories.lot(technician)
+    services.lot_set_status(actor=technician, lot=quarantined, to="quarantined", reason="Hold")
+    client.get(reverse("release:dashboard_board"))
+    base = _board_queries(client, django_assert_max_num_queries)
+
+    for _ in range(4):
+        lot = factories.lot(technician)
+        _open_oos(analyst, lot, 2)
+        record_manual_run(technician, factories.lot(technician), "TEM", PASSING["TEM"])
+        held = factories.lot(technician)
+        services.lot_set_status(actor=technician, lot=held, to="quarantined", reason="Hold")
+
+    _board_queries(client, django_assert_max_num_queries, limit=base)
+
+
+def test_the_board_reads_the_same_blockers_as_each_lot_s_own_review(
+    passing_lot, oos_lot, technician, analyst
+):
+    """The dashboard reads the blockers of all its lots together; they are the ones each lot's
+    review reads on its own (the per-lot reads of genealogy, runs and deviations)."""
+    from release import selectors
+    from release.deviations import related_deviations
+    from release.models import CriterionEvaluation
+    from release.specifications import judging_specification
+    from tests.release.helpers import PASSING, record_manual_run
+
+    in_process = factories.lot(technician)
+    _open_oos(analyst, in_process, 2)
+    testing = factories.lot(technician)
+    record_manual_run(technician, testing, "NTA", PASSING["NTA"])
+    record_manual_run(technician, testing, "ENDOTOXIN", [("endotoxin", 0.1), ("spike_recovery", 5)])
+    lots = [passing_lot, oos_lot, in_process, testing]
+    for lot in lots:
+        lot.refresh_from_db()
+
+    together = selectors.release_blockers_of(lots)
+
+    def one_by_one(lot):
+        out = []
+        if lot.status != "under_review":
+            out.append("lot_not_under_review")
+        evaluations = list(
+            CriterionEvaluation.objects.filter(lot=lot)
+            .select_related("criterion")
+            .order_by("criterion__position", "criterion_id")
+        )
+        out += selectors._evaluation_blockers(
+            evaluations, what="lot", judged_by=lambda: judging_specification(lot=lot)
+        )
+        out += selectors.source_batch_blockers(lot)
+        out += selectors.unreviewed_run_blockers(lot)
+        out += selectors.invalid_run_blockers(lot)
+        out += selectors._deviation_blockers(
+            related_deviations(lot), confirmed="the lot can only be rejected"
+        )
+        return [b if isinstance(b, str) else (b.code, b.message, b.object) for b in out]
+
+    for lot in lots:
+        got = [(b.code, b.message, b.object) for b in together[lot.pk]]
+        got = ["lot_not_under_review" if g[0] == "lot_not_under_review" else g for g in got]
+        assert got == one_by_one(lot), lot.code
+    assert {b.code for b in together[testing.pk]} >= {"run_invalid", "run_unreviewed"}
+    assert {b.code for b in together[in_process.pk]} >= {"oos_open", "not_evaluated"}
