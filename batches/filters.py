@@ -1,6 +1,12 @@
 """Filters for production-record lists (one filterset per model serves the pages and the API)."""
 
+from datetime import date, timedelta
+
 import django_filters as filters
+from django.conf import settings
+from django.db.models import DateField, F, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from batches.models import (
     Aliquot,
@@ -9,9 +15,49 @@ from batches.models import (
     Donor,
     ExosomeLot,
     IsolationRun,
+    Passage,
     ReagentLot,
     StorageLocation,
 )
+
+# Vials that are still somewhere in the building (not used, shipped or destroyed).
+VIALS_IN_HAND = (
+    Aliquot.Status.QUARANTINE,
+    Aliquot.Status.AVAILABLE,
+    Aliquot.Status.REJECTED,
+    Aliquot.Status.RETAIN,
+)
+
+
+def with_last_passage(queryset: QuerySet[CultureBatch]) -> QuerySet[CultureBatch]:
+    """Annotate `last_passaged_on`: the seeding date of the batch's last passage (not voided),
+    or the day it was started when it has none yet."""
+    last = (
+        Passage.objects.filter(batch=OuterRef("pk"), voided_at__isnull=True)
+        .order_by("-seeded_on", "-number")
+        .values("seeded_on")[:1]
+    )
+    return queryset.annotate(
+        last_passaged_on=Coalesce(Subquery(last, output_field=DateField()), F("started_on"))
+    )
+
+
+def due_passage(queryset: QuerySet[CultureBatch], on: date | None = None):
+    """Batches in culture whose last passage (or start) is PASSAGE_INTERVAL_DAYS old or more,
+    the longest waiting first."""
+    on = on or timezone.localdate()
+    since = on - timedelta(days=settings.PASSAGE_INTERVAL_DAYS)
+    return (
+        with_last_passage(queryset)
+        .filter(status=CultureBatch.Status.IN_CULTURE, voided_at__isnull=True)
+        .filter(last_passaged_on__lte=since)
+        .order_by("last_passaged_on", "pk")
+    )
+
+
+def vials_to_place(queryset: QuerySet[Aliquot]) -> QuerySet[Aliquot]:
+    """Vials in hand (not voided) with no storage position."""
+    return queryset.filter(location__isnull=True, voided_at__isnull=True, status__in=VIALS_IN_HAND)
 
 
 class DonorFilter(filters.FilterSet):
@@ -45,10 +91,15 @@ class CultureBatchFilter(filters.FilterSet):
     code = filters.CharFilter(lookup_expr="icontains")
     started_after = filters.DateFilter(field_name="started_on", lookup_expr="gte")
     started_before = filters.DateFilter(field_name="started_on", lookup_expr="lte")
+    passage_due = filters.BooleanFilter(method="filter_passage_due", label="Passage due")
 
     class Meta:
         model = CultureBatch
-        fields = ["code", "status", "cell_bank", "started_after", "started_before"]
+        fields = ["code", "status", "cell_bank", "started_after", "started_before", "passage_due"]
+
+    def filter_passage_due(self, queryset, name, value):
+        due = due_passage(CultureBatch.objects.all()).values("pk")
+        return queryset.filter(pk__in=due) if value else queryset.exclude(pk__in=due)
 
 
 class IsolationRunFilter(filters.FilterSet):
@@ -72,10 +123,15 @@ class AliquotFilter(filters.FilterSet):
     barcode = filters.CharFilter(lookup_expr="icontains")
     lot = filters.CharFilter(field_name="lot__code", lookup_expr="icontains", label="Lot")
     freezer = filters.CharFilter(field_name="location__freezer", label="Freezer")
+    to_place = filters.BooleanFilter(method="filter_to_place", label="To place in storage")
 
     class Meta:
         model = Aliquot
-        fields = ["barcode", "lot", "status", "freezer"]
+        fields = ["barcode", "lot", "status", "freezer", "to_place"]
+
+    def filter_to_place(self, queryset, name, value):
+        to_place = vials_to_place(Aliquot.objects.all()).values("pk")
+        return queryset.filter(pk__in=to_place) if value else queryset.exclude(pk__in=to_place)
 
 
 class StorageLocationFilter(filters.FilterSet):

@@ -368,6 +368,13 @@ QPCR_REFERENCE_TARGETS = env.list(
     "QPCR_REFERENCE_TARGETS", default=["U6", "RNU6B", "RNU6-2", "miR-16", "cel-miR-39", "SNORD44"]
 )
 
+# --- Work queues of the home page (release.queues) ---------------------------------------
+# MSC are subcultured before confluence, every 3-4 days at the usual seeding densities: a batch
+# in culture whose last passage (or start) is this many days old is due one.
+PASSAGE_INTERVAL_DAYS = env.int("PASSAGE_INTERVAL_DAYS", default=4)
+# How many items each queue shows before its "see all" link.
+HOME_QUEUE_ITEMS = env.int("HOME_QUEUE_ITEMS", default=5)
+
 # --- Instruments ---------------------------------------------------------------------------
 INSTRUMENT_KEY_DAYS = env.int("INSTRUMENT_KEY_DAYS", default=365)
 
