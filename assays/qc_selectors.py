@@ -441,3 +441,24 @@ def out_of_trend(lot) -> list[TrendAlert]:
 def batch_passages(batch) -> list:
     """The batch's passages that are not voided, by number."""
     return list(batch.passages.filter(voided_at__isnull=True).order_by("number"))
+
+
+# --- A metric's specification limits, from the layer that owns specifications -----------------
+
+# release (above assays) registers how a metric's LSL/USL are found in the effective
+# specification; assays never imports it (the layers: lims <- batches <- assays <- release).
+_SPECIFICATION_LIMITS: list = []
+
+
+def register_specification_limits(provider) -> None:
+    """`provider(code)` gives {"lsl", "usl", "unit", "source", "url"} or None."""
+    if provider not in _SPECIFICATION_LIMITS:
+        _SPECIFICATION_LIMITS.append(provider)
+
+
+def specification_limits(code: str) -> dict | None:
+    for provider in _SPECIFICATION_LIMITS:
+        found = provider(code)
+        if found is not None:
+            return found
+    return None

@@ -23,6 +23,7 @@ from assays import charts, control_baselines, qc_selectors, qc_services
 from assays.models import AssayRun, ControlBaseline, RecomputeJob
 from assays.qc import capability, control_limits, westgard
 from assays.qc_forms import BaselineProposeForm, RecomputeForm, TrendForm
+from assays.units import convert
 from lims.audit_trail import events_of
 from lims.forms import SignatureForm
 from lims.models import Signature
@@ -149,8 +150,12 @@ class TrendView(ViewRecordsMixin, TemplateView):
 
     The limits are the metric's approved control baseline (assays.control_baselines) when it
     has one; otherwise provisional: an established mean and SD given on the form, or the first
-    20 points of the series. Queries: the metric codes for the form, one for the points and
-    one for the metric's baselines, whatever the number of lots.
+    20 points of the series. The LSL and USL (for Ppk and the chart) are those typed, else the
+    effective specification's criterion for the metric (registered by release), so that nobody
+    types them each time. Typed mean and SD never override an approved baseline: values typed
+    from the lots being judged would hide a shift in them (CLSI C24). Queries: the metric codes
+    for the form, one for the points, one for the metric's baselines and one for the
+    specification's limits, whatever the number of lots.
     """
 
     template_name = "qc/trends.html"
@@ -183,8 +188,41 @@ class TrendView(ViewRecordsMixin, TemplateView):
                 else reverse("qc:baseline_propose")
             ),
         )
-        context.update(self._control_chart(points, data, approved))
+        context.update(self._spec_limits(data, points))
+        context.update(self._control_chart(points, data, approved, context))
+        self._show_defaults(form, data, approved, context)
         return context
+
+    def _spec_limits(self, data, points) -> dict:
+        """LSL and USL: typed on the form, else the specification's criterion for the metric
+        (converted into the points' unit), so that nobody types them each time."""
+        typed = {"lsl": data["lsl"], "usl": data["usl"]}
+        if typed["lsl"] is not None or typed["usl"] is not None:
+            return {**typed, "spec_limits": None, "spec_typed": True}
+        spec = qc_selectors.specification_limits(data["code"])
+        if spec is None:
+            return {**typed, "spec_limits": None, "spec_typed": False}
+        unit = points[0].unit if points else ""
+        limits = {}
+        for side in ("lsl", "usl"):
+            value = spec[side]
+            if value is not None and spec["unit"] and unit and spec["unit"] != unit:
+                try:
+                    value = convert(value, spec["unit"], unit)
+                except ValueError:
+                    return {**typed, "spec_limits": None, "spec_typed": False}
+            limits[side] = value
+        return {**limits, "spec_limits": spec, "spec_typed": False}
+
+    def _show_defaults(self, form, data, approved, context) -> None:
+        """The defaults a blank field stands for, shown in it (the placeholder)."""
+        if approved is not None and approved.assay_code == (data["assay"] or ""):
+            form.fields["mean"].widget.attrs["placeholder"] = f"{approved.mean:.6g} (baseline)"
+            form.fields["sd"].widget.attrs["placeholder"] = f"{approved.sd:.4g} (baseline)"
+        if context.get("spec_limits"):
+            for side in ("lsl", "usl"):
+                if context.get(side) is not None:
+                    form.fields[side].widget.attrs["placeholder"] = f"{context[side]:.6g} (spec)"
 
     def _limits(self, values, data, approved) -> dict:
         """mean, sd and where they come from: the approved baseline, else provisional."""
@@ -220,7 +258,7 @@ class TrendView(ViewRecordsMixin, TemplateView):
             ),
         }
 
-    def _control_chart(self, points, data, approved) -> dict:
+    def _control_chart(self, points, data, approved, limits_of_spec) -> dict:
         out = {"points": points, "unit": points[0].unit if points else ""}
         if not points:
             return out
@@ -246,7 +284,7 @@ class TrendView(ViewRecordsMixin, TemplateView):
             for i, (p, f) in enumerate(zip(points, flags, strict=True))
             if f
         ]
-        lsl, usl = data["lsl"], data["usl"]
+        lsl, usl = limits_of_spec["lsl"], limits_of_spec["usl"]  # typed, else the specification
         out["capability_min_n"] = control_limits.CAPABILITY_MIN_N
         # Ppk: the overall SD of the values (ISO 22514-2 performance), from 25 values only.
         if (lsl is not None or usl is not None) and control_limits.capability_shown(values.size):

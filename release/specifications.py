@@ -35,6 +35,39 @@ def effective_specification(product: str) -> Specification | None:
     return Specification.objects.filter(product=product, status="effective").first()
 
 
+def metric_specification_limits(code: str) -> dict | None:
+    """The specification limits of a QC metric (LSL, USL in the criterion's unit), from the
+    effective specifications' criteria that judge it: the trend chart's default limits, so
+    that nobody types them (a read, one query). None when no effective criterion has a
+    numeric limit for it; the first product's when several do."""
+    criteria = (
+        Criterion.objects.filter(
+            specification__status="effective",
+            specification__voided_at__isnull=True,
+            voided_at__isnull=True,
+            metric_code=code,
+        )
+        .exclude(comparator__in=["equals", "report"])
+        .select_related("specification")
+        .order_by("specification__product", "position", "pk")
+    )
+    for criterion in criteria:
+        c = Criterion.Comparator
+        lsl = criterion.lower if criterion.comparator in (c.BETWEEN, c.GTE, c.GT) else None
+        usl = criterion.upper if criterion.comparator in (c.BETWEEN, c.LTE, c.LT) else None
+        if lsl is None and usl is None:
+            continue
+        spec = criterion.specification
+        return {
+            "lsl": lsl,
+            "usl": usl,
+            "unit": criterion.unit,
+            "source": f"{spec}, criterion {criterion.test} ({criterion.acceptance})",
+            "url": spec.get_absolute_url(),
+        }
+    return None
+
+
 @transaction.atomic
 def specification_approve(*, signer: Signer, specification, comment: str = "") -> Specification:
     """QA approves a draft with an e-signature (meaning: approval)."""
