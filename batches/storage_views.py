@@ -52,6 +52,8 @@ class BoxView(ViewRecordsMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         params = self.request.GET
         freezer, rack, box = (params.get(k, "") for k in ("freezer", "rack", "box"))
+        if any("\x00" in name for name in (freezer, rack, box)):
+            raise Http404("No such box.")  # no stored name holds NUL, nor can PostgreSQL take it
         locations = list(storage.box_locations(freezer, rack, box))
         if not locations:
             raise Http404("No such box.")

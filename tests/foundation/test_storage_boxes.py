@@ -180,6 +180,8 @@ def test_a_position_outside_the_grid_is_listed_beside_it(tech_client, technician
 def test_an_unknown_box_is_404(tech_client):
     assert tech_client.get(box_url("nowhere", "R1", "B1")).status_code == 404
     assert tech_client.get(reverse("batches:storage_box")).status_code == 404
+    assert tech_client.get(box_url("ULT\x00", "R1", "B1")).status_code == 404
+    assert tech_client.get(box_url("U" * 5000, "R1", "B1")).status_code == 404
 
 
 def test_the_box_page_query_count_does_not_grow_with_its_vials(tech_client, technician):
