@@ -63,6 +63,14 @@ def test_a_scanned_barcode_and_enter_open_the_vial(live_server, technician, page
     page.wait_for_url(f"{live_server.url}{vials[1].get_absolute_url()}")
     expect(page.locator("h1")).to_contain_text(vials[1].barcode)
 
+    # The start of the lot code matches the lot and its vials: they are listed by kind.
+    page.goto(f"{live_server.url}/search/?q={lot.code[:-1]}")
+    expect(page.get_by_role("heading", name="Vials")).to_be_visible()
+    expect(page.get_by_role("link", name=vials[0].barcode)).to_be_visible()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "search-results.png"), full_page=True)
+    assert not _serious(page), "\n".join(_serious(page))
+
 
 def test_a_box_grid_is_accessible_and_works_from_the_keyboard(live_server, technician, page):
     where = {"freezer": "ULT-80-01", "rack": "R2", "box": "B9"}
