@@ -1,7 +1,8 @@
 """User administration in a real browser (issue 12 item 2): an administrator follows the Users
-link of the account menu, filters the list (htmx swaps the table in place), creates a person, reads the temporary
-password once, and the new person signs in with it and is sent to choose their own. Each page
-passes axe (WCAG 2.2 A/AA, as tests/browser/test_accessibility.py checks the main pages)."""
+link of the account menu, filters the list (htmx swaps the table in place), creates a person,
+reads the temporary password once, and the new person signs in with it and is sent to choose
+their own. Each page passes axe (WCAG 2.2 A/AA, as tests/browser/test_accessibility.py checks
+the main pages)."""
 
 import re
 
