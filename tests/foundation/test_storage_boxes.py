@@ -5,6 +5,7 @@ one position; only technicians write."""
 
 import html
 import re
+import threading
 from decimal import Decimal
 
 import pytest
@@ -367,3 +368,38 @@ def test_a_position_links_to_its_box_whatever_characters_its_names_hold(tech_cli
     response = tech_client.get(html.unescape(link))
     assert response.status_code == 200
     assert response.context["grid"].positions == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_technicians_laying_out_the_same_box_at_once_get_one_box(technician):
+    """Real threads, each with its own connection, released together: the box is laid out once,
+    and every other attempt waits for it and is refused by the check (not by a unique-index
+    failure, which "A01" beside "A1" would not even raise)."""
+    n = 4
+    barrier = threading.Barrier(n, timeout=30)
+    outcomes: list[object] = [None] * n
+
+    def lay_out(i):
+        try:
+            barrier.wait()
+            created = storage.box_create(
+                actor=technician, layout="9x9" if i % 2 else "10x10", **BOX
+            )
+            outcomes[i] = len(created)
+        except ValidationError as exc:
+            outcomes[i] = " ".join(exc.messages)
+        except Exception as exc:  # anything else is what the test is looking for
+            outcomes[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=lay_out, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    made = [o for o in outcomes if isinstance(o, int)]
+    refused = [o for o in outcomes if isinstance(o, str)]
+    assert len(made) == 1 and len(refused) == n - 1, outcomes
+    assert all("already has positions" in message for message in refused), refused
+    assert _box_positions().count() == made[0]
