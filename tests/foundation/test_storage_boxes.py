@@ -209,6 +209,10 @@ def test_the_overview_lists_freezers_racks_and_boxes_with_their_fill(tech_client
     assert "ULT-80-02" in body and "Rack R3" in body
     assert "5 / 81 vials" in body and "0 / 100 vials" in body
     assert box_url(**BOX).replace("&", "&amp;") in body
+    # A new box in a rack starts from that rack.
+    (new_box,) = re.findall(r'href="([^"]*)">Lay out a box in this rack', body)
+    form = tech_client.get(html.unescape(new_box)).context["form"]
+    assert (form.initial["freezer"], form.initial["rack"]) == ("ULT-80-02", "R3")
 
 
 def test_the_overview_query_count_does_not_grow_with_boxes(tech_client, technician):
