@@ -18,7 +18,7 @@ from assays.inputs import ResultInput, WorksheetRow
 from assays.models import Analyte, AssayDefinition, AssayRun, Instrument, InstrumentLogEntry
 from batches.forms import usable_reagent_lots
 from batches.models import ReagentLot
-from lims.forms import DATETIME, NO_AUTOFILL, BootstrapMixin, SignatureForm
+from lims.forms import DATETIME, NO_AUTOFILL, BootstrapMixin, CheckboxList, SignatureForm
 
 # ISO format, or a browser's date input shows an initial value as empty.
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -226,7 +226,7 @@ class _RunFieldsForm(forms.Form):
         self.fields["reagent_lots"] = ReagentLotChoiceField(
             queryset=usable_reagent_lots(),
             required=False,
-            widget=forms.SelectMultiple(attrs={"size": 5}),
+            widget=CheckboxList(),
             help_text=reagents_help(assay),
         )
         self.fields["backdate_reason"] = forms.CharField(
@@ -587,7 +587,7 @@ class InstrumentFileUploadForm(BootstrapMixin, forms.Form):
         self.fields["reagent_lots"] = ReagentLotChoiceField(
             queryset=usable_reagent_lots(),
             required=False,
-            widget=forms.SelectMultiple(attrs={"size": 5}),
+            widget=CheckboxList(),
             help_text=reagents_help()
             + " Some assays need a given kind (the LAL reagent of an endotoxin test).",
         )
