@@ -5,6 +5,8 @@ A shown value carries its exact stored value in the element's title, so nothing 
 rounding: hovering shows it, and a copy of the page keeps it.
 """
 
+from decimal import Decimal
+
 from django import template
 from django.utils.html import format_html
 
@@ -35,6 +37,12 @@ def readable(value, sig=None):
     """A number alone: ``{{ 3000000|readable }}`` → 3,000,000; ``|readable:5`` for five
     significant figures."""
     return quantity_html(value, "", int(sig) if sig not in (None, "") else None)
+
+
+@register.filter
+def is_number(value) -> bool:
+    """A measured or counted value (not a flag, a date or text), for generic list columns."""
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
 @register.filter(name="unit")

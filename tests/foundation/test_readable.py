@@ -203,3 +203,20 @@ def test_a_criterion_unit_is_stored_in_its_symbols_and_a_bad_one_still_refused(q
 def test_dates_are_untouched_by_the_number_filter():
     # A timedelta or date is no number: shown as missing, never as a mangled figure.
     assert format_number(timedelta(days=1)) == "—"
+
+
+def test_list_columns_of_numbers_are_readable_and_others_untouched(client, technician):
+    lot = factories.lot(technician)
+    lot.refresh_from_db()
+    client.force_login(technician, backend=BACKEND)
+    page = client.get(reverse("batches:exosomelot_list")).content.decode()
+    assert f'title="{lot.volume_ml}">{format_number(lot.volume_ml)}</span>' in page
+    assert f">{lot.code}</a>" in page  # a code is text, never a number
+
+
+def test_is_number_tells_values_from_flags_and_text():
+    rendered = _render(
+        "{% for v in values %}{{ v|is_number|yesno:'n,-' }}{% endfor %}",
+        values=[1, 2.5, Decimal("3"), True, None, "4", timedelta(days=1)],
+    )
+    assert rendered == "nnn----"
