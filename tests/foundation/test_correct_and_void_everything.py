@@ -125,8 +125,13 @@ def test_correction_and_void_pages_answer_for_every_record(tech_client, chain, k
 
 
 @pytest.mark.parametrize("kind", NEW_KINDS)
-def test_other_roles_get_403_and_write_nothing(client, personas, chain, kind):
+def test_other_roles_get_403_and_write_nothing(client, personas, make_user, chain, kind):
     record = chain[kind]
+    for url in (correct_url(kind, record), void_url(kind, record)):
+        response = client.post(url, {"reason": "Registered twice"})  # not signed in
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    client.force_login(make_user(None, username="nora.norole"), backend=BACKEND)
+    assert client.post(void_url(kind, record), {"reason": "Registered twice"}).status_code == 403
     for role in ("analyst", "qa", "admin"):
         client.force_login(personas[role], backend=BACKEND)
         for url, data in (
