@@ -385,10 +385,13 @@ class AuditEventFilter(filters.FilterSet):
             # The records found with their parts: the combined history, from their tables only.
             members = _with_parts(members)
             return queryset.across(*_event_models_of(members)).filter(_members_filter(members))
-        condition = _members_filter(members)
         if re.fullmatch(r"\d+", value):
-            condition |= Q(pgh_obj_id=value)  # a database id, as the trail has always taken
-        return queryset.filter(condition)
+            # A database id, as the trail has always taken (of any record type).
+            return queryset.filter(_members_filter(members) | Q(pgh_obj_id=value))
+        if not members:
+            return queryset.none()  # no record has this code
+        # Only the event tables of the records found are read.
+        return queryset.across(*_event_models_of(members)).filter(_members_filter(members))
 
     def filter_parts(self, queryset, name, value):
         return queryset  # read by filter_record: parts of the record searched for
