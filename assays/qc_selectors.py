@@ -79,19 +79,38 @@ def latest_nta_run(lot) -> AssayRun | None:
     )
 
 
-def nta_distribution(lot) -> NtaDistribution | None:
+def has_nta_file(run: AssayRun) -> bool:
+    source = run.source_file
+    return source is not None and source.detected_format == "nanosight"
+
+
+def nta_stored_d_values(run: AssayRun, lot) -> dict[str, float]:
+    """The run's stored D10/D50/D90 metrics of the lot (the newest of each), by metric code."""
+    stored = (
+        QCMetric.objects.filter(run=run, lot=lot, code__in=NTA_D_CODES.values())
+        .order_by("code", "-computed_at", "-pk")
+        .distinct("code")
+    )
+    return {m.code: m.value for m in stored}
+
+
+def nta_distribution(
+    lot, *, run: AssayRun | None = None, stored: dict[str, float] | None = None
+) -> NtaDistribution | None:
     """Bins per video from the original NanoSight file of the lot's latest NTA run.
 
     D10/D50/D90 are the run's stored metrics (mean of the per-video values, as reported);
     when a metric is missing, the percentile of the mean distribution (NanoSight convention).
     None when the lot has no NTA run; a ``note`` says why a run has no distribution to show.
+    ``run`` (the lot's latest_nta_run) and ``stored`` (its nta_stored_d_values) when the caller
+    has already read them.
     """
-    run = latest_nta_run(lot)
+    run = run if run is not None else latest_nta_run(lot)
     if run is None:
         return None
     found = NtaDistribution(run=run)
     source = run.source_file
-    if source is None or source.detected_format != "nanosight":
+    if not has_nta_file(run):
         found.note = "This run's values were not read from a NanoSight file: no size distribution."
         return found
     try:
@@ -101,12 +120,7 @@ def nta_distribution(lot) -> NtaDistribution | None:
         return found
     found.bins_nm = export.videos[0].bins_nm
     found.videos = {v.name: v.concentration_per_bin for v in export.videos}
-    stored = (
-        QCMetric.objects.filter(run=run, lot=lot, code__in=NTA_D_CODES.values())
-        .order_by("code", "-computed_at", "-pk")
-        .distinct("code")
-    )
-    by_code = {m.code: m.value for m in stored}
+    by_code = stored if stored is not None else nta_stored_d_values(run, lot)
     mean = np.mean(np.vstack(list(found.videos.values())), axis=0)
     fallback = nta_maths.summarize_distribution(
         found.bins_nm, mean, cumulative_at=nanosight.CUMULATIVE_AT

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+from collections import OrderedDict
 from functools import cached_property
 
 import numpy as np
@@ -44,22 +46,51 @@ def figure_data(fig) -> dict:
 # --- Panels included in the lot and culture batch pages ---------------------------------------
 
 
+# The NTA charts drawn last, by what they are drawn from. Reading the NanoSight file again and
+# building its figure took half a second of every view of a lot page; the figure only changes
+# with the file (its SHA-256, immutable once received) and the run's stored D-values, which the
+# key holds, so a recomputed metric gives a new key. Kept in the process (a few hundred kB
+# each): nothing outside it to fail or to hold a figure of older code.
+NTA_CHARTS_KEPT = 32
+_nta_charts: OrderedDict[tuple, dict] = OrderedDict()
+_nta_charts_lock = threading.Lock()
+
+
+def _nta_panel(lot) -> tuple[qc_selectors.NtaDistribution | None, dict | None]:
+    """The lot's latest NTA run (None without one) and its size distribution chart, if any."""
+    run = qc_selectors.latest_nta_run(lot)
+    if run is None or not qc_selectors.has_nta_file(run):
+        return qc_selectors.nta_distribution(lot, run=run) if run else None, None
+    stored = qc_selectors.nta_stored_d_values(run, lot)
+    key = (run.pk, lot.pk, run.source_file.sha256, tuple(sorted(stored.items())))
+    with _nta_charts_lock:
+        chart = _nta_charts.get(key)
+        if chart is not None:
+            _nta_charts.move_to_end(key)
+            return qc_selectors.NtaDistribution(run=run), chart
+    nta = qc_selectors.nta_distribution(lot, run=run, stored=stored)
+    if not nta.videos:
+        return nta, None
+    chart = figure_data(
+        charts.nta_distribution_figure(
+            nta.bins_nm,
+            nta.videos,
+            d_values=nta.d_values,
+            title=f"NTA size distribution, run {nta.run.pk}",
+        )
+    )
+    with _nta_charts_lock:
+        _nta_charts[key] = chart
+        while len(_nta_charts) > NTA_CHARTS_KEPT:
+            _nta_charts.popitem(last=False)
+    return nta, chart
+
+
 def lot_panel_context(lot) -> dict:
     """Current metrics table, NTA size distribution and qPCR relative quantities of a lot."""
     metrics = qc_selectors.lot_metrics(lot)
     context = {"lot": lot, "metrics": metrics, "nta": None, "nta_chart": None, "rq_chart": None}
-    nta = qc_selectors.nta_distribution(lot)
-    if nta is not None:
-        context["nta"] = nta
-        if nta.videos:
-            context["nta_chart"] = figure_data(
-                charts.nta_distribution_figure(
-                    nta.bins_nm,
-                    nta.videos,
-                    d_values=nta.d_values,
-                    title=f"NTA size distribution, run {nta.run.pk}",
-                )
-            )
+    context["nta"], context["nta_chart"] = _nta_panel(lot)
     rq = qc_selectors.relative_quantities(metrics)
     if rq is not None:
         context["rq_chart"] = figure_data(
