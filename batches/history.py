@@ -1,7 +1,7 @@
 """What the history of a lot or a culture batch gathers from the production records
 (lims.audit_trail.register_parts): one query per kind of part."""
 
-from django.db.models import CharField, Value
+from django.db.models import CharField, F, Value
 from django.db.models.functions import Concat
 
 from batches.models import (
@@ -49,9 +49,7 @@ def register() -> None:
             output_field=CharField(),
         ),
     )
-    register_label(
-        AliquotMove, lambda: Concat("aliquot__barcode", Value(" move"), output_field=CharField())
-    )
+    register_label(AliquotMove, lambda: F("aliquot__barcode"))  # "Aliquot move EXO-…-001"
     register_label(
         LotSource,
         lambda: Concat("run__code", Value(" into "), "lot__code", output_field=CharField()),
