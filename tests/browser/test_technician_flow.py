@@ -67,7 +67,7 @@ def test_technician_takes_a_batch_from_cell_bank_to_labelled_vials(
     page.fill("#id_username", technician.username)
     page.fill("#id_password", factories.PASSWORD)
     page.click("button[type=submit]")
-    expect(page.locator("h1")).to_have_text("What needs attention")
+    expect(page.locator("h1")).to_have_text("What to do next")
     expect(page.locator(".navbar-text")).to_contain_text("Tess Tech (technician)")
     steps.shot("signed-in")
 
@@ -161,8 +161,8 @@ def test_technician_takes_a_batch_from_cell_bank_to_labelled_vials(
     run_code = heading.inner_text().removeprefix("Isolation run ")
     details = page.locator("dl")
     expect(details).to_contain_text("TFF + SEC")
-    expect(details).to_contain_text(f"{batch_code}: 250.00 mL harvested")
-    expect(details).to_contain_text("250.00 mL in → 5.000 mL out")
+    expect(details).to_contain_text(f"{batch_code}: 250 mL harvested")
+    expect(details).to_contain_text("250 mL in → 5 mL out")
     expect(details).to_contain_text("flow_rate_ml_min = 50.0")
     steps.shot("isolation-run-recorded")
 
@@ -200,7 +200,7 @@ def test_technician_takes_a_batch_from_cell_bank_to_labelled_vials(
     expect(vial_rows).to_have_count(4)
     for i, (barcode, row) in enumerate(zip(barcodes, vial_rows.all(), strict=True), start=1):
         expect(row.locator("td").nth(0)).to_have_text(barcode)
-        expect(row.locator("td").nth(1)).to_have_text("100.0")
+        expect(row.locator("td").nth(1)).to_have_text("100")
         # The lot is not released: its vials wait in quarantine (they follow their lot).
         expect(row.locator("td").nth(2)).to_have_text("Quarantine")
         expect(row.locator("td").nth(3)).to_have_text(f"ULT-1 / R1 / B7 / A{i:02d}")

@@ -67,7 +67,8 @@ def field_error(response, field: str) -> list[str]:
     errors = response.context["form"].errors.get(field)
     assert errors, f"no error on {field}: {response.context['form'].errors.as_data()}"
     html = response.content.decode()
-    widget = re.search(rf'<(input|select|textarea)[^>]*id="id_{field}"[^>]*>', html)
+    # A field of several choices is a list of checkboxes in a <div> (lims.forms.CheckboxList).
+    widget = re.search(rf'<(input|select|textarea|div)[^>]*id="id_{field}"[^>]*>', html)
     assert widget and "is-invalid" in widget.group(0), f"{field} is not marked invalid"
     after_widget = html[widget.end() :]
     for message in errors:
