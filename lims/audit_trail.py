@@ -173,15 +173,15 @@ def describe(events) -> list[AuditEvent]:
         fks = _foreign_keys(model)
         for name, old, new in e.changes:
             field = fks.get(name)
-            if field is not None:
+            if field is not None and isinstance(field.related_model, type):
                 wanted[field.related_model].update(v for v in (old, new) if v is not None)
     names = _names(wanted)
 
     for e in events:
         model = tracked.get(e.pgh_obj_model)
-        key = (model, str(e.pgh_obj_id))
-        e.record = _record_title(model, names.get(key), e.pgh_obj_id)
-        e.record_url = _record_url(model, e.pgh_obj_id) if key in names else ""
+        name = names.get((model, str(e.pgh_obj_id))) if model is not None else None
+        e.record = _record_title(model, name, e.pgh_obj_id)
+        e.record_url = _record_url(model, e.pgh_obj_id) if name is not None else ""
         person = names.get((user_model, str(e.user_id))) if e.user_id else None
         e.who = person or e.actor
         if person and e.task and not e.username:
@@ -212,7 +212,8 @@ def events_of(obj) -> list[AuditEvent]:
 
 # --- One history for a record and its parts --------------------------------------------------
 
-PartsProvider = Callable[[models.Model], Iterable[tuple[type[models.Model], Iterable]]]
+# Any: a provider takes its own model (an ExosomeLot, a CultureBatch), not any Model.
+PartsProvider = Callable[[Any], Iterable[tuple[type[models.Model], Iterable]]]
 _PARTS: dict[type[models.Model], list[tuple[PartsProvider, str]]] = defaultdict(list)
 
 
