@@ -84,7 +84,7 @@ def has_nta_file(run: AssayRun) -> bool:
     return source is not None and source.detected_format == "nanosight"
 
 
-def nta_stored_d_values(run: AssayRun, lot) -> dict[str, float]:
+def nta_stored_d_values(run: AssayRun, lot) -> dict[str, float | None]:
     """The run's stored D10/D50/D90 metrics of the lot (the newest of each), by metric code."""
     stored = (
         QCMetric.objects.filter(run=run, lot=lot, code__in=NTA_D_CODES.values())
@@ -95,7 +95,7 @@ def nta_stored_d_values(run: AssayRun, lot) -> dict[str, float]:
 
 
 def nta_distribution(
-    lot, *, run: AssayRun | None = None, stored: dict[str, float] | None = None
+    lot, *, run: AssayRun | None = None, stored: dict[str, float | None] | None = None
 ) -> NtaDistribution | None:
     """Bins per video from the original NanoSight file of the lot's latest NTA run.
 
@@ -110,7 +110,7 @@ def nta_distribution(
         return None
     found = NtaDistribution(run=run)
     source = run.source_file
-    if not has_nta_file(run):
+    if source is None or not has_nta_file(run):
         found.note = "This run's values were not read from a NanoSight file: no size distribution."
         return found
     try:

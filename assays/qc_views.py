@@ -59,17 +59,20 @@ _nta_charts_lock = threading.Lock()
 def _nta_panel(lot) -> tuple[qc_selectors.NtaDistribution | None, dict | None]:
     """The lot's latest NTA run (None without one) and its size distribution chart, if any."""
     run = qc_selectors.latest_nta_run(lot)
-    if run is None or not qc_selectors.has_nta_file(run):
-        return qc_selectors.nta_distribution(lot, run=run) if run else None, None
+    if run is None:
+        return None, None
+    source = run.source_file
+    if source is None or not qc_selectors.has_nta_file(run):
+        return qc_selectors.nta_distribution(lot, run=run), None  # with a note saying why
     stored = qc_selectors.nta_stored_d_values(run, lot)
-    key = (run.pk, lot.pk, run.source_file.sha256, tuple(sorted(stored.items())))
+    key = (run.pk, lot.pk, source.sha256, tuple(sorted(stored.items())))
     with _nta_charts_lock:
         chart = _nta_charts.get(key)
         if chart is not None:
             _nta_charts.move_to_end(key)
             return qc_selectors.NtaDistribution(run=run), chart
     nta = qc_selectors.nta_distribution(lot, run=run, stored=stored)
-    if not nta.videos:
+    if nta is None or nta.bins_nm is None or not nta.videos:
         return nta, None
     chart = figure_data(
         charts.nta_distribution_figure(
