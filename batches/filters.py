@@ -50,7 +50,7 @@ def due_passage(queryset: QuerySet[CultureBatch], on: date | None = None):
     return (
         with_last_passage(queryset)
         .filter(status=CultureBatch.Status.IN_CULTURE, voided_at__isnull=True)
-        .filter(last_passaged_on__lte=since)
+        .filter(last_passaged_on__lte=since)  # type: ignore[misc]  # with_last_passage's annotation
         .order_by("last_passaged_on", "pk")
     )
 

@@ -311,7 +311,8 @@ def release_blockers_of(lots: list[ExosomeLot]) -> dict[int, list[Blocker]]:
         .select_related("criterion")
         .order_by("criterion__position", "criterion_id")
     ):
-        evaluations[e.lot_id].append(e)
+        if e.lot_id is not None:  # filtered on lot: always set
+            evaluations[e.lot_id].append(e)
     unjudged = [pk for pk in ids if not evaluations[pk]]
     judged = _judged(unjudged, "lot", Specification.Product.DRUG_SUBSTANCE)
     batches = _source_batches(ids)
@@ -513,8 +514,8 @@ def _related_deviations_of(
     for d in rows:
         concerned = (
             {d.lot_id, d.stored_lot}
-            | lots_of_batch.get(d.culture_batch_id, set())
-            | lots_of_run.get(d.isolation_run_id, set())
+            | (lots_of_batch.get(d.culture_batch_id, set()) if d.culture_batch_id else set())
+            | (lots_of_run.get(d.isolation_run_id, set()) if d.isolation_run_id else set())
         ) & wanted
         for lot_id in concerned:
             if (lot_id, d.pk) not in seen:
@@ -891,7 +892,7 @@ def release_board() -> list[BoardColumn]:
             BoardColumn(
                 key,
                 title,
-                [BoardLot(lot, [], (lot.final_dispositions or [None])[0]) for lot in lots],
+                [BoardLot(lot, [], next(iter(lot.final_dispositions), None)) for lot in lots],
                 qs.count(),
             )
         )
