@@ -281,7 +281,8 @@ class IsolationRunCreate(ServiceFormView):
     title = "Record an isolation run"
 
     def get_initial(self):
-        return {"operator": self.request.user}
+        # "Isolate" on a harvest's row opens this form with that harvest ticked (?harvests=pk).
+        return {"operator": self.request.user, "harvests": _pks(self.request.GET, "harvests")}
 
     def perform(self, form):
         data = {k: v for k, v in form.cleaned_data.items() if k not in form.PARAMETER_FIELDS}
@@ -294,6 +295,16 @@ class ExosomeLotCreate(ServiceFormView):
     form_class = forms.ExosomeLotForm
     title = "Register an exosome lot"
     service = staticmethod(services.lot_create)
+
+    def get_initial(self):
+        # "Register a lot from this run" on an isolation run's page (?isolation_runs=pk).
+        return {"isolation_runs": _pks(self.request.GET, "isolation_runs")}
+
+
+def _pks(query, name: str) -> list[int]:
+    """The record ids a next-step link names, to tick in a form (anything else is ignored: the
+    form offers only what may be chosen, and the service checks again on save)."""
+    return [int(v) for v in query.getlist(name) if v.isdigit()][:20]
 
 
 class _ChildOfBatch(ServiceFormView):
