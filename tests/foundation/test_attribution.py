@@ -57,7 +57,10 @@ def test_results_typed_by_an_analyst_who_picked_an_instrument_are_the_analysts(
     client.force_login(admin_user)
     page = client.get(reverse("audit_trail"), {"model": "assays.AssayRun"}).content.decode()
     assert "<th>Who</th><th>Instrument</th>" in page
-    assert f"<td>alan.analyst</td><td>instrument {instrument.code}</td>" in page
+    # People by name, the user ID in the title (21 CFR 11.50: the printed name of the signer).
+    assert (
+        f'<td title="alan.analyst">Alan Analyst</td><td>instrument {instrument.code}</td>' in page
+    )
     export = client.get(reverse("audit_trail_csv"), {"model": "assays.AssayRun"})
     rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
     mine = [r for r in rows if r["record_id"] == str(run.pk) and r["action"] == "created"]
