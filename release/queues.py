@@ -301,12 +301,15 @@ def open_deviations(n: int, today: date) -> Queue:
     for d in rows:
         about = d.lot or d.culture_batch
         kind = "OOS" if d.kind == Deviation.Kind.OOS else d.get_kind_display()
+        # An OOS opened by the system is already titled "OOS: … of lot EXO-…": say each once.
+        title = d.title if d.title.startswith(f"{kind}:") else f"{kind}: {d.title}"
+        if about and str(about) not in title:
+            title += f" ({about})"
         items.append(
             Item(
                 d.code,
                 d.get_absolute_url(),
-                f"{kind}: {d.title}{f' ({about})' if about else ''}, "
-                f"{d.get_status_display().lower()}",
+                f"{title}, {d.get_status_display().lower()}",
                 _days(timezone.localdate(d.created_at), today),
                 "danger" if d.kind == Deviation.Kind.OOS else "",
             )

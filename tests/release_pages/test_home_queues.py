@@ -233,6 +233,14 @@ def test_qa_deviations_oldest_first_with_their_age_capas_and_disposition(
         actor=technician, kind="other", title="Closed one", description="x", lot=passing_lot
     )
     Deviation.objects.filter(pk=closed.pk).update(status="closed")
+    # Titled as the system titles an OOS it opens: kind and lot are said once, not twice.
+    titled = deviations.deviation_open(
+        actor=technician,
+        kind="oos",
+        title=f"OOS: Endotoxin of lot {passing_lot.code}",
+        description="x",
+        lot=passing_lot,
+    )
     today = timezone.localdate()
     overdue = deviations.capa_add(
         actor=qa_signer,
@@ -253,9 +261,11 @@ def test_qa_deviations_oldest_first_with_their_age_capas_and_disposition(
     queues = _queues(page)
 
     open_ = queues["open_deviations"]
-    assert [i.label for i in open_.items] == [older.code, newer.code]
-    assert [i.age_days for i in open_.items] == [12, 0]
+    assert [i.label for i in open_.items] == [older.code, newer.code, titled.code]
+    assert [i.age_days for i in open_.items] == [12, 0, 0]
+    assert open_.items[2].detail == f"OOS: Endotoxin of lot {passing_lot.code}, open"
     assert open_.items[0].url == older.get_absolute_url()
+    assert open_.items[0].detail == f"OOS: Endotoxin ({passing_lot.code}), open"
     listed = signed_in(qa_signer).get(open_.see_all).content.decode()
     assert older.code in listed and newer.code in listed and closed.code not in listed
 
