@@ -9,6 +9,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from weasyprint import HTML
 
 from batches import filters, forms, services
@@ -395,6 +396,16 @@ class AliquotMoveView(ServiceFormView):
 
     def success_message(self):
         return f"Vial {self.aliquot} moved."
+
+    def get_success_url(self):
+        # Back to the box grid the move was started from (?next=); only a path on this site,
+        # never an address elsewhere (an open redirect).
+        target = self.request.GET.get("next", "")
+        if url_has_allowed_host_and_scheme(
+            target, allowed_hosts={self.request.get_host()}, require_https=self.request.is_secure()
+        ):
+            return target
+        return super().get_success_url()
 
 
 # --- Status moves, corrections and voiding ---------------------------------------------------

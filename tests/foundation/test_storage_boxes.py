@@ -7,6 +7,7 @@ import html
 import re
 import threading
 from decimal import Decimal
+from urllib.parse import quote
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -142,9 +143,10 @@ def test_the_grid_is_a_table_with_headers_and_a_labelled_link_per_position(tech_
     assert "<caption" in body
     # An occupied cell names the vial, its lot and its status, and links to its move page.
     move = reverse("batches:aliquot_move", args=[vial.pk])
-    assert (
-        f'href="{move}" aria-label="B7: vial {vial.barcode}, lot {vial.lot.code}, quarantine'
-        in (body)
+    assert re.search(
+        rf'href="{re.escape(move)}\?next=[^"]+" aria-label="B7: vial {re.escape(vial.barcode)}, '
+        rf"lot {re.escape(vial.lot.code)}, quarantine",
+        body,
     )
     assert "text-bg-warning" in body  # quarantine's colour
     # An empty one links to placing a vial there.
@@ -407,3 +409,27 @@ def test_two_technicians_laying_out_the_same_box_at_once_get_one_box(technician)
     assert len(made) == 1 and len(refused) == n - 1, outcomes
     assert all("already has positions" in message for message in refused), refused
     assert _box_positions().count() == made[0]
+
+
+def test_a_move_started_from_the_box_grid_comes_back_to_the_box(tech_client, technician):
+    positions = storage.box_create(actor=technician, layout="9x9", **BOX)
+    (vial,) = _vials(technician, [positions[0]])
+    grid = box_url(**BOX)
+    move = f"{reverse('batches:aliquot_move', args=[vial.pk])}?next="
+    page = html.unescape(tech_client.get(grid).content.decode())
+    assert move in page
+    response = tech_client.post(
+        move + quote(grid, safe=""), {"to_location": positions[5].pk, "reason": "Reorganised"}
+    )
+    assert response.status_code == 302 and response["Location"] == grid
+
+
+@pytest.mark.parametrize("elsewhere", ["https://evil.example/", "//evil.example/x"])
+def test_a_move_never_sends_the_browser_to_another_site(tech_client, technician, elsewhere):
+    positions = storage.box_create(actor=technician, layout="9x9", **BOX)
+    (vial,) = _vials(technician, [positions[0]])
+    url = reverse("batches:aliquot_move", args=[vial.pk])
+    response = tech_client.post(
+        f"{url}?next={elsewhere}", {"to_location": positions[5].pk, "reason": "Reorganised"}
+    )
+    assert response.status_code == 302 and response["Location"] == vial.get_absolute_url()
