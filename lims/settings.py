@@ -140,6 +140,13 @@ else:
 # (DATABASE_URL) and only migrations connect as the owner. docker-compose and CI's drill do so.
 DATABASE_APP_ROLE = env("DATABASE_APP_ROLE", default="")
 DATABASE_APP_PASSWORD = env("DATABASE_APP_PASSWORD", default="")
+# PostgreSQL's JIT compiles a query's expressions once its estimated cost passes jit_above_cost;
+# for this application's short queries the compilation costs more than it saves (measured on a
+# ten-year history: /api/v1/runs/ 1.14 → 0.51 s, the audit trail by record 3.4 → 0.8 s with it
+# off). Off for every connection unless DATABASE_JIT=on.
+_options = DATABASES["default"].setdefault("OPTIONS", {})
+_options["options"] = f"{_options.get('options', '')} -c jit={env('DATABASE_JIT', default='off')}"
+_options["options"] = _options["options"].strip()
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
