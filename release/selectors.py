@@ -457,29 +457,35 @@ def _invalid_runs_of(lot_ids: list[int]) -> dict[int, list[Blocker]]:
         .select_related("run__assay")
         .order_by("run__started_at", "run_id")
     )
-    out: dict[int, list[Blocker]] = {}
-    for lot_id, its in _runs_by_lot(samples, {}, lot_ids).items():
-        runs = list(its.values())
-        out[lot_id] = []
-        for run in runs:
-            if run.status != AssayRun.Status.INVALIDATED:
-                continue
-            replaced = any(
-                other.assay.code == run.assay.code
-                and other.status != AssayRun.Status.INVALIDATED
-                and other.pk > run.pk  # recorded after it
-                for other in runs
-            )
-            if not replaced:
-                out[lot_id].append(
-                    Blocker(
-                        "run_invalid",
-                        f"Run {run} ({run.assay.name}) is invalid ({run.status_reason}); no "
-                        "valid run has replaced it.",
-                        _ref("run", run.pk, str(run)),
-                    )
+    return {
+        lot_id: _retests_owed(list(its.values()))
+        for lot_id, its in _runs_by_lot(samples, {}, lot_ids).items()
+    }
+
+
+def _retests_owed(runs: list[AssayRun]) -> list[Blocker]:
+    """A blocker per invalid run among a lot's runs (oldest first) that no valid run of the same
+    assay, recorded after it, has replaced."""
+    blockers = []
+    for run in runs:
+        if run.status != AssayRun.Status.INVALIDATED:
+            continue
+        replaced = any(
+            other.assay.code == run.assay.code
+            and other.status != AssayRun.Status.INVALIDATED
+            and other.pk > run.pk  # recorded after it
+            for other in runs
+        )
+        if not replaced:
+            blockers.append(
+                Blocker(
+                    "run_invalid",
+                    f"Run {run} ({run.assay.name}) is invalid ({run.status_reason}); no valid "
+                    "run has replaced it.",
+                    _ref("run", run.pk, str(run)),
                 )
-    return out
+            )
+    return blockers
 
 
 def _related_deviations_of(
@@ -557,26 +563,7 @@ def invalid_run_blockers(lot: ExosomeLot) -> list[Blocker]:
         .distinct()
         .order_by("started_at", "pk")
     )
-    blockers = []
-    for run in runs:
-        if run.status != AssayRun.Status.INVALIDATED:
-            continue
-        replaced = any(
-            other.assay.code == run.assay.code
-            and other.status != AssayRun.Status.INVALIDATED
-            and other.pk > run.pk  # recorded after it
-            for other in runs
-        )
-        if not replaced:
-            blockers.append(
-                Blocker(
-                    "run_invalid",
-                    f"Run {run} ({run.assay.name}) is invalid ({run.status_reason}); no valid "
-                    "run has replaced it.",
-                    _ref("run", run.pk, str(run)),
-                )
-            )
-    return blockers
+    return _retests_owed(runs)
 
 
 def source_batch_blockers(lot: ExosomeLot) -> list[Blocker]:
