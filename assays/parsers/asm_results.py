@@ -69,7 +69,9 @@ class MeasuredValue:
     plate-reader group the sample belongs to (SoftMax Pro numbers samples "01", "02"... anew in
     each group such as "Standards" and "Unknowns", so the sample id alone is ambiguous there).
     ``replicate`` numbers repeated measurements of one sample, analyte and target in a group
-    (1, 2, ...; empty when measured once).
+    (1, 2, ...; empty when measured once). ``role_type`` is the ASM ``sample role type``
+    ("standard sample role"...), ``layout_value`` the number a plate layout gives the well
+    (Gen5 "Conc/Dil"), ``wavelength_nm`` the detector wavelength the measurement was read at.
     """
 
     sample_id: str
@@ -82,6 +84,9 @@ class MeasuredValue:
     target: str = ""
     plate: str = ""
     group: str = ""
+    role_type: str = ""
+    layout_value: float | None = None
+    wavelength_nm: float | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,9 @@ class _Context:
     group: str = ""
     target: str = ""
     feature: str = ""
+    role_type: str = ""
+    layout_value: float | None = None
+    wavelength_nm: float | None = None
     errors: tuple[tuple[str, str], ...] = ()
     in_measurement: bool = False
 
@@ -255,6 +263,13 @@ def _narrow(context: _Context, node: dict[str, Any]) -> _Context:
             sample.get("group identifier")
             or _dict(sample.get("custom information document")).get("group identifier")
         )
+        changes["role_type"] = _text(sample.get("sample role type"))
+        changes["layout_value"] = _number(
+            _dict(sample.get("custom information document")).get("Conc/Dil")
+        )
+    wavelength = _wavelength(node)
+    if wavelength is not None:
+        changes["wavelength_nm"] = wavelength
     if node.get("target DNA description"):
         changes["target"] = _text(node["target DNA description"])
     if node.get("analyte name"):
@@ -267,6 +282,22 @@ def _narrow(context: _Context, node: dict[str, Any]) -> _Context:
             (_text(_dict(e).get("error feature")), _text(_dict(e).get("error"))) for e in errors
         )
     return replace(context, **changes) if changes else context
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _wavelength(node: dict[str, Any]) -> float | None:
+    """The detector wavelength a measurement's device control documents state, in nm."""
+    controls = _dict(node.get("device control aggregate document")).get("device control document")
+    for control in _list(controls):
+        setting = _dict(_dict(control).get("detector wavelength setting"))
+        if setting.get("unit") == "nm":
+            return _number(setting.get("value"))
+    return None
 
 
 def _is_quantity(node: Any) -> TypeGuard[dict[str, Any]]:
@@ -302,6 +333,9 @@ def _value(
         target=context.target,
         plate=context.plate,
         group=context.group,
+        role_type=context.role_type,
+        layout_value=context.layout_value,
+        wavelength_nm=context.wavelength_nm,
     )
 
 
@@ -320,7 +354,14 @@ def _merge(contexts: list[_Context]) -> _Context:
         plate=joined("plate"),
         group=joined("group"),
         target=joined("target"),
+        role_type=joined("role_type") if len({c.role_type for c in contexts}) == 1 else "",
+        wavelength_nm=_shared(c.wavelength_nm for c in contexts),
     )
+
+
+def _shared(values: Iterator[float | None]) -> float | None:
+    distinct = set(values)
+    return distinct.pop() if len(distinct) == 1 else None
 
 
 def _number_replicates(values: list[MeasuredValue]) -> list[MeasuredValue]:
