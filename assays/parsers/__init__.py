@@ -1,7 +1,7 @@
 """Readers for instrument export files: pure functions from bytes to plain data, no Django.
 
 * :mod:`~assays.parsers.nanosight`: Malvern NanoSight NTA 3.x "Experiment Summary" CSV;
-* :mod:`~assays.parsers.fcs`: Flow Cytometry Standard list-mode files (FCS 2.0/3.0/3.1, flowio);
+* :mod:`~assays.parsers.fcs`: Flow Cytometry Standard list-mode files (FCS 2.0 to 3.2);
 * :mod:`~assays.parsers.asm`: vendor exports converted by ``allotropy`` to Allotrope Simple
   Model (ASM) JSON, and :mod:`~assays.parsers.asm_results` to map ASM to neutral result rows.
 

@@ -1,7 +1,9 @@
-"""FCS list-mode files read through flowio: version, channels, events."""
+"""FCS list-mode files (the real example files): version, channels, events."""
 
+import io
 from pathlib import Path
 
+import flowio
 import numpy as np
 import pytest
 
@@ -88,3 +90,10 @@ def test_header_and_text_offsets_disagreeing_is_read_with_a_warning(g11):
     flawed = fcs.parse(data)
     assert np.array_equal(flawed.events, g11.events)
     assert any("discrepancy" in warning for warning in flawed.warnings)
+
+
+@pytest.mark.parametrize("path", [G11, CELLQUEST], ids=["fcs3.1", "fcs2.0"])
+def test_events_agree_with_flowio_on_the_real_files(path):
+    # flowio (whitews/FlowIO) as an independent reader of the files it reads: same scaling.
+    reference = flowio.FlowData(io.BytesIO(path.read_bytes())).as_array(preprocess=True)
+    assert np.array_equal(fcs.parse(path.read_bytes()).events, reference)

@@ -12,10 +12,21 @@ from hypothesis import strategies as st
 
 from assays.parsers import ParseError, asm, detect_format, fcs, nanosight
 from assays.parsers.asm_results import results_from_asm
+from tests import fcs_files
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 NTA = (DATA / "nta" / "nanosight_nta32_beads.csv").read_bytes()
 FCS_FILES = [(DATA / "fcs" / name).read_bytes() for name in ("flowio_G11_fcs31.fcs",)]
+# Generated layouts (issue 10): bit-packed integers, big-endian doubles, a $NEXTDATA chain.
+_EVENTS = [[1, 2, 3], [1023, 4095, 7], [5, 6, 8]]
+FCS_LAYOUTS = [
+    fcs_files.dataset(_EVENTS, ["A", "B", "C"], bits=(10, 12, 10)),
+    fcs_files.dataset(_EVENTS, ["A", "B", "C"], datatype="D", order=">"),
+    fcs_files.chain(
+        {"values": _EVENTS, "names": ["A", "B", "C"], "bits": 24},
+        {"values": _EVENTS, "names": ["A", "B", "C"], "blank_header_data_offsets": True},
+    ),
+]
 # Small exports only: each allotropy conversion takes 50-900 ms.
 INSTRUMENT_FILES = {
     name: (DATA / "instruments" / name).read_bytes()
@@ -107,6 +118,12 @@ def test_fcs_arbitrary_bytes_after_an_fcs_magic(data):
 @given(st.sampled_from(FCS_FILES).flatmap(lambda original: mutations(original, 8192)))
 def test_fcs_mutated_real_file(data):
     only_parse_error(fcs.parse, data)
+
+
+@fuzz(200)
+@given(st.sampled_from(FCS_LAYOUTS).flatmap(lambda original: mutations(original)))
+def test_fcs_mutated_generated_layouts(data):
+    only_parse_error(fcs.parse_all, data)
 
 
 # --- allotropy / ASM -----------------------------------------------------------------------
