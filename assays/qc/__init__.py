@@ -21,6 +21,7 @@ ALGORITHM_VERSIONS: dict[str, str] = {
     "endotoxin.limit": "1.0",
     "flow.percent_positive": "1.0",
     "flow.isct_identity": "1.0",
+    "flow.gated_percent_positive": "1.0",
     "potency.percent_inhibition": "1.0",
     "potency.fold_induction": "1.0",
     "potency.m2_m1_index": "1.0",

@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import numpy as np
+
 from . import (
     capability,
     control_limits,
     curves,
     endotoxin,
+    flow,
     nta,
     potency,
     qpcr,
@@ -70,6 +73,7 @@ POTENCY = "DOMAIN.md §4 potency formulas"
 SUITABILITY = "USP <85> (PPC recovery 50-200 %, |r| ≥ 0.980); assay window"
 FIXED_LIMITS = "CLSI C24 (limits fixed from a 20-point baseline); Westgard et al. 1981"
 NANOSIGHT = "NanoSight NTA 3.2 export, Average / Standard Error columns; DOMAIN.md §4"
+FLOW = "Maecker & Trotter 2006 (99th percentile of the control); Dominici et al. 2006; hand calc"
 MIQE = "MIQE, Bustin et al., Clin Chem 2009;55:611 (NTC; E = 10^(-1/slope) - 1, 90-110 %)"
 
 
@@ -152,6 +156,41 @@ def _curve_run(off: tuple[float, ...]) -> str:
 
 def _curve_share(off: tuple[float, ...]) -> float:
     return float(_curve_values(off)[suitability.STANDARDS_IN_TOLERANCE][0])
+
+
+class _FlowTube:
+    """Events of one tube for the flow worked example: FSC, SSC, CD73 (inline, no file)."""
+
+    names = ("FSC-H", "SSC-H", "CD73-APC")
+
+    def __init__(self, cd73: list[float], debris: int) -> None:
+        # In the gate (FSC 200-800, SSC 100-600): one event per CD73 value; outside it,
+        # ``debris`` small events with a bright CD73 value that the gate must leave out.
+        rows = [[500.0, 300.0, v] for v in cd73] + [[20.0, 10.0, 1.0e6]] * debris
+        self.events = np.array(rows, dtype=np.float64)
+
+    def channel_index(self, name: str) -> int:
+        return self.names.index(name)
+
+
+FLOW_GATING = flow.FlowGating(
+    gate=flow.RectangleGate("FSC-H", "SSC-H", x_min=200, x_max=800, y_min=100, y_max=600),
+    markers=(flow.MarkerChannel("CD73", "CD73-APC"),),
+)
+
+
+@cache
+def _flow_example() -> flow.FlowAnalysis:
+    """Hand calculation. Control: gated CD73 values 1, 2, ..., 100 (and 5 debris events).
+    99th percentile, type 7: h = (100 − 1) · 0.99 = 98.01, so threshold = x(99) + 0.01 ·
+    (x(100) − x(99)) = 99 + 0.01 · 1 = 99.01. Sample: 40 gated events, 38 of them at 150 and
+    2 at 50 (and 7 debris events): 38 above 99.01 → 38 / 40 = 95.0 % positive."""
+    control = _FlowTube([float(v) for v in range(1, 101)], debris=5)
+    sample = _FlowTube([150.0] * 38 + [50.0] * 2, debris=7)
+    channels = [(name, "") for name in _FlowTube.names]
+    return flow.analyse_events(
+        sample, control, FLOW_GATING, sample_channels=channels, control_channels=channels
+    )
 
 
 CASES: list[WorkedExample] = [
@@ -340,6 +379,27 @@ CASES: list[WorkedExample] = [
         1.2,
         0.05,
         lambda: _nanosight_mean_size().standard_error,
+    ),
+    WorkedExample(
+        "Flow threshold, 99th percentile of the gated control (1..100)",
+        FLOW,
+        99.01,
+        1e-9,
+        lambda: _flow_example().markers[0].threshold,
+    ),
+    WorkedExample(
+        "Flow % positive, 38 of 40 gated events above the threshold",
+        FLOW,
+        95.0,
+        1e-9,
+        lambda: _flow_example().markers[0].percent_positive,
+    ),
+    WorkedExample(
+        "Flow events in the gate (sample), debris left out",
+        FLOW,
+        40.0,
+        0.0,
+        lambda: float(_flow_example().sample_in_gate),
     ),
 ]
 
