@@ -1,0 +1,294 @@
+"""The scale benchmark (issue 14): every list, detail, dashboard, chart, export and API list,
+timed on a generated history (release.history) and compared with its floor, the minimal raw SQL
+that returns the same rows, timed in the same run.
+
+By hand, at the tenth and the full size (two databases, each made by `generate_history`):
+
+    DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/lims_scale_small \\
+        .venv/bin/python -m tests.benchmarks.scale measure --out /tmp/small.json
+    DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/lims_scale_full \\
+        .venv/bin/python -m tests.benchmarks.scale measure --out /tmp/full.json
+    .venv/bin/python -m tests.benchmarks.scale report /tmp/small.json /tmp/full.json
+
+CI runs the same measure at the `ci` scale and at ten times it (tests/benchmarks/test_scale.py).
+"""
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+# Each endpoint: a name, its path (formatted with ids of the history) and its floor, the SQL
+# returning the rows it shows (the first page, or the page asked for).
+ENDPOINTS: list[tuple[str, str, str]] = [
+    ("home", "/", "SELECT 1"),
+    (
+        "audit trail",
+        "/audit/",
+        "SELECT * FROM (SELECT pgh_id, pgh_created_at FROM assays_resultevent "
+        "ORDER BY pgh_created_at DESC, pgh_id DESC LIMIT 50) e "
+        "ORDER BY pgh_created_at DESC LIMIT 50",
+    ),
+    (
+        "audit by user",
+        "/audit/?username=tech",
+        "SELECT pgh_id FROM batches_aliquotevent ORDER BY pgh_created_at DESC, pgh_id DESC "
+        "LIMIT 50",
+    ),
+    (
+        "audit by record type",
+        "/audit/?model=batches.ExosomeLot",
+        "SELECT * FROM batches_exosomelotevent ORDER BY pgh_created_at DESC, pgh_id DESC LIMIT 50",
+    ),
+    (
+        "audit CSV of one record type",
+        "/audit/export.csv?model=batches.ExosomeLot",
+        "SELECT * FROM batches_exosomelotevent ORDER BY pgh_created_at DESC, pgh_id DESC",
+    ),
+    (
+        "release dashboard",
+        "/release/",
+        "SELECT id, code, status FROM batches_exosomelot "
+        "WHERE status IN ('in_testing', 'under_review', 'in_process')",
+    ),
+    (
+        "runs list",
+        "/runs/",
+        "SELECT r.id, count(x.id) FROM (SELECT id FROM assays_assayrun "
+        "ORDER BY started_at DESC, id LIMIT 25) r JOIN assays_result x ON x.run_id = r.id "
+        "GROUP BY r.id",
+    ),
+    (
+        "runs list last page",
+        "/runs/?page=last",
+        "SELECT r.id, count(x.id) FROM (SELECT id FROM assays_assayrun "
+        "ORDER BY started_at, id LIMIT 25) r JOIN assays_result x ON x.run_id = r.id "
+        "GROUP BY r.id",
+    ),
+    ("run detail", "/runs/{run}/", "SELECT * FROM assays_result WHERE run_id = {run}"),
+    (
+        "culture batches list",
+        "/culture-batches/",
+        "SELECT * FROM batches_culturebatch ORDER BY created_at DESC, id LIMIT 25",
+    ),
+    (
+        "lots list",
+        "/lots/",
+        "SELECT l.id, count(a.id) FROM (SELECT id FROM batches_exosomelot "
+        "ORDER BY created_at DESC, id LIMIT 25) l JOIN batches_aliquot a ON a.lot_id = l.id "
+        "GROUP BY l.id",
+    ),
+    ("lot detail", "/lots/{lot}/", "SELECT * FROM batches_aliquot WHERE lot_id = {lot}"),
+    (
+        "batch detail",
+        "/culture-batches/{batch}/",
+        "SELECT * FROM batches_culturebatch WHERE id = {batch}",
+    ),
+    (
+        "vials list",
+        "/aliquots/",
+        "SELECT * FROM batches_aliquot ORDER BY created_at DESC, id LIMIT 25",
+    ),
+    (
+        "vials list last page",
+        "/aliquots/?page=last",
+        "SELECT * FROM batches_aliquot ORDER BY created_at, id LIMIT 25",
+    ),
+    ("storage", "/storage/", "SELECT * FROM batches_storagelocation ORDER BY id LIMIT 25"),
+    ("deviations", "/release/deviations/", "SELECT * FROM batches_deviation LIMIT 25"),
+    (
+        "trend over all lots",
+        "/qc/trends/?code=nta.concentration&assay=NTA",
+        "SELECT lot_id, value FROM assays_qcmetric WHERE code = 'nta.concentration'",
+    ),
+    (
+        "API lots",
+        "/api/v1/lots/",
+        "SELECT * FROM batches_exosomelot ORDER BY created_at DESC, id LIMIT 100",
+    ),
+    (
+        "API runs",
+        "/api/v1/runs/",
+        "SELECT * FROM assays_assayrun ORDER BY started_at DESC, id LIMIT 100",
+    ),
+    (
+        "API results",
+        "/api/v1/results/",
+        "SELECT * FROM assays_result ORDER BY id DESC LIMIT 100",
+    ),
+    (
+        "API results deep page",
+        "/api/v1/results/?offset={deep_results}",
+        "SELECT * FROM assays_result ORDER BY id LIMIT 100",
+    ),
+]
+
+
+@dataclass
+class Measure:
+    name: str
+    path: str
+    status: int
+    queries: int
+    median: float
+    p95: float
+    floor: float
+
+    @property
+    def ratio(self) -> float:
+        return self.p95 / self.floor if self.floor else 0.0
+
+
+def _p95(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def _ids() -> dict[str, int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT max(id) FROM assays_assayrun), (SELECT max(id) FROM batches_exosomelot "
+            "WHERE status = 'released'), (SELECT max(id) FROM batches_culturebatch), "
+            "(SELECT count(*) FROM assays_result)"
+        )
+        run, lot, batch, results = cursor.fetchone()
+    return {"run": run, "lot": lot, "batch": batch, "deep_results": max(0, results - 100)}
+
+
+def _get(client, path: str):
+    response = client.get(path)
+    if getattr(response, "streaming", False):
+        # An export, read to its end (closing it early would close the test's connection).
+        for _ in response.streaming_content:
+            pass
+    else:
+        _ = response.content
+    return response
+
+
+def measure(*, requests: int = 20, user=None) -> list[Measure]:
+    """Time every endpoint `requests` times as a QA person (who may see every page)."""
+    from release.demo import ensure_demo_users
+
+    if user is None:
+        from lims.roles import QA
+
+        user = ensure_demo_users()[QA]
+    return _measure(user, requests)
+
+
+def _measure(user, requests: int) -> list[Measure]:
+    from django.db import connection
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    ids = _ids()
+    results = []
+    for name, path_template, floor_template in ENDPOINTS:
+        path = path_template.format(**ids)
+        floor_sql = floor_template.format(**ids)
+        _get(client, path)  # warm: templates, plans, caches
+        # Counted by a wrapper: a request resets connection.queries (request_started).
+        executed = []
+
+        def count(execute, sql, params, many, context, executed=executed):
+            executed.append(sql)
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(count):
+            status = _get(client, path).status_code
+        samples = []
+        for _ in range(requests):
+            started = time.perf_counter()
+            _get(client, path)
+            samples.append(time.perf_counter() - started)
+        floors = []
+        with connection.cursor() as cursor:
+            for _ in range(requests):
+                started = time.perf_counter()
+                cursor.execute(floor_sql)
+                cursor.fetchall()
+                floors.append(time.perf_counter() - started)
+        results.append(
+            Measure(
+                name=name,
+                path=path,
+                status=status,
+                queries=len(executed),
+                median=statistics.median(samples),
+                p95=_p95(samples),
+                floor=statistics.median(floors),
+            )
+        )
+    return results
+
+
+def passes(m: Measure) -> bool:
+    """The goal: p95 within twice the floor, or within 300 ms where the floor is tiny."""
+    return m.p95 <= max(2 * m.floor, 0.300)
+
+
+def table(small: list[Measure], full: list[Measure], labels=("tenth", "full")) -> str:
+    by_name = {m.name: m for m in small}
+    lines = [
+        f"| endpoint | queries | {labels[0]} median / p95 (ms) | {labels[1]} median / p95 (ms) "
+        f"| growth | floor (ms) | p95 / floor | goal |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for m in full:
+        s = by_name[m.name]
+        growth = m.median / s.median if s.median else 0.0
+        queries = f"{s.queries}" if s.queries == m.queries else f"{s.queries} → {m.queries}"
+        lines.append(
+            f"| {m.name} | {queries} | {s.median * 1000:.0f} / {s.p95 * 1000:.0f} "
+            f"| {m.median * 1000:.0f} / {m.p95 * 1000:.0f} | {growth:.2f} "
+            f"| {m.floor * 1000:.1f} | {m.ratio:.1f} | {'ok' if passes(m) else 'MISSED'} |"
+        )
+    return "\n".join(lines)
+
+
+def _main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.benchmarks.scale")
+    sub = parser.add_subparsers(dest="command", required=True)
+    m = sub.add_parser("measure", help="measure the database of DATABASE_URL")
+    m.add_argument("--out", required=True)
+    m.add_argument("--requests", type=int, default=20)
+    r = sub.add_parser("report", help="the table of two measures (tenth, full)")
+    r.add_argument("small")
+    r.add_argument("full")
+    args = parser.parse_args(argv)
+    if args.command == "measure":
+        import os
+
+        import django
+
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lims.settings")
+        django.setup()
+        from django.conf import settings
+
+        settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+        found = measure(requests=args.requests)
+        with open(args.out, "w") as out:
+            json.dump([asdict(x) for x in found], out, indent=1)
+        for x in found:
+            print(
+                f"{x.name:30} {x.status} q={x.queries:3} median {x.median * 1000:8.1f} ms "
+                f"p95 {x.p95 * 1000:8.1f} ms floor {x.floor * 1000:7.1f} ms"
+            )
+        return 0
+    loaded = []
+    for path in (args.small, args.full):
+        with open(path) as f:
+            loaded.append([Measure(**row) for row in json.load(f)])
+    print(table(*loaded))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

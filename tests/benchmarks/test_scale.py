@@ -1,0 +1,58 @@
+"""The scale benchmark at CI size (tests/benchmarks/scale.py; the README's Scale section has the
+by-hand run at the tenth and the full size of a busy site's ten years).
+
+A generated history at the `ci` scale is measured, then nine more are appended (ten times the
+rows) and it is measured again. Asserted, with a margin for a loaded CI machine: every endpoint
+answers 200, its query count does not depend on the size, and it stays within its goal (p95
+within twice its floor or 300 ms) with a slack of three for the noise of a shared machine, except
+the endpoints still listed in OPEN.
+"""
+
+import pytest
+
+from release.history import generate
+from tests.benchmarks import scale
+
+pytestmark = pytest.mark.django_db
+
+REQUESTS = 3
+SLACK = 3.0
+# Endpoints not yet within their goal (issue 14, measured by this benchmark): their time is
+# printed, not asserted, until the fix that brings them in removes them from here.
+OPEN = {
+    "audit trail",
+    "audit by user",
+    "audit by record type",
+    "audit CSV of one record type",
+    "release dashboard",
+    "runs list",
+    "runs list last page",
+    "lot detail",
+    "trend over all lots",
+    "API results deep page",
+}
+
+
+def test_every_endpoint_keeps_its_queries_and_time_at_ten_times_the_data(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    timings = generate(scale="ci", log=lambda line: None)
+    print(
+        "\n"
+        + "\n".join(f"{t.table}: {t.rows} rows, {t.rows_per_second:.0f} rows/s" for t in timings)
+    )
+    small = scale.measure(requests=REQUESTS)
+    for seed in range(1, 10):
+        generate(scale="ci", seed=seed, log=lambda line: None)
+    large = scale.measure(requests=REQUESTS)
+    print("\n" + scale.table(small, large, labels=("ci", "ci x10")))
+
+    by_name = {m.name: m for m in small}
+    for m in large:
+        assert m.status == 200, m
+        assert m.queries <= by_name[m.name].queries + 1, (
+            m.name,
+            by_name[m.name].queries,
+            m.queries,
+        )
+        if m.name not in OPEN:
+            assert m.p95 <= SLACK * max(2 * m.floor, 0.300), m
