@@ -574,8 +574,11 @@ class InstrumentFileUploadForm(BootstrapMixin, forms.Form):
     file = forms.FileField(help_text="The instrument's export, exactly as it wrote it.")
     sample = forms.CharField(
         max_length=80,
-        label="Sample identifier",
-        help_text="Culture batch code, lot code or vial barcode.",
+        required=False,
+        label="Sample identifier (a file of one sample)",
+        help_text="Only for a file of one sample that may not name it (NanoSight, FCS): its "
+        "culture batch code, lot code or vial barcode. A file naming its samples is matched by "
+        "those names on the next page.",
     )
     assay = CurrentAssayField()
     format_hint = forms.ChoiceField(choices=format_hint_choices, required=False, label="Format")
@@ -583,7 +586,12 @@ class InstrumentFileUploadForm(BootstrapMixin, forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # The instrument's checks are never skipped: a file names the instrument it came from.
+        self.fields["instrument"].required = True
         self.fields["instrument"].offer_in_service()
+        self.fields["instrument"].choices = [
+            c for c in self.fields["instrument"].choices if c[0] != ""
+        ]
         self.fields["reagent_lots"] = ReagentLotChoiceField(
             queryset=usable_reagent_lots(),
             required=False,

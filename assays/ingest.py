@@ -9,14 +9,30 @@ inflates it, here and again by the parsers themselves; the time a parse may take
 Celery soft time limit of `assays.tasks.parse_instrument_file`.
 """
 
+import re
+from collections.abc import Mapping
+
 from django.conf import settings
 
 from assays.inputs import ResultInput
 from assays.models import AssayDefinition
-from assays.parsers import ParseError, asm_results, detect_format, fcs, nanosight
+from assays.parsers import ParseError, detect_format, fcs, nanosight
 from assays.parsers.archive import ArchiveLimits, ArchiveTooLarge, check_archive
+from assays.parsers.file_samples import (
+    FileValue,
+    Role,
+    SampleRecord,
+    records_from_asm,
+    single_sample,
+)
 
-__all__ = ["ArchiveTooLarge", "archive_limits", "check_file_bounds", "results_from_file"]
+__all__ = [
+    "ArchiveTooLarge",
+    "archive_limits",
+    "check_file_bounds",
+    "records_from_file",
+    "results_from_records",
+]
 
 # ASM result names (allotropy) → analyte codes of the catalogue. A value whose name is not here,
 # or whose analyte the assay does not have, is not a result of that assay and is left out.
@@ -42,11 +58,12 @@ NTA_STATISTICS = {
 NTA_UNITS = {"concentration": "particle/mL"}
 
 
-def results_from_file(
-    data: bytes, *, filename: str, assay: AssayDefinition, sample: str, format_hint: str = ""
-) -> tuple[str, list[ResultInput]]:
-    """(detected format, results) or ParseError saying why the file gives no results
-    (ArchiveTooLarge for a zip container beyond the limits, before anything inflates it)."""
+def records_from_file(
+    data: bytes, *, filename: str, format_hint: str = ""
+) -> tuple[str, list[SampleRecord]]:
+    """(detected format, the file's samples as it names them), or ParseError saying why the
+    file cannot be read (ArchiveTooLarge for a zip container beyond the limits, before anything
+    inflates it). A NanoSight experiment or an FCS file is one sample the file does not name."""
     limits = archive_limits()
     check_file_bounds(data, filename=filename)
     hint = format_hint.strip().lower()
@@ -55,12 +72,86 @@ def results_from_file(
     else:
         fmt = "asm" if hint else detect_format(data, filename, limits=limits)
     if fmt == "nanosight":
-        items = _from_nanosight(data, sample)
-    elif fmt == "fcs":
-        items = _from_fcs(data, sample)
-    else:
-        items = _from_asm(data, filename, hint or None, sample, limits)
-    return fmt, _results_of_assay(items, assay, what=f"the file was read ({fmt})", source=filename)
+        return fmt, single_sample(_from_nanosight(data))
+    if fmt == "fcs":
+        return fmt, single_sample(_from_fcs(data))
+    # Imported only for an ASM file: importing allotropy takes about a second.
+    from assays.parsers import asm  # noqa: PLC0415
+
+    document = asm.convert(data, filename, vendor=hint or None, limits=limits)
+    return fmt, records_from_asm(document)
+
+
+def results_from_records(
+    records: list[SampleRecord],
+    *,
+    fmt: str,
+    assay: AssayDefinition,
+    attribution: Mapping[str, str],
+    source: str = "",
+) -> list[ResultInput]:
+    """The results of `assay` in a file's records, each under the LIMS sample its file name is
+    attributed to (`attribution`: file identifier → LIMS identifier, from
+    assays.sample_matching). Standards, blanks, controls and names left out give no result of a
+    sample. NoResultsForAssay when nothing is left."""
+    names = ASM_ANALYTES if fmt == "asm" else None
+    analyte_names = {a.code: a.name for a in assay.analytes.all()}
+    items = []
+    for record in records:
+        if record.role != Role.SAMPLE or record.identifier not in attribution:
+            continue
+        for value in record.values:
+            code = names.get(value.name) if names is not None else value.name
+            if code is None:
+                continue
+            items.append(_result_input(record, value, code, attribution[record.identifier]))
+    return _results_of_assay(
+        _with_wavelengths(items, analyte_names),
+        assay,
+        what=f"the file was read ({fmt})",
+        source=source,
+    )
+
+
+def _result_input(record: SampleRecord, value: FileValue, code: str, sample: str) -> ResultInput:
+    qualifier, flags = value.qualifier, []
+    unit = value.unit
+    target = value.target
+    if code == "absorbance":
+        if unit == "mAU":
+            # allotropy labels plate-reader absorbance "mAU" although the exports (Gen5,
+            # SoftMax Pro) report optical density: 0.5 in the file is 0.5 OD, not 0.0005.
+            unit = ""
+        if value.wavelength_nm is not None and not target:
+            target = f"{value.wavelength_nm:g} nm"  # the wavelength the file says it read at
+    if len(qualifier) > 10:  # an instrument's error text, not a <LLOQ-style qualifier
+        flags, qualifier = [qualifier[:40]], "error"
+    return ResultInput(
+        sample=sample,
+        analyte=code,
+        value=value.value,
+        unit=unit,
+        qualifier=qualifier,
+        replicate=value.replicate[:40],
+        well=record.position[:10] if record.has_well else "",
+        target=target[:60],
+        source_sample=(record.label or record.identifier)[:120],
+        flags=flags,
+    )
+
+
+_WAVELENGTH_IN_NAME = re.compile(r"(\d+(?:\.\d+)?)\s*nm\b")
+
+
+def _with_wavelengths(items: list[ResultInput], analyte_names: dict[str, str]) -> list[ResultInput]:
+    """A value read at another wavelength than the analyte's name states ("Absorbance 562 nm"
+    read at 630 nm) is kept under the file's wavelength and flagged, never relabelled."""
+    for item in items:
+        stated = _WAVELENGTH_IN_NAME.search(analyte_names.get(item.analyte, ""))
+        read = _WAVELENGTH_IN_NAME.search(item.target)
+        if stated and read and float(stated[1]) != float(read[1]):
+            item.flags = [*item.flags, f"read at {read[1]} nm, not {stated[1]} nm"[:40]]
+    return items
 
 
 def archive_limits() -> ArchiveLimits:
@@ -109,64 +200,33 @@ def _results_of_assay(
     return kept
 
 
-def _from_nanosight(data: bytes, sample: str) -> list[ResultInput]:
+def _from_nanosight(data: bytes) -> list[FileValue]:
     export = nanosight.parse(data)
-    items = []
-    for video in export.videos:
-        for code, attribute in NTA_STATISTICS.items():
-            items.append(
-                ResultInput(
-                    sample=sample,
-                    analyte=code,
-                    value=float(getattr(video, attribute)),
-                    unit=NTA_UNITS.get(code, "nm"),
-                    replicate=video.name,
-                )
-            )
-    return items
+    return [
+        FileValue(
+            name=code,
+            value=float(getattr(video, attribute)),
+            unit=NTA_UNITS.get(code, "nm"),
+            replicate=video.name,
+        )
+        for video in export.videos
+        for code, attribute in NTA_STATISTICS.items()
+    ]
 
 
-def _from_fcs(data: bytes, sample: str) -> list[ResultInput]:
+def _from_fcs(data: bytes) -> list[FileValue]:
     parsed = fcs.parse(data)
-    return [ResultInput(sample=sample, analyte="event_count", value=float(parsed.event_count))]
-
-
-def _from_asm(
-    data: bytes, filename: str, vendor: str | None, sample: str, limits: ArchiveLimits
-) -> list[ResultInput]:
-    # Imported only for an ASM file: importing allotropy takes about a second.
-    from assays.parsers import asm  # noqa: PLC0415
-
-    return asm_result_inputs(asm.convert(data, filename, vendor=vendor, limits=limits), sample)
+    return [FileValue(name="event_count", value=float(parsed.event_count), unit="")]
 
 
 def asm_result_inputs(document: dict, sample: str) -> list[ResultInput]:
-    """Every ASM value whose name maps to an analyte code (ASM_ANALYTES), for one sample."""
+    """Every ASM value whose name maps to an analyte code (ASM_ANALYTES), for one sample (an
+    ASM document posted for one named sample; a file's samples go through
+    `results_from_records`)."""
     items = []
-    for mv in asm_results.results_from_asm(document):
-        code = ASM_ANALYTES.get(mv.analyte)
-        if code is None:
-            continue
-        qualifier, flags = mv.qualifier, []
-        unit = mv.unit
-        if code == "absorbance" and unit == "mAU":
-            # allotropy labels plate-reader absorbance "mAU" although the exports (Gen5,
-            # SoftMax Pro) report optical density: 0.5 in the file is 0.5 OD, not 0.0005.
-            unit = ""
-        if len(qualifier) > 10:  # an instrument's error text, not a <LLOQ-style qualifier
-            flags, qualifier = [qualifier[:40]], "error"
-        items.append(
-            ResultInput(
-                sample=sample,
-                analyte=code,
-                value=mv.value,
-                unit=unit,
-                qualifier=qualifier,
-                replicate=mv.replicate[:40],
-                well=mv.well[:10],
-                target=mv.target[:60],
-                source_sample=mv.sample_id[:120],
-                flags=flags,
-            )
-        )
+    for record in records_from_asm(document):
+        for value in record.values:
+            code = ASM_ANALYTES.get(value.name)
+            if code is not None:
+                items.append(_result_input(record, value, code, sample))
     return items

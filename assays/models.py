@@ -228,7 +228,19 @@ class InstrumentFile(models.Model):
     original_name = models.CharField(max_length=255)
     format_hint = models.CharField(max_length=40, blank=True)
     detected_format = models.CharField(max_length=40, blank=True)
-    sample_identifier = models.CharField(max_length=80)
+    sample_identifier = models.CharField(
+        max_length=80,
+        blank=True,
+        help_text="The LIMS sample named for a file of one sample; empty when the file names its "
+        "samples (sample_map).",
+    )
+    sample_map = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="How the file's sample names were attributed when it was sent "
+        "(assays.sample_matching): each name, its role, wells, and its LIMS sample or why it "
+        "was left out.",
+    )
     assay_code = models.CharField(max_length=40)
     reagent_lot_ids = ArrayField(
         models.PositiveIntegerField(),

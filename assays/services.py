@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -20,13 +20,19 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from assays import sample_matching
 from assays.events import (
     instrument_file_received,
     run_invalidation_requested,
     run_recorded,
     run_status_changed,
 )
-from assays.ingest import ArchiveTooLarge, check_file_bounds, results_from_file
+from assays.ingest import (
+    ArchiveTooLarge,
+    check_file_bounds,
+    records_from_file,
+    results_from_records,
+)
 from assays.inputs import ResultInput, WorksheetRow
 from assays.models import (
     Analyte,
@@ -41,6 +47,7 @@ from assays.models import (
     RunSample,
 )
 from assays.parsers import ParseError
+from assays.parsers.file_samples import SampleRecord
 from assays.qc import suitability
 from assays.qc_selectors import STANDARD_ANALYTE, PlateValue, fit_standard_curve
 from assays.units import convert, is_valid_unit
@@ -696,7 +703,7 @@ class WorksheetRefused(ValidationError):
         super().__init__(summary)
 
 
-def _target_key(target: SampleTarget) -> tuple[object, ...]:
+def target_key(target: SampleTarget) -> tuple[object, ...]:
     """What a sample is, whatever identifier named it: two rows naming the same lot (or the same
     vial, or culture batch) are one sample entered twice."""
     if target.get("culture_batch") is not None:
@@ -724,7 +731,7 @@ def worksheet_row_errors(assay: AssayDefinition, rows: list[WorksheetRow]) -> di
             if isinstance(target, ValidationError):
                 cells["sample"] = target.message_dict["sample"]
             else:
-                key = _target_key(target)
+                key = target_key(target)
                 if key in first_row:
                     cells["sample"] = [
                         f"{sample} is already on row {first_row[key] + 1}: one row per sample."
@@ -919,20 +926,47 @@ def store_original(data: bytes) -> str:
     return file_store.store(data, folder=InstrumentFile.STORE_FOLDER)
 
 
+def instrument_file_preview(
+    *,
+    data: bytes,
+    filename: str,
+    assay: AssayDefinition,
+    format_hint: str = "",
+    sample_identifier: str = "",
+    sample_map: Mapping[str, str] | None = None,
+    excluded: Mapping[str, str] | None = None,
+) -> tuple[str, list[SampleRecord], sample_matching.Matching]:
+    """Read a file and match its sample names to LIMS samples; writes nothing (the upload's
+    confirmation page shows this). ParseError when the file cannot be read."""
+    fmt, records = records_from_file(data, filename=filename, format_hint=format_hint)
+    matching = sample_matching.match_samples(
+        records, assay, mapping=sample_map, excluded=excluded, sample=sample_identifier
+    )
+    return fmt, records, matching
+
+
 def instrument_file_receive(
     *,
     data: bytes,
     filename: str,
-    sample_identifier: str,
     assay_code: str,
-    format_hint: str = "",
     instrument: Instrument | None = None,
+    sample_identifier: str = "",
+    sample_map: Mapping[str, str] | None = None,
+    excluded: Mapping[str, str] | None = None,
+    format_hint: str = "",
     uploaded_by: User | None = None,
     reagent_lots: Iterable[ReagentLot] = (),
 ) -> InstrumentFile:
     """Keep the original file and queue its parsing. Checks what can be checked up front.
 
-    The reagent lots the run used are kept with the file and named by the run parsed from it.
+    The file names its instrument, always: the instrument checks (qualified for the assay, in
+    service, calibrated) are never skipped. Its samples are matched by the names the file gives
+    them (assays.sample_matching: `sample_map` maps a name the LIMS does not know, `excluded`
+    leaves one out with a reason, `sample_identifier` names the one sample of a file that does
+    not name it); a name left unattributed refuses the file, with the names listed. The
+    attribution is kept with the file and the run parsed from it follows it. The reagent lots
+    the run used are kept with the file and named by the run parsed from it.
     """
     if uploaded_by is not None:
         require(can_enter_results, uploaded_by, ENTERS_RESULTS)
@@ -949,16 +983,41 @@ def instrument_file_receive(
     except ParseError:
         pass  # a damaged container: the parse says so, on the file's record
     assay = current_assay(assay_code)
-    if instrument is not None:
-        if assay.code not in instrument.assay_codes:
-            raise ValidationError(
-                {"assay": f"Instrument {instrument} is not qualified for assay {assay.code}."}
-            )
-        check_instrument_usable(instrument)
     reagent_lots = list(reagent_lots)
     check_reagents_usable(reagent_lots)
     check_required_reagents(assay, reagent_lots)
-    resolve_sample(sample_identifier, assay)
+    if instrument is None:
+        raise ValidationError(
+            {
+                "instrument": "Name the instrument that produced the file: its checks (qualified "
+                "for the assay, in service, calibrated) are never skipped."
+            }
+        )
+    if assay.code not in instrument.assay_codes:
+        raise ValidationError(
+            {"assay": f"Instrument {instrument} is not qualified for assay {assay.code}."}
+        )
+    check_instrument_usable(instrument)
+    attribution: dict[str, Any] = {}
+    try:
+        # Slow I/O, outside any transaction; the worker reads the file again to record the run.
+        _, _, matching = instrument_file_preview(
+            data=data,
+            filename=filename,
+            assay=assay,
+            format_hint=format_hint,
+            sample_identifier=sample_identifier,
+            sample_map=sample_map,
+            excluded=excluded,
+        )
+    except ParseError:
+        # Unreadable: kept and failed with the reason on its record, like any bad file.
+        if sample_identifier:
+            resolve_sample(sample_identifier, assay)
+    else:
+        if not matching.ok:
+            raise matching.refusal()
+        attribution = matching.as_record()
     # Slow I/O outside the transaction; the content-addressed write is idempotent.
     digest = store_original(data)
     with transaction.atomic():
@@ -967,7 +1026,8 @@ def instrument_file_receive(
             size=len(data),
             original_name=filename[:255],
             format_hint=format_hint,
-            sample_identifier=sample_identifier,
+            sample_identifier=sample_identifier.strip(),
+            sample_map=attribution,
             assay_code=assay.code,
             reagent_lot_ids=[lot.pk for lot in reagent_lots],
             instrument=instrument,
@@ -999,12 +1059,21 @@ def instrument_file_parse(file_id: str | uuid.UUID) -> InstrumentFile:
         # to parse, and waiting will not bring them; the file fails with the reason.
         return _mark_failed(record, exc)
     try:
-        fmt, items = results_from_file(
-            data,
-            filename=record.original_name,
-            assay=current_assay(record.assay_code),
-            sample=record.sample_identifier,
-            format_hint=record.format_hint,
+        assay = current_assay(record.assay_code)
+        fmt, records = records_from_file(
+            data, filename=record.original_name, format_hint=record.format_hint
+        )
+        if record.sample_map:
+            attribution = sample_matching.attribution_of(record.sample_map)
+        else:  # received before files named their samples: its one sample, as then
+            matching = sample_matching.match_samples(
+                records, assay, sample=record.sample_identifier
+            )
+            if not matching.ok:
+                raise matching.refusal()
+            attribution = matching.attribution()
+        items = results_from_records(
+            records, fmt=fmt, assay=assay, attribution=attribution, source=record.original_name
         )
     except (ParseError, ValidationError) as exc:
         return _mark_failed(record, exc)

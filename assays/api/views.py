@@ -566,13 +566,44 @@ class FileReceivedOutput(serializers.Serializer):
     status_url = serializers.URLField()
 
 
+def _names_to_text(value: object) -> dict[str, str]:
+    """A JSON object of file sample names to text (a LIMS identifier, a reason)."""
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and len(v) <= 200 for k, v in value.items()
+    ):
+        raise serializers.ValidationError(
+            "A JSON object of the file's sample names to text (at most 200 characters each)."
+        )
+    if len(value) > 400:
+        raise serializers.ValidationError("At most 400 names.")
+    return value
+
+
 class InstrumentFileCreateApi(ApiView):
     class FileInput(serializers.Serializer):
         file = serializers.FileField(allow_empty_file=False, help_text="The export, unchanged.")
         sample = serializers.CharField(
             max_length=80,
+            required=False,
+            default="",
             validators=[validate_visible],
-            help_text="Culture batch code, lot code or vial barcode.",
+            help_text="Only for a file of one sample that the file may not name (NanoSight, "
+            "FCS): its culture batch code, lot code or vial barcode. A file naming several "
+            "samples is matched by its names.",
+        )
+        samples = serializers.JSONField(
+            binary=True,
+            required=False,
+            default=dict,
+            help_text="JSON object mapping a sample name of the file to a LIMS identifier, "
+            'for the names the LIMS does not know: `{"SPL1": "EXO-2026-0001"}`.',
+        )
+        exclude = serializers.JSONField(
+            binary=True,
+            required=False,
+            default=dict,
+            help_text="JSON object leaving sample names of the file out, each with the reason "
+            '(recorded): `{"SPL6": "spilled well"}`.',
         )
         assay = serializers.CharField(max_length=40, help_text="Assay code.")
         format = serializers.CharField(
@@ -593,6 +624,12 @@ class InstrumentFileCreateApi(ApiView):
             "some kinds (ENDOTOXIN: a LAL reagent, BCA: a BCA kit, qPCR assays: a master mix; "
             "see `required_reagents` of the assay).",
         )
+
+        def validate_samples(self, value: object) -> dict[str, str]:
+            return _names_to_text(value)
+
+        def validate_exclude(self, value: object) -> dict[str, str]:
+            return _names_to_text(value)
 
         def validate_format(self, value: str) -> str:
             value = value.strip()
@@ -615,8 +652,13 @@ class InstrumentFileCreateApi(ApiView):
 
     @extend_schema(
         summary="Upload a raw instrument export file",
-        description="Multipart: `file`, `sample` (LIMS identifier), `assay` (code), optional "
-        "`format` hint and `reagent_lots` (ids, repeated). The original is kept byte for byte "
+        description="Multipart: `file`, `assay` (code), optional `format` hint and "
+        "`reagent_lots` (ids, repeated). Each sample the file names is matched to the LIMS "
+        "sample of that identifier; `samples` maps the names the LIMS does not know and "
+        "`exclude` leaves names out with a reason; an unattributed name refuses the file "
+        "(422, `errors.unmatched` lists them). Standards, blanks and controls are recognised "
+        "and attributed to no sample. `sample` names the one sample of a file that does not "
+        "name it (NanoSight, FCS). The original is kept byte for byte "
         "under its SHA-256 and parsed in the background: poll `status_url`. Instrument keys "
         "only.",
         request=FileInput,
@@ -635,6 +677,8 @@ class InstrumentFileCreateApi(ApiView):
             data=upload.read(),
             filename=(upload.name or "upload").replace("\x00", ""),
             sample_identifier=data["sample"],
+            sample_map=data["samples"],
+            excluded=data["exclude"],
             assay_code=data["assay"],
             format_hint=data["format"],
             instrument=request.user.instrument,

@@ -72,6 +72,12 @@ class SampleRecord:
     group: str = ""
     layout_value: float | None = None
 
+    @property
+    def has_well(self) -> bool:
+        """Whether the position is a plate's well (or wells), not a row of a table or the
+        whole file."""
+        return self.position != "file" and not self.position.startswith("row ")
+
 
 # Gen5 layout well IDs: type, number, and for samples a dilution index after a colon.
 _GEN5_WELL_ID = re.compile(r"^(SPL|STD|BLK|CTL)(\d*)(?::(\d+))?$")

@@ -91,7 +91,7 @@ def run(technician, lot):
 
 
 @pytest.fixture
-def received_file(technician, lot):
+def received_file(technician, lot, instrument):
     """An NTA export received for the lot; never parsed (its on-commit task does not run)."""
     from assays import services
 
@@ -100,5 +100,6 @@ def received_file(technician, lot):
         filename=NTA_FILE.name,
         sample_identifier=lot.code,
         assay_code="NTA",
+        instrument=instrument,
         uploaded_by=technician,
     )

@@ -6,6 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from assays import services
+from assays.models import Instrument
 from tests import factories
 from tests.assays_pages.conftest import NTA_FILE, record_run, register_instrument, signed_in
 
@@ -20,13 +21,15 @@ def _add_runs(technician, lot, start, count):
         record_run(technician, lot.code, value=100 + i)
 
 
-def _add_files(technician, lot, start, count):
+def _add_files(technician, admin, lot, start, count):
+    instrument = Instrument.objects.filter(code="NTA-01").first() or register_instrument(admin)
     for i in range(start, start + count):
         services.instrument_file_receive(
             data=NTA_FILE.read_bytes() + f"\n# copy {i}\n".encode(),
             filename=f"nta_{i}.csv",
             sample_identifier=lot.code,
             assay_code="NTA",
+            instrument=instrument,
             uploaded_by=technician,
         )
 
@@ -44,7 +47,7 @@ def test_list_page_query_count_does_not_grow_with_rows(url_name, rows, technicia
     add = {
         "instruments": lambda s, n: _add_instruments(admin_user, s, n),
         "runs": lambda s, n: _add_runs(technician, lot, s, n),
-        "files": lambda s, n: _add_files(technician, lot, s, n),
+        "files": lambda s, n: _add_files(technician, admin_user, lot, s, n),
     }[rows]
     client = signed_in(technician)
     url = reverse(url_name)

@@ -53,9 +53,12 @@ def record_run(analyst, django_capture_on_commit_callbacks):
 
 
 @pytest.fixture
-def receive_nta_file(analyst, django_capture_on_commit_callbacks):
+def receive_nta_file(analyst, admin_user, django_capture_on_commit_callbacks):
     """Send the real NanoSight export for a lot; returns the run parsed from it."""
     from assays import services
+    from tests.assays_pages.conftest import register_instrument
+
+    instrument = register_instrument(admin_user)
 
     def receive(lot):
         with django_capture_on_commit_callbacks(execute=True):
@@ -64,6 +67,7 @@ def receive_nta_file(analyst, django_capture_on_commit_callbacks):
                 filename=NTA_FILE.name,
                 sample_identifier=lot.code,
                 assay_code="NTA",
+                instrument=instrument,
                 uploaded_by=analyst,
             )
         received.refresh_from_db()
