@@ -421,3 +421,35 @@ def set_minimum_days(apps, schema_editor=None):
     AssayDefinition = apps.get_model("assays", "AssayDefinition")
     for code, days in MINIMUM_DAYS.items():
         AssayDefinition.objects.filter(code=code, version=1).update(minimum_days=days)
+
+
+# assays 0016 (issue 13): the potency assay that reports against the reference standard, its
+# relative potency computed from the dose series of both (assays.qc.relative_potency), next to
+# the % inhibition of the single-dose wells. The assay names its reference material.
+RELATIVE_POTENCY_ASSAYS: list[tuple[str, str, str, str, str, list[AnalyteRow]]] = [
+    (
+        "POTENCY-RP",
+        "Potency: relative to the reference standard",
+        "TNF-α inhibition by LPS-stimulated macrophages, dose series of the lot and of the "
+        "reference standard (parallel 4PL, USP <1034>)",
+        "SOP-QC-011",
+        "lot",
+        [
+            ("tnf_ev", "TNF-α, LPS + lot", NUMERIC, "pg/mL", []),
+            ("tnf_lps", "TNF-α, LPS only", NUMERIC, "pg/mL", []),
+            ("tnf_unstimulated", "TNF-α, unstimulated", NUMERIC, "pg/mL", []),
+            # One result per well; its target is the well's dose in µg/mL (same unit for both).
+            ("tnf_reference", "TNF-α, reference standard dose series", NUMERIC, "pg/mL", []),
+            ("tnf_test", "TNF-α, lot dose series", NUMERIC, "pg/mL", []),
+        ],
+    )
+]
+REFERENCE_MATERIALS = {"POTENCY-RP": "EV-RS"}
+
+
+def seed_reference_assays(apps, schema_editor=None):
+    """Version 1 of the relative-potency assay, naming its reference material (idempotent)."""
+    seed_catalogue(apps, schema_editor, assays=RELATIVE_POTENCY_ASSAYS)
+    AssayDefinition = apps.get_model("assays", "AssayDefinition")
+    for code, material in REFERENCE_MATERIALS.items():
+        AssayDefinition.objects.filter(code=code, version=1).update(reference_material=material)

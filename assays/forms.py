@@ -16,6 +16,8 @@ from django.utils import timezone
 from assays import selectors, services
 from assays.inputs import ResultInput, WorksheetRow
 from assays.models import Analyte, AssayDefinition, AssayRun, Instrument, InstrumentLogEntry
+from assays.reference_models import ReferenceStandard
+from assays.reference_services import check_reference_usable
 from batches.forms import usable_reagent_lots
 from batches.models import ReagentLot
 from lims.forms import DATETIME, NO_AUTOFILL, BootstrapMixin, CheckboxList, SignatureForm
@@ -195,6 +197,31 @@ class RunStartForm(BootstrapMixin, forms.Form):
         return data
 
 
+def reference_standard_field(assay: AssayDefinition) -> forms.ModelChoiceField:
+    """The reference lots of the assay's material, each labelled with what stops its use (the
+    check itself is the service's, against the run's start)."""
+    return ReferenceChoiceField(
+        queryset=ReferenceStandard.objects.filter(material=assay.reference_material).exclude(
+            status=ReferenceStandard.Status.WITHDRAWN
+        ),
+        required=False,
+        label="Reference standard",
+        help_text=f"{assay.code} is reported against a qualified, in-date "
+        f"{assay.reference_material} reference (USP <1032>).",
+    )
+
+
+class ReferenceChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        if obj.status != ReferenceStandard.Status.QUALIFIED:
+            state = "not qualified"
+        elif obj.expiry_date < timezone.localdate():
+            state = f"expired {obj.expiry_date:%Y-%m-%d}"
+        else:
+            state = f"qualified, expires {obj.expiry_date:%Y-%m-%d}"
+        return f"{obj.code} — {obj.name} ({state})"
+
+
 def reagents_help(assay: AssayDefinition | None = None) -> str:
     text = "Kits, standards and controls used."
     if assay is not None and assay.required_reagents:
@@ -237,6 +264,8 @@ class _RunFieldsForm(forms.Form):
             help_text=f"Required when the run started more than {settings.BACKDATE_DAYS} days "
             "ago; the run is then flagged as back-dated for review.",
         )
+        if assay.reference_material:
+            self.fields["reference_standard"] = reference_standard_field(assay)
 
     def clean_started_at(self):
         return _not_in_future(self.cleaned_data["started_at"], "start")
@@ -253,6 +282,11 @@ class _RunFieldsForm(forms.Form):
         if "reagent_lots" in data:
             lots = data["reagent_lots"]
             checks.append(lambda: services.check_required_reagents(self.assay, lots))
+        if start and "reference_standard" in self.fields and "reference_standard" in data:
+            reference = data["reference_standard"]
+            checks.append(
+                lambda: check_reference_usable(reference, assay=self.assay, started_at=start)
+            )
         if start:
             checks.append(
                 lambda: services.check_run_dates(

@@ -9,6 +9,7 @@ hash, algorithm, version), so computing again finds the rows already there.
 import hashlib
 import json
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from django.utils import timezone
 
 from assays.models import AssayRun, QCMetric, Result, RunSample
 from assays.parsers import nanosight
-from assays.qc import ALGORITHM_VERSIONS, flow, nta, potency, qpcr
+from assays.qc import ALGORITHM_VERSIONS, flow, nta, potency, qpcr, relative_potency
 from batches.models import ExosomeLot
 from lims import file_store
 from lims.audit import audit_context
@@ -259,6 +260,60 @@ def _potency(run, by_analyte) -> list[Computed]:
     return out
 
 
+def _dose_series(results: list[Result]) -> tuple[list[float], list[float], list[Result]]:
+    """(doses, responses, results) of a dose series: each result's target is its well's dose."""
+    doses, responses, used = [], [], []
+    for r in results:
+        try:
+            dose = float(r.target)
+        except ValueError:
+            continue  # a well without a dose is not part of the series (the run shows it)
+        if r.value is not None and math.isfinite(dose) and dose >= 0:
+            doses.append(dose)
+            responses.append(r.value)
+            used.append(r)
+    return doses, responses, used
+
+
+def _relative_potency(run, by_analyte) -> list[Computed]:
+    """% inhibition as POTENCY-MAC, and the relative potency of the lot's dose series against
+    the reference standard's (parallel 4PL, USP <1034>); reported as a percentage of the
+    reference's assigned potency when it has one (else 100 %)."""
+    out = _potency(run, by_analyte)
+    ref_x, ref_y, ref_used = _dose_series(by_analyte.get("tnf_reference", []))
+    test_x, test_y, test_used = _dose_series(by_analyte.get("tnf_test", []))
+    if not ref_used or not test_used:
+        return out
+    try:
+        rp = relative_potency.relative_potency(ref_x, ref_y, test_x, test_y)
+    except ValueError as exc:
+        log.warning("run %s: no relative potency: %s", run.pk, exc)
+        return out
+    use = getattr(run, "reference_use", None)
+    reference = use.reference if use is not None else None
+    assigned = (reference.assigned("potency") if reference is not None else None) or {}
+    scale = float(assigned.get("value", 100.0))
+    details = {
+        **rp.details(),
+        "relative_potency": rp.rp,
+        "reference_standard": reference.code if reference is not None else "",
+        "reference_assigned_potency": scale,
+        "potency_low": scale * rp.rp_low,
+        "potency_high": scale * rp.rp_high,
+    }
+    out.append(
+        Computed(
+            "potency.relative_potency",
+            scale * rp.rp,
+            "percent",
+            "potency.relative_potency",
+            ref_used + test_used,
+            details,
+        )
+    )
+    return out
+
+
 def _mirna(run, by_analyte) -> list[Computed]:
     """ΔΔCt relative quantity of each miRNA versus the reference lot (calibrator)."""
     references = {t.lower() for t in settings.QPCR_REFERENCE_TARGETS}
@@ -305,6 +360,7 @@ RULES: dict[str, Callable] = {
     ),
     "ISCT-FLOW": _identity,
     "POTENCY-MAC": _potency,
+    "POTENCY-RP": _relative_potency,
     "MIRNA-QPCR": _mirna,
     "STERILITY": _qualitative("sterility"),
     "STERILITY-CB": _qualitative("sterility"),

@@ -68,6 +68,13 @@ class AssayDefinition(GmpRecord):
         help_text="Categories of reagent lot a run of this assay must name (e.g. the LAL "
         "reagent of an endotoxin test).",
     )
+    reference_material = models.CharField(
+        max_length=40,
+        blank=True,
+        default="",
+        help_text="The reference material a run must be tested against (a qualified, in-date "
+        "ReferenceStandard of this material, USP <1032>); empty: none.",
+    )
 
     class Meta:
         ordering = ["code", "-version"]
@@ -677,3 +684,6 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self):
         return f"{self.principal}:{self.key}"
+
+
+from assays.reference_models import ReferenceStandard, RunReferenceStandard  # noqa: E402, F401

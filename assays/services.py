@@ -50,6 +50,8 @@ from assays.parsers import ParseError
 from assays.parsers.file_samples import SampleRecord
 from assays.qc import suitability
 from assays.qc_selectors import STANDARD_ANALYTE, PlateValue, fit_standard_curve
+from assays.reference_models import ReferenceStandard, RunReferenceStandard
+from assays.reference_services import check_reference_usable
 from assays.units import convert, is_valid_unit
 from batches.models import Aliquot, CultureBatch, ExosomeLot, ReagentLot
 from batches.services import check_lot_not_locked, check_reagents_usable
@@ -479,6 +481,7 @@ def check_run_context(
     instrument: Instrument | None = None,
     reagent_lots: list[ReagentLot] | None = None,
     retest_of: AssayRun | None = None,
+    reference_standard: ReferenceStandard | None = None,
 ) -> str:
     """What `run_record` checks of a run before its results: dates, the instrument (qualified
     for the assay, in service and calibrated on the day it ran and today), the reagent lots
@@ -502,6 +505,7 @@ def check_run_context(
     except ValidationError as exc:
         raise ValidationError({"reagent_lots": exc.message_dict["reagent_lots"]}) from exc
     check_required_reagents(assay, reagent_lots)
+    check_reference_usable(reference_standard, assay=assay, started_at=started_at)
     if retest_of is not None and retest_of.assay.code != assay.code:
         raise ValidationError({"retest_of": "A retest repeats a run of the same assay."})
     return backdate_reason
@@ -522,6 +526,7 @@ def run_record(
     source_file: InstrumentFile | None = None,
     external_id: str = "",
     backdate_reason: str = "",
+    reference_standard: ReferenceStandard | None = None,
 ) -> AssayRun:
     """Record a run with its results in one transaction, or refuse it whole.
 
@@ -537,6 +542,11 @@ def run_record(
         raise ValidationError({"results": "A run needs at least one result."})
     assay = current_assay(assay_code)
     reagent_lots = list(reagent_lots)
+    if reference_standard is not None:
+        # Read again under a lock: a withdrawal committed since the caller loaded it counts.
+        reference_standard = ReferenceStandard.objects.select_for_update().get(
+            pk=reference_standard.pk
+        )
     backdate_reason = check_run_context(
         assay=assay,
         started_at=started_at,
@@ -545,6 +555,7 @@ def run_record(
         instrument=instrument,
         reagent_lots=reagent_lots,
         retest_of=retest_of,
+        reference_standard=reference_standard,
     )
 
     analytes = {a.code: a for a in assay.analytes.all()}
@@ -589,6 +600,10 @@ def run_record(
             RunReagentUse(run=run, reagent_lot=lot, created_by=run.created_by)
             for lot in reagent_lots
         )
+        if reference_standard is not None:
+            RunReferenceStandard.objects.create(
+                run=run, reference=reference_standard, created_by=run.created_by
+            )
         sample_rows = {
             label: RunSample(
                 run=run,
@@ -763,6 +778,7 @@ def worksheet_errors(
     backdate_reason: str = "",
     instrument: Instrument | None = None,
     reagent_lots: Iterable[ReagentLot] = (),
+    reference_standard: ReferenceStandard | None = None,
 ) -> tuple[CellErrors, dict[int, CellErrors]]:
     """Everything `worksheet_record` would refuse, all at once and writing nothing: the run's
     errors by field, and each row's by cell (a technician checks the sheet before saving it)."""
@@ -781,6 +797,7 @@ def worksheet_errors(
             backdate_reason=backdate_reason,
             instrument=instrument,
             reagent_lots=list(reagent_lots),
+            reference_standard=reference_standard,
         )
     except ValidationError as exc:
         for key, messages in exc.message_dict.items():
@@ -799,6 +816,7 @@ def worksheet_record(
     instrument: Instrument | None = None,
     reagent_lots: Iterable[ReagentLot] = (),
     backdate_reason: str = "",
+    reference_standard: ReferenceStandard | None = None,
 ) -> AssayRun:
     """One assay on many samples, entered as a grid at the bench, recorded as one run by
     `run_record` (one transaction, one audit context), or refused whole with every row's errors
@@ -822,6 +840,7 @@ def worksheet_record(
         backdate_reason=backdate_reason,
         instrument=instrument,
         reagent_lots=reagent_lots,
+        reference_standard=reference_standard,
     )
     if fields or row_errors:
         raise WorksheetRefused(fields=fields, rows=row_errors)
@@ -835,6 +854,7 @@ def worksheet_record(
         instrument=instrument,
         reagent_lots=reagent_lots,
         backdate_reason=backdate_reason,
+        reference_standard=reference_standard,
     )
 
 
@@ -986,6 +1006,8 @@ def instrument_file_receive(
     reagent_lots = list(reagent_lots)
     check_reagents_usable(reagent_lots)
     check_required_reagents(assay, reagent_lots)
+    # A file names no reference standard: an assay reported against one is entered otherwise.
+    check_reference_usable(None, assay=assay, started_at=timezone.now())
     if instrument is None:
         raise ValidationError(
             {

@@ -517,6 +517,7 @@ class RunEntry(EnterResultsMixin, ServiceFormView):
             reagent_lots=data["reagent_lots"],
             retest_of=data["retest_of"],
             backdate_reason=data["backdate_reason"],
+            reference_standard=data.get("reference_standard"),
         )
 
     def success_message(self):
@@ -610,6 +611,7 @@ class WorksheetEntry(EnterResultsMixin, PredicateRequiredMixin, TemplateView):
             name: header.cleaned_data[name]
             for name in ("started_at", "ended_at", "instrument", "reagent_lots", "backdate_reason")
         }
+        run_fields["reference_standard"] = header.cleaned_data.get("reference_standard")
         try:
             if action == "save":
                 run = services.worksheet_record(

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from assays import services as qc
 from assays.models import AssayRun
+from assays.reference_demo import seed_reference_demo
 from batches import services
 from batches.models import CultureBatch, Donor, ReagentLot
 from lims.models import Signature
@@ -247,6 +248,7 @@ def seed_demo() -> bool:
             services.lot_set_status(actor=tech, lot=lot, to=to, reason="Demo workflow")
         lots.append(lot)
     seed_quality_control(users, lots, batches)
+    seed_reference_demo(users, lots, signer=_demo_signer)
     return True
 
 

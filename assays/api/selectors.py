@@ -11,6 +11,7 @@ from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, JSONObject
 
 from assays.models import AssayDefinition, AssayRun, Instrument, InstrumentFile, Result, RunSample
+from assays.reference_models import ReferenceStandard
 from batches.models import Aliquot, CultureBatch, ExosomeLot, ReagentLot
 
 
@@ -254,6 +255,18 @@ def reagent_lots_by_id(ids: list[int]) -> list[ReagentLot]:
     if missing:
         raise ValidationError({"reagent_lots": f"No reagent lot with id {', '.join(missing)}."})
     return [found[i] for i in dict.fromkeys(ids)]
+
+
+def reference_by_id(reference_id: int | None) -> ReferenceStandard | None:
+    """The reference standard a posted run names; an unknown id is a 422 on its field."""
+    if reference_id is None:
+        return None
+    reference = ReferenceStandard.objects.filter(pk=reference_id).first()
+    if reference is None:
+        raise ValidationError(
+            {"reference_standard": f"No reference standard with id {reference_id}."}
+        )
+    return reference
 
 
 def run_by_id(run_id: int | None) -> AssayRun | None:

@@ -10,7 +10,7 @@ from drf_spectacular.renderers import (
 )
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from assays.api import views
+from assays.api import reference_views, views
 from assays.api.permissions import ApiPermission
 
 
@@ -46,6 +46,16 @@ urlpatterns = [
     path("v1/runs/asm/", views.RunAsmCreateApi.as_view(), name="run-asm-create"),
     path("v1/runs/<int:pk>/", views.RunDetailApi.as_view(), name="run-detail"),
     path("v1/results/", views.ResultListApi.as_view(), name="result-list"),
+    path(
+        "v1/reference-standards/",
+        reference_views.ReferenceStandardListApi.as_view(),
+        name="reference-standard-list",
+    ),
+    path(
+        "v1/reference-standards/<int:pk>/",
+        reference_views.ReferenceStandardDetailApi.as_view(),
+        name="reference-standard-detail",
+    ),
     path(
         "v1/instrument-files/",
         views.InstrumentFileCreateApi.as_view(),

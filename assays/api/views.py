@@ -406,6 +406,15 @@ class RunsApi(ListApi):
             default=None,
             help_text="Id of the run this one repeats.",
         )
+        reference_standard = serializers.IntegerField(
+            min_value=1,
+            max_value=MAX_ID,
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="Id of the reference standard the run was tested against: required by an "
+            "assay with a `reference_material` (qualified, in date, qualified before the run).",
+        )
         results = ResultInputSerializer(many=True, allow_empty=False, max_length=10000)
 
         def validate(self, data):
@@ -442,6 +451,7 @@ class RunsApi(ListApi):
             retest_of=selectors.run_by_id(data["retest_of"]),
             external_id=data["external_id"],
             backdate_reason=data["backdate_reason"],
+            reference_standard=selectors.reference_by_id(data["reference_standard"]),
         )
         return _run_response(request, run.pk)
 

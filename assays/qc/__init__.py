@@ -2,7 +2,8 @@
 
 Each module holds one family of calculations from DOMAIN.md §4: ``nta`` (size distributions),
 ``curves`` (4PL/5PL standard curves), ``qpcr`` (ΔΔCt), ``endotoxin`` (kinetic LAL), ``flow``
-(% positive, ISCT identity), ``potency`` (macrophage bioassay), ``westgard`` (multirule QC),
+(% positive, ISCT identity), ``potency`` (macrophage bioassay),
+``relative_potency`` (parallel 4PL, USP <1034>), ``westgard`` (multirule QC),
 ``capability`` (Cp/Cpk); ``worked_examples`` checks them against the published examples.
 
 ``ALGORITHM_VERSIONS`` names every algorithm with its version; code that stores a computed metric
@@ -25,6 +26,7 @@ ALGORITHM_VERSIONS: dict[str, str] = {
     "potency.percent_inhibition": "1.0",
     "potency.fold_induction": "1.0",
     "potency.m2_m1_index": "1.0",
+    "potency.relative_potency": "1.0",
     "westgard.multirule": "1.0",
     "capability.cp_cpk": "1.0",
 }

@@ -24,6 +24,7 @@ from . import (
     nta,
     potency,
     qpcr,
+    relative_potency,
     suitability,
     westgard,
 )
@@ -427,3 +428,56 @@ def run_case(case: WorkedExample) -> CaseResult:
 def run_all() -> list[CaseResult]:
     """Evaluate every case in :data:`CASES`, in order."""
     return [run_case(case) for case in CASES]
+
+
+# --------------------------------------------- relative potency (USP <1032>/<1034>), issue 13
+# The reference is the ryegrass data set (Inderjit, Streibig & Olofsdotter, Physiol Plant
+# 2002;114:422; drc's `ryegrass`), the test the same responses at half the doses: a test exactly
+# twice as potent. By hand: the parallel fit's shared a, b, d and EC50_R are the ryegrass LL.4
+# values (DOMAIN.md §4), EC50_T = 3.05795 / 2, RP = 2; SSE doubles over 48 points with 5
+# parameters, so the residual SE is √(2 · 20 · 0.5196256² / 43) = 0.5011714. The EC50 contrast is
+# orthogonal to the shared parameters (the two blocks' Jacobians are equal), so
+# var(ln RP) = 2 s² / Σ (∂f/∂ln c)² = 0.0662519², and the 95 % interval is
+# 2 · exp(∓ t(0.975, 43) · 0.0662519) = 1.74986 to 2.28589. The slopes are equal (ratio 1,
+# F = 0), yet the slope ratio's 95 % interval (0.644-1.552) is not inside 0.80-1.25: 24 points
+# do not show equivalence (the USP <1032> §4.5 point: a non-significant F is not similarity).
+# Second case: test doses x^(2/3) make (x/c)^b = (x^(2/3) / c^(2/3))^(1.5 b): slope ratio 1.5.
+RP = "USP <1034> parallel 4PL; ryegrass (Inderjit et al. 2002), test = half doses; hand-checked"
+
+
+@cache
+def _rp_half_dose() -> Any:
+    half = [x / 2 for x in RYEGRASS_CONC]
+    return relative_potency.relative_potency(RYEGRASS_CONC, RYEGRASS_ROOTL, half, RYEGRASS_ROOTL)
+
+
+def _rp_steeper() -> Any:
+    steeper = [x ** (2 / 3) for x in RYEGRASS_CONC]
+    return relative_potency.relative_potency(RYEGRASS_CONC, RYEGRASS_ROOTL, steeper, RYEGRASS_ROOTL)
+
+
+CASES.extend(
+    [
+        WorkedExample("Relative potency, test at half the dose: RP", RP, 2.0, 1e-6,
+                      lambda: _rp_half_dose().rp),
+        WorkedExample("Relative potency: shared slope = ryegrass LL.4 b", RP, 2.98222, 5e-5,
+                      lambda: _rp_half_dose().fit.b),
+        WorkedExample("Relative potency: EC50 of the test = 3.05795 / 2", RP, 1.528975, 5e-5,
+                      lambda: _rp_half_dose().fit.c_test),
+        WorkedExample("Relative potency: residual SE √(2·20·0.5196256²/43)", RP, 0.5011714,
+                      5e-7, lambda: _rp_half_dose().fit.residual_se),
+        WorkedExample("Relative potency: SE of ln RP", RP, 0.0662519, 5e-7,
+                      lambda: _rp_half_dose().se_log_rp),
+        WorkedExample("Relative potency: 95 % CI lower", RP, 1.74986, 5e-5,
+                      lambda: _rp_half_dose().rp_low),
+        WorkedExample("Relative potency: 95 % CI upper", RP, 2.28589, 5e-5,
+                      lambda: _rp_half_dose().rp_high),
+        WorkedExample("Parallelism F test, equal curves: F = 0", RP, 0.0, 1e-6,
+                      lambda: _rp_half_dose().parallelism.f_statistic),
+        WorkedExample("Parallelism, log-doses scaled by 2/3: slope ratio 1.5", RP, 1.5, 1e-6,
+                      lambda: _rp_steeper().parallelism.slope_ratio),
+        WorkedExample("Parallelism, slope ratio 1.5: verdict", RP, "not parallel", None,
+                      lambda: "parallel" if _rp_steeper().parallelism.parallel
+                      else "not parallel"),
+    ]
+)  # fmt: skip
