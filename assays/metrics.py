@@ -18,12 +18,13 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from assays.models import AssayRun, QCMetric, Result, RunSample
 from assays.parsers import nanosight
 from assays.qc import ALGORITHM_VERSIONS, flow, nta, potency, qpcr, relative_potency
+from batches import vial_holds
 from batches.models import ExosomeLot
 from lims import file_store
 from lims.audit import audit_context
@@ -479,11 +480,13 @@ def _valid_metric_rows(lot, culture_batch):
     )
     qs = qs.exclude(run__status=AssayRun.Status.INVALIDATED)
     sample = {"sample__lot": lot} if lot is not None else {"sample__culture_batch": culture_batch}
-    invalidated = list(
-        Result.objects.filter(run__status=AssayRun.Status.INVALIDATED, **sample).values_list(
-            "pk", flat=True
-        )
-    )
+    # Results of an invalidated run, and results of a vial held for a stability study (a
+    # stability result is judged against the stability specification, never for release):
+    # one query for both.
+    left_out = Q(run__status=AssayRun.Status.INVALIDATED)
+    for held in vial_holds.held_vials():
+        left_out |= Q(sample__aliquot__in=held)
+    invalidated = list(Result.objects.filter(left_out, **sample).values_list("pk", flat=True))
     if invalidated:
         qs = qs.exclude(input_results__overlap=invalidated)
     return qs

@@ -53,6 +53,7 @@ from assays.qc_selectors import STANDARD_ANALYTE, PlateValue, fit_standard_curve
 from assays.reference_models import ReferenceStandard, RunReferenceStandard
 from assays.reference_services import check_reference_usable
 from assays.units import convert, is_valid_unit
+from batches import vial_holds
 from batches.models import Aliquot, CultureBatch, ExosomeLot, ReagentLot
 from batches.services import check_lot_not_locked, check_reagents_usable
 from lims import file_store
@@ -291,12 +292,14 @@ def resolve_samples(
         if barcodes
         else {}
     )
+    # A vial held for a stability study is tested after its lot's release, by design (ICH Q5C).
+    held = vial_holds.holds([a.pk for a in vials.values()]) if vials else {}
     for identifier, code in wanted.items():
         aliquot = vials.get(code)
         lot = lots.get(code) or (aliquot.lot if aliquot else None)
         if lot is None:
             found[identifier] = ValidationError({"sample": f"No exosome lot or vial '{code}'."})
-        elif lot.status in LOCKED_LOT_STATUSES:
+        elif lot.status in LOCKED_LOT_STATUSES and (aliquot is None or aliquot.pk not in held):
             found[identifier] = ValidationError(
                 {
                     "sample": f"Lot {lot} is {lot.get_status_display().lower()}: it takes no new "

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
+from batches import vial_holds
 from batches.events import lot_status_changed
 from batches.models import (
     ALIQUOT_FOLLOWS_LOT,
@@ -1313,7 +1314,10 @@ def _vial_status_for(lot: ExosomeLot) -> str:
 
 def check_vial_usable(aliquot: Aliquot, *, action: str, field: str = "to") -> None:
     """Refuse `action` (use, shipping, a move out of storage) unless the vial's lot is
-    released, saying why in words."""
+    released and the vial is held for nothing else (a stability study), saying why in words."""
+    held = vial_holds.holds([aliquot.pk]).get(aliquot.pk)
+    if held:
+        raise ValidationError({field: f"Vial {aliquot} is {held}: it is not {action}."})
     lot = aliquot.lot
     if lot.status == ExosomeLot.Status.REJECTED:
         raise ValidationError(

@@ -13,3 +13,6 @@ class ReleaseConfig(AppConfig):
 
         # The trend chart (assays) takes a metric's LSL/USL from the specification by default.
         register_specification_limits(metric_specification_limits)
+        from release.stability_apps import ready as stability_ready  # noqa: PLC0415
+
+        stability_ready()

@@ -13,6 +13,7 @@ from lims.signatures import canonical_json, content_hash, signatures_of
 from release.deviations import related_deviations
 from release.models import CertificateOfAnalysis, CriterionEvaluation, Disposition
 from release.selectors import changes_after_entry
+from release.stability import current_expiry
 
 
 def certificate_context(disposition: Disposition) -> dict:
@@ -43,6 +44,7 @@ def certificate_context(disposition: Disposition) -> dict:
         "content_sha256": content_hash(data),
         "content_json": canonical_json(data),
         "issued_at": timezone.now(),
+        "expiry": current_expiry(lot),
     }
 
 

@@ -26,6 +26,7 @@ from batches.models import CultureBatch, Donor, ReagentLot
 from lims.models import Signature
 from lims.roles import ADMIN, ANALYST, QA, TECHNICIAN
 from lims.signatures import reauthenticate
+from release.stability_demo import seed_stability
 
 DEMO_USERS = [
     # username, role, full name, password (demo only: change or deactivate in production)
@@ -249,6 +250,7 @@ def seed_demo() -> bool:
         lots.append(lot)
     seed_quality_control(users, lots, batches)
     seed_reference_demo(users, lots, signer=_demo_signer)
+    seed_stability(users, lots, _demo_signer)
     return True
 
 

@@ -40,6 +40,7 @@ class Specification(GmpRecord):
     class Product(models.TextChoices):
         DRUG_SUBSTANCE = "msc_sev_ds", "MSC-sEV drug substance"
         SOURCE_CELLS = "msc_source_cells", "MSC source cells"
+        STABILITY = "msc_sev_ds_stability", "MSC-sEV drug substance, stability"
 
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -564,3 +565,6 @@ class AuditTrailReview(models.Model):
             "chain_head": self.chain_head,
             "findings": self.findings,
         }
+
+
+from release.stability_models import *  # noqa: E402, F403  (stability studies and the APQR)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from release import views
+from release import stability_urls, views
 
 app_name = "release"
 
@@ -58,4 +58,5 @@ urlpatterns = [
         name="capa_done",
     ),
     path("deviations/<int:pk>/close/", views.DeviationClose.as_view(), name="deviation_close"),
+    *stability_urls.urlpatterns,
 ]

@@ -56,6 +56,7 @@ from release.models import (
     Disposition,
     Specification,
 )
+from release.stability import current_expiry
 
 
 class ReleaseFormView(PredicateRequiredMixin, FormView):
@@ -185,6 +186,7 @@ class LotReview(PredicateRequiredMixin, View):
             "form": form,
             "conflict": conflict,
             "reagent_warning_days": release_selectors.REAGENT_WARNING_DAYS,
+            "expiry": current_expiry(self.lot),
         }
         return render(self.request, "release/lot_review.html", context)
 

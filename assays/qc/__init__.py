@@ -29,4 +29,5 @@ ALGORITHM_VERSIONS: dict[str, str] = {
     "potency.relative_potency": "1.0",
     "westgard.multirule": "1.0",
     "capability.cp_cpk": "1.0",
+    "stability.q1e_shelf_life": "1.0",
 }

@@ -25,6 +25,7 @@ from . import (
     potency,
     qpcr,
     relative_potency,
+    stability,
     suitability,
     westgard,
 )
@@ -75,6 +76,14 @@ SUITABILITY = "USP <85> (PPC recovery 50-200 %, |r| ≥ 0.980); assay window"
 FIXED_LIMITS = "CLSI C24 (limits fixed from a 20-point baseline); Westgard et al. 1981"
 NANOSIGHT = "NanoSight NTA 3.2 export, Average / Standard Error columns; DOMAIN.md §4"
 FLOW = "Maecker & Trotter 2006 (99th percentile of the control); Dominici et al. 2006; hand calc"
+# ICH Q1E Appendix B.1 worked by hand: potency (% of the T0 label) of one lot at 2-8 °C, lower
+# limit 95 %. Sxx = 429.428571, b = Sxy/Sxx = -0.1822355, a = 101.002994, s = 0.1860397 (5 df),
+# t(0.95; 5) = 2.015048; the lower bound a + b·t - t·s·sqrt(1/7 + (t - 10.285714)²/Sxx) meets 95 at
+# the larger root of the quadratic (a + b·t - 95)² = t²s²(1/7 + (t - t̄)²/Sxx): t = 30.7644.
+Q1E_TIMES = [0.0, 3.0, 6.0, 9.0, 12.0, 18.0, 24.0]
+Q1E_POTENCY = [101.2, 100.5, 99.8, 99.1, 98.9, 97.6, 96.8]
+Q1E = "ICH Q1E (2003) §2.4, Appendix B.1 (one-sided 95 % lower bound); hand calculation"
+Q5C = "ICH Q5C (1995) §6: a biological's expiry rests on real-time data (no extrapolation)"
 MIQE = "MIQE, Bustin et al., Clin Chem 2009;55:611 (NTC; E = 10^(-1/slope) - 1, 90-110 %)"
 
 
@@ -401,6 +410,43 @@ CASES: list[WorkedExample] = [
         40.0,
         0.0,
         lambda: float(_flow_example().sample_in_gate),
+    ),
+]
+
+
+def _q1e() -> stability.ShelfLife:
+    return stability.shelf_life(Q1E_TIMES, Q1E_POTENCY, lower=95.0)
+
+
+def _q1e_estimate() -> float:
+    estimate = _q1e().estimate
+    return math.nan if estimate is None else estimate
+
+
+CASES += [
+    WorkedExample(
+        "ICH Q1E regression slope, % per month", Q1E, -0.1822355, 5e-7, lambda: _q1e().fit.slope
+    ),
+    WorkedExample(
+        "ICH Q1E regression intercept, %", Q1E, 101.002994, 5e-6, lambda: _q1e().fit.intercept
+    ),
+    WorkedExample("ICH Q1E residual SD", Q1E, 0.1860397, 5e-7, lambda: _q1e().fit.residual_sd),
+    WorkedExample(
+        "ICH Q1E lower 95 % bound at 24 months, %",
+        Q1E,
+        96.34364,
+        5e-5,
+        lambda: _q1e().fit.lower_bound(24.0),
+    ),
+    WorkedExample(
+        "ICH Q1E shelf life, lower bound meets 95 %, months", Q1E, 30.7644, 5e-4, _q1e_estimate
+    ),
+    WorkedExample(
+        "ICH Q5C supported shelf life (longest time point), months",
+        Q5C,
+        24.0,
+        0.0,
+        lambda: _q1e().supported,
     ),
 ]
 

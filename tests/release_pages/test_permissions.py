@@ -52,10 +52,22 @@ MATRIX = [
     ("capa_add",                      ("deviation",),        QA_ONLY),
     ("capa_done",                     ("deviation", "capa"), QA_ONLY),
     ("deviation_close",               ("deviation",),        QA_ONLY),
+    ("stability",                     (),                    VIEWERS),
+    ("stability_protocol_create",     (),                    QA_ONLY),
+    ("stability_protocol",            ("protocol",),         VIEWERS),
+    ("stability_protocol_approve",    ("protocol",),         QA_ONLY),
+    ("stability_study_start",         (),                    (LOGIN, 403, 200, 200, 403, 403)),
+    ("stability_study",               ("study",),            VIEWERS),
+    ("stability_expiry",              ("study",),            QA_ONLY),
+    ("stability_pull",                ("pull",),             (LOGIN, 403, 200, 200, 403, 403)),
+    ("apqr",                          (),                    VIEWERS),
+    ("apqr_sign",                     (),                    QA_ONLY),
+    ("apqr_pdf",                      ("no_apqr",),          (LOGIN, 404, 404, 404, 404, 403)),
 ]
 # fmt: on
 READ_ONLY = {"dashboard", "dashboard_board", "certificate", "specification_list"}
 READ_ONLY |= {"specification_detail", "deviation_list", "deviation_detail", "audit_review_list"}
+READ_ONLY |= {"stability", "stability_protocol", "stability_study", "apqr", "apqr_pdf"}
 
 
 @pytest.fixture
@@ -85,12 +97,66 @@ def records(passing_lot, technician, qa_user, qa_signer):
         due_on=passing_lot.manufactured_on,
     )
     return {
+        **stability_records(technician, qa_user),
         "lot": ExosomeLot.objects.get(pk=passing_lot.pk),
         "effective": Specification.objects.get(product="msc_sev_ds", status="effective"),
         "draft": draft,
         "criterion": draft.criteria.first(),
         "deviation": deviation,
         "capa": capa,
+    }
+
+
+def stability_records(technician, qa_user) -> dict:
+    """An approved protocol and a study of a lot with one vial in storage (one pull)."""
+    from types import SimpleNamespace
+
+    from batches import services as batch_services
+    from lims.models import Signature
+    from release import stability
+    from tests.release.helpers import signer_for
+
+    lot = factories.lot(technician)
+    batch_services.aliquots_create(
+        actor=technician,
+        lot=lot,
+        volume_ul=500,
+        locations=factories.storage_positions(technician, 1, box="STAB"),
+    )
+    spec = specifications.specification_draft_create(actor=qa_user, product="msc_sev_ds_stability")
+    specifications.criterion_save(
+        actor=qa_user,
+        specification=spec,
+        test="Particles",
+        metric_code="nta.concentration",
+        comparator="gte",
+        lower=1e10,
+        unit="particle/mL",
+    )
+    specifications.specification_approve(
+        signer=signer_for(qa_user, Signature.Meaning.APPROVAL), specification=spec
+    )
+    protocol = stability.protocol_create(
+        actor=qa_user,
+        code="STP-P",
+        title="p",
+        specification=spec,
+        lots=[lot],
+        conditions=["-80C"],
+        time_points=[0],
+        shelf_life_condition="-80C",
+    )
+    stability.protocol_approve(
+        signer=signer_for(qa_user, Signature.Meaning.APPROVAL), protocol=protocol
+    )
+    study = stability.study_start(
+        actor=qa_user, protocol=protocol, lot=lot, started_on=lot.manufactured_on
+    )
+    return {
+        "protocol": protocol,
+        "study": study,
+        "pull": study.pulls.get(),
+        "no_apqr": SimpleNamespace(pk=999999),
     }
 
 

@@ -1,0 +1,206 @@
+"""The annual product quality review (21 CFR 211.180(e); EU GMP Part I ch. 1.10): for a product
+and a year, the lots made, released and rejected; deviations, OOS investigations and CAPA with
+their status; every release test's trend with fixed control limits and Ppk; the stability
+results; the specification versions that took effect. A page reads it; QA signs it and the PDF
+is kept byte for byte under its SHA-256, like the certificate of analysis.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
+from django.template.loader import render_to_string
+from django.utils import timezone
+from weasyprint import HTML
+
+from assays.qc import capability
+from batches.models import ExosomeLot
+from lims import file_store
+from lims.audit import audit_context
+from lims.roles import can_manage_specifications, require
+from lims.signatures import Signer, canonical_json, content_hash, sign
+from release.models import (
+    AnnualProductReview,
+    CapaAction,
+    CriterionEvaluation,
+    Deviation,
+    Disposition,
+    Specification,
+    StabilityStudy,
+)
+from release.stability import study_view
+
+
+@dataclass
+class TestTrend:
+    test: str
+    unit: str
+    values: list[tuple[str, float]]
+    lsl: float | None
+    usl: float | None
+    mean: float | None
+    sd: float | None
+    ppk: float | None
+
+    @property
+    def control_limits(self) -> tuple[float, float] | None:
+        """Fixed ±3 SD limits of the year's results (individuals, ISO 7870-2)."""
+        if self.mean is None or self.sd is None:
+            return None
+        return (self.mean - 3 * self.sd, self.mean + 3 * self.sd)
+
+
+def _bounds(year: int) -> tuple[date, date]:
+    return date(year, 1, 1), date(year, 12, 31)
+
+
+def review(*, product: str, year: int) -> dict[str, Any]:
+    """The review's content (a read; a fixed number of queries whatever the year holds)."""
+    if product != Specification.Product.DRUG_SUBSTANCE:
+        raise ValidationError({"product": "The review covers the drug substance (exosome lots)."})
+    start, end = _bounds(year)
+    lots = list(
+        ExosomeLot.objects.filter(manufactured_on__range=(start, end)).order_by("manufactured_on")
+    )
+    decisions = dict(
+        Disposition.objects.filter(lot__in=lots, decision__in=["released", "rejected"]).values_list(
+            "lot_id", "decision"
+        )
+    )
+    deviations = list(
+        Deviation.objects.filter(Q(lot__in=lots) | Q(created_at__date__range=(start, end)))
+        .annotate(
+            capa_total=Count("capa_actions"),
+            capa_open=Count("capa_actions", filter=Q(capa_actions__done_on__isnull=True)),
+        )
+        .select_related("lot")
+        .order_by("created_at")
+    )
+    capa = list(
+        CapaAction.objects.filter(deviation__in=[d.pk for d in deviations]).select_related(
+            "deviation"
+        )
+    )
+    evaluations = (
+        CriterionEvaluation.objects.filter(lot__in=lots, value__isnull=False)
+        .select_related("criterion", "lot")
+        .order_by("criterion__position", "lot__manufactured_on")
+    )
+    trends: dict[str, TestTrend] = {}
+    for e in evaluations:
+        if e.value is None or e.lot is None:
+            continue
+        c = e.criterion
+        lsl = c.lower if c.comparator in ("gte", "gt", "between") else None
+        usl = c.upper if c.comparator in ("lte", "lt", "between") else None
+        trend = trends.setdefault(c.test, TestTrend(c.test, c.unit, [], lsl, usl, None, None, None))
+        trend.values.append((e.lot.code, float(e.value)))
+    for trend in trends.values():
+        values = [v for _, v in trend.values]
+        if len(values) >= 2:
+            mean = sum(values) / len(values)
+            sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+            trend.mean, trend.sd = mean, sd
+            if sd > 0 and (trend.lsl is not None or trend.usl is not None):
+                # Overall SD: the performance index Ppk (ISO 22514-2), as capability documents.
+                trend.ppk = capability.cpk(values, lsl=trend.lsl, usl=trend.usl)
+    specs = list(
+        Specification.objects.filter(effective_from__date__range=(start, end)).order_by(
+            "effective_from"
+        )
+    )
+    studies = [
+        study_view(s)
+        for s in StabilityStudy.objects.filter(
+            Q(lot__in=lots) | Q(started_on__range=(start, end))
+        ).order_by("started_on")
+    ]
+    return {
+        "product": Specification.Product(product),
+        "year": year,
+        "lots": lots,
+        "decisions": decisions,
+        "made": len(lots),
+        "released": sum(1 for d in decisions.values() if d == "released"),
+        "rejected": sum(1 for d in decisions.values() if d == "rejected"),
+        "deviations": deviations,
+        "oos": [d for d in deviations if d.kind == Deviation.Kind.OOS],
+        "capa": capa,
+        "trends": list(trends.values()),
+        "specifications": specs,
+        "studies": studies,
+    }
+
+
+def signed_content(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apqr": f"{data['product'].value} {data['year']}",
+        "lots": [(lot.code, data["decisions"].get(lot.pk, lot.status)) for lot in data["lots"]],
+        "deviations": [(d.code, d.status) for d in data["deviations"]],
+        "capa": [(a.pk, str(a.done_on)) for a in data["capa"]],
+        "trends": [(t.test, [v for _, v in t.values], t.ppk) for t in data["trends"]],
+        "specifications": [str(s) for s in data["specifications"]],
+        "studies": [(v.study.code, v.supported_months) for v in data["studies"]],
+    }
+
+
+def apqr_sign(
+    *, signer: Signer, product: str, year: int, conclusion: str, comment: str = ""
+) -> AnnualProductReview:
+    """QA signs the review (meaning: approval); its PDF is rendered outside the transaction
+    and stored under its SHA-256; one signed review per product and year."""
+    require(can_manage_specifications, signer.user, "Only QA signs the annual product review.")
+    if signer.meaning != "approval":
+        raise ValidationError("The review is signed with the meaning approval.")
+    if not conclusion.strip():
+        raise ValidationError({"conclusion": "State QA's conclusion on the year."})
+    if year >= timezone.localdate().year + 1:
+        raise ValidationError({"year": "A year that has not begun cannot be reviewed."})
+    if AnnualProductReview.objects.filter(product=product, year=year).exists():
+        raise ValidationError({"year": f"The {year} review of this product is signed already."})
+    data = review(product=product, year=year)
+    content = {**signed_content(data), "conclusion": conclusion}
+    digest = content_hash(content)
+    html = render_to_string(
+        "release/apqr_pdf.html",
+        {
+            **data,
+            "conclusion": conclusion,
+            "content_sha256": digest,
+            "content_json": canonical_json(content),
+            "signer": signer.user,
+            "issued_at": timezone.now(),
+        },
+    )
+    pdf = HTML(string=html).write_pdf()
+    stored = file_store.store(pdf, folder=AnnualProductReview.STORE_FOLDER, suffix=".pdf")
+    try:
+        with transaction.atomic():
+            record = AnnualProductReview(
+                product=product,
+                year=year,
+                conclusion=conclusion,
+                content_sha256=digest,
+                sha256=stored,
+                size=len(pdf),
+            )
+            with audit_context(actor=signer.user, reason="Annual product review signed"):
+                record.save()
+                # Bound to the saved record, then fixed (the row never changes after this).
+                record.signature = sign(
+                    signer=signer, record=record, content=content, comment=comment
+                )
+                record.save(update_fields=["signature"])
+            return record
+    except IntegrityError as exc:
+        raise ValidationError({"year": f"The {year} review was signed meanwhile."}) from exc
+
+
+def apqr_bytes(record: AnnualProductReview) -> bytes:
+    return file_store.read(record.storage_name, sha256=record.sha256)

@@ -1,0 +1,210 @@
+"""Read endpoints of stability studies and the annual product quality review (signing and
+every write happen in the browser, re-authenticated: 21 CFR 11.200)."""
+
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError as ApiValidationError
+from rest_framework.response import Response
+
+from assays.api.views import ApiView
+from release import apqr, stability
+from release.models import Specification, StabilityProtocol, StabilityStudy
+
+
+class ProtocolOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    code = serializers.CharField()
+    version = serializers.IntegerField()
+    title = serializers.CharField()
+    status = serializers.CharField()
+    specification_id = serializers.IntegerField()
+    conditions = serializers.ListField(child=serializers.CharField())
+    time_points = serializers.ListField(child=serializers.IntegerField())
+    shelf_life_condition = serializers.CharField()
+    vials_per_pull = serializers.IntegerField()
+
+
+class PointOutput(serializers.Serializer):
+    test = serializers.CharField()
+    metric_code = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    status = serializers.CharField()
+
+
+class PullOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    condition = serializers.CharField()
+    time_point = serializers.IntegerField()
+    due_on = serializers.DateField()
+    pulled_at = serializers.DateTimeField(allow_null=True)
+    overdue = serializers.BooleanField()
+    vials = serializers.ListField(child=serializers.CharField())
+    results = PointOutput(many=True)
+
+
+class TrendOutput(serializers.Serializer):
+    test = serializers.CharField()
+    intercept = serializers.FloatField(allow_null=True)
+    slope = serializers.FloatField(allow_null=True)
+    bound_meets_limit_at = serializers.FloatField(
+        allow_null=True, help_text="Months where the one-sided 95 % bound meets the limit."
+    )
+    supported_months = serializers.FloatField(
+        allow_null=True, help_text="Capped at the longest time point (ICH Q5C)."
+    )
+    refusal = serializers.CharField()
+
+
+class StudyOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    code = serializers.CharField()
+    lot = serializers.CharField()
+    protocol = serializers.CharField()
+    started_on = serializers.DateField()
+    status = serializers.CharField()
+    supported_shelf_life_months = serializers.IntegerField(allow_null=True)
+    pulls = PullOutput(many=True)
+    trends = TrendOutput(many=True)
+
+
+class ProtocolListApi(ApiView):
+    @extend_schema(summary="List stability protocols", responses=ProtocolOutput(many=True))
+    def get(self, request):
+        rows = StabilityProtocol.objects.order_by("code", "-version").values(
+            "id",
+            "code",
+            "version",
+            "title",
+            "status",
+            "specification_id",
+            "conditions",
+            "time_points",
+            "shelf_life_condition",
+            "vials_per_pull",
+        )
+        return Response(ProtocolOutput(list(rows), many=True).data)
+
+
+def _study(study: StabilityStudy) -> dict:
+    view = stability.study_view(study)
+    return {
+        "id": view.study.pk,
+        "code": view.study.code,
+        "lot": view.study.lot.code,
+        "protocol": str(view.study.protocol),
+        "started_on": view.study.started_on,
+        "status": view.study.status,
+        "supported_shelf_life_months": view.supported_months,
+        "pulls": [
+            {
+                "id": p.pk,
+                "condition": p.condition,
+                "time_point": p.time_point,
+                "due_on": p.due_on,
+                "pulled_at": p.pulled_at,
+                "overdue": p.is_overdue(),
+                "vials": [v.aliquot.barcode for v in p.vials.all()],
+                "results": [
+                    {
+                        "test": r.criterion.test,
+                        "metric_code": r.criterion.metric_code,
+                        "value": r.metric.value if r.metric else None,
+                        "status": r.status,
+                    }
+                    for r in view.results[p.pk]
+                ],
+            }
+            for p in view.pulls
+        ],
+        "trends": [
+            {
+                "test": t.criterion.test,
+                "intercept": t.shelf_life.fit.intercept if t.shelf_life else None,
+                "slope": t.shelf_life.fit.slope if t.shelf_life else None,
+                "bound_meets_limit_at": t.shelf_life.estimate if t.shelf_life else None,
+                "supported_months": t.shelf_life.supported if t.shelf_life else None,
+                "refusal": t.refusal,
+            }
+            for t in view.trends
+        ],
+    }
+
+
+class StudyDetailApi(ApiView):
+    @extend_schema(
+        summary="A stability study: pulls, results judged, ICH Q1E trends and shelf life",
+        responses=StudyOutput,
+    )
+    def get(self, request, pk: int):
+        return Response(StudyOutput(_study(get_object_or_404(StabilityStudy, pk=pk))).data)
+
+
+class ApqrOutput(serializers.Serializer):
+    product = serializers.CharField()
+    year = serializers.IntegerField()
+    made = serializers.IntegerField()
+    released = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    deviations = serializers.ListField(child=serializers.DictField())
+    trends = serializers.ListField(child=serializers.DictField())
+    specifications = serializers.ListField(child=serializers.CharField())
+    studies = serializers.ListField(child=serializers.DictField())
+
+
+class ApqrApi(ApiView):
+    @extend_schema(
+        summary="The annual product quality review of a product and year (21 CFR 211.180(e))",
+        parameters=[
+            OpenApiParameter("product", str, required=False),
+            OpenApiParameter("year", int, required=True),
+        ],
+        responses=ApqrOutput,
+    )
+    def get(self, request):
+        product = request.query_params.get("product", Specification.Product.DRUG_SUBSTANCE)
+        try:
+            year = int(request.query_params.get("year", ""))
+        except ValueError as exc:
+            raise ApiValidationError({"year": ["A year, e.g. 2026."]}) from exc
+        try:
+            data = apqr.review(product=product, year=year)
+        except ValidationError as exc:
+            raise ApiValidationError(exc.message_dict) from exc
+        return Response(
+            ApqrOutput(
+                {
+                    "product": product,
+                    "year": year,
+                    "made": data["made"],
+                    "released": data["released"],
+                    "rejected": data["rejected"],
+                    "deviations": [
+                        {
+                            "code": d.code,
+                            "kind": d.kind,
+                            "status": d.status,
+                            "capa_open": d.capa_open,
+                            "capa_total": d.capa_total,
+                        }
+                        for d in data["deviations"]
+                    ],
+                    "trends": [
+                        {
+                            "test": t.test,
+                            "n": len(t.values),
+                            "mean": t.mean,
+                            "sd": t.sd,
+                            "ppk": t.ppk,
+                        }
+                        for t in data["trends"]
+                    ],
+                    "specifications": [str(s) for s in data["specifications"]],
+                    "studies": [
+                        {"code": v.study.code, "supported_months": v.supported_months}
+                        for v in data["studies"]
+                    ],
+                }
+            ).data
+        )
