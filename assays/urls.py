@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from assays import views
 
@@ -7,6 +7,7 @@ app_name = "assays"
 urlpatterns = [
     path("assays/", views.AssayList.as_view(), name="assay_list"),
     path("assays/<int:pk>/", views.AssayDetail.as_view(), name="assay_detail"),
+    path("reference-standards/", include("assays.reference_urls")),
     path("instruments/", views.InstrumentList.as_view(), name="instrument_list"),
     path("instruments/new/", views.InstrumentCreate.as_view(), name="instrument_create"),
     path("instruments/<int:pk>/", views.InstrumentDetail.as_view(), name="instrument_detail"),

@@ -28,6 +28,7 @@ from assays.models import (
     RunReagentUse,
     RunSample,
 )
+from assays.reference_views import run_reference_context
 from lims import file_store
 from lims.forms import ReasonForm, StatusForm
 from lims.models import Signature
@@ -226,6 +227,7 @@ class RunDetail(RecordDetailView):
             reagent_uses=RunReagentUse.objects.filter(run=run).select_related("reagent_lot"),
             retests=run.retests.select_related("assay"),
             status_moves=sorted(AssayRun.TRANSITIONS.get(run.status, ())),
+            **run_reference_context(run),
         )
         if samples:
             query = urlencode({"sample": samples[0].label, "retest_of": run.pk})

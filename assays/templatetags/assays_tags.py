@@ -17,6 +17,9 @@ STATUS_COLOURS = {
     "queued": "secondary",
     "parsed": "success",
     "failed": "danger",
+    "registered": "warning",
+    "qualified": "success",
+    "withdrawn": "dark",
 }
 
 
