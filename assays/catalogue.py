@@ -453,3 +453,26 @@ def seed_reference_assays(apps, schema_editor=None):
     AssayDefinition = apps.get_model("assays", "AssayDefinition")
     for code, material in REFERENCE_MATERIALS.items():
         AssayDefinition.objects.filter(code=code, version=1).update(reference_material=material)
+
+
+# The gating of the ISCT panel (issue 10): cells on forward/side scatter area (debris and the
+# low-scatter noise left out), each marker found by its stain label ($PnS, e.g. "CD73 APC"), its
+# threshold at the 99th percentile of the isotype control (Maecker & Trotter, Cytometry A
+# 2006;69:1037). A site tunes the gate through a new assay version.
+ISCT_FLOW_GATING = {
+    "gate": {"x_channel": "FSC-A", "y_channel": "SSC-A", "x_min": 20000, "y_min": 10000},
+    "markers": {
+        m: "" for m in ("CD73", "CD90", "CD105", "CD45", "CD34", "CD14", "CD11b", "CD79a", "CD19",
+                        "HLA-DR")
+    },
+    "percentile": 99.0,
+    "control": "isotype",
+}  # fmt: skip
+
+
+def set_flow_gating(apps, schema_editor=None):
+    """assays 0017: the ISCT panel's gating on version 1 of ISCT-FLOW (idempotent)."""
+    AssayDefinition = apps.get_model("assays", "AssayDefinition")
+    AssayDefinition.objects.filter(code="ISCT-FLOW", version=1, flow_gating={}).update(
+        flow_gating=ISCT_FLOW_GATING
+    )

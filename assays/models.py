@@ -19,6 +19,7 @@ from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
 from assays.qc.control_limits import BASELINE_MIN_N
+from assays.qc.flow import FlowGating
 from assays.units import is_valid_unit
 from batches.models import Aliquot, CultureBatch, ExosomeLot, ReagentLot
 from lims import file_store
@@ -30,6 +31,14 @@ from lims.transitions import fsm_trigger
 def validate_unit(value: str):
     if not is_valid_unit(value):
         raise ValidationError(f"'{value}' is not a unit this system knows.")
+
+
+def validate_flow_gating(value):
+    if value:
+        try:
+            FlowGating.from_json(value)
+        except ValueError as exc:
+            raise ValidationError(f"Flow gating: {exc}.") from exc
 
 
 @audited()
@@ -74,6 +83,13 @@ class AssayDefinition(GmpRecord):
         default="",
         help_text="The reference material a run must be tested against (a qualified, in-date "
         "ReferenceStandard of this material, USP <1032>); empty: none.",
+    )
+    flow_gating = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_flow_gating],
+        help_text="Flow cytometry: the parent gate, each marker's channel and the control "
+        "percentile that sets its threshold (assays.qc.flow.FlowGating); empty for other assays.",
     )
 
     class Meta:

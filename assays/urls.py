@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from assays import views
+from assays import flow_views, views
 
 app_name = "assays"
 
@@ -42,6 +42,7 @@ urlpatterns = [
     path("runs/<int:pk>/invalidate/", views.RunInvalidate.as_view(), name="run_invalidate"),
     path("instrument-files/", views.InstrumentFileList.as_view(), name="file_list"),
     path("instrument-files/upload/", views.InstrumentFileUpload.as_view(), name="file_upload"),
+    path("runs/flow/upload/", flow_views.FlowUpload.as_view(), name="flow_upload"),
     path("instrument-files/<uuid:pk>/", views.InstrumentFileDetail.as_view(), name="file_detail"),
     path(
         "instrument-files/<uuid:pk>/status/",

@@ -18,7 +18,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.http import content_disposition_header, urlencode
 from django.views.generic import DetailView, FormView, TemplateView
 
-from assays import filters, forms, selectors, services
+from assays import filters, flow_selectors, forms, selectors, services
 from assays.models import (
     AssayDefinition,
     AssayRun,
@@ -229,6 +229,8 @@ class RunDetail(RecordDetailView):
             status_moves=sorted(AssayRun.TRANSITIONS.get(run.status, ())),
             **run_reference_context(run),
         )
+        if run.assay.flow_gating:
+            context["flow"] = flow_selectors.flow_section(run)
         if samples:
             query = urlencode({"sample": samples[0].label, "retest_of": run.pk})
             context["retest_url"] = reverse("assays:run_entry", args=[run.assay.code]) + "?" + query

@@ -143,3 +143,39 @@ def chain(*datasets: dict) -> bytes:
         following = sizes[i] if i + 1 < len(datasets) else 0
         out += dataset(**spec, nextdata=following)
     return out
+
+
+ISCT_PANEL = {
+    "CD73": "APC",
+    "CD90": "FITC",
+    "CD105": "PE",
+    "CD45": "PerCP",
+    "CD34": "PE-Cy7",
+    "CD14": "BV421",
+    "CD19": "BV510",
+    "HLA-DR": "APC-H7",
+}
+POSITIVE_MARKERS = ("CD73", "CD90", "CD105")
+
+
+def isct_tubes(events: int = 3000, *, seed: int = 2006, positive_shift: float = 2000.0):
+    """(sample, control) FCS 3.1 files of an MSC identity panel: scatter FSC-A/SSC-A with 10 %
+    debris below the gate, one channel per marker labelled "CD73 APC"...; in the sample the
+    positive markers are shifted ``positive_shift`` above the isotype control."""
+    rng = np.random.default_rng(seed)
+    names = ["FSC-A", "SSC-A"] + [f"FL{i}-A" for i in range(1, len(ISCT_PANEL) + 1)]
+    labels = ["", ""] + [f"{marker} {dye}" for marker, dye in ISCT_PANEL.items()]
+
+    def tube(shift: float) -> bytes:
+        scatter = np.column_stack(
+            [rng.normal(80_000, 15_000, events), rng.normal(60_000, 12_000, events)]
+        )
+        scatter[: events // 10] = rng.uniform(1_000, 9_000, (events // 10, 2))  # debris
+        fluorescence = rng.lognormal(np.log(200), 0.4, (events, len(ISCT_PANEL)))
+        for i, marker in enumerate(ISCT_PANEL):
+            if marker in POSITIVE_MARKERS:
+                fluorescence[:, i] += shift
+        values = np.column_stack([scatter, fluorescence])
+        return dataset(values, names, labels=labels, datatype="F", keywords={"$CYT": "Test"})
+
+    return tube(positive_shift), tube(0.0)

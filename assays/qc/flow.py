@@ -314,14 +314,28 @@ class FlowAnalysis:
     control_in_gate: int
     markers: tuple[MarkerStatistic, ...]
     verdict: IdentityVerdict
+    unmeasured: tuple[str, ...] = ()
 
     @property
     def percentages(self) -> dict[str, float]:
         return {m.marker: m.percent_positive for m in self.markers}
 
 
+def _labelled(channels: Sequence[tuple[str, str]], marker: str) -> bool:
+    key = _marker_key(marker)
+    return any(
+        _marker_key(label).startswith(key)
+        and not _marker_key(label).removeprefix(key)[:1].isdigit()
+        for _, label in channels
+    )
+
+
 def marker_column(data: Events, channels: Sequence[tuple[str, str]], marker: MarkerChannel) -> int:
-    """Column of ``marker`` among ``channels`` ((name, label) pairs, in column order)."""
+    """Column of ``marker`` among ``channels`` ((name, label) pairs, in column order).
+
+    A marker without a named channel is found by its stain label; a marker whose channel is
+    not named and that no label carries is left out of the analysis (listed as unmeasured).
+    """
     if marker.channel:
         try:
             return data.channel_index(marker.channel)
@@ -376,7 +390,11 @@ def analyse_events(
     if control_parent == 0:
         raise ValueError("no control event lies in the gate")
     statistics = []
+    unmeasured = []
     for marker in gating.markers:
+        if not marker.channel and not _labelled(sample_channels, marker.marker):
+            unmeasured.append(marker.marker)  # a panel carries CD14 or CD11b, not both
+            continue
         column = marker_column(sample, sample_channels, marker)
         control_column = marker_column(control, control_channels, marker)
         threshold = threshold_from_control(
@@ -394,8 +412,11 @@ def analyse_events(
                 control_parent=control_parent,
             )
         )
+    if not statistics:
+        raise ValueError("no marker of the gating is labelled ($PnS) in the sample file")
     percentages = {s.marker: s.percent_positive for s in statistics}
     return FlowAnalysis(
+        unmeasured=tuple(unmeasured),
         sample_events=len(sample.events),
         sample_in_gate=parent,
         control_events=len(control.events),

@@ -155,6 +155,7 @@ def test_marker_found_by_its_stain_label_and_ambiguity_refused():
     labelled = [("FL1-A", "CD73 APC"), ("FL2-A", "CD73-PE"), ("FL3-A", "CD105 BV421")]
     tube = type("Tube", (), {"channel_index": lambda self, name: 0})()
     assert flow.marker_column(tube, labelled, flow.MarkerChannel("CD105")) == 2
+    assert not flow._labelled(labelled, "CD10")
     with pytest.raises(ValueError, match="2 channels"):
         flow.marker_column(tube, labelled, flow.MarkerChannel("CD73"))
     with pytest.raises(ValueError, match="no channel"):
