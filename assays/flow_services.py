@@ -216,7 +216,7 @@ def _store_gate_metric(
                 "parent": m.parent,
                 "percent_positive": m.percent_positive,
             }
-            for m in analysis.markers
+            for m in sorted(analysis.markers, key=_panel_order)
         ],
         "unmeasured": list(analysis.unmeasured),
         "identity_passed": analysis.verdict.passed,
@@ -237,6 +237,17 @@ def _store_gate_metric(
         lot=sample.lot,
         culture_batch=sample.culture_batch,
     )
+
+
+_PANEL = [marker for criterion in flow.ISCT_DEFAULT_SPEC for marker in criterion.markers]
+
+
+def _panel_order(statistic: flow.MarkerStatistic) -> tuple[int, str]:
+    """ISCT order (positive markers first), then any other marker by name: the JSON column
+    keeps no key order, so the gating's own order cannot be read back."""
+    if statistic.marker in _PANEL:
+        return _PANEL.index(statistic.marker), ""
+    return len(_PANEL), statistic.marker
 
 
 def gate_metric(run: AssayRun) -> QCMetric | None:

@@ -146,6 +146,7 @@ def test_isct_verdict_from_events_of_a_full_panel():
     result = flow.analyse_events(
         Tube(sample), Tube(control), gating, sample_channels=labelled, control_channels=labelled
     )
+    assert result.unmeasured == ()
     assert result.percentages["CD73"] == 100.0
     assert result.percentages["CD45"] <= 1.0
     assert result.verdict.passed is True
@@ -200,3 +201,18 @@ def test_gating_json_is_validated(raw, message):
 
 def test_gating_round_trips_through_json():
     assert flow.FlowGating.from_json(CELLQUEST_GATING.to_json()) == CELLQUEST_GATING
+
+
+def test_a_marker_no_channel_is_labelled_with_is_left_out_as_unmeasured():
+    gating = flow.FlowGating.from_json(
+        {"gate": {"x_channel": "FSC-H", "y_channel": "SSC-H"},
+         "markers": {"CD73": "FL1-H", "CD11b": ""}}
+    )  # fmt: skip
+    result = analyse(CELLQUEST, CELLQUEST, gating)
+    assert [m.marker for m in result.markers] == ["CD73"]
+    assert result.unmeasured == ("CD11b",)
+    only_unlabelled = flow.FlowGating.from_json(
+        {"gate": {"x_channel": "FSC-H", "y_channel": "SSC-H"}, "markers": {"CD11b": ""}}
+    )
+    with pytest.raises(ValueError, match="no marker of the gating is labelled"):
+        analyse(CELLQUEST, CELLQUEST, only_unlabelled)
