@@ -476,3 +476,83 @@ def set_flow_gating(apps, schema_editor=None):
     AssayDefinition.objects.filter(code="ISCT-FLOW", version=1, flow_gating={}).update(
         flow_gating=ISCT_FLOW_GATING
     )
+
+
+# Plate layout templates of version 1 (issue 10 item 5; assays.qc.plate). "reports" names the
+# analyte a sample's value is stored as; "fit" is the default, changeable on upload.
+BSA_SERIES = [2000.0, 666.67, 222.22, 74.074, 24.691, 8.2305, 2.7435]  # 1:3 from 2000 µg/mL
+PLATE_LAYOUTS = {
+    "BCA": [
+        {
+            "name": "BSA 2000 to 2.74 µg/mL (1:3) in triplicate, blank H1-H3, 6 samples at 1, 2, "
+            "4 and 8-fold",
+            "reports": "protein",
+            "fit": "4pl",
+            "unit": "ug/mL",
+            "response": "absorbance",
+            "blank_subtract": True,
+            "groups": [
+                {
+                    "role": "standard",
+                    "name": f"STD{i + 1}",
+                    "concentration": c,
+                    "wells": f"{'ABCDEFG'[i]}1:{'ABCDEFG'[i]}3",
+                }
+                for i, c in enumerate(BSA_SERIES)
+            ]
+            + [{"role": "blank", "name": "Blank", "wells": "H1:H3"}]
+            + [
+                {
+                    "role": "sample",
+                    "name": f"SPL{s + 1}",
+                    "dilution": d,
+                    "wells": f"{'ABCDEFGH'[(0 if s < 3 else 4) + k]}{4 + 3 * (s % 3)}:"
+                    f"{'ABCDEFGH'[(0 if s < 3 else 4) + k]}{6 + 3 * (s % 3)}",
+                }
+                for s in range(6)
+                for k, d in enumerate((1.0, 2.0, 4.0, 8.0))
+            ],
+        }
+    ],
+    "ENDOTOXIN": [
+        {
+            "name": "Kinetic LAL: CSE 5 to 0.005 EU/mL in duplicate, LRW blank, 4 samples at "
+            "1:10 with PPC (0.5 EU/mL spike)",
+            "reports": "endotoxin",
+            "fit": "loglog",
+            "unit": "EU/mL",
+            "response": "onset_time",
+            "blank_subtract": False,
+            "groups": [
+                {
+                    "role": "standard",
+                    "name": f"CSE {c:g}",
+                    "concentration": c,
+                    "wells": f"{'ABCD'[i]}1:{'ABCD'[i]}2",
+                }
+                for i, c in enumerate((5.0, 0.5, 0.05, 0.005))
+            ]
+            + [{"role": "blank", "name": "LRW", "wells": "E1:E2"}]
+            + [
+                {
+                    "role": role,
+                    "name": f"SPL{s + 1}",
+                    "dilution": 10.0,
+                    **({"concentration": 0.5} if role == "spike" else {}),
+                    "wells": f"{'ABCD'[s]}{col}:{'ABCD'[s]}{col + 1}",
+                }
+                for s in range(4)
+                for role, col in (("sample", 3), ("spike", 5))
+            ],
+        }
+    ],
+}
+
+
+def set_plate_layouts(apps, schema_editor=None):
+    """Give version 1 of the plate assays their layout templates (idempotent)."""
+    AssayDefinition = apps.get_model("assays", "AssayDefinition")
+    for code, layouts in PLATE_LAYOUTS.items():
+        AssayDefinition.objects.filter(code=code, version=1, plate_layouts=[]).update(
+            plate_layouts=layouts
+        )

@@ -26,7 +26,7 @@ import plotly.graph_objects as go
 from numpy.typing import ArrayLike
 from plotly.subplots import make_subplots
 
-from assays.qc import curves, nta
+from assays.qc import curves, nta, plate
 from assays.qc.westgard import RULES as WESTGARD_RULES
 
 WEBGL = True
@@ -534,4 +534,68 @@ def growth_figure(
     fig.update_xaxes(title_text="Passage", type="category", row=1, col=2)
     fig.update_yaxes(title_text="Cumulative population doublings", row=1, col=1)
     fig.update_yaxes(title_text="Population doublings", row=1, col=2)
+    return fig
+
+
+# --- Plate computed from the plate (issue 10 item 5) ---------------------------------------
+
+
+def plate_curve_figure(outcome: plate.PlateOutcome, *, title: str) -> go.Figure:
+    """The plate's fitted curve, its standards (well by well) and its samples read on it (at
+    the concentration in the well, before the dilution factor); samples outside the range are
+    listed in the table, not drawn. Log axes for a log-log fit, log x when the standards span
+    two decades."""
+    curve = outcome.curve
+    fig = go.Figure()
+    if curve is None:
+        return _layout(fig, title=title, x_title="Concentration", y_title="Response")
+    low, high = curve.standards_range
+    log_x = outcome.layout.fit == "loglog" or high / low >= 100
+    grid = np.geomspace(low / 1.5, high * 1.5, 200) if log_x else np.linspace(0, high * 1.05, 200)
+    fig.add_trace(
+        go.Scatter(
+            x=grid,
+            y=curve.predict(grid),
+            mode="lines",
+            name=f"{outcome.layout.fit} fit",
+            line={"color": "#1f77b4", "width": 2},
+            hoverinfo="skip",
+        )
+    )
+    xs, ys = outcome.standard_points()
+    shown = [(x, y) for x, y in zip(xs, ys, strict=True) if x > 0 or not log_x]
+    fig.add_trace(
+        go.Scatter(
+            x=[x for x, _ in shown],
+            y=[y for _, y in shown],
+            mode="markers",
+            name="Standards",
+            marker={"color": "#2ca02c", "size": 8},
+        )
+    )
+    read = [
+        (g.found.value / g.group.dilution, g.mean_response, f"{g.name} 1:{g.group.dilution:g}")
+        for g in outcome.groups
+        if g.role in ("sample", "spike") and g.found is not None and g.found.value is not None
+    ]
+    if read:
+        fig.add_trace(
+            go.Scatter(
+                x=[x for x, _, _ in read],
+                y=[y for _, y, _ in read],
+                text=[t for _, _, t in read],
+                mode="markers",
+                name="Samples (in the well)",
+                marker={"color": "#d62728", "size": 9, "symbol": "diamond"},
+                hovertemplate="%{text}: %{y:.4g} → %{x:.4g}<extra></extra>",
+            )
+        )
+    response = "Onset time" if outcome.layout.response == "onset_time" else "Absorbance"
+    if outcome.blank_mean is not None:
+        response += " (blank-corrected)"
+    _layout(fig, title=title, x_title=f"Concentration ({outcome.layout.unit})", y_title=response)
+    if log_x:
+        fig.update_xaxes(type="log")
+    if outcome.layout.fit == "loglog":
+        fig.update_yaxes(type="log")
     return fig

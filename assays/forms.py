@@ -617,11 +617,33 @@ class InstrumentFileUploadForm(BootstrapMixin, forms.Form):
     assay = CurrentAssayField()
     format_hint = forms.ChoiceField(choices=format_hint_choices, required=False, label="Format")
     instrument = InstrumentChoiceField(Instrument.objects.order_by("code"))
+    plate_template = forms.ChoiceField(
+        required=False,
+        label="Plate layout",
+        help_text="Plate assays (BCA, LAL): the layout template the plate was set up with; its "
+        "values are then computed from the standards (issue 10).",
+    )
+    plate_layout = forms.JSONField(
+        required=False,
+        label="Plate layout, edited",
+        widget=forms.Textarea(attrs={"rows": 4, "class": "font-monospace"}),
+        help_text="Optional: the layout as JSON (a template's, edited), overriding the template: "
+        'groups of wells with role, name (the LIMS sample), "concentration", "dilution".',
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # The instrument's checks are never skipped: a file names the instrument it came from.
         self.fields["instrument"].required = True
+        self.templates = {
+            f"{assay.code}:{i}": layout
+            for assay in AssayDefinition.objects.filter(is_current=True).exclude(plate_layouts=[])
+            for i, layout in enumerate(assay.plate_layouts)
+        }
+        self.fields["plate_template"].choices = [("", "none (not a plate, or no layout)")] + [
+            (key, f"{key.split(':')[0]}: {layout.get('name', '')}")
+            for key, layout in self.templates.items()
+        ]
         self.fields["instrument"].offer_in_service()
         self.fields["instrument"].choices = [
             c for c in self.fields["instrument"].choices if c[0] != ""
@@ -640,6 +662,15 @@ class InstrumentFileUploadForm(BootstrapMixin, forms.Form):
         if upload.size > settings.FILE_UPLOAD_MAX_BYTES:
             raise ValidationError("The file is larger than the upload limit.")
         return upload
+
+    def clean(self):
+        data = super().clean()
+        layout = data.get("plate_layout") or self.templates.get(data.get("plate_template") or "")
+        if layout is not None and not isinstance(layout, dict):
+            self.add_error("plate_layout", "The layout is a JSON object with its groups.")
+            layout = None
+        data["layout"] = layout or None
+        return data
 
 
 class RunReviewForm(SignatureForm):

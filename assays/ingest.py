@@ -11,9 +11,11 @@ Celery soft time limit of `assays.tasks.parse_instrument_file`.
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 
+from assays import plate_files
 from assays.inputs import ResultInput
 from assays.models import AssayDefinition
 from assays.parsers import ParseError, detect_format, fcs, nanosight
@@ -25,6 +27,9 @@ from assays.parsers.file_samples import (
     records_from_asm,
     single_sample,
 )
+from assays.qc import curves, plate, suitability
+
+LIMIT_QUALIFIERS = (curves.LLOQ_FLAG, curves.ULOQ_FLAG, plate.BELOW_LAMBDA)
 
 __all__ = [
     "ArchiveTooLarge",
@@ -229,4 +234,159 @@ def asm_result_inputs(document: dict, sample: str) -> list[ResultInput]:
             code = ASM_ANALYTES.get(value.name)
             if code is not None:
                 items.append(_result_input(record, value, code, sample))
+    return items
+
+
+# --- Plate assays computed from the plate (issue 10 item 5) ---------------------------------
+
+
+@dataclass
+class PlateComputation:
+    """A plate file computed with a layout: the outcome, the layout's origin, what was read."""
+
+    outcome: plate.PlateOutcome
+    layout_origin: str
+    readings: dict[str, dict[str, float | None]]
+    wavelengths_nm: list[float]
+    reports: str
+
+
+def plate_template(assay: AssayDefinition, given: dict | None) -> tuple[dict, str]:
+    """The layout (JSON) to use and where it comes from: the one given on upload, else the
+    assay's first template; ({}, "") for an assay without templates."""
+    if given:
+        return given, "chosen on upload"
+    templates = assay.plate_layouts or []
+    if not templates:
+        return {}, ""
+    return templates[0], f"template: {templates[0].get('name', '1')}"
+
+
+def plate_layout_for(
+    records: list[SampleRecord], *, assay: AssayDefinition, layout: Mapping | None
+) -> tuple[plate.PlateLayout, str]:
+    """The layout a plate file is computed with, and where it comes from: the one chosen or
+    edited on upload wins; without one, the layout the plate software wrote in the file (Gen5)
+    with the assay's first template's fit, else that template. ParseError when it is unusable."""
+    chosen, origin = plate_template(assay, dict(layout) if layout else None)
+    try:
+        parsed = plate.PlateLayout.from_dict(chosen)
+        if not layout:
+            from_file = plate_files.layout_from_file(
+                records, fit=parsed.fit, unit=parsed.unit, name="as written in the file"
+            )
+            if from_file is not None:
+                parsed, origin = from_file, f"the file's own layout, {parsed.fit} fit"
+    except plate.LayoutError as exc:
+        raise ParseError(f"the plate layout cannot be used ({exc})") from exc
+    return parsed, origin
+
+
+def relabel_by_layout(records: list[SampleRecord], layout: plate.PlateLayout) -> list[SampleRecord]:
+    """The file's wells as the layout names them: its role and name decide (the layout says what
+    a well held, whatever name the plate software gave it), so that matching
+    (assays.sample_matching) maps the layout's sample names to LIMS samples. Wells the layout
+    leaves empty are no sample of the run (the plate record keeps their readings)."""
+    by_well = layout.group_of()
+    out = []
+    for record in records:
+        try:
+            group = by_well.get(plate.normalise_well(record.position))
+        except ValueError:
+            group = None  # a value computed over several wells, or a table row
+        if group is None:
+            continue
+        out.append(
+            replace(
+                record,
+                identifier=group.name,
+                role=Role(group.role) if group.role != "spike" else Role.SAMPLE,
+                label=group.name,
+            )
+        )
+    return out
+
+
+def plate_from_records(
+    records: list[SampleRecord], *, assay: AssayDefinition, layout: Mapping | None
+) -> PlateComputation:
+    """A plate reader's wells (the file's records) computed with the plate layout.
+    NoResultsForAssay when the file holds no reading of the layout's response."""
+    parsed, origin = plate_layout_for(records, assay=assay, layout=layout)
+    readings, wavelengths = plate_files.plate_readings(records, response=parsed.response)
+    if not readings:
+        raise NoResultsForAssay(
+            f"the file holds no {parsed.response.replace('_', ' ')} reading of a well"
+        )
+    chosen, _ = plate_template(assay, dict(layout) if layout else None)
+    return PlateComputation(
+        outcome=plate.compute_plate(parsed, readings),
+        layout_origin=origin,
+        readings=readings,
+        wavelengths_nm=sorted(wavelengths),
+        reports=str(chosen.get("reports") or _template_reports(assay)),
+    )
+
+
+def _template_reports(assay: AssayDefinition) -> str:
+    templates = assay.plate_layouts or []
+    return str(templates[0].get("reports", "")) if templates else ""
+
+
+def plate_result_inputs(
+    computation: PlateComputation, samples: dict[str, str]
+) -> list[ResultInput]:
+    """The run's results from a computed plate: one value per sample and dilution (× dilution;
+    out of the range: the limit with "<LLOQ" / ">ULOQ" / "<λ"), and the curve's own controls.
+    ``samples`` maps each layout sample name to the LIMS sample it is."""
+    outcome = computation.outcome
+    items: list[ResultInput] = []
+    unit = outcome.layout.unit
+    curve = outcome.curve
+    for g in outcome.samples:
+        found = g.found
+        if found is None:
+            continue
+        value, qualifier = found.value, found.qualifier or ""
+        if value is None and curve is not None and qualifier in LIMIT_QUALIFIERS:
+            low, high = curve.standards_range
+            value = (high if qualifier == curves.ULOQ_FLAG else low) * g.group.dilution
+        items.append(
+            ResultInput(
+                sample=samples[g.name],
+                analyte=computation.reports,
+                value=value,
+                unit=unit,
+                qualifier=qualifier,
+                replicate=f"1:{g.group.dilution:g}" + (f" {g.plate}" if g.plate else ""),
+                well=g.group.wells[0],
+                source_sample=g.name,
+                flags=["computed from plate"],
+            )
+        )
+    first = next(iter(samples.values()))
+    controls: dict[str, float | None] = {}
+    if outcome.layout.fit == "loglog" and outcome.layout.response == "onset_time":
+        controls["curve_r"] = curve.statistics["r"] if curve is not None else None
+    else:
+        controls[suitability.CURVE_CONVERGED] = 1.0 if curve is not None and outcome.valid else 0.0
+        controls[suitability.STANDARDS_IN_TOLERANCE] = outcome.standards_within_percent()
+    for code, number in controls.items():
+        if number is not None:
+            items.append(
+                ResultInput(sample=first, analyte=code, value=number, flags=["computed from plate"])
+            )
+    for spike in outcome.spikes:
+        items.append(
+            ResultInput(
+                sample=samples[spike.name],
+                analyte="spike_recovery",
+                value=spike.percent,
+                unit="percent",
+                qualifier="" if spike.percent is not None else "NC",
+                replicate=f"1:{spike.dilution:g}",
+                source_sample=spike.name,
+                flags=["computed from plate"],
+            )
+        )
     return items

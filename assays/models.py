@@ -70,6 +70,12 @@ class AssayDefinition(GmpRecord):
         help_text="Validity criteria of a run (assays.qc.suitability): a run failing them is "
         "invalid, not out of specification.",
     )
+    plate_layouts = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Plate layout templates of a plate assay (assays.qc.plate.PlateLayout, each "
+        "with 'reports': the analyte its samples' values are); the first is the default.",
+    )
     required_reagents = ArrayField(
         models.CharField(max_length=20, choices=ReagentLot.Category.choices),
         default=list,
@@ -265,6 +271,12 @@ class InstrumentFile(models.Model):
         "was left out.",
     )
     assay_code = models.CharField(max_length=40)
+    plate_layout = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The plate layout chosen or edited on upload (plate assays); empty: the "
+        "file's own layout, else the assay's first template.",
+    )
     reagent_lot_ids = ArrayField(
         models.PositiveIntegerField(),
         default=list,
@@ -702,4 +714,5 @@ class IdempotencyRecord(models.Model):
         return f"{self.principal}:{self.key}"
 
 
+from assays.plate_models import PlateAnalysis  # noqa: E402, F401
 from assays.reference_models import ReferenceStandard, RunReferenceStandard  # noqa: E402, F401

@@ -19,8 +19,10 @@ from django.urls import reverse
 from assays.metrics import RULES, current_metrics
 from assays.models import AssayRun, ControlBaseline, QCMetric, Result
 from assays.parsers import ParseError, nanosight
+from assays.plate_models import PlateAnalysis
 from assays.qc import curves, westgard
 from assays.qc import nta as nta_maths
+from assays.qc import plate as plate_maths
 
 NTA_D_CODES = {"D10": "nta.d10", "D50": "nta.d50", "D90": "nta.d90"}
 RQ_CODE = re.compile(r"^mirna\.(?P<target>.+)\.rq$")
@@ -476,3 +478,68 @@ def specification_limits(code: str) -> dict | None:
         if found is not None:
             return found
     return None
+
+
+# --- Plate assays computed from the plate (issue 10 item 5) ---------------------------------
+
+ROLE_COLOURS = {
+    "standard": "success",
+    "blank": "secondary",
+    "sample": "primary",
+    "spike": "warning",
+    "control": "info",
+}
+
+
+@dataclass
+class PlateCell:
+    well: str
+    role: str = ""
+    name: str = ""
+    reading: float | None = None
+    detail: str = ""  # concentration of a standard, dilution of a sample, spike added
+
+    @property
+    def colour(self) -> str:
+        return ROLE_COLOURS.get(self.role, "light")
+
+
+@dataclass
+class PlateView:
+    """A run's plate: the stored record, the computation redone from it (same algorithm, no
+    write) and one 8 × 12 grid per plate."""
+
+    record: object
+    outcome: plate_maths.PlateOutcome
+    grids: dict[str, list[list[PlateCell]]]
+
+
+def run_plate(run: AssayRun) -> PlateView | None:
+    """The plate of a run computed from its plate, or None (typed values, other assays)."""
+    record = PlateAnalysis.objects.filter(run=run).first()
+    if record is None:
+        return None
+    layout = plate_maths.PlateLayout.from_dict(record.layout)
+    outcome = plate_maths.compute_plate(layout, record.readings)
+    by_well = layout.group_of()
+    grids = {}
+    for plate_name, values in record.readings.items():
+        grid = []
+        for row in plate_maths.ROWS:
+            cells = []
+            for column in plate_maths.COLUMNS:
+                well = f"{row}{column}"
+                group = by_well.get(well)
+                cell = PlateCell(well=well, reading=values.get(well))
+                if group is not None:
+                    cell.role, cell.name = group.role, group.name
+                    if group.role == "standard":
+                        cell.detail = f"{group.concentration:g} {layout.unit}"
+                    elif group.role == "spike":
+                        cell.detail = f"1:{group.dilution:g} + {group.concentration:g}"
+                    elif group.role in ("sample", "control") and group.dilution != 1:
+                        cell.detail = f"1:{group.dilution:g}"
+                cells.append(cell)
+            grid.append(cells)
+        grids[plate_name or "Plate"] = grid
+    return PlateView(record=record, outcome=outcome, grids=grids)

@@ -159,12 +159,22 @@ class RunQCView(ViewRecordsMixin, DetailView):
                 )
             )
             rows = list(zip(curve.unknowns, curve.back_calculated, strict=True))
+        plate_view = qc_selectors.run_plate(run)
+        plate_chart = None
+        if plate_view is not None and plate_view.outcome.curve is not None:
+            plate_chart = figure_data(
+                charts.plate_curve_figure(
+                    plate_view.outcome, title=f"Standard curve, {run.assay.code} run {run.pk}"
+                )
+            )
         context.update(
             metrics=qc_selectors.run_metrics(run),
-            curve=curve,
+            curve=curve if plate_view is None else None,
             curve_chart=chart,
             unknown_rows=rows,
-            has_charts=chart is not None,
+            plate=plate_view,
+            plate_chart=plate_chart,
+            has_charts=chart is not None or plate_chart is not None,
         )
         return context
 

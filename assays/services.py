@@ -29,8 +29,13 @@ from assays.events import (
 )
 from assays.ingest import (
     ArchiveTooLarge,
+    PlateComputation,
     check_file_bounds,
+    plate_from_records,
+    plate_layout_for,
+    plate_result_inputs,
     records_from_file,
+    relabel_by_layout,
     results_from_records,
 )
 from assays.inputs import ResultInput, WorksheetRow
@@ -48,7 +53,8 @@ from assays.models import (
 )
 from assays.parsers import ParseError
 from assays.parsers.file_samples import SampleRecord
-from assays.qc import suitability
+from assays.plate_models import PlateAnalysis
+from assays.qc import ALGORITHM_VERSIONS, plate, suitability
 from assays.qc_selectors import STANDARD_ANALYTE, PlateValue, fit_standard_curve
 from assays.reference_models import ReferenceStandard, RunReferenceStandard
 from assays.reference_services import check_reference_usable
@@ -958,10 +964,16 @@ def instrument_file_preview(
     sample_identifier: str = "",
     sample_map: Mapping[str, str] | None = None,
     excluded: Mapping[str, str] | None = None,
+    plate_layout: Mapping[str, Any] | None = None,
 ) -> tuple[str, list[SampleRecord], sample_matching.Matching]:
     """Read a file and match its sample names to LIMS samples; writes nothing (the upload's
-    confirmation page shows this). ParseError when the file cannot be read."""
+    confirmation page shows this). ParseError when the file cannot be read. With a
+    ``plate_layout`` the wells are named as the layout names them (the layout decides what a
+    well held), and those names are matched."""
     fmt, records = records_from_file(data, filename=filename, format_hint=format_hint)
+    if plate_layout:
+        layout, _ = plate_layout_for(records, assay=assay, layout=plate_layout)
+        records = relabel_by_layout(records, layout)
     matching = sample_matching.match_samples(
         records, assay, mapping=sample_map, excluded=excluded, sample=sample_identifier
     )
@@ -980,6 +992,7 @@ def instrument_file_receive(
     format_hint: str = "",
     uploaded_by: User | None = None,
     reagent_lots: Iterable[ReagentLot] = (),
+    plate_layout: dict[str, Any] | None = None,
 ) -> InstrumentFile:
     """Keep the original file and queue its parsing. Checks what can be checked up front.
 
@@ -990,6 +1003,9 @@ def instrument_file_receive(
     not name it); a name left unattributed refuses the file, with the names listed. The
     attribution is kept with the file and the run parsed from it follows it. The reagent lots
     the run used are kept with the file and named by the run parsed from it.
+    ``plate_layout`` (a plate assay's layout chosen or edited on upload) is checked here: a
+    layout that cannot be used is refused with its errors before anything is kept; the wells'
+    names are then the layout's, and those are the names matched.
     """
     if uploaded_by is not None:
         require(can_enter_results, uploaded_by, ENTERS_RESULTS)
@@ -1006,6 +1022,8 @@ def instrument_file_receive(
     except ParseError:
         pass  # a damaged container: the parse says so, on the file's record
     assay = current_assay(assay_code)
+    if plate_layout:
+        check_plate_layout(assay, plate_layout)
     reagent_lots = list(reagent_lots)
     check_reagents_usable(reagent_lots)
     check_required_reagents(assay, reagent_lots)
@@ -1034,6 +1052,7 @@ def instrument_file_receive(
             sample_identifier=sample_identifier,
             sample_map=sample_map,
             excluded=excluded,
+            plate_layout=plate_layout,
         )
     except ParseError:
         # Unreadable: kept and failed with the reason on its record, like any bad file.
@@ -1057,6 +1076,7 @@ def instrument_file_receive(
             reagent_lot_ids=[lot.pk for lot in reagent_lots],
             instrument=instrument,
             uploaded_by=uploaded_by,
+            plate_layout=plate_layout or {},
         )
         measured_by = instrument.code if instrument else None
         with audit_context(
@@ -1083,23 +1103,29 @@ def instrument_file_parse(file_id: str | uuid.UUID) -> InstrumentFile:
         # The bytes never arrived whole (a writer killed mid-write) or changed since: nothing
         # to parse, and waiting will not bring them; the file fails with the reason.
         return _mark_failed(record, exc)
+    computation: PlateComputation | None = None
     try:
         assay = current_assay(record.assay_code)
         fmt, records = records_from_file(
             data, filename=record.original_name, format_hint=record.format_hint
         )
+        named = records
+        if record.plate_layout:
+            computation = plate_from_records(records, assay=assay, layout=record.plate_layout)
+            named = relabel_by_layout(records, computation.outcome.layout)
         if record.sample_map:
             attribution = sample_matching.attribution_of(record.sample_map)
         else:  # received before files named their samples: its one sample, as then
-            matching = sample_matching.match_samples(
-                records, assay, sample=record.sample_identifier
-            )
+            matching = sample_matching.match_samples(named, assay, sample=record.sample_identifier)
             if not matching.ok:
                 raise matching.refusal()
             attribution = matching.attribution()
-        items = results_from_records(
-            records, fmt=fmt, assay=assay, attribution=attribution, source=record.original_name
-        )
+        if computation is not None:
+            items = plate_result_inputs(computation, plate_samples(computation, attribution))
+        else:
+            items = results_from_records(
+                records, fmt=fmt, assay=assay, attribution=attribution, source=record.original_name
+            )
     except (ParseError, ValidationError) as exc:
         return _mark_failed(record, exc)
     try:
@@ -1107,7 +1133,7 @@ def instrument_file_parse(file_id: str | uuid.UUID) -> InstrumentFile:
             locked = InstrumentFile.objects.select_for_update().get(pk=record.pk)
             if locked.status != InstrumentFile.Status.QUEUED:
                 return locked
-            run_record(
+            run = run_record(
                 assay_code=locked.assay_code,
                 results=items,
                 source=AssayRun.Source.FILE,
@@ -1117,6 +1143,8 @@ def instrument_file_parse(file_id: str | uuid.UUID) -> InstrumentFile:
                 reagent_lots=ReagentLot.objects.filter(pk__in=locked.reagent_lot_ids),
                 source_file=locked,
             )
+            if computation is not None:
+                plate_analysis_record(run=run, computation=computation, source_file=locked)
             locked.status = InstrumentFile.Status.PARSED
             locked.detected_format = fmt
             locked.parsed_at = timezone.now()
@@ -1129,6 +1157,80 @@ def instrument_file_parse(file_id: str | uuid.UUID) -> InstrumentFile:
             return locked
     except ValidationError as exc:
         return _mark_failed(record, exc)
+
+
+def check_plate_layout(assay: AssayDefinition, layout: dict[str, Any]) -> plate.PlateLayout:
+    """The layout, or a ValidationError on ``plate_layout`` naming each part that is wrong
+    ("groups[2].dilution: ..."); a layout for an assay that is no plate assay is refused."""
+    if not assay.plate_layouts:
+        raise ValidationError({"plate_layout": f"Assay {assay.code} is not a plate assay."})
+    try:
+        parsed = plate.PlateLayout.from_dict(layout)
+    except plate.LayoutError as exc:
+        raise ValidationError(
+            {"plate_layout": [f"{key}: {m}" for key, ms in exc.errors.items() for m in ms]}
+        ) from exc
+    return parsed
+
+
+def plate_samples(computation: PlateComputation, attribution: Mapping[str, str]) -> dict[str, str]:
+    """The LIMS sample of each of the layout's sample names (``attribution``, from
+    assays.sample_matching over the wells named by the layout). A name without one refuses
+    the file: its values are never put on another sample."""
+    names = list(dict.fromkeys(g.name for g in computation.outcome.samples))
+    missing = [name for name in names if name not in attribution]
+    if missing:
+        raise ValidationError(
+            {
+                "plate_layout": f"The plate's sample names {', '.join(missing)} are attributed "
+                "to no LIMS sample: map each to its lot, vial or batch."
+            }
+        )
+    return {name: attribution[name] for name in names}
+
+
+@transaction.atomic
+def plate_analysis_record(
+    *, run: AssayRun, computation: PlateComputation, source_file: InstrumentFile | None
+) -> PlateAnalysis:
+    """Keep how a plate run was computed with the run. A plate that is not usable (no curve,
+    parameters not determined, a positive product control outside 50-200 %, a well missing)
+    makes the run invalid with those reasons, whatever the assay's own rules judged from the
+    mean of its values: each spike is judged on its own (USP <85>)."""
+    outcome = computation.outcome
+    curve = outcome.curve
+    analysis = PlateAnalysis(
+        run=run,
+        source_file=source_file,
+        layout=outcome.layout.to_dict(),
+        layout_origin=computation.layout_origin[:200],
+        readings=computation.readings,
+        fit=outcome.layout.fit,
+        parameters=curve.parameters if curve is not None else {},
+        statistics=_finite(curve.statistics) if curve is not None else {},
+        failures=outcome.failures,
+        blank_mean=outcome.blank_mean,
+        wavelengths_nm=computation.wavelengths_nm,
+        algorithm_version=ALGORITHM_VERSIONS["plate.compute"],
+        created_by=run.created_by,
+    )
+    analysis.full_clean()
+    with audit_context(actor=run.operator, reason="Plate computed"):
+        analysis.save()
+    if outcome.failures and run.status != AssayRun.Status.INVALIDATED:
+        reason = "Plate not usable: " + "; ".join(outcome.failures)
+        move_status(
+            run,
+            to="invalidated",
+            actor=system_user(),
+            reason=reason,
+            extra_fields={"status_reason": reason},
+        )
+    return analysis
+
+
+def _finite(values: dict[str, float]) -> dict[str, float | None]:
+    return {k: (v if math.isfinite(v) else None) for k, v in values.items()}
 
 
 def instrument_file_fail(*, file_id: str | uuid.UUID, reason: str) -> InstrumentFile:

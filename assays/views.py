@@ -777,6 +777,7 @@ class InstrumentFileUpload(EnterResultsMixin, PredicateRequiredMixin, FormView):
                 instrument=data["instrument"],
                 uploaded_by=self.request.user,
                 reagent_lots=data["reagent_lots"],
+                plate_layout=data["layout"],
             )
         except ValidationError as exc:
             add_service_errors(form, exc)

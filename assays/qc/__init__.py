@@ -18,6 +18,7 @@ ALGORITHM_VERSIONS: dict[str, str] = {
     "curves.five_pl": "1.0",
     "qpcr.relative_quantity": "1.0",
     "endotoxin.standard_curve": "1.0",
+    "plate.compute": "1.0",
     "endotoxin.spike_recovery": "1.0",
     "endotoxin.limit": "1.0",
     "flow.percent_positive": "1.0",

@@ -22,6 +22,7 @@ from . import (
     endotoxin,
     flow,
     nta,
+    plate,
     potency,
     qpcr,
     relative_potency,
@@ -449,6 +450,147 @@ CASES += [
         lambda: _q1e().supported,
     ),
 ]
+
+
+# A BCA plate by hand (Gen5 4PL form a = 0.05, b = 1.2, c = 500, d = 2.5, blank 0.04): a sample
+# at 1:4 reading the midpoint (a + d)/2 above the blank is at x = c in the well, 4 × 500 = 2000;
+# at 1:2 reading d + (a − d)/(1 + 2^b) it is at 2c, 2 × 1000 = 2000 µg/mL.
+PLATE_4PL = (0.05, 1.2, 500.0, 2.5)
+PLATE_BLANK = 0.04
+PLATE = "Findlay & Dillard, AAPS J 2007;9:E260 (back-calculation × dilution); hand calculation"
+# The Gen5 example export (tests/data/instruments/gen5_absorbance_stdcurve_singleplate.txt):
+# its standards STD1-STD7 (A-G, columns 1-3) and blank H1-H3 at 630 nm, and SPL1 at 1:1
+# (A4-A6). Gen5's own fit printed in the file: Y = 0.00168 X − 0.000723; its [Concentration]
+# of A4, A5, A6: 1185.551, 1200.645, 1232.046 (mean 1206.08).
+GEN5_STANDARDS = {
+    2000.0: (3.337, 3.394, 3.378),
+    666.67: (1.112, 1.131, 1.126),
+    222.22: (0.371, 0.377, 0.375),
+    74.074: (0.124, 0.126, 0.125),
+    24.691: (0.041, 0.042, 0.042),
+    8.2305: (0.014, 0.014, 0.014),
+    2.7435: (0.005, 0.005, 0.005),
+}
+GEN5_BLANK = (0.001, 0.001, 0.001)
+GEN5_SPL1 = (1.998, 2.023, 2.076)
+GEN5 = (
+    "Agilent BioTek Gen5 3.12 export (allotropy test data): its own linear fit and concentrations"
+)
+LAL_LOGLOG = (
+    "USP <85> / Ph. Eur. 2.6.14 kinetic method; hand calculation (log10 t = 3 − 0.25 log10 x)"
+)
+
+
+def _bca_plate() -> plate.PlateOutcome:
+    a, b, c, d = PLATE_4PL
+    standards = [2000.0, 1000.0, 500.0, 250.0, 125.0, 62.5, 31.25]
+    readings: dict[str, float | None] = {"H1": PLATE_BLANK, "H2": PLATE_BLANK}
+    groups: list[dict[str, Any]] = [{"role": "blank", "name": "Blank", "wells": "H1:H2"}]
+    for i, x in enumerate(standards):
+        row = "ABCDEFG"[i]
+        groups.append(
+            {"role": "standard", "name": f"S{i}", "concentration": x, "wells": f"{row}1:{row}2"}
+        )
+        y = float(curves.four_pl([x], a, b, c, d)[0]) + PLATE_BLANK
+        readings.update({f"{row}1": y, f"{row}2": y})
+    groups += [
+        {"role": "sample", "name": "LOT", "dilution": 4, "wells": "A3"},
+        {"role": "sample", "name": "LOT", "dilution": 2, "wells": "B3"},
+    ]
+    readings["A3"] = (a + d) / 2 + PLATE_BLANK
+    readings["B3"] = d + (a - d) / (1 + 2**b) + PLATE_BLANK
+    layout = plate.PlateLayout.from_dict({"fit": "4pl", "groups": groups})
+    return plate.compute_plate(layout, readings)
+
+
+def _bca_dilution(dilution: float) -> float:
+    found = next(g for g in _bca_plate().samples if g.group.dilution == dilution).found
+    return math.nan if found is None or found.value is None else found.value
+
+
+@cache
+def _gen5_plate() -> plate.PlateOutcome:
+    groups: list[dict[str, Any]] = [{"role": "blank", "name": "BLK", "wells": "H1:H3"}]
+    readings: dict[str, float | None] = dict(zip(("H1", "H2", "H3"), GEN5_BLANK, strict=True))
+    for i, (x, values) in enumerate(GEN5_STANDARDS.items()):
+        row = "ABCDEFG"[i]
+        groups.append(
+            {
+                "role": "standard",
+                "name": f"STD{i + 1}",
+                "concentration": x,
+                "wells": f"{row}1:{row}3",
+            }
+        )
+        readings.update(zip((f"{row}1", f"{row}2", f"{row}3"), values, strict=True))
+    groups.append({"role": "sample", "name": "SPL1", "wells": "A4:A6"})
+    readings.update(zip(("A4", "A5", "A6"), GEN5_SPL1, strict=True))
+    layout = plate.PlateLayout.from_dict({"fit": "linear", "groups": groups})
+    return plate.compute_plate(layout, readings)
+
+
+def _gen5(what: str) -> float:
+    outcome = _gen5_plate()
+    if what == "spl1":
+        found = outcome.samples[0].found
+        return math.nan if found is None or found.value is None else found.value
+    return outcome.curve.parameters[what] if outcome.curve is not None else math.nan
+
+
+@cache
+def _lal_plate() -> plate.PlateOutcome:
+    def onset(x: float) -> float:
+        return float(1000.0 * x**-0.25)
+
+    groups: list[dict[str, Any]] = []
+    readings: dict[str, float | None] = {}
+    for i, x in enumerate((5.0, 0.5, 0.05, 0.005)):
+        row = "ABCD"[i]
+        groups.append(
+            {
+                "role": "standard",
+                "name": f"CSE {x:g}",
+                "concentration": x,
+                "wells": f"{row}1:{row}2",
+            }
+        )
+        readings[f"{row}1"], readings[f"{row}2"] = onset(x) * 10**0.01, onset(x) * 10**-0.01
+    groups += [
+        {"role": "sample", "name": "LOT", "dilution": 10, "wells": "A3"},
+        {"role": "spike", "name": "LOT", "dilution": 10, "concentration": 0.5, "wells": "A4"},
+    ]
+    readings["A3"], readings["A4"] = onset(0.1), onset(0.6)
+    layout = plate.PlateLayout.from_dict({"fit": "loglog", "unit": "EU/mL", "groups": groups})
+    return plate.compute_plate(layout, readings)
+
+
+def _lal(what: str) -> float:
+    outcome = _lal_plate()
+    if what == "recovery":
+        percent = outcome.spikes[0].percent
+        return math.nan if percent is None else percent
+    if what == "sample":
+        found = outcome.samples[0].found
+        return math.nan if found is None or found.value is None else found.value
+    return outcome.curve.statistics["r"] if outcome.curve is not None else math.nan
+
+
+CASES += [
+    WorkedExample("BCA plate 4PL, sample 1:4 at the midpoint (µg/mL)", PLATE, 2000.0, 1e-3,
+                  lambda: _bca_dilution(4.0)),
+    WorkedExample("BCA plate 4PL, sample 1:2 at x = 2c (µg/mL)", PLATE, 2000.0, 1e-3,
+                  lambda: _bca_dilution(2.0)),
+    WorkedExample("Gen5 BCA plate, linear slope (Gen5 prints 0.00168)", GEN5, 0.00168, 5e-6,
+                  lambda: _gen5("slope")),
+    WorkedExample("Gen5 BCA plate, SPL1 1:1 (Gen5 mean 1206.08 µg/mL)", GEN5, 1206.08, 0.6,
+                  lambda: _gen5("spl1")),
+    WorkedExample("LAL log-log r, duplicates ±0.01 log (−√(0.625/0.6258))", LAL_LOGLOG,
+                  -math.sqrt(0.625 / 0.6258), 1e-9, lambda: _lal("r")),
+    WorkedExample("LAL sample 0.1 EU/mL in the well at 1:10 (EU/mL)", LAL_LOGLOG, 1.0, 1e-9,
+                  lambda: _lal("sample")),
+    WorkedExample("LAL PPC recovery, 0.5 EU/mL spike (%)", LAL_LOGLOG, 100.0, 1e-6,
+                  lambda: _lal("recovery")),
+]  # fmt: skip
 
 
 def _passed(expected: Value, computed: Value, tolerance: float | None) -> bool:

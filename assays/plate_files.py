@@ -1,0 +1,69 @@
+"""From an instrument file's samples (assays.parsers.file_samples) to a plate's readings and,
+where the plate software wrote one, its layout (pure functions, no database).
+
+Gen5 writes its plate layout into the export: STD wells with their concentration, BLK wells,
+SPL wells with a dilution written as the fraction of sample in the well ("0.5" for 1 + 1, Agilent
+BioTek Gen5 manual, "Plate Layout"), which the layout here states as a fold (2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from assays.parsers.file_samples import Role, SampleRecord
+from assays.qc.plate import PlateLayout, normalise_well
+
+RESPONSE_NAMES = {"absorbance": ("absorbance",), "onset_time": ("onset time", "Onset Time")}
+
+
+def plate_readings(
+    records: Iterable[SampleRecord], *, response: str = "absorbance"
+) -> tuple[dict[str, dict[str, float | None]], set[float]]:
+    """plate → well → response of every well, and the wavelengths (nm) the file says were
+    read. A well read twice (two wavelengths) keeps its first value."""
+    names = RESPONSE_NAMES.get(response, (response,))
+    plates: dict[str, dict[str, float | None]] = {}
+    wavelengths: set[float] = set()
+    for record in records:
+        try:
+            well = normalise_well(record.position)
+        except ValueError:
+            continue  # not a well (a calculated value over several wells, a table row)
+        for value in record.values:
+            if value.name in names:
+                plates.setdefault(record.plate, {}).setdefault(well, value.value)
+                if value.wavelength_nm is not None:
+                    wavelengths.add(value.wavelength_nm)
+    return plates, wavelengths
+
+
+def layout_from_file(
+    records: Iterable[SampleRecord], *, fit: str, unit: str, name: str = ""
+) -> PlateLayout | None:
+    """The layout the plate software wrote into the file (Gen5), or None when the file names
+    no standard with a concentration. Raises plate.LayoutError when the file's layout is not
+    usable (e.g. too few standards for the fit)."""
+    groups: dict[tuple[str, str, float | None], list[str]] = {}
+    for record in records:
+        try:
+            well = normalise_well(record.position)
+        except ValueError:
+            continue
+        if record.role == Role.STANDARD and record.layout_value is None:
+            continue
+        key = (record.role.value, record.identifier or record.label, record.layout_value)
+        if well not in groups.setdefault(key, []):
+            groups[key].append(well)
+    if not any(role == "standard" for role, _, _ in groups):
+        return None
+    out = []
+    for (role, identifier, value), wells in groups.items():
+        group: dict[str, object] = {"role": role, "name": identifier, "wells": wells}
+        if role == "standard":
+            group["concentration"] = value
+        elif role == "sample" and value:
+            group["dilution"] = 1.0 / value if value < 1 else value
+        out.append(group)
+    return PlateLayout.from_dict(
+        {"name": name or "as written in the file", "fit": fit, "unit": unit, "groups": out}
+    )
