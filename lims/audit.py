@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import pghistory
 import pgtrigger
 import psycopg
-from django.db import connection
+from django.db import connection, models
 from pghistory import runtime as pghistory_runtime
 from pghistory.middleware import HistoryMiddleware
 
@@ -34,6 +34,12 @@ class RefuseTruncate(pgtrigger.Trigger):
         )
 
 
+def trail_order_index() -> models.Index:
+    """The index the trail pages are read by, newest first (lims.audit_pages): one per event
+    table, a new instance each (Django names it after its model)."""
+    return models.Index(fields=["pgh_created_at", "pgh_id"])
+
+
 def audited(**kwargs):
     """Class decorator: track inserts, updates and deletes of a GMP model, append-only."""
     meta = kwargs.pop("meta", {})
@@ -41,6 +47,7 @@ def audited(**kwargs):
         *meta.get("triggers", []),
         RefuseTruncate(name="append_only_truncate"),
     ]
+    meta["indexes"] = [*meta.get("indexes", []), trail_order_index()]
     return pghistory.track(
         pghistory.InsertEvent(),
         pghistory.UpdateEvent(),

@@ -12,7 +12,7 @@ from django.db import models
 from django.utils import timezone
 from pghistory.models import Events
 
-from lims.audit import RefuseTruncate, audited
+from lims.audit import RefuseTruncate, audited, trail_order_index
 from lims.identifiers import identifier_errors
 from lims.roles import SYSTEM_USERNAME
 
@@ -60,7 +60,10 @@ class User(AbstractUser):
     pghistory.DeleteEvent(),
     model_name="UserRoleEvent",
     append_only=True,
-    meta={"triggers": [RefuseTruncate(name="append_only_truncate")]},
+    meta={
+        "triggers": [RefuseTruncate(name="append_only_truncate")],
+        "indexes": [trail_order_index()],
+    },
 )
 class UserRole(User.groups.through):  # type: ignore[name-defined,misc]
     """A role a person holds (a row of the groups link table). A proxy, so that the triggers on
@@ -288,7 +291,10 @@ class AuditChainCheck(models.Model):
     # Failures and lockouts stay out of it (an anonymous flood must not fill it).
     pghistory.InsertEvent(condition=pgtrigger.Q(new__kind="unlock")),
     append_only=True,
-    meta={"triggers": [RefuseTruncate(name="append_only_truncate")]},
+    meta={
+        "triggers": [RefuseTruncate(name="append_only_truncate")],
+        "indexes": [trail_order_index()],
+    },
 )
 class SecurityEvent(models.Model):
     """A failed sign-in, signing or password check, a lockout or an unlock (21 CFR 11.300(d):

@@ -8,8 +8,9 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
-from django.views.generic import ListView
+from django.views.generic import TemplateView
 
+from lims.audit_pages import Position, branches, trail_page, trail_walk
 from lims.audit_trail import AuditEventFilter, audit_events, describe
 from lims.models import AuditChainCheck
 from lims.pages import PredicateRequiredMixin
@@ -21,28 +22,36 @@ class SignInView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
-class AuditTrailView(PredicateRequiredMixin, ListView):
-    """The global audit trail, filtered by user, model, date range and record."""
+class AuditTrailView(PredicateRequiredMixin, TemplateView):
+    """The global audit trail, filtered by user, model, date range and record; a page at a
+    time by keyset (lims.audit_pages): the page after ?after= (the last row of the previous
+    one), never an OFFSET or an exact count over millions of events."""
 
     predicate = staticmethod(can_view_audit_trail)
     template_name = "audit/trail.html"
     paginate_by = 50
 
-    def get_queryset(self):
-        self.filterset = AuditEventFilter(self.request.GET, queryset=audit_events())
-        if not self.filterset.is_valid():
-            # A filter that cannot be read (a malformed date) shows its error and no rows: the
-            # whole trail under a filter the reader believes applied would mislead.
-            return audit_events().none()
-        return self.filterset.qs
-
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        # Codes, names and references of this page's rows, one query per model referenced.
-        context["object_list"] = describe(context["object_list"])
+        self.filterset = AuditEventFilter(self.request.GET, queryset=audit_events().none())
+        events, following = [], None
+        # A filter that cannot be read (a malformed date) shows its error and no rows: the
+        # whole trail under a filter the reader believes applied would mislead.
+        if self.filterset.is_valid():
+            position = Position.parse(self.request.GET.get("after", ""))
+            found = branches(self.filterset.form.cleaned_data)
+            events, following = trail_page(found, position, self.paginate_by)
+        # Codes, names and references of this page's rows, one query per page.
+        context["object_list"] = describe(events)
         params = self.request.GET.copy()
+        params.pop("after", None)
         params.pop("page", None)
-        context.update(filter=self.filterset, query=params.urlencode())
+        context.update(
+            filter=self.filterset,
+            query=params.urlencode(),
+            older=following.token() if following else "",
+            is_first_page=not self.request.GET.get("after"),
+        )
         context["chain_check"] = AuditChainCheck.objects.order_by("-checked_at", "-pk").first()
         return context
 
@@ -57,7 +66,7 @@ def audit_trail_csv(request):
     """The filtered audit trail as CSV, streamed so a long trail never sits in memory."""
     if not can_view_audit_trail(request.user):
         raise PermissionDenied("Your role does not allow this.")
-    filterset = AuditEventFilter(request.GET, queryset=audit_events())
+    filterset = AuditEventFilter(request.GET, queryset=audit_events().none())
     if not filterset.is_valid():
         problems = "; ".join(
             f"{filterset.form.fields[name].label if name in filterset.form.fields else name}: "
@@ -67,7 +76,9 @@ def audit_trail_csv(request):
         return HttpResponseBadRequest(
             f"The filter cannot be read: {problems}", content_type="text/plain"
         )
-    events = filterset.qs
+    # Walked a page at a time by keyset: memory stays one page, and the first row comes
+    # after one page's queries, whatever the trail's length.
+    events = trail_walk(branches(filterset.form.cleaned_data))
     writer = csv.writer(_Echo())
 
     def rows():
@@ -84,7 +95,7 @@ def audit_trail_csv(request):
                 "task",
             ]
         )
-        for e in events.iterator(chunk_size=500):
+        for e in events:
             yield writer.writerow(
                 [
                     e.pgh_created_at.astimezone(datetime.UTC).isoformat(),

@@ -1,0 +1,260 @@
+"""The global audit trail read a page at a time, at the cost of the page (issue 14).
+
+pghistory's Events view is a UNION of every event table that computes each row's JSON, its
+previous version and two diffs for every event before a LIMIT can apply: on ten years of a busy
+site (two million events) a page took minutes. Here a page is read in two steps:
+
+1. the keys of the page: from each event table, its newest rows under the filter, by the index
+   on (pgh_created_at, pgh_id), LIMIT n+1 pushed into each branch, then merged (keyset
+   pagination: the next page starts after the last row's (time, event model, id), never an
+   OFFSET, and no exact count);
+2. those rows only, with their JSON, previous version and context, in one query.
+
+The CSV export walks the same pages, so its memory is one page whatever the trail's length.
+"""
+
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from lims.audit_trail import (
+    _event_models,
+    _event_models_of,
+    _label,
+    _with_parts,
+    records_with_code,
+)
+from lims.models import AuditEvent
+
+PAGE_SIZE = 50
+EXPORT_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a page ends: the last event's time, event model and id (the sort key)."""
+
+    created_at: datetime
+    event_model: str
+    pgh_id: int
+
+    def token(self) -> str:
+        return f"{self.created_at.isoformat()}~{self.event_model}~{self.pgh_id}"
+
+    @classmethod
+    def parse(cls, token: str) -> "Position | None":
+        """The position of a token, or None for one that cannot be read (the first page)."""
+        match = re.fullmatch(r"(.+)~([\w.]+)~(\d+)", token or "")
+        if not match:
+            return None
+        try:
+            created_at = datetime.fromisoformat(match[1])
+        except ValueError:
+            return None
+        if timezone.is_naive(created_at):
+            return None
+        return cls(created_at, match[2], int(match[3]))
+
+
+@dataclass
+class Branch:
+    """One event table and the conditions its rows must meet (SQL with its parameters)."""
+
+    model: Any
+    conditions: list[str]
+    params: list[Any]
+
+
+def _integer_pk(model) -> bool:
+    return model._meta.pk.get_internal_type() in {"AutoField", "BigAutoField", "IntegerField"}
+
+
+def branches(data: dict) -> list[Branch]:
+    """The event tables to read and their conditions, from the trail form's cleaned data."""
+    models = [m for m in _event_models() if hasattr(m, "pgh_obj_id")]
+    if data.get("model"):
+        models = [m for m in models if _label(m.pgh_tracked_model) == data["model"]]
+    pks_of: dict[Any, list] | None = None  # None: any record of the model
+    value = (data.get("record") or "").strip()
+    if value:
+        members = records_with_code(value, data.get("model") or "")
+        if data.get("parts") and members:
+            members = _with_parts(members)
+        elif re.fullmatch(r"\d+", value):
+            # A database id, as the trail has always taken (of any record type).
+            pks_of = {}
+            for m in models:
+                ids = set(members.get(m.pgh_tracked_model, set()))
+                if _integer_pk(m.pgh_tracked_model):
+                    ids.add(value)
+                pks_of[m] = sorted(ids)
+            members = {}
+        if members:
+            wanted = set(_event_models_of(members))
+            models = [m for m in models if m in wanted]
+            pks_of = {m: sorted(members[m.pgh_tracked_model]) for m in models}
+        elif pks_of is None:
+            return []  # no record has this code
+    common: list[str] = []
+    common_params: list[Any] = []
+    if data.get("username"):
+        common.append(
+            "pgh_context_id IN (SELECT id FROM pghistory_context WHERE metadata->>'username' = %s)"
+        )
+        common_params.append(data["username"])
+    zone = timezone.get_current_timezone()
+    if data.get("since"):
+        common.append("pgh_created_at >= %s")
+        common_params.append(timezone.make_aware(datetime.combine(data["since"], time.min), zone))
+    if data.get("until"):
+        common.append("pgh_created_at < %s")
+        day_after = data["until"] + timedelta(days=1)
+        common_params.append(timezone.make_aware(datetime.combine(day_after, time.min), zone))
+    found = []
+    for m in models:
+        conditions, params = list(common), list(common_params)
+        if pks_of is not None:
+            pks = [m.pgh_tracked_model._meta.pk.to_python(pk) for pk in pks_of.get(m, [])]
+            if not pks:
+                continue
+            conditions.append("pgh_obj_id = ANY(%s)")
+            params.append(pks)
+        found.append(Branch(m, conditions, params))
+    return found
+
+
+def _after(branch: Branch, position: Position | None) -> tuple[str, list]:
+    """The keyset condition of one branch: rows sorted after `position`, descending by
+    (time, event model, id); the event model is a constant of the branch."""
+    if position is None:
+        return "", []
+    label = branch.model._meta.label
+    if label < position.event_model:
+        return "pgh_created_at <= %s", [position.created_at]
+    if label > position.event_model:
+        return "pgh_created_at < %s", [position.created_at]
+    return "(pgh_created_at, pgh_id) < (%s, %s)", [position.created_at, position.pgh_id]
+
+
+def _keys(found: list[Branch], position: Position | None, limit: int) -> list[tuple]:
+    selects, params = [], []
+    for branch in found:
+        conditions, values = list(branch.conditions), list(branch.params)
+        keyset, keyset_params = _after(branch, position)
+        if keyset:
+            conditions.append(keyset)
+            values += keyset_params
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        table = connection.ops.quote_name(branch.model._meta.db_table)
+        selects.append(
+            f"(SELECT pgh_created_at, %s::text AS event_model, pgh_id FROM {table} {where} "  # noqa: S608
+            f"ORDER BY pgh_created_at DESC, pgh_id DESC LIMIT {int(limit)})"
+        )
+        params += [branch.model._meta.label, *values]
+    if not selects:
+        return []
+    sql = (
+        "SELECT * FROM (" + " UNION ALL ".join(selects) + ") page"
+        f" ORDER BY pgh_created_at DESC, event_model DESC, pgh_id DESC LIMIT {int(limit)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _hydrate(keys: list[tuple], by_label: dict[str, Any]) -> list[AuditEvent]:
+    """The events of `keys`, in their order, with data, diff and context, in one query."""
+    ids: dict[str, list[int]] = defaultdict(list)
+    for _, label, pgh_id in keys:
+        ids[label].append(pgh_id)
+    selects: list[str] = []
+    params: list[Any] = []
+    for label, pks in ids.items():
+        table = connection.ops.quote_name(by_label[label]._meta.db_table)
+        selects.append(
+            f"SELECT %s::text, e.pgh_id, row_to_json(e)::jsonb, "  # noqa: S608
+            f"(SELECT row_to_json(p)::jsonb FROM {table} p WHERE p.pgh_obj_id = e.pgh_obj_id "
+            f"AND p.pgh_id < e.pgh_id ORDER BY p.pgh_id DESC LIMIT 1), c.metadata "
+            f"FROM {table} e LEFT JOIN pghistory_context c ON c.id = e.pgh_context_id "
+            f"WHERE e.pgh_id = ANY(%s)"
+        )
+        params += [label, pks]
+    rows: dict[tuple[str, int], tuple] = {}
+    if selects:
+        with connection.cursor() as cursor:
+            cursor.execute(" UNION ALL ".join(selects), params)
+            for label, pgh_id, current, previous, context in cursor.fetchall():
+                # Django reads jsonb as text (its JSONField decodes); so does this.
+                rows[(label, pgh_id)] = (_json(current), _json(previous), _json(context))
+    events = []
+    for created_at, label, pgh_id in keys:
+        current, previous, context = rows[(label, pgh_id)]
+        events.append(_event(by_label[label], created_at, pgh_id, current, previous, context))
+    return events
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _event(model, created_at, pgh_id, current: dict, previous, context) -> AuditEvent:
+    """An AuditEvent as pghistory's Events view makes it: data without the pgh_ columns, the
+    diff against the previous event of the same record."""
+    data = {k: v for k, v in current.items() if not k.startswith("pgh_")}
+    diff = None
+    if previous is not None:
+        diff = {
+            k: [previous[k], v]
+            for k, v in data.items()
+            if k in previous and previous[k] != v and not k.startswith("pgh_")
+        } or None
+    context = context or {}
+    user = context.get("user")
+    return AuditEvent(
+        pgh_slug=f"{model._meta.label}:{pgh_id}",
+        pgh_model=model._meta.label,
+        pgh_id=pgh_id,
+        pgh_created_at=created_at,
+        pgh_label=current["pgh_label"],
+        pgh_data=data,
+        pgh_diff=diff,
+        pgh_context_id=current.get("pgh_context_id"),
+        pgh_context=context or None,
+        pgh_obj_model=_label(model.pgh_tracked_model),
+        pgh_obj_id=str(current["pgh_obj_id"]),
+        user_id=int(user) if isinstance(user, int | str) and str(user).isdigit() else None,
+        username=context.get("username"),
+        instrument=context.get("instrument"),
+        reason=context.get("reason"),
+        task=context.get("task"),
+        url=context.get("url"),
+    )
+
+
+def trail_page(
+    found: list[Branch], position: Position | None = None, limit: int = PAGE_SIZE
+) -> tuple[list[AuditEvent], Position | None]:
+    """A page of the trail, newest first, after `position`; and where the next page starts
+    (None on the last page). Two queries, whatever the trail's length."""
+    keys = _keys(found, position, limit + 1)
+    more = len(keys) > limit
+    keys = keys[:limit]
+    events = _hydrate(keys, {b.model._meta.label: b.model for b in found})
+    following = Position(*keys[-1]) if more and keys else None
+    return events, following
+
+
+def trail_walk(found: list[Branch], page_size: int = EXPORT_PAGE_SIZE):
+    """Every event under the filter, newest first, a page at a time (the CSV export)."""
+    position = None
+    while True:
+        events, position = trail_page(found, position, page_size)
+        yield from events
+        if position is None:
+            return
