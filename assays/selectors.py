@@ -26,6 +26,33 @@ def runs_with_summary() -> QuerySet[AssayRun]:
     )
 
 
+def runs_listed() -> QuerySet[AssayRun]:
+    """Runs with what a list shows, without its aggregates: a page of runs is chosen first
+    (by the index on its sort key) and summarised after (with_run_summaries); aggregating every
+    run's results before taking 25 grew with the history (issue 14)."""
+    return AssayRun.objects.select_related("assay", "instrument", "operator")
+
+
+def with_run_summaries(runs) -> list[AssayRun]:
+    """The runs of one page with their sample labels and result count, in one query."""
+    runs = list(runs)
+    summaries = {
+        row["pk"]: row
+        for row in AssayRun.objects.filter(pk__in=[r.pk for r in runs])
+        .values("pk")
+        .annotate(
+            labels=StringAgg("samples__label", ", ", distinct=True, default=""),
+            results=Count("results", distinct=True),
+        )
+        .order_by()
+    }
+    for run in runs:
+        summary = summaries.get(run.pk, {})
+        run.sample_labels = summary.get("labels", "")
+        run.result_count = summary.get("results", 0)
+    return runs
+
+
 def instruments_calibration_due(
     *, within_days: int = CALIBRATION_WARNING_DAYS, on: date | None = None
 ) -> QuerySet[Instrument]:

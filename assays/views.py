@@ -115,7 +115,7 @@ class InstrumentList(AssayListBase):
 
 class RunList(AssayListBase):
     model = AssayRun
-    queryset = selectors.runs_with_summary()
+    queryset = selectors.runs_listed()
     filterset_class = filters.RunFilter
     title = "Assay runs"
     default_sort = "-started_at"
@@ -135,8 +135,16 @@ class RunList(AssayListBase):
         ("Started", "started_at", "started_at"),
     ]
 
+    def annotate(self, qs):
+        # The count over every run only when the list is sorted by it; otherwise the page's
+        # 25 runs are chosen first and summarised after (selectors.with_run_summaries).
+        if self.sort_key().lstrip("-") == "result_count":
+            return qs.annotate(result_count=Count("results"))
+        return qs
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        context["object_list"] = selectors.with_run_summaries(context["object_list"])
         if can_enter_results(self.request.user):
             # Many samples of one assay at once; of the assay the list is filtered to, if one.
             assay = self.request.GET.get("assay", "")
