@@ -10,8 +10,16 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, JSONObject
 
-from assays.models import AssayDefinition, AssayRun, Instrument, InstrumentFile, Result, RunSample
-from assays.reference_models import ReferenceStandard
+from assays.models import (
+    AssayDefinition,
+    AssayRun,
+    Instrument,
+    InstrumentFile,
+    QCMetric,
+    Result,
+    RunSample,
+)
+from assays.reference_models import ReferenceStandard, RunReferenceStandard
 from batches.models import Aliquot, CultureBatch, ExosomeLot, ReagentLot
 
 
@@ -177,7 +185,45 @@ def run_detail(run_id: int) -> dict | None:
         .order_by("id")
     )
     run["results"] = list(result_rows().filter(run_id=run_id).order_by("id"))
+    run.update(run_reference(run_id))
     return run
+
+
+def run_reference(run_id: int) -> dict:
+    """The reference standard a run was tested against and, once its metrics are computed, the
+    relative potency against it (one query, two with a reference)."""
+    use = (
+        RunReferenceStandard.objects.filter(run_id=run_id)
+        .values("reference_id", code=F("reference__code"), material=F("reference__material"))
+        .first()
+    )
+    if use is None:
+        return {"reference_standard": None, "relative_potency": None}
+    reference = {"id": use["reference_id"], "code": use["code"], "material": use["material"]}
+    metric = (
+        QCMetric.objects.filter(run_id=run_id, code="potency.relative_potency")
+        .order_by("-computed_at", "-id")
+        .values("value", "unit", "details")
+        .first()
+    )
+    potency = None
+    if metric is not None:
+        details = metric["details"]
+        potency = {
+            "value": metric["value"],
+            "unit": metric["unit"],
+            "low": details.get("potency_low"),
+            "high": details.get("potency_high"),
+            "level": details.get("level"),
+            "parallel": details.get("parallel"),
+            "slope_ratio": details.get("slope_ratio"),
+            "slope_ratio_low": details.get("slope_ratio_low"),
+            "slope_ratio_high": details.get("slope_ratio_high"),
+            "slope_ratio_bounds": details.get("slope_ratio_bounds", ""),
+            "reportable": details.get("reportable"),
+            "refusal": details.get("refusal", ""),
+        }
+    return {"reference_standard": reference, "relative_potency": potency}
 
 
 def result_rows() -> QuerySet:

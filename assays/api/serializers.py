@@ -91,7 +91,37 @@ class RunReagentLotOutput(serializers.Serializer):
     expiry_date = serializers.DateField()
 
 
+class RunReferenceOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    code = serializers.CharField()
+    material = serializers.CharField()
+
+
+class RelativePotencyOutput(serializers.Serializer):
+    """Parallel 4PL against the reference (USP <1034>), as a percentage of its assigned
+    potency, with its confidence interval and the parallelism (slope-ratio equivalence)."""
+
+    value = serializers.FloatField(allow_null=True)
+    unit = serializers.CharField()
+    low = serializers.FloatField(allow_null=True, help_text="Lower bound of the interval.")
+    high = serializers.FloatField(allow_null=True, help_text="Upper bound of the interval.")
+    level = serializers.FloatField(allow_null=True, help_text="Confidence level, e.g. 0.95.")
+    parallel = serializers.BooleanField(allow_null=True)
+    slope_ratio = serializers.FloatField(allow_null=True)
+    slope_ratio_low = serializers.FloatField(allow_null=True)
+    slope_ratio_high = serializers.FloatField(allow_null=True)
+    slope_ratio_bounds = serializers.CharField()
+    reportable = serializers.BooleanField(allow_null=True)
+    refusal = serializers.CharField(help_text="Why it cannot be reported, or empty.")
+
+
 class RunDetailOutput(RunSummaryOutput):
     samples = RunSampleOutput(many=True)
     reagent_lots = RunReagentLotOutput(many=True)
     results = ResultOutput(many=True)
+    reference_standard = RunReferenceOutput(
+        allow_null=True, help_text="The reference standard the run was tested against."
+    )
+    relative_potency = RelativePotencyOutput(
+        allow_null=True, help_text="Once computed, for a run against a reference standard."
+    )

@@ -153,7 +153,17 @@ def test_run_page_shows_reference_and_relative_potency(analyst, qa_user, lot):
     assert "RS-T-01" in page and "Relative potency" in page
     assert "95 % CI" in page and "parallel</span>" in page
     detail = signed_in(analyst).get(reference.get_absolute_url()).content.decode()
-    assert f"run {run.pk}" in detail.lower() or str(run) in detail
+    assert str(run) in detail
+    # The run's API detail carries them too.
+    body = signed_in(analyst).get(f"/api/v1/runs/{run.pk}/").json()
+    assert body["reference_standard"] == {
+        "id": reference.pk,
+        "code": "RS-T-01",
+        "material": "EV-RS",
+    }
+    potency = body["relative_potency"]
+    assert potency["unit"] == "percent" and potency["parallel"] is True
+    assert potency["low"] < potency["value"] < potency["high"] and potency["level"] == 0.95
 
 
 def test_api_refuses_an_unqualified_reference_on_its_field(admin_user, analyst, lot):
