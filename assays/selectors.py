@@ -42,14 +42,14 @@ def with_run_summaries(runs) -> list[AssayRun]:
         .values("pk")
         .annotate(
             labels=StringAgg("samples__label", ", ", distinct=True, default=""),
-            results=Count("results", distinct=True),
+            result_total=Count("results", distinct=True),
         )
         .order_by()
     }
     for run in runs:
         summary = summaries.get(run.pk, {})
         run.sample_labels = summary.get("labels", "")
-        run.result_count = summary.get("results", 0)
+        run.result_count = summary.get("result_total", 0)
     return runs
 
 
