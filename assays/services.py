@@ -60,7 +60,8 @@ from assays.reference_models import ReferenceStandard, RunReferenceStandard
 from assays.reference_services import check_reference_usable
 from assays.units import convert, is_valid_unit
 from batches import vial_holds
-from batches.models import Aliquot, CultureBatch, ExosomeLot, ReagentLot
+from batches.custody import receipt_refusal
+from batches.models import Aliquot, CultureBatch, ExosomeLot, ReagentLot, SampleReceipt
 from batches.services import check_lot_not_locked, check_reagents_usable
 from lims import file_store
 from lims.audit import audit_context
@@ -74,6 +75,7 @@ from lims.roles import (
     require,
 )
 from lims.signatures import Signer, sign
+from lims.training import Step, require_qualified
 from lims.transitions import Move, move_status
 
 MANAGES_INSTRUMENTS = "Only administrators manage instruments and their keys."
@@ -300,9 +302,23 @@ def resolve_samples(
     )
     # A vial held for a stability study is tested after its lot's release, by design (ICH Q5C).
     held = vial_holds.holds([a.pk for a in vials.values()]) if vials else {}
+    # A sample received from outside (batches.custody) is tested as a sample of its lot.
+    unknown = barcodes - set(vials)
+    receipts = (
+        {r.code: r for r in SampleReceipt.objects.select_related("lot").filter(code__in=unknown)}
+        if unknown
+        else {}
+    )
     for identifier, code in wanted.items():
         aliquot = vials.get(code)
+        receipt = receipts.get(code)
         lot = lots.get(code) or (aliquot.lot if aliquot else None)
+        if receipt is not None:
+            refusal = receipt_refusal(receipt)
+            if refusal:
+                found[identifier] = ValidationError({"sample": refusal})
+                continue
+            lot = receipt.lot
         if lot is None:
             found[identifier] = ValidationError({"sample": f"No exosome lot or vial '{code}'."})
         elif lot.status in LOCKED_LOT_STATUSES and (aliquot is None or aliquot.pk not in held):
@@ -550,6 +566,10 @@ def run_record(
     if not results:
         raise ValidationError({"results": "A run needs at least one result."})
     assay = current_assay(assay_code)
+    # Training (lims.training, 21 CFR 211.25(a)): qualified when the run was performed, and
+    # now to enter its results; only where QA declared the assay's required SOPs.
+    require_qualified(actor, assay.code, Step.PERFORM, at=started_at, field="assay")
+    require_qualified(actor, assay.code, Step.ENTER, field="assay")
     reagent_lots = list(reagent_lots)
     if reference_standard is not None:
         # Read again under a lock: a withdrawal committed since the caller loaded it counts.
@@ -911,6 +931,7 @@ def run_review(*, signer: Signer, run: AssayRun, reason: str = "Reviewed") -> As
         )
     if run.status != AssayRun.Status.RECORDED:
         raise ValidationError(f"{run} is {run.get_status_display().lower()}: nothing to review.")
+    require_qualified(actor, run.assay.code, Step.REVIEW, field="username")
     sign(signer=signer, record=run, content=run_review_content(run), comment=reason)
     run = move_status(
         run, to="reviewed", actor=actor, reason=reason, extra_fields={"reviewed_by": actor}

@@ -656,3 +656,11 @@ class AliquotMove(GmpRecord):
 
     def __str__(self):
         return f"{self.aliquot_id}: {self.from_location_id} -> {self.to_location_id}"
+
+
+from batches.custody_models import (  # noqa: E402, F401
+    CustodyTransfer,
+    RetainedSet,
+    RetainWithdrawal,
+    SampleReceipt,
+)

@@ -346,3 +346,6 @@ class SecurityEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.username or '-'} from {self.ip_address or '-'}"
+
+
+from lims.training_models import Sop, TrainingRecord, TrainingRequirement  # noqa: E402, F401

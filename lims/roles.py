@@ -252,6 +252,23 @@ def can_review_security(user) -> bool:
     return user.is_authenticated and user.is_active and has_role(user, QA, ADMIN)
 
 
+def can_manage_training(user) -> bool:
+    """QA records training (signed), issues SOP versions and says which steps need which SOP
+    (lims.training; 21 CFR 211.25(a), 11.10(i))."""
+    return user.is_authenticated and user.is_active and has_role(user, QA)
+
+
+def can_manage_retains(user) -> bool:
+    """QA sets a lot's retained samples aside and withdraws them, with a reason (EU GMP
+    Annex 19; batches.retains)."""
+    return user.is_authenticated and user.is_active and has_role(user, QA)
+
+
+def can_receive_samples(user) -> bool:
+    """Technicians log samples that arrive and their chain of custody (batches.retains)."""
+    return user.is_authenticated and user.is_active and has_role(user, TECHNICIAN)
+
+
 def can_unlock_sign_in(user) -> bool:
     """Administrators lift a sign-in lock before its cool-off ends, with a reason."""
     return user.is_authenticated and user.is_active and has_role(user, ADMIN)
@@ -291,4 +308,7 @@ def role_context(request):
         "can_open_deviations": can_open_deviations(user),
         "can_propose_control_baselines": can_propose_control_baselines(user),
         "can_approve_control_baselines": can_approve_control_baselines(user),
+        "can_manage_training": can_manage_training(user),
+        "can_manage_retains": can_manage_retains(user),
+        "can_receive_samples": can_receive_samples(user),
     }

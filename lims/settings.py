@@ -405,6 +405,7 @@ LIMS_ID_PATTERNS = {
     "isolation_run": env("ID_PATTERN_ISOLATION_RUN", default="ISO-{year}-{seq:04d}"),
     "exosome_lot": env("ID_PATTERN_EXOSOME_LOT", default="EXO-{year}-{seq:04d}"),
     "deviation": env("ID_PATTERN_DEVIATION", default="DEV-{year}-{seq:04d}"),
+    "sample_receipt": env("ID_PATTERN_SAMPLE_RECEIPT", default="RCV-{year}-{seq:04d}"),
 }
 
 # --- API ------------------------------------------------------------------------------------

@@ -26,6 +26,9 @@ urlpatterns = [
     ),
     # The administrators' pages of people, roles and accounts (lims.user_admin).
     path("users/", include("lims.user_admin_views")),
+    # Training and qualification (lims.training); retained and received samples (batches).
+    path("training/", include("lims.training_views")),
+    path("custody/", include("batches.custody_views")),
     path("audit/", views.AuditTrailView.as_view(), name="audit_trail"),
     path("audit/export.csv", views.audit_trail_csv, name="audit_trail_csv"),
     # Status code for everyone; the components only for staff and this machine (lims/health.py).

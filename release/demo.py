@@ -26,6 +26,7 @@ from batches.models import CultureBatch, Donor, ReagentLot
 from lims.models import Signature
 from lims.roles import ADMIN, ANALYST, QA, TECHNICIAN
 from lims.signatures import reauthenticate
+from release.demo_qa_records import seed_training_and_custody
 from release.stability_demo import seed_stability
 
 DEMO_USERS = [
@@ -251,6 +252,7 @@ def seed_demo() -> bool:
     seed_quality_control(users, lots, batches)
     seed_reference_demo(users, lots, signer=_demo_signer)
     seed_stability(users, lots, _demo_signer)
+    seed_training_and_custody(users, lots, _demo_signer)
     return True
 
 

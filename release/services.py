@@ -18,6 +18,7 @@ from batches.services import aliquots_follow_lot
 from lims.models import User
 from lims.roles import ADMIN, QA, can_sign_dispositions, has_role, require
 from lims.signatures import Signer, sign
+from lims.training import RELEASE, Step, require_qualified
 from lims.transitions import move_status
 from release.certificate import issue_certificate
 from release.models import Disposition
@@ -111,6 +112,8 @@ def _dispose(
         raise ValidationError(refusals)
     # The predicate the signing page checks, once more (disposition_refusals names the reason).
     require(can_sign_dispositions, signer.user, "Only QA signs dispositions.")
+    # Training on the release SOP where QA requires one (lims.training, 21 CFR 211.25(a)).
+    require_qualified(signer.user, RELEASE, Step.SIGN, field="decision")
     if decision == Disposition.Decision.RELEASED:
         # Decide on the current data, not on what a page last showed.
         evaluate(lot=locked)

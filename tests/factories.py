@@ -259,3 +259,58 @@ def finalize_lot(qa, lot, to: str):
     lot.refresh_from_db()
     services.aliquots_follow_lot(actor=qa, lot=lot, reason=f"Lot {lot} {to}")  # as lot_dispose
     return lot
+
+
+# --- Training (lims.training) ------------------------------------------------------------------
+# Qualification is enforced only where a TrainingRequirement names the subject and step, so the
+# tests that do not declare one need no training. These declare and give it.
+
+
+def training_qa():
+    return User.objects.filter(username="training-qa").first() or UserFactory(
+        username="training-qa", role="qa"
+    )
+
+
+def training_required(subject, *steps, sop_code=None, effective_days_ago=365, grace_days=30):
+    """Declare that `steps` (all four when none) on `subject` need SOP `sop_code` (issued as
+    version 1 when it does not exist yet); returns the SOP's current version."""
+    from lims import training
+    from lims.training_models import Sop, Step
+
+    qa = training_qa()
+    sop_code = sop_code or f"SOP-{subject}"
+    sop = Sop.objects.filter(code=sop_code).order_by("-version").first()
+    if sop is None:
+        sop = training.sop_issue(
+            actor=qa,
+            code=sop_code,
+            title=f"Procedure for {subject}",
+            effective_on=timezone.localdate() - timedelta(days=effective_days_ago),
+            grace_days=grace_days,
+        )
+    for step in steps or Step.values:
+        training.training_requirement_add(actor=qa, subject=subject, step=step, sop_code=sop_code)
+    return sop
+
+
+def qualify(user, subject, *, trained_days_ago=30, valid_days=365, version=None):
+    """Train `user` on the current version (or `version`) of every SOP `subject` requires, as
+    QA records it (the record without its signature: lims.training.training_record signs)."""
+    from lims.training_models import Sop, TrainingRecord, TrainingRequirement
+
+    trained_on = timezone.localdate() - timedelta(days=trained_days_ago)
+    codes = set(
+        TrainingRequirement.objects.filter(subject=subject).values_list("sop_code", flat=True)
+    )
+    for code in sorted(codes):
+        sops = Sop.objects.filter(code=code).order_by("-version")
+        sop = sops.get(version=version) if version else sops.first()
+        TrainingRecord.objects.create(
+            trainee=user,
+            sop=sop,
+            trained_on=trained_on,
+            trainer=training_qa(),
+            expires_on=trained_on + timedelta(days=valid_days),
+            created_by=training_qa(),
+        )

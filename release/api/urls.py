@@ -3,7 +3,7 @@
 from django.urls import path
 
 from release import stability_api
-from release.api import views
+from release.api import qa_records_views, views
 
 urlpatterns = [
     path("v1/specifications/", views.SpecificationListApi.as_view(), name="specification-list"),
@@ -27,4 +27,23 @@ urlpatterns = [
         name="stability-study",
     ),
     path("v1/apqr/", stability_api.ApqrApi.as_view(), name="apqr"),
+    # Training and qualification; retained and received samples (release/api/qa_records_views).
+    path(
+        "v1/training-records/",
+        qa_records_views.TrainingRecordListApi.as_view(),
+        name="training-record-list",
+    ),
+    path(
+        "v1/training-matrix/", qa_records_views.TrainingMatrixApi.as_view(), name="training-matrix"
+    ),
+    path(
+        "v1/retained-samples/",
+        qa_records_views.RetainedSetListApi.as_view(),
+        name="retained-sample-list",
+    ),
+    path(
+        "v1/sample-receipts/",
+        qa_records_views.SampleReceiptListApi.as_view(),
+        name="sample-receipt-list",
+    ),
 ]
