@@ -34,7 +34,7 @@ from release.models import (
     Specification,
     StabilityStudy,
 )
-from release.stability import study_view
+from release.stability import study_views
 
 
 @dataclass
@@ -115,12 +115,11 @@ def review(*, product: str, year: int) -> dict[str, Any]:
             "effective_from"
         )
     )
-    studies = [
-        study_view(s)
-        for s in StabilityStudy.objects.filter(
-            Q(lot__in=lots) | Q(started_on__range=(start, end))
-        ).order_by("started_on")
-    ]
+    studies = study_views(
+        StabilityStudy.objects.filter(Q(lot__in=lots) | Q(started_on__range=(start, end))).order_by(
+            "started_on", "pk"
+        )
+    )
     return {
         "product": Specification.Product(product),
         "year": year,

@@ -259,10 +259,13 @@ def pull_record(*, actor: User, pull: StabilityPull, pulled_at: datetime) -> Sta
 # --- Results, judgement, shelf life (reads, except stability_evaluate) --------------------------
 
 
-def _pull_metrics(study: StabilityStudy) -> dict[int, dict[str, QCMetric]]:
-    """The newest valid metric of each code measured on each pull's vials, in three queries."""
+def _pull_metrics(studies: Collection[StabilityStudy]) -> dict[int, dict[str, QCMetric]]:
+    """The newest valid metric of each code measured on each pull's vials, in three queries
+    whatever the number of studies."""
     vial_pull = dict(
-        StabilityVial.objects.filter(pull__study=study).values_list("aliquot_id", "pull_id")
+        StabilityVial.objects.filter(pull__study__in=[s.pk for s in studies]).values_list(
+            "aliquot_id", "pull_id"
+        )
     )
     if not vial_pull:
         return {}
@@ -273,7 +276,9 @@ def _pull_metrics(study: StabilityStudy) -> dict[int, dict[str, QCMetric]]:
         .values_list("pk", "sample__aliquot_id")
     }
     metrics = (
-        QCMetric.objects.filter(lot=study.lot_id, input_results__overlap=list(result_pull))
+        QCMetric.objects.filter(
+            lot__in={s.lot_id for s in studies}, input_results__overlap=list(result_pull)
+        )
         .exclude(run__status=AssayRun.Status.INVALIDATED)
         .order_by("-computed_at", "-pk")
     )
@@ -322,6 +327,7 @@ class Trend:
         usl = (
             self.criterion.upper if self.criterion.comparator in ("lte", "lt", "between") else None
         )
+        end = max((t for pts in self.points.values() for t, _ in pts), default=1) * 1.3 or 1.0
         if self.shelf_life is not None:
             fit = self.shelf_life.fit
             end = max(self.shelf_life.longest_time, self.shelf_life.estimate or 0.0) * 1.1 or 1.0
@@ -352,7 +358,7 @@ class Trend:
             )
         for name, limit in (("lower limit", lsl), ("upper limit", usl)):
             if limit is not None:
-                xs = [0, max((t for pts in self.points.values() for t, _ in pts), default=1) * 1.3]
+                xs = [0, end]  # across the whole chart, to where the bound meets it
                 traces.append(
                     {
                         "x": xs,
@@ -412,12 +418,44 @@ class StudyView:
 def study_view(study: StabilityStudy) -> StudyView:
     """Everything the study page, the API and the expiry read: results judged per pull and
     test, trends and shelf life (a read in a fixed number of queries)."""
-    study = StabilityStudy.objects.select_related("protocol__specification", "lot").get(pk=study.pk)
-    criteria = list(study.protocol.specification.criteria.order_by("position", "pk"))
-    pulls = list(study.pulls.select_related("pulled_by").prefetch_related("vials__aliquot"))
+    views = study_views(StabilityStudy.objects.filter(pk=study.pk))
+    if not views:
+        raise StabilityStudy.DoesNotExist(f"No stability study {study.pk}.")
+    return views[0]
+
+
+def study_views(studies: QuerySet[StabilityStudy]) -> list[StudyView]:
+    """The views of many studies (the annual review's) in the same fixed number of queries."""
+    found = list(studies.select_related("protocol__specification", "lot"))
+    if not found:
+        return []
+    criteria_of: dict[int, list[Criterion]] = defaultdict(list)
+    for c in Criterion.objects.filter(
+        specification__in={s.protocol.specification_id for s in found}
+    ).order_by("position", "pk"):
+        criteria_of[c.specification_id].append(c)
+    pulls_of: dict[int, list[StabilityPull]] = defaultdict(list)
+    for p in (
+        StabilityPull.objects.filter(study__in=[s.pk for s in found])
+        .select_related("pulled_by")
+        .prefetch_related("vials__aliquot")
+    ):
+        pulls_of[p.study_id].append(p)
+    metrics = _pull_metrics(found)
+    return [
+        _study_view(s, criteria_of[s.protocol.specification_id], pulls_of[s.pk], metrics)
+        for s in found
+    ]
+
+
+def _study_view(
+    study: StabilityStudy,
+    criteria: list[Criterion],
+    pulls: list[StabilityPull],
+    metrics: dict[int, dict[str, QCMetric]],
+) -> StudyView:
     for p in pulls:
         p.study = study
-    metrics = _pull_metrics(study)
     results: dict[int, list[PointResult]] = {}
     trends = {c.pk: Trend(criterion=c) for c in criteria}
     for pull in pulls:

@@ -8,7 +8,7 @@ from assays import services as qc
 from assays.inputs import ResultInput
 from lims.models import Signature
 from lims.roles import ANALYST, QA
-from release import specifications, stability
+from release import apqr, specifications, stability
 from release.models import Specification
 
 
@@ -75,4 +75,21 @@ def seed_stability(users, lots, signer_for) -> None:
             for i, v in enumerate((2.3e11, 2.4e11, 2.35e11), start=1)
         ]
         + [ResultInput(sample=vial.barcode, analyte="mode_size", value=115.0, unit="nm")],
+    )
+    seed_apqr(users, lots, signer_for)
+
+
+def seed_apqr(users, lots, signer_for) -> None:
+    """QA signs the annual product quality review of the demo year (the year the demo lots
+    were made); its PDF is stored under its SHA-256 like a certificate."""
+    year = max(lot.manufactured_on for lot in lots).year
+    apqr.apqr_sign(
+        signer=signer_for(users[QA], Signature.Meaning.APPROVAL),
+        product=Specification.Product.DRUG_SUBSTANCE,
+        year=year,
+        conclusion=(
+            "Demo year reviewed: lots, deviations and OOS investigations with their CAPA, release "
+            "trends and the real-time stability study (T0 within specification). No adverse trend "
+            "calls for action beyond the investigations already open."
+        ),
     )
