@@ -673,6 +673,76 @@ class InstrumentFileUploadForm(BootstrapMixin, forms.Form):
         return data
 
 
+class InstrumentFileConfirmForm(InstrumentFileUploadForm):
+    """The upload's second step: what the first step was given, carried in hidden fields and
+    checked again, the signed ticket of the stashed file (assays.upload_stash), and for each
+    sample name of the file the LIMS does not know, its LIMS sample or the reason it is left
+    out (`name-<n>-sample`, `name-<n>-reason`, numbered in the order the server reads the
+    names from the file, never by names the browser sends)."""
+
+    ticket = forms.CharField(widget=forms.HiddenInput, max_length=1000)
+
+    def __init__(self, *args: Any, names: list[Any], subject: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        del self.fields["file"]
+        for name in ("assay", "format_hint", "instrument", "sample", "plate_layout"):
+            self.fields[name].widget = forms.HiddenInput()
+        del self.fields["plate_template"]  # its layout is carried in plate_layout
+        self.fields["reagent_lots"].widget = forms.MultipleHiddenInput()
+        self.names = names
+        for n, name in enumerate(names):
+            self.fields[f"name-{n}-sample"] = forms.CharField(
+                max_length=80,
+                required=False,
+                label=f"LIMS sample for {name.shown_name}",
+                widget=forms.TextInput(attrs={"class": "form-control", "placeholder": subject}),
+            )
+            self.fields[f"name-{n}-reason"] = forms.CharField(
+                max_length=200,
+                required=False,
+                label=f"Reason to leave {name.shown_name} out",
+                widget=forms.TextInput(attrs={"class": "form-control"}),
+            )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for n in range(len(self.names)):
+            sample = cleaned.get(f"name-{n}-sample", "").strip()
+            reason = cleaned.get(f"name-{n}-reason", "").strip()
+            if sample and reason:
+                self.add_error(
+                    f"name-{n}-reason",
+                    "Either give its LIMS sample or leave it out with a reason, not both.",
+                )
+            elif not sample and not reason:
+                self.add_error(
+                    f"name-{n}-sample",
+                    "Give its LIMS sample, or leave it out with a reason.",
+                )
+        return cleaned
+
+    def name_rows(self) -> list[dict[str, Any]]:
+        """Each name needing the user, with its two fields (bound)."""
+        return [
+            {"name": name, "sample": self[f"name-{n}-sample"], "reason": self[f"name-{n}-reason"]}
+            for n, name in enumerate(self.names)
+        ]
+
+    def sample_map(self) -> dict[str, str]:
+        return {
+            name.identifier: self.cleaned_data[f"name-{n}-sample"].strip()
+            for n, name in enumerate(self.names)
+            if self.cleaned_data.get(f"name-{n}-sample", "").strip()
+        }
+
+    def excluded(self) -> dict[str, str]:
+        return {
+            name.identifier: self.cleaned_data[f"name-{n}-reason"].strip()
+            for n, name in enumerate(self.names)
+            if self.cleaned_data.get(f"name-{n}-reason", "").strip()
+        }
+
+
 class RunReviewForm(SignatureForm):
     """Second-person review: what was checked, signed with user ID and password (meaning:
     review)."""

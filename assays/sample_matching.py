@@ -44,6 +44,7 @@ class NameMatch:
     status: str = UNMATCHED
     sample: str = ""  # the LIMS identifier it is attributed to
     sample_label: str = ""  # what that identifier is ("lot EXO-…", "culture batch CB-…")
+    sample_url: str = ""  # the LIMS sample's page
     reason: str = ""  # why it is left out, or why it matches nothing
 
     @property
@@ -57,6 +58,8 @@ class Matching:
 
     names: list[NameMatch]
     errors: list[str] = field(default_factory=list)
+    # What is wrong with the one sample identifier given for a file of one sample.
+    sample_errors: list[str] = field(default_factory=list)
 
     def of_status(self, *statuses: str) -> list[NameMatch]:
         return [n for n in self.names if n.status in statuses]
@@ -109,6 +112,8 @@ class Matching:
             f"{'…' if len(n.positions) > 4 else ''}): {n.reason}"
             for n in self.unmatched
         ]
+        if self.sample_errors:
+            return ValidationError({"sample": self.sample_errors})
         if not self.attributed and not messages:
             messages.append("No sample of the file is attributed to a LIMS sample.")
         errors: dict[str, list[str]] = {"samples": messages}
@@ -158,12 +163,15 @@ def match_samples(
             "them all; each is matched by its name (map the names the LIMS does not know)."
         )
         sample = ""
+    by_sample_field: str | None = None
     if sample and samples and samples[0].identifier not in mapping:
         mapping[samples[0].identifier] = sample
+        by_sample_field = samples[0].identifier
 
     wanted = {mapping.get(n.identifier, n.identifier) for n in samples} - {""}
     targets = services.resolve_samples(wanted, assay) if wanted else {}
     seen: dict[tuple[object, ...], NameMatch] = {}
+    sample_errors: list[str] = []
     for name in names:
         if name.role != Role.SAMPLE:
             name.status = RECOGNISED
@@ -187,10 +195,13 @@ def match_samples(
             continue
         if isinstance(target, ValidationError):
             name.reason = "; ".join(target.messages)
+            if name.identifier == by_sample_field:
+                sample_errors.append(name.reason)
             continue
         name.status = MAPPED if name.identifier in mapping else MATCHED
         name.sample = lims
         name.sample_label = _describe(target)
+        name.sample_url = _url(target)
         key = services.target_key(target)
         if key in seen:
             errors.append(
@@ -198,7 +209,7 @@ def match_samples(
                 f"{name.sample_label}: two samples of the file are never one LIMS sample."
             )
         seen[key] = name
-    return Matching(names=names, errors=errors)
+    return Matching(names=names, errors=errors, sample_errors=sample_errors)
 
 
 def _names(records: Iterable[SampleRecord]) -> list[NameMatch]:
@@ -218,6 +229,11 @@ def _subject(assay: AssayDefinition) -> str:
     if assay.applies_to == AssayDefinition.AppliesTo.CULTURE_BATCH:
         return "a culture batch code"
     return "a lot code or a vial barcode"
+
+
+def _url(target: services.SampleTarget) -> str:
+    shown = target.get("culture_batch") or target.get("aliquot") or target.get("lot")
+    return shown.get_absolute_url() if shown is not None else ""
 
 
 def _describe(target: services.SampleTarget) -> str:

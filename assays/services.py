@@ -1001,33 +1001,21 @@ def instrument_file_preview(
     return fmt, records, matching
 
 
-def instrument_file_receive(
+def instrument_file_check(
     *,
     data: bytes,
     filename: str,
     assay_code: str,
-    instrument: Instrument | None = None,
-    sample_identifier: str = "",
-    sample_map: Mapping[str, str] | None = None,
-    excluded: Mapping[str, str] | None = None,
-    format_hint: str = "",
+    instrument: Instrument | None,
     uploaded_by: User | None = None,
     reagent_lots: Iterable[ReagentLot] = (),
-    plate_layout: dict[str, Any] | None = None,
-) -> InstrumentFile:
-    """Keep the original file and queue its parsing. Checks what can be checked up front.
-
-    The file names its instrument, always: the instrument checks (qualified for the assay, in
-    service, calibrated) are never skipped. Its samples are matched by the names the file gives
-    them (assays.sample_matching: `sample_map` maps a name the LIMS does not know, `excluded`
-    leaves one out with a reason, `sample_identifier` names the one sample of a file that does
-    not name it); a name left unattributed refuses the file, with the names listed. The
-    attribution is kept with the file and the run parsed from it follows it. The reagent lots
-    the run used are kept with the file and named by the run parsed from it.
-    ``plate_layout`` (a plate assay's layout chosen or edited on upload) is checked here: a
-    layout that cannot be used is refused with its errors before anything is kept; the wells'
-    names are then the layout's, and those are the names matched.
-    """
+    plate_layout: Mapping[str, Any] | None = None,
+) -> AssayDefinition:
+    """What can be checked of an upload before its samples are read: who sends it, its size,
+    the assay, its plate layout (refused with its errors if unusable), the reagent lots and the
+    instrument (named, qualified, in service, calibrated). Writes nothing; returns the current
+    assay. The browser's upload checks these before it shows the file's samples, the receipt
+    checks them again."""
     if uploaded_by is not None:
         require(can_enter_results, uploaded_by, ENTERS_RESULTS)
     if len(data) > settings.FILE_UPLOAD_MAX_BYTES:
@@ -1062,6 +1050,46 @@ def instrument_file_receive(
             {"assay": f"Instrument {instrument} is not qualified for assay {assay.code}."}
         )
     check_instrument_usable(instrument)
+    return assay
+
+
+def instrument_file_receive(
+    *,
+    data: bytes,
+    filename: str,
+    assay_code: str,
+    instrument: Instrument | None = None,
+    sample_identifier: str = "",
+    sample_map: Mapping[str, str] | None = None,
+    excluded: Mapping[str, str] | None = None,
+    format_hint: str = "",
+    uploaded_by: User | None = None,
+    reagent_lots: Iterable[ReagentLot] = (),
+    plate_layout: dict[str, Any] | None = None,
+) -> InstrumentFile:
+    """Keep the original file and queue its parsing. Checks what can be checked up front.
+
+    The file names its instrument, always: the instrument checks (qualified for the assay, in
+    service, calibrated) are never skipped. Its samples are matched by the names the file gives
+    them (assays.sample_matching: `sample_map` maps a name the LIMS does not know, `excluded`
+    leaves one out with a reason, `sample_identifier` names the one sample of a file that does
+    not name it); a name left unattributed refuses the file, with the names listed. The
+    attribution is kept with the file and the run parsed from it follows it. The reagent lots
+    the run used are kept with the file and named by the run parsed from it.
+    ``plate_layout`` (a plate assay's layout chosen or edited on upload) is checked here: a
+    layout that cannot be used is refused with its errors before anything is kept; the wells'
+    names are then the layout's, and those are the names matched.
+    """
+    reagent_lots = list(reagent_lots)
+    assay = instrument_file_check(
+        data=data,
+        filename=filename,
+        assay_code=assay_code,
+        instrument=instrument,
+        uploaded_by=uploaded_by,
+        reagent_lots=reagent_lots,
+        plate_layout=plate_layout,
+    )
     attribution: dict[str, Any] = {}
     try:
         # Slow I/O, outside any transaction; the worker reads the file again to record the run.

@@ -12,13 +12,21 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.forms import Form as DjangoForm
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import content_disposition_header, urlencode
 from django.views.generic import DetailView, FormView, TemplateView
 
-from assays import filters, flow_selectors, forms, selectors, services
+from assays import (
+    filters,
+    flow_selectors,
+    forms,
+    sample_matching,
+    selectors,
+    services,
+    upload_stash,
+)
 from assays.models import (
     AssayDefinition,
     AssayRun,
@@ -28,6 +36,7 @@ from assays.models import (
     RunReagentUse,
     RunSample,
 )
+from assays.parsers import ParseError
 from assays.reference_views import run_reference_context
 from lims import file_store
 from lims.forms import ReasonForm, StatusForm
@@ -760,10 +769,21 @@ class RunInvalidate(_RunStatusChange):
 
 
 class InstrumentFileUpload(EnterResultsMixin, PredicateRequiredMixin, FormView):
-    """The browser's way to send a raw export: the same service as the API's upload."""
+    """The browser's way to send a raw export, in two steps.
+
+    1. The form (file, assay, instrument, reagent lots) is checked as the service checks it and
+       the file is read: nothing is written but the bytes, held in assays.upload_stash.
+    2. The confirmation page shows the file's samples by the names it gives them: those the LIMS
+       knows (linked), those it does not (each given its LIMS sample or left out with a reason)
+       and the standards, blanks and controls (attributed to no sample). Confirming hands the
+       held bytes and the attribution to `services.instrument_file_receive`, the API's service.
+
+    A POST carrying a `ticket` is the confirmation; anything else is step 1.
+    """
 
     form_class = forms.InstrumentFileUploadForm
     template_name = "assays/file_upload.html"
+    confirm_template_name = "assays/file_upload_confirm.html"
 
     def get_initial(self):
         return {
@@ -771,24 +791,175 @@ class InstrumentFileUpload(EnterResultsMixin, PredicateRequiredMixin, FormView):
             "assay": self.request.GET.get("assay", ""),
         }
 
+    def post(self, request, *args, **kwargs):
+        if "ticket" in request.POST:
+            return self.confirm()
+        return super().post(request, *args, **kwargs)
+
     def form_valid(self, form):
         data = form.cleaned_data
         upload = data["file"]
+        content = upload.read()
+        filename = (upload.name or "upload").replace("\x00", "")
         try:
-            # No transaction around it: the service writes the file first, then its record.
-            record = services.instrument_file_receive(
-                data=upload.read(),
-                filename=upload.name,
-                sample_identifier=data["sample"],
+            assay = services.instrument_file_check(
+                data=content,
+                filename=filename,
                 assay_code=data["assay"].code,
-                format_hint=data["format_hint"],
                 instrument=data["instrument"],
                 uploaded_by=self.request.user,
                 reagent_lots=data["reagent_lots"],
                 plate_layout=data["layout"],
             )
+            fmt, _, matching = services.instrument_file_preview(
+                data=content,
+                filename=filename,
+                assay=assay,
+                format_hint=data["format_hint"],
+                sample_identifier=data["sample"],
+                plate_layout=data["layout"],
+            )
+        except ParseError as exc:
+            form.add_error("file", f"The file could not be read: {exc}")
+            return self.form_invalid(form)
         except ValidationError as exc:
             add_service_errors(form, exc)
             return self.form_invalid(form)
-        messages.success(self.request, f"{record.original_name} received; it is being read.")
-        return redirect("assays:file_detail", pk=record.pk)
+        # Before any mapping, only the one-sample identifier can be wrong.
+        if matching.errors or matching.sample_errors:
+            form.add_error("sample", matching.errors + matching.sample_errors)
+            return self.form_invalid(form)
+        ticket = upload_stash.stash(content, filename=filename, user_pk=self.request.user.pk)
+        confirm = forms.InstrumentFileConfirmForm(
+            initial={
+                **{k: data[k] for k in ("assay", "format_hint", "instrument", "sample")},
+                "reagent_lots": list(data["reagent_lots"]),
+                # The layout as used (a template's, or edited), so the confirmation reads the
+                # wells exactly as this page showed them.
+                "plate_layout": data["layout"],
+                "ticket": ticket,
+            },
+            names=matching.unmatched,
+            subject=_subject_of(assay),
+        )
+        return self._confirm_page(
+            confirm, matching=matching, fmt=fmt, filename=filename, content=content, chosen=data
+        )
+
+    def confirm(self):
+        request = self.request
+        try:
+            held = upload_stash.take(request.POST.get("ticket", ""), user_pk=request.user.pk)
+        except upload_stash.StashExpired:
+            messages.error(
+                request,
+                "The file waiting for confirmation is no longer held (it is kept for two hours, "
+                "and only for who uploaded it): choose it again.",
+            )
+            return redirect("assays:file_upload")
+        # The form of step 1, posted back in hidden fields, checked again; the names to map
+        # are read again from the held bytes, never taken from the browser.
+        step1 = forms.InstrumentFileConfirmForm(request.POST, names=[], subject="")
+        if not step1.is_valid():
+            problems = [
+                f"{step1[name].label if name in step1.fields else 'Upload'}: {error}"
+                for name, errors in step1.errors.items()
+                for error in errors
+            ]
+            messages.error(request, "Upload again: " + "; ".join(problems))
+            return redirect("assays:file_upload")
+        data = step1.cleaned_data
+        assay = data["assay"]
+        try:
+            fmt, records, matching = services.instrument_file_preview(
+                data=held.data,
+                filename=held.filename,
+                assay=assay,
+                format_hint=data["format_hint"],
+                sample_identifier=data["sample"],
+                plate_layout=data["layout"],
+            )
+        except ValidationError as exc:  # the layout no longer fits (the step-1 check passed)
+            messages.error(request, "Upload again: " + "; ".join(exc.messages))
+            return redirect("assays:file_upload")
+        except ParseError:
+            messages.error(request, "The held file can no longer be read: choose it again.")
+            return redirect("assays:file_upload")
+        form = forms.InstrumentFileConfirmForm(
+            request.POST, names=matching.unmatched, subject=_subject_of(assay)
+        )
+        form.is_valid()  # every row checked, and each given LIMS sample, errors all at once
+        mapped = sample_matching.match_samples(
+            records,
+            assay,
+            mapping=form.sample_map(),
+            excluded=form.excluded(),
+            sample=data["sample"],
+        )
+        still = {n.identifier: n for n in mapped.unmatched}
+        for n, name in enumerate(form.names):
+            field = f"name-{n}-sample"
+            if (
+                name.identifier in still
+                and form.cleaned_data.get(field)
+                and field not in form.errors
+            ):
+                form.add_error(field, still[name.identifier].reason)
+        if mapped.errors:
+            form.add_error(None, mapped.errors)
+        elif form.is_valid() and not mapped.attributed:
+            form.add_error(None, "No sample of the file is left to record: map one.")
+        if form.is_valid():
+            try:
+                # No transaction around it: the service writes the file first, then its record.
+                record = services.instrument_file_receive(
+                    data=held.data,
+                    filename=held.filename,
+                    sample_identifier=data["sample"],
+                    sample_map=form.sample_map(),
+                    excluded=form.excluded(),
+                    assay_code=assay.code,
+                    format_hint=data["format_hint"],
+                    instrument=data["instrument"],
+                    uploaded_by=request.user,
+                    reagent_lots=data["reagent_lots"],
+                    plate_layout=data["layout"],
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                upload_stash.discard(request.POST["ticket"])
+                messages.success(request, f"{record.original_name} received; it is being read.")
+                return redirect("assays:file_detail", pk=record.pk)
+        return self._confirm_page(
+            form, matching=matching, fmt=fmt, filename=held.filename, content=held.data, chosen=data
+        )
+
+    def _confirm_page(self, form, *, matching, fmt, filename, content, chosen):
+        return render(
+            self.request,
+            self.confirm_template_name,
+            {
+                "form": form,
+                "matched": matching.of_status(sample_matching.MATCHED, sample_matching.MAPPED),
+                "recognised": matching.recognised,
+                "rows": form.name_rows(),
+                "filename": filename,
+                "size": len(content),
+                "sha256": hashlib.sha256(content).hexdigest(),
+                "detected_format": fmt,
+                "chosen": chosen,
+                "hidden_errors": [
+                    (form[name].label, error)
+                    for name in form.errors
+                    if name in form.fields and form[name].is_hidden
+                    for error in form.errors[name]
+                ],
+            },
+        )
+
+
+def _subject_of(assay) -> str:
+    if assay.applies_to == AssayDefinition.AppliesTo.CULTURE_BATCH:
+        return "Culture batch code"
+    return "Lot code or vial barcode"

@@ -42,8 +42,10 @@ def test_plate_uploaded_with_its_layout_shows_map_and_curve(
     layout = bca_layout({"SPL1": lot_a.code, "SPL4": lot_b.code})
     page.fill("#id_plate_layout", json.dumps(layout))
     _choose_reagents(page, reagents)
-    page.get_by_role("button", name="Upload").click()
-    expect(page.locator("h1")).to_contain_text(GEN5.name)
+    page.get_by_role("button", name="Read the file").click()
+    expect(page.locator("#matched tbody tr")).to_have_count(2)  # the layout's names, matched
+    page.get_by_role("button", name="Confirm and record").click()
+    expect(page.locator("h1")).to_have_text(f"Instrument file {GEN5.name}")
 
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:

@@ -17,6 +17,7 @@ from assays.models import AssayRun, InstrumentFile, PlateAnalysis, QCMetric
 from assays.qc import plate
 from tests import factories
 from tests.assays_pages.conftest import register_instrument, signed_in
+from tests.assays_pages.test_upload import hidden_fields
 from tests.plate.test_plate_maths import _lal_plate
 
 pytestmark = pytest.mark.django_db
@@ -48,6 +49,15 @@ def bca_layout(names: dict[str, str], fit: str = "linear") -> dict:
 
 
 def _upload(client, layout, **extra):
+    """Both steps of the browser's upload; the form again (step 1 refused) or the confirmation
+    page (a name of the layout the LIMS does not know) when the file is not recorded."""
+    page = _read(client, layout, **extra)
+    if page.status_code != 200 or "ticket" not in hidden_fields(page) or page.context["rows"]:
+        return page
+    return client.post(reverse("assays:file_upload"), hidden_fields(page))
+
+
+def _read(client, layout, **extra):
     from assays.models import Instrument
 
     return client.post(
@@ -109,10 +119,16 @@ def test_the_layouts_sample_names_are_matched_and_an_unknown_one_refuses_the_upl
 ):
     """The layout names the wells; assays.sample_matching maps those names to LIMS samples."""
     layout = bca_layout({"SPL1": lot.code, "SPL4": "SPL4"})
-    response = _upload(signed_in(technician), layout)
+    client = signed_in(technician)
+    response = _upload(client, layout)
     assert response.status_code == 200
-    refused = " ".join(response.context["form"].non_field_errors())
-    assert "'SPL4' (E4, E5, E6" in refused and lot.code not in refused
+    [row] = response.context["rows"]  # to map or leave out on the confirmation page
+    assert row["name"].identifier == "SPL4" and row["name"].positions[:3] == ["E4", "E5", "E6"]
+    assert [n.sample for n in response.context["matched"]] == [lot.code]
+    refused = client.post(reverse("assays:file_upload"), hidden_fields(response))
+    assert refused.context["form"].errors["name-0-sample"] == [
+        "Give its LIMS sample, or leave it out with a reason."
+    ]
     assert not InstrumentFile.objects.exists()
 
 
