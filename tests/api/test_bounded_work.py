@@ -26,7 +26,7 @@ from assays.api.parsers import JSONParser
 from assays.models import AssayRun, IdempotencyRecord, InstrumentFile, RecomputeJob
 from lims import file_store
 from tests import factories
-from tests.api.conftest import DATA, a_run
+from tests.api.conftest import DATA, a_run, register_instrument
 from tests.parsers.test_archive import decompression_bomb
 
 pytestmark = pytest.mark.django_db
@@ -148,7 +148,7 @@ def test_an_xlsx_bomb_is_refused_at_upload_with_413_archive_too_large(
 
 
 def test_an_xlsx_bomb_uploaded_in_the_browser_is_a_form_error(
-    technician, culture_batch, media_root, bomb
+    technician, admin_user, culture_batch, media_root, bomb
 ):
     client = Client()
     client.force_login(technician, backend="django.contrib.auth.backends.ModelBackend")
@@ -160,6 +160,7 @@ def test_an_xlsx_bomb_uploaded_in_the_browser_is_a_form_error(
             "sample": culture_batch.code,
             "assay": "VIABILITY",
             "format_hint": "",
+            "instrument": register_instrument(admin_user).pk,
         },
     )
 
