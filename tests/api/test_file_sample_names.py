@@ -8,6 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from assays import services
 from assays.models import InstrumentFile, Result
+from batches.models import CultureBatch
 from tests import factories
 from tests.api.conftest import DATA
 
@@ -110,3 +111,36 @@ def test_a_file_without_an_instrument_is_refused(technician, lot, media_root):
         )
     assert "instrument" in caught.value.message_dict
     assert not InstrumentFile.objects.exists()
+
+
+def test_a_file_whose_names_all_match_is_one_call(
+    client_for_key, technician, media_root, django_capture_on_commit_callbacks
+):
+    names = [f"CLB{n:03d}" for n in (1, 2, 3, 5, 6, 7, 8, 9, 10, 11)]
+    batches = {}
+    for name in names:  # culture batches the LIMS knows by the file's names for them
+        batch = factories.culture_batch(technician)
+        CultureBatch.objects.filter(pk=batch.pk).update(code=name)
+        batches[name] = batch
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _post(client_for_key, "vicell_blu_example01.csv", "VIABILITY")
+
+    assert response.status_code == 202, response.json()
+    record = InstrumentFile.objects.get()
+    assert record.status == "parsed", record.error
+    assert {n["name"]: n["status"] for n in record.sample_map["names"]} == dict.fromkeys(
+        names, "matched"
+    )
+    viability = {
+        r.sample.culture_batch.code: (r.source_sample, r.value)
+        for r in Result.objects.filter(run__source_file=record, analyte__code="viability")
+        .select_related("sample__culture_batch")
+        .exclude(value=None)
+    }
+    # Each culture batch its own row of the file, under the file's name: CLB011 72.06 %,
+    # not the file's 93.4 % mean.
+    assert viability["CLB011"] == ("CLB011", pytest.approx(72.06))
+    assert viability["CLB001"] == ("CLB001", pytest.approx(96.9))
+    assert all(source == code for code, (source, _) in viability.items())
+    assert len(viability) >= 9
