@@ -1009,7 +1009,7 @@ def instrument_file_check(
     instrument: Instrument | None,
     uploaded_by: User | None = None,
     reagent_lots: Iterable[ReagentLot] = (),
-    plate_layout: Mapping[str, Any] | None = None,
+    plate_layout: dict[str, Any] | None = None,
 ) -> AssayDefinition:
     """What can be checked of an upload before its samples are read: who sends it, its size,
     the assay, its plate layout (refused with its errors if unusable), the reagent lots and the

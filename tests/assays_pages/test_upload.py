@@ -3,6 +3,7 @@ the file gives its samples (nothing written before), then the API's path, its st
 bytes."""
 
 import hashlib
+import html
 import re
 from pathlib import Path
 
@@ -24,7 +25,7 @@ def hidden_fields(page) -> dict[str, list[str]]:
     """The hidden inputs of a confirmation page, as the browser posts them back."""
     fields: dict[str, list[str]] = {}
     for name, value in _HIDDEN.findall(page.content.decode()):
-        fields.setdefault(name, []).append(value)
+        fields.setdefault(name, []).append(html.unescape(value))
     return fields
 
 
