@@ -83,7 +83,8 @@ def records_from_file(
     # Imported only for an ASM file: importing allotropy takes about a second.
     from assays.parsers import asm  # noqa: PLC0415
 
-    document = asm.convert(data, filename, vendor=hint or None, limits=limits)
+    # allotropy's own output from the vendor file: its schema check is skipped (asm.convert).
+    document = asm.convert(data, filename, vendor=hint or None, limits=limits, validate=False)
     return fmt, records_from_asm(document)
 
 
@@ -184,8 +185,11 @@ def results_from_asm_document(
     """The results of `assay` in an ASM document (as posted by an instrument or middleware).
 
     ParseError when the document is not ASM; NoResultsForAssay when it holds none of the
-    assay's analytes.
+    assay's analytes. A posted document is checked against its ASM schema first.
     """
+    from assays.parsers import asm  # noqa: PLC0415  (importing allotropy takes about a second)
+
+    asm.validate_document(document)
     items = asm_result_inputs(document, sample)
     return _results_of_assay(items, assay, what="the ASM document was read", source="")
 

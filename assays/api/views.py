@@ -615,6 +615,16 @@ class InstrumentFileCreateApi(ApiView):
             help_text="JSON object leaving sample names of the file out, each with the reason "
             '(recorded): `{"SPL6": "spilled well"}`.',
         )
+        plate_layout = serializers.JSONField(
+            binary=True,
+            required=False,
+            default=None,
+            help_text="Plate assays (BCA, ENDOTOXIN): the layout the plate was set up with, as "
+            "the upload form takes it (a template of the assay's `plate_layouts`, edited): "
+            '`{"fit": "4pl", "groups": [{"role": "sample", "name": "EXO-2026-0001", '
+            '"wells": "A4:A6", "dilution": 2}, ...]}`. The plate is then computed from its '
+            "standards and the wells are named as the layout names them.",
+        )
         assay = serializers.CharField(max_length=40, help_text="Assay code.")
         format = serializers.CharField(
             max_length=40,
@@ -641,6 +651,13 @@ class InstrumentFileCreateApi(ApiView):
         def validate_exclude(self, value: object) -> dict[str, str]:
             return _names_to_text(value)
 
+        def validate_plate_layout(self, value: object) -> dict | None:
+            if value is None or value == {}:
+                return None
+            if not isinstance(value, dict):
+                raise serializers.ValidationError("A JSON object: the layout with its groups.")
+            return value
+
         def validate_format(self, value: str) -> str:
             value = value.strip()
             if value.lower() in ("", "nanosight", "fcs"):
@@ -663,8 +680,10 @@ class InstrumentFileCreateApi(ApiView):
     @extend_schema(
         summary="Upload a raw instrument export file",
         description="Multipart: `file`, `assay` (code), optional `format` hint and "
-        "`reagent_lots` (ids, repeated). Each sample the file names is matched to the LIMS "
-        "sample of that identifier; `samples` maps the names the LIMS does not know and "
+        "`reagent_lots` (ids, repeated), and for a plate assay its `plate_layout` (JSON; a "
+        "layout that cannot be used is refused naming what is wrong under `plate_layout`). "
+        "Each sample the file names is matched to the LIMS sample of that identifier; "
+        "`samples` maps the names the LIMS does not know and "
         "`exclude` leaves names out with a reason; an unattributed name refuses the file "
         "(422, `errors.unmatched` lists them). Standards, blanks and controls are recognised "
         "and attributed to no sample. `sample` names the one sample of a file that does not "
@@ -693,6 +712,7 @@ class InstrumentFileCreateApi(ApiView):
             format_hint=data["format"],
             instrument=request.user.instrument,
             reagent_lots=selectors.reagent_lots_by_id(data["reagent_lots"]),
+            plate_layout=data["plate_layout"],
         )
         url = reverse("api:instrument-file-detail", args=[record.pk], request=request)
         body = {

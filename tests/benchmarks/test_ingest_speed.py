@@ -1,0 +1,158 @@
+"""Ingest speed (issue 10 item 7): a file posted over the instrument API → its results → its
+QC metrics → the lot's evaluation, each visible through the API, on a real, idle Celery worker.
+
+Two files: a NanoSight NTA 3.2 export of one lot, and a Gen5 96-well BCA plate with its layout
+(the plate is computed from its standards). Each is posted N times, for a new lot each time;
+the clock runs from the POST until the file's status URL shows it parsed with its results and
+the lot's evaluation (read by a QA person) shows a criterion judged from that run's metric.
+The baseline is parsing alone: ``ingest.records_from_file`` on the same bytes in this process
+(format detection + the reader; for Gen5 allotropy's conversion, its schema check skipped as
+on the upload path). The target is p95 ≤ 1 s; on a loaded machine (CI shares 2 cores) the
+assertion is on the ratio to that baseline instead, and the absolute figures are printed.
+Run: `.venv/bin/pytest tests/benchmarks/test_ingest_speed.py -s -p no:cacheprovider`.
+"""
+
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+from rest_framework.test import APIClient
+
+from assays import ingest
+from tests import factories
+from tests.api.conftest import issue_key, key_client, register_instrument
+from tests.celery_worker.conftest import (  # noqa: F401  (fixtures)
+    broker,
+    celery_app_on,
+    shared_broker,
+    start_worker,
+)
+from tests.plate.test_plate_upload import bca_layout
+
+pytestmark = [
+    pytest.mark.benchmark,
+    pytest.mark.celery_worker,
+    pytest.mark.django_db(transaction=True),
+]
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+NTA = DATA / "nta" / "nanosight_nta32_beads.csv"
+GEN5 = DATA / "instruments" / "gen5_absorbance_stdcurve_singleplate.txt"
+N = 10
+TARGET_P95 = 1.0
+# Worker round trips (broker, three chained tasks, polling every 20 ms) over parsing alone:
+# the bound when the machine is too loaded for the absolute target (see the module docstring).
+# Measured at a load average of 8 on 2 cores: NTA 47×, Gen5 8.8× (README, benchmark table).
+MAX_RATIO = {"nta": 75.0, "gen5": 14.0}
+POLL = 0.02
+
+
+def _percentile(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _parse_alone(path: Path) -> float:
+    data = path.read_bytes()
+    ingest.records_from_file(data, filename=path.name)  # imports (allotropy) out of the clock
+    times = []
+    for _ in range(N):
+        started = time.perf_counter()
+        ingest.records_from_file(data, filename=path.name)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def _visible(instrument_client, person, body, lot, deadline):
+    """Poll until the file is parsed with results, and the lot's evaluation judges a criterion
+    on that run's metric; when the results were first seen."""
+    results_seen = None
+    while time.perf_counter() < deadline:
+        status = instrument_client.get(body["status_url"]).json()
+        assert status["status"] != "failed", status["error"]
+        if status["status"] == "parsed" and status["results"]:
+            results_seen = results_seen or time.perf_counter()
+            run_id = status["run"]["id"]
+            evaluation = person.get(f"/api/v1/lots/{lot.pk}/evaluation/").json()
+            if any(c["run"] == run_id for c in evaluation["criteria"]):
+                return results_seen
+        time.sleep(POLL)
+    raise AssertionError(f"not visible in time: {status}")
+
+
+def _post_nta(client, lot):
+    return client.post(
+        "/api/v1/instrument-files/",
+        {"file": NTA.open("rb"), "assay": "NTA", "sample": lot.code},
+        format="multipart",
+    )
+
+
+def _post_gen5(client, lot):
+    return client.post(
+        "/api/v1/instrument-files/",
+        {
+            "file": GEN5.open("rb"),
+            "assay": "BCA",
+            "plate_layout": json.dumps(bca_layout({"SPL1": lot.code})),
+            "reagent_lots": factories.reagent_ids_for("BCA"),
+        },
+        format="multipart",
+    )
+
+
+def test_posted_file_to_lot_evaluation_p95_within_a_second(
+    request,
+    settings,
+    admin_user,
+    technician,
+    qa_user,
+    celery_app_on,  # noqa: F811  (the imported fixture)
+    start_worker,  # noqa: F811
+):
+    settings.API_THROTTLE_RATE = "100000/minute"
+    use_shared = bool(os.environ.get("TEST_REDIS_URL"))
+    the_broker = request.getfixturevalue("shared_broker" if use_shared else "broker")
+    worker = start_worker(broker=the_broker)
+    celery_app_on(the_broker, worker.queue)
+    instrument = register_instrument(admin_user, assays=("NTA", "BCA"))
+    client = key_client(issue_key(admin_user, instrument))
+    person = APIClient()
+    person.force_login(qa_user)
+
+    report, stages, failures = [], [], []
+    for name, path, post in (("nta", NTA, _post_nta), ("gen5", GEN5, _post_gen5)):
+        lots = [factories.lot(technician) for _ in range(N + 1)]
+        # One untimed round first: the worker's child imports allotropy on its first plate.
+        for i, lot in enumerate(lots):
+            started = time.perf_counter()
+            response = post(client, lot)
+            assert response.status_code == 202, response.json()
+            accepted = time.perf_counter()
+            results_seen = _visible(client, person, response.json(), lot, started + 30)
+            if i:
+                done = time.perf_counter()
+                report.append((name, done - started))
+                stages.append((accepted - started, results_seen - accepted, done - results_seen))
+        timings = [t for n, t in report if n == name]
+        post_s, results_s, evaluation_s = (
+            statistics.median(x) for x in zip(*stages[-N:], strict=True)
+        )
+        parse = _parse_alone(path)
+        p50, p95 = statistics.median(timings), _percentile(timings, 0.95)
+        ratio = p95 / parse
+        print(
+            f"\n{name}: posted → results → metrics → evaluation over the API, N={N}: "
+            f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms; parsing alone "
+            f"{parse * 1000:.0f} ms; p95 / parsing {ratio:.1f}× (medians: POST "
+            f"{post_s * 1000:.0f} ms, then results {results_s * 1000:.0f} ms, then metrics and "
+            f"evaluation {evaluation_s * 1000:.0f} ms; load {os.getloadavg()[0]:.1f})"
+        )
+        # Busy: more than half the cores' worth of runnable work besides this test's own.
+        loaded = os.getloadavg()[0] > (os.cpu_count() or 1) / 2
+        if p95 > TARGET_P95 and (not loaded or ratio > MAX_RATIO[name]):
+            failures.append(f"{name}: p95 {p95:.2f} s, {ratio:.1f}× parsing (load {loaded})")
+    assert not failures, failures
