@@ -61,6 +61,7 @@ NTA_STATISTICS = {
     "concentration": "concentration_per_ml",
 }
 NTA_UNITS = {"concentration": "particle/mL"}
+NTA_DISAGREES = "recomputed value differs"
 
 
 def records_from_file(
@@ -120,7 +121,7 @@ def results_from_records(
 
 
 def _result_input(record: SampleRecord, value: FileValue, code: str, sample: str) -> ResultInput:
-    qualifier, flags = value.qualifier, []
+    qualifier, flags = value.qualifier, list(value.flags)
     unit = value.unit
     target = value.target
     if code == "absorbance":
@@ -131,7 +132,7 @@ def _result_input(record: SampleRecord, value: FileValue, code: str, sample: str
         if value.wavelength_nm is not None and not target:
             target = f"{value.wavelength_nm:g} nm"  # the wavelength the file says it read at
     if len(qualifier) > 10:  # an instrument's error text, not a <LLOQ-style qualifier
-        flags, qualifier = [qualifier[:40]], "error"
+        flags, qualifier = [*flags, qualifier[:40]], "error"
     return ResultInput(
         sample=sample,
         analyte=code,
@@ -210,17 +211,28 @@ def _results_of_assay(
 
 
 def _from_nanosight(data: bytes) -> list[FileValue]:
+    """Per video, the values the file prints (the original record, DOMAIN.md §4), recomputed
+    where it prints none; a value the recomputation does not reproduce is flagged (both are
+    kept on the run's NTA reading, assays.nta_models.NtaRunSummary)."""
     export = nanosight.parse(data)
-    return [
-        FileValue(
-            name=code,
-            value=float(getattr(video, attribute)),
-            unit=NTA_UNITS.get(code, "nm"),
-            replicate=video.name,
-        )
-        for video in export.videos
-        for code, attribute in NTA_STATISTICS.items()
-    ]
+    values = []
+    for video in export.videos:
+        differing = {d.statistic for d in video.disagreements}
+        for code, attribute in NTA_STATISTICS.items():
+            printed = getattr(video.reported, attribute) is not None
+            flags = () if printed else ("recomputed (not printed)",)
+            if attribute in differing:
+                flags = (*flags, NTA_DISAGREES)
+            values.append(
+                FileValue(
+                    name=code,
+                    value=video.reportable(attribute),
+                    unit=NTA_UNITS.get(code, "nm"),
+                    replicate=video.name,
+                    flags=flags,
+                )
+            )
+    return values
 
 
 def _from_fcs(data: bytes) -> list[FileValue]:

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from assays.models import AssayRun, QCMetric, Result, RunSample
+from assays.models import AssayRun, NtaDilutionRecord, NtaRunSummary, QCMetric, Result, RunSample
 from assays.parsers import nanosight
 from assays.qc import ALGORITHM_VERSIONS, flow, nta, potency, qpcr, relative_potency
 from batches import vial_holds
@@ -46,6 +46,9 @@ class Computed:
     inputs: list[Result]
     details: dict = field(default_factory=dict)
     files: list = field(default_factory=list)
+    # Inputs that are not results (e.g. a dilution factor recorded later): part of the inputs
+    # hash, so a metric computed on another basis is a new metric, never a stale match.
+    basis: dict = field(default_factory=dict)
 
 
 def _values(results: Iterable[Result]) -> list[float]:
@@ -96,14 +99,32 @@ def _qualitative_metric(code: str, results: list[Result]) -> Computed | None:
 # --- Per-assay rules: results of one sample in one run → metrics ---------------------------
 
 
+def _nta_dilution(run: AssayRun) -> tuple[bool, dict[str, Any]]:
+    """(pending, basis): whether the run's file left its dilution unrecorded and nobody has
+    recorded it yet; the analyst's record the concentration is multiplied by, if any."""
+    summary = NtaRunSummary.objects.filter(run=run).first()
+    if summary is None or summary.dilution_in_file is not None:
+        return False, {}
+    record = NtaDilutionRecord.objects.filter(run=run).order_by("-created_at", "-pk").first()
+    if record is None:
+        return True, {}
+    return False, {"dilution_factor": record.dilution_factor, "dilution_record": record.pk}
+
+
 def _nta(run: AssayRun, by_analyte: dict[str, list[Result]]) -> list[Computed]:
     out = []
+    pending, basis = _nta_dilution(run)
     for analyte in ("concentration", "mean_size", "mode_size", "sd_size", "d10", "d50", "d90"):
         results = by_analyte.get(analyte, [])
         values = _values(results)
         if not values:
             continue
-        summary = nta.mean_and_standard_error(values)
+        factor = 1.0
+        if analyte == "concentration":
+            if pending:  # no concentration until the dilution is recorded (it would be wrong)
+                continue
+            factor = basis.get("dilution_factor", 1.0)
+        summary = nta.mean_and_standard_error([v * factor for v in values])
         out.append(
             Computed(
                 f"nta.{analyte}",
@@ -111,7 +132,13 @@ def _nta(run: AssayRun, by_analyte: dict[str, list[Result]]) -> list[Computed]:
                 results[0].unit,
                 "nta.lot_summary",
                 results,
-                {"standard_error": summary.standard_error, "sd": summary.sd, "n": summary.n},
+                {
+                    "standard_error": summary.standard_error,
+                    "sd": summary.sd,
+                    "n": summary.n,
+                    **(basis if analyte == "concentration" else {}),
+                },
+                basis=basis if analyte == "concentration" else {},
             )
         )
     fraction = _nta_fraction(run, by_analyte)
@@ -383,11 +410,13 @@ RULES: dict[str, Callable] = {
 
 
 def _inputs_hash(c: Computed) -> str:
-    payload = {
+    payload: dict[str, Any] = {
         "code": c.code,
         "results": sorted((r.pk, r.value, r.text_value) for r in c.inputs),
         "files": sorted(str(f) for f in c.files),
     }
+    if c.basis:
+        payload["basis"] = c.basis
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -479,6 +508,8 @@ def _valid_metric_rows(lot, culture_batch):
         else QCMetric.objects.filter(culture_batch=culture_batch)
     )
     qs = qs.exclude(run__status=AssayRun.Status.INVALIDATED)
+    # An NTA run whose dilution nobody has recorded yet does not count (assays.nta_models).
+    qs = qs.exclude(run__nta_summary__dilution_pending=True)
     sample = {"sample__lot": lot} if lot is not None else {"sample__culture_batch": culture_batch}
     # Results of an invalidated run, and results of a vial held for a stability study (a
     # stability result is judged against the stability specification, never for release):

@@ -714,5 +714,6 @@ class IdempotencyRecord(models.Model):
         return f"{self.principal}:{self.key}"
 
 
+from assays.nta_models import NtaDilutionRecord, NtaRunSummary  # noqa: E402, F401
 from assays.plate_models import PlateAnalysis  # noqa: E402, F401
 from assays.reference_models import ReferenceStandard, RunReferenceStandard  # noqa: E402, F401

@@ -102,7 +102,8 @@ def nta_distribution(
     """Bins per video from the original NanoSight file of the lot's latest NTA run.
 
     D10/D50/D90 are the run's stored metrics (mean of the per-video values, as reported);
-    when a metric is missing, the percentile of the mean distribution (NanoSight convention).
+    when a metric is missing, the percentile of the mean distribution (with the convention of
+    the file's NTA version).
     None when the lot has no NTA run; a ``note`` says why a run has no distribution to show.
     ``run`` (the lot's latest_nta_run) and ``stored`` (its nta_stored_d_values) when the caller
     has already read them.
@@ -125,7 +126,7 @@ def nta_distribution(
     by_code = stored if stored is not None else nta_stored_d_values(run, lot)
     mean = np.mean(np.vstack(list(found.videos.values())), axis=0)
     fallback = nta_maths.summarize_distribution(
-        found.bins_nm, mean, cumulative_at=nanosight.CUMULATIVE_AT
+        found.bins_nm, mean, cumulative_at=export.cumulative_at
     )
     for key, code in NTA_D_CODES.items():
         value = by_code.get(code)

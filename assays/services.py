@@ -47,11 +47,13 @@ from assays.models import (
     InstrumentFile,
     InstrumentKey,
     InstrumentLogEntry,
+    NtaRunSummary,
     Result,
     RunReagentUse,
     RunSample,
 )
-from assays.parsers import ParseError
+from assays.nta_services import nta_summary_record
+from assays.parsers import ParseError, nanosight
 from assays.parsers.file_samples import SampleRecord
 from assays.plate_models import PlateAnalysis
 from assays.qc import ALGORITHM_VERSIONS, plate, suitability
@@ -932,6 +934,11 @@ def run_review(*, signer: Signer, run: AssayRun, reason: str = "Reviewed") -> As
     if run.status != AssayRun.Status.RECORDED:
         raise ValidationError(f"{run} is {run.get_status_display().lower()}: nothing to review.")
     require_qualified(actor, run.assay.code, Step.REVIEW, field="username")
+    if NtaRunSummary.objects.filter(run=run, dilution_pending=True).exists():
+        raise ValidationError(
+            f"The NTA file of {run} does not record its dilution factor: an analyst records it, "
+            "with a reason, before the run is reviewed."
+        )
     sign(signer=signer, record=run, content=run_review_content(run), comment=reason)
     run = move_status(
         run, to="reviewed", actor=actor, reason=reason, extra_fields={"reviewed_by": actor}
@@ -1177,6 +1184,9 @@ def instrument_file_parse(file_id: str | uuid.UUID) -> InstrumentFile:
             )
     except (ParseError, ValidationError) as exc:
         return _mark_failed(record, exc)
+    # What an NTA file says beyond its results (printed beside recomputed values, warnings,
+    # an unrecorded dilution) is kept with the run (assays.nta_models).
+    nta_export = nanosight.parse(data) if fmt == "nanosight" else None
     try:
         with transaction.atomic():
             locked = InstrumentFile.objects.select_for_update().get(pk=record.pk)
@@ -1194,6 +1204,8 @@ def instrument_file_parse(file_id: str | uuid.UUID) -> InstrumentFile:
             )
             if computation is not None:
                 plate_analysis_record(run=run, computation=computation, source_file=locked)
+            if nta_export is not None:
+                nta_summary_record(run=run, export=nta_export)
             locked.status = InstrumentFile.Status.PARSED
             locked.detected_format = fmt
             locked.parsed_at = timezone.now()

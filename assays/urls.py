@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from assays import flow_views, views
+from assays import flow_views, nta_views, views
 
 app_name = "assays"
 
@@ -40,6 +40,11 @@ urlpatterns = [
     path("runs/<int:pk>/", views.RunDetail.as_view(), name="run_detail"),
     path("runs/<int:pk>/review/", views.RunReview.as_view(), name="run_review"),
     path("runs/<int:pk>/invalidate/", views.RunInvalidate.as_view(), name="run_invalidate"),
+    path(
+        "runs/<int:pk>/nta-dilution/",
+        nta_views.NtaDilutionRecordView.as_view(),
+        name="run_nta_dilution",
+    ),
     path("instrument-files/", views.InstrumentFileList.as_view(), name="file_list"),
     path("instrument-files/upload/", views.InstrumentFileUpload.as_view(), name="file_upload"),
     path("runs/flow/upload/", flow_views.FlowUpload.as_view(), name="flow_upload"),

@@ -33,9 +33,12 @@ from assays.models import (
     Instrument,
     InstrumentFile,
     InstrumentKey,
+    NtaDilutionRecord,
+    NtaRunSummary,
     RunReagentUse,
     RunSample,
 )
+from assays.nta_services import can_record_nta_dilution
 from assays.parsers import ParseError
 from assays.reference_views import run_reference_context
 from lims import file_store
@@ -245,6 +248,9 @@ class RunDetail(RecordDetailView):
             retests=run.retests.select_related("assay"),
             status_moves=sorted(AssayRun.TRANSITIONS.get(run.status, ())),
             **run_reference_context(run),
+            nta=NtaRunSummary.objects.filter(run=run).first(),
+            nta_dilutions=NtaDilutionRecord.objects.filter(run=run).select_related("created_by"),
+            can_record_nta_dilution=can_record_nta_dilution(self.request.user),
         )
         if run.assay.flow_gating:
             context["flow"] = flow_selectors.flow_section(run)

@@ -48,6 +48,7 @@ class FileValue:
     target: str = ""
     replicate: str = ""
     wavelength_nm: float | None = None
+    flags: tuple[str, ...] = ()  # what the parser noticed (e.g. an NTA value not reproduced)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import io
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 import numpy as np
@@ -32,10 +32,21 @@ from assays.qc.nta import CumulativePosition, summarize_distribution
 
 SOURCE = "NanoSight Experiment Summary"
 
-# NTA 3.x prints D-values as if the cumulative distribution through a bin were reached at the
-# bin's lower edge; recomputing with the same convention reproduces the printed D10/D50/D90 of
-# the NTA 3.2 reference file to 0.05 nm (the bin centre would be 0.5 nm off).
-CUMULATIVE_AT: CumulativePosition = "lower_edge"
+# Where each NTA version places a bin's cumulative fraction when it interpolates D10/D50/D90
+# (DOMAIN.md §4): NTA 3.0-3.2 at the bin's lower edge (recomputing so reproduces the printed
+# D-values of the NTA 3.2.16 reference file to 0.05 nm), NTA 3.3 and later at its upper edge,
+# the exact percentile of grouped data (ISO 9276-2:2014), one 1 nm bin higher. A file whose
+# version cannot be read is recomputed with the later (ISO) convention and says so in ``notes``.
+LOWER_EDGE_UNTIL = (3, 2)
+DEFAULT_CUMULATIVE_AT: CumulativePosition = "upper_edge"
+_VERSION = re.compile(r"(\d+)\.(\d+)")
+
+# A recomputed size statistic further than this from the one the file prints is flagged on the
+# run (the file prints 0.1 nm; within 0.1 nm is rounding). Concentrations are printed to three
+# significant figures: flagged beyond 1 %.
+SIZE_AGREEMENT_NM = 0.1
+CONCENTRATION_AGREEMENT = 0.01
+_SIZE_STATISTICS = ("mean_nm", "mode_nm", "sd_nm", "d10_nm", "d50_nm", "d90_nm")
 
 # Row labels of the printed per-video statistics in [Size Data], keyed by normalised label.
 _STATISTIC_ROWS: dict[str, str] = {
@@ -47,6 +58,9 @@ _STATISTIC_ROWS: dict[str, str] = {
     "d90": "d90_nm",
 }
 _CONCENTRATION_LABEL = re.compile(r"^concentration \(particles ?/ ?ml\)$")
+_PARTICLES_PER_FRAME = "particles per frame"
+# The software's own verdicts per video: every row of these sections is kept as printed.
+_WARNING_SECTIONS = {"[concentration warnings]", "[information]"}
 _CREATED_WITH = re.compile(r"created with (?:nanosight )?nta\s+(\S.*)$", re.IGNORECASE)
 
 
@@ -62,6 +76,24 @@ class ReportedValues:
     d90_nm: float | None = None
     concentration_per_ml: float | None = None
     percentiles_nm: Mapping[int, float] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """A statistic whose recomputed value differs from the printed one beyond the agreement
+    limits (``SIZE_AGREEMENT_NM``; ``CONCENTRATION_AGREEMENT`` relative)."""
+
+    statistic: str
+    printed: float
+    recomputed: float
+
+    @property
+    def difference(self) -> float:
+        return self.recomputed - self.printed
+
+
+# What the software's warning rows say when nothing is wrong.
+_QUIET = frozenset({"", "ok", "no"})
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,6 +118,38 @@ class NtaVideo:
     dilution_factor: float
     reported: ReportedValues
     conditions: Mapping[str, str]
+    particles_per_frame: float | None = None
+    warnings: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def reportable(self, statistic: str) -> float:
+        """The value that counts for ``statistic`` (a :class:`ReportedValues` field name): the
+        file's printed value where it prints one (the original record, DOMAIN.md §4), else the
+        value recomputed from the size distribution."""
+        printed: float | None = getattr(self.reported, statistic)
+        return float(printed) if printed is not None else float(getattr(self, statistic))
+
+    @property
+    def disagreements(self) -> tuple[Disagreement, ...]:
+        """Printed statistics that the recomputation does not reproduce: sizes further apart
+        than ``SIZE_AGREEMENT_NM``, the concentration further than ``CONCENTRATION_AGREEMENT``."""
+        found = []
+        for statistic in (*_SIZE_STATISTICS, "concentration_per_ml"):
+            printed: float | None = getattr(self.reported, statistic)
+            if printed is None:
+                continue
+            recomputed = float(getattr(self, statistic))
+            if statistic == "concentration_per_ml":
+                apart = abs(recomputed - printed) > CONCENTRATION_AGREEMENT * abs(printed)
+            else:  # rounding noise (0.1 + 1e-9) is not a disagreement
+                apart = abs(recomputed - printed) > SIZE_AGREEMENT_NM + 1e-9
+            if apart:
+                found.append(Disagreement(statistic, float(printed), recomputed))
+        return tuple(found)
+
+    @property
+    def alerts(self) -> dict[str, str]:
+        """The software's warnings that say something is wrong (not "OK", "No" or blank)."""
+        return {k: v for k, v in self.warnings.items() if v.strip().lower() not in _QUIET}
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,16 +160,32 @@ class NtaExport:
     in merged experiments); ``dilution_recorded`` is False when the file says "Not recorded",
     in which case the factor is taken as 1. ``reported_average`` and
     ``reported_standard_error`` are the file's "Average" and "Standard Error" columns, keyed by
-    the :class:`ReportedValues` field names.
+    the :class:`ReportedValues` field names. ``cumulative_at`` is the D-value convention
+    of ``software_version`` (:func:`cumulative_convention`); ``notes`` says what the parser had
+    to assume.
     """
 
     software_version: str
+    cumulative_at: CumulativePosition
     dilution_factor: float
     dilution_recorded: bool
     videos: tuple[NtaVideo, ...]
     details: Mapping[str, str]
     reported_average: Mapping[str, float]
     reported_standard_error: Mapping[str, float]
+    notes: tuple[str, ...] = ()
+
+
+def cumulative_convention(software_version: str) -> CumulativePosition | None:
+    """The D-value convention of an NTA version: ``"lower_edge"`` for 3.0-3.2, ``"upper_edge"``
+    for 3.3 and later (DOMAIN.md §4); ``None`` when the version cannot be read."""
+    match = _VERSION.search(software_version)
+    if match is None:
+        return None
+    version = (int(match.group(1)), int(match.group(2)))
+    if version < (3, 0):
+        return None
+    return "lower_edge" if version <= LOWER_EDGE_UNTIL else "upper_edge"
 
 
 def looks_like_nanosight(data: bytes) -> bool:
@@ -142,6 +222,21 @@ def parse(data: bytes) -> NtaExport:
     dilutions, dilution_recorded = _dilution_factors(rows, bin_header, n_videos)
     names = _video_names(rows, size_start, bin_header, n_videos)
     conditions = _conditions(rows, n_videos)
+    particles_per_frame = _values(
+        rows, _find(rows, _PARTICLES_PER_FRAME.__eq__, 0, bin_header), n_videos
+    )
+    warnings = _warnings(rows, n_videos)
+    software_version = _software_version(rows)
+    notes = []
+    cumulative_at = cumulative_convention(software_version)
+    if cumulative_at is None:
+        cumulative_at = DEFAULT_CUMULATIVE_AT
+        notes.append(
+            f"NTA software version {software_version or 'not stated'}: D-values recomputed "
+            "with the NTA 3.3+ (upper-edge, ISO 9276-2) convention"
+        )
+    if not dilution_recorded:
+        notes.append("Dilution factor not recorded in the file")
 
     videos = []
     for i in range(n_videos):
@@ -149,19 +244,34 @@ def parse(data: bytes) -> NtaExport:
             **{attr: values[i] for attr, values in statistics.items()},
             percentiles_nm=MappingProxyType(percentiles[i]),
         )
+        video = _video(
+            names[i],
+            bins,
+            per_video_bins[:, i],
+            dilutions[i],
+            reported,
+            conditions[i],
+            cumulative_at,
+        )
         videos.append(
-            _video(names[i], bins, per_video_bins[:, i], dilutions[i], reported, conditions[i])
+            replace(
+                video,
+                particles_per_frame=particles_per_frame[i],
+                warnings=MappingProxyType(warnings[i]),
+            )
         )
 
     averages, errors = _summary_columns(rows, size_start, bin_header, concentration_row, n_videos)
     return NtaExport(
-        software_version=_software_version(rows),
+        software_version=software_version,
+        cumulative_at=cumulative_at,
         dilution_factor=dilutions[0],
         dilution_recorded=dilution_recorded,
         videos=tuple(videos),
         details=MappingProxyType(_details(rows)),
         reported_average=MappingProxyType(averages),
         reported_standard_error=MappingProxyType(errors),
+        notes=tuple(notes),
     )
 
 
@@ -172,10 +282,11 @@ def _video(
     dilution_factor: float,
     reported: ReportedValues,
     conditions: dict[str, str],
+    cumulative_at: CumulativePosition,
 ) -> NtaVideo:
     with np.errstate(all="ignore"):  # overflow is reported below as a ParseError
         try:
-            summary = summarize_distribution(bins, concentration, cumulative_at=CUMULATIVE_AT)
+            summary = summarize_distribution(bins, concentration, cumulative_at=cumulative_at)
         except ValueError as exc:
             raise ParseError(f"video {name!r}: {exc}", source=SOURCE) from exc
     values = (summary.mean, summary.mode, summary.sd, summary.d10, summary.d50, summary.d90)
@@ -351,6 +462,21 @@ def _conditions(rows: list[list[str]], n: int) -> list[dict[str, str]]:
         for i in range(n):
             if value := _cell(row, i + 1):
                 result[i][row[0]] = value
+    return result
+
+
+def _warnings(rows: list[list[str]], n: int) -> list[dict[str, str]]:
+    """Per video, every row of the software's [Concentration Warnings] and [Information]
+    sections as printed, keyed "Section: label"."""
+    result: list[dict[str, str]] = [{} for _ in range(n)]
+    section = ""
+    for row in rows:
+        key = _key(row)
+        if key.startswith("["):
+            section = row[0].strip("[] ") if key in _WARNING_SECTIONS else ""
+        elif section and key:
+            for i in range(n):
+                result[i][f"{section}: {row[0]}"] = _cell(row, i + 1)
     return result
 
 

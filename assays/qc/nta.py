@@ -131,9 +131,10 @@ def size_percentile(
     bracketing it (ISO 9276-2 percentiles of a histogram):
 
     * ``"upper_edge"``: ``F_i`` at the bin's upper edge: the exact percentile of a histogram
-      with uniform density inside each bin (grouped-data formula ``L + (q - F) / f * h``);
+      with uniform density inside each bin (grouped-data formula ``L + (q - F) / f * h``,
+      ISO 9276-2): the NanoSight NTA 3.3 and later convention;
     * ``"lower_edge"``: ``F_i`` at the bin's lower edge, one bin below the exact value: the
-      NanoSight NTA 3.2 convention (reproduces its printed D10/D50/D90 to 0.05 nm);
+      NanoSight NTA 3.0-3.2 convention (reproduces its printed D10/D50/D90 to 0.05 nm);
     * ``"centre"`` (default): ``F_i`` at the bin centre, half a bin from each of the two
       conventions above, so within 0.5 nm of either for 1 nm bins (DOMAIN.md §4: NTA software
       versions differ by up to 1 nm in their D-values).

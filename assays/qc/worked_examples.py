@@ -128,6 +128,48 @@ def _rq() -> qpcr.RelativeQuantity:
     return qpcr.relative_quantity(22.0, 18.0, 25.0, 19.0)
 
 
+# Real Ct values of the QuantStudio example (allotropy tests/parsers/appbio_quantstudio/testdata/
+# quantstudio_example01.txt; tests/data/instruments), one target in triplicates, given the four
+# roles of a Pfaffl calculation: target in calibrator A1-A3 and sample A4-A6, reference in
+# calibrator A7-A9 and sample A10-A12; E_target 1.95, E_reference 2.00 (tests/qc/test_pfaffl.py
+# works it by hand: ΔCt_t = −0.783, ΔCt_r = −0.058, ratio = 1.95^−0.783 / 2^−0.058 = 0.617110).
+QUANTSTUDIO_CTS = {
+    "A1-A3": [18.717, 20.806, 19.559],
+    "A4-A6": [19.224, 20.149, 22.058],
+    "A7-A9": [17.822, 18.393, 19.122],
+    "A10-A12": [18.708, 18.029, 18.774],
+}
+PFAFFL = "Pfaffl, Nucleic Acids Res 2001;29:e45; Vandesompele, Genome Biol 2002;3:research0034"
+
+
+def _pfaffl_quantstudio() -> qpcr.PfafflRatio:
+    cts = QUANTSTUDIO_CTS
+    return qpcr.pfaffl_ratio(
+        qpcr.GeneCts("TARGET_1", cts["A4-A6"], cts["A1-A3"], 1.95),
+        [qpcr.GeneCts("reference", cts["A10-A12"], cts["A7-A9"], 2.0)],
+    )
+
+
+def _pfaffl_two_references() -> float:
+    # 1.95² / sqrt(2^−0.5 · 1.9^0.5) = 3.8025 / 0.987259 = 3.851575
+    return qpcr.pfaffl_ratio(
+        qpcr.GeneCts("miR-125b", 23.0, 25.0, 1.95),
+        [qpcr.GeneCts("U6", 20.5, 20.0, 2.0), qpcr.GeneCts("miR-16", 21.5, 22.0, 1.9)],
+    ).ratio
+
+
+# A synthetic NTA 3.4 histogram (tests/parsers/nta34_export.py): 1 nm bins centred 95.5-104.5
+# with weights 1, 2, 4, 6, 7, 7, 6, 4, 2, 1. Upper-edge cumulative (NTA 3.3+, ISO 9276-2):
+# D10 = 97 + (4 − 3)/(7 − 3) = 97.25, D50 = 100, D90 = 102 + (36 − 33)/(37 − 33) = 102.75.
+NTA34_BINS = [95.5 + i for i in range(10)]
+NTA34_WEIGHTS = [1.0, 2.0, 4.0, 6.0, 7.0, 7.0, 6.0, 4.0, 2.0, 1.0]
+ISO9276 = "ISO 9276-2:2014 grouped data; NTA 3.3+ convention (DOMAIN.md §4)"
+
+
+def _nta34(fraction: float, at: nta.CumulativePosition = "upper_edge") -> float:
+    return nta.size_percentile(NTA34_BINS, NTA34_WEIGHTS, fraction, cumulative_at=at)
+
+
 def _nanosight_mean_size() -> nta.VideoAverage:
     mean = nta.summarize_videos({"mean": NANOSIGHT_VIDEO_MEANS}).mean
     if mean is None:  # summarize_videos fills in every statistic it is given
@@ -355,6 +397,56 @@ CASES: list[WorkedExample] = [
         3.61,
         1e-12,
         lambda: qpcr.relative_quantity(22.0, 18.0, 25.0, 19.0, efficiency=1.9).rq,
+    ),
+    WorkedExample(
+        "qPCR Pfaffl ratio, real QuantStudio Cts (E 1.95 / 2.00)",
+        PFAFFL,
+        0.617110,
+        1e-6,
+        lambda: _pfaffl_quantstudio().ratio,
+    ),
+    WorkedExample(
+        "qPCR Pfaffl ratio, real QuantStudio Cts, 95 % CI low",
+        PFAFFL,
+        0.0891,
+        1e-4,
+        lambda: _pfaffl_quantstudio().ci_low,
+    ),
+    WorkedExample(
+        "qPCR Pfaffl ratio, real QuantStudio Cts, 95 % CI high",
+        PFAFFL,
+        4.2742,
+        1e-4,
+        lambda: _pfaffl_quantstudio().ci_high,
+    ),
+    WorkedExample(
+        "qPCR Pfaffl ratio, geometric mean of U6 and miR-16",
+        PFAFFL,
+        3.851575,
+        1e-6,
+        _pfaffl_two_references,
+    ),
+    WorkedExample(
+        "qPCR Pfaffl ratio, cel-miR-39 spike-in (2^1 / 2^-0.4)",
+        PFAFFL,
+        2**1.4,
+        1e-12,
+        lambda: (
+            qpcr.pfaffl_ratio(
+                qpcr.GeneCts("miR-223", 24.0, 25.0, 2.0),
+                [qpcr.GeneCts("cel-miR-39", 19.4, 19.0, 2.0)],
+            ).ratio
+        ),
+    ),
+    WorkedExample("NTA 3.4 D10, upper edge (nm)", ISO9276, 97.25, 1e-9, lambda: _nta34(0.1)),
+    WorkedExample("NTA 3.4 D50, upper edge (nm)", ISO9276, 100.0, 1e-9, lambda: _nta34(0.5)),
+    WorkedExample("NTA 3.4 D90, upper edge (nm)", ISO9276, 102.75, 1e-9, lambda: _nta34(0.9)),
+    WorkedExample(
+        "NTA 3.2 convention on the same bins, D50 (nm): 1 bin lower",
+        "NanoSight NTA 3.0-3.2 lower-edge convention (DOMAIN.md §4)",
+        99.0,
+        1e-9,
+        lambda: _nta34(0.5, "lower_edge"),
     ),
     WorkedExample(
         "Potency % inhibition (LPS 1000, unstim 100, EV 550)",

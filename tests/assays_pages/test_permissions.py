@@ -47,6 +47,7 @@ MATRIX = [
     ("assays:worksheet",               "assay_code", *ENTER),
     ("assays:run_review",              "run",        *REVIEW),
     ("assays:run_invalidate",          "run",        *REVIEW),
+    ("assays:run_nta_dilution",        "run",        *REVIEW),
     ("assays:file_list",               None,         *VIEW),
     ("assays:file_upload",             None,         *ENTER),
     ("assays:file_detail",             "file",       *VIEW),

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from assays import services as assays
 from assays.inputs import ResultInput, WorksheetRow
+from assays.nta_services import nta_dilution_record
 from batches import services as batches
 from lims.models import User
 from lims.roles import RoleRefused
@@ -197,6 +198,12 @@ SERVICES = {
     "run_invalidate": (
         lambda a, w: assays.run_invalidate(actor=a, run=w["run"], reason="pipette error"),
         {"analyst", "qa"},
+    ),
+    "nta_dilution_record": (
+        lambda a, w: nta_dilution_record(
+            actor=a, run=w["run"], dilution_factor=10, reason="bench sheet"
+        ),
+        {"analyst"},
     ),
     "deviation_open": (
         lambda a, w: deviations.deviation_open(

@@ -54,8 +54,10 @@ def record_run(analyst, django_capture_on_commit_callbacks):
 
 @pytest.fixture
 def receive_nta_file(analyst, admin_user, django_capture_on_commit_callbacks):
-    """Send the real NanoSight export for a lot; returns the run parsed from it."""
+    """Send the real NanoSight export for a lot; returns the run parsed from it. The file says
+    "Not recorded" for its dilution: the analyst records it (undiluted), so the run counts."""
     from assays import services
+    from assays.nta_services import nta_dilution_record
     from tests.assays_pages.conftest import register_instrument
 
     instrument = register_instrument(admin_user)
@@ -72,7 +74,12 @@ def receive_nta_file(analyst, admin_user, django_capture_on_commit_callbacks):
             )
         received.refresh_from_db()
         assert received.status == "parsed", received.error
-        return received.runs.get()
+        run = received.runs.get()
+        with django_capture_on_commit_callbacks(execute=True):
+            nta_dilution_record(
+                actor=analyst, run=run, dilution_factor=1, reason="Measured undiluted (bench)"
+            )
+        return run
 
     return receive
 
