@@ -24,11 +24,11 @@ from assays.inputs import ResultInput
 from assays.models import AssayDefinition, AssayRun, Instrument, InstrumentFile, QCMetric
 from assays.parsers import ParseError, fcs
 from assays.qc import flow
+from assays.sample_targets import resolve_sample
 from assays.services import (
     ENTERS_RESULTS,
     check_instrument_usable,
     current_assay,
-    resolve_sample,
     run_record,
     store_original,
 )

@@ -20,8 +20,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-# A module reference, not names: assays.services calls this module while it is imported.
-from assays import services
+from assays import sample_targets
 from assays.models import AssayDefinition
 from assays.parsers.file_samples import Role, SampleRecord
 
@@ -169,7 +168,7 @@ def match_samples(
         by_sample_field = samples[0].identifier
 
     wanted = {mapping.get(n.identifier, n.identifier) for n in samples} - {""}
-    targets = services.resolve_samples(wanted, assay) if wanted else {}
+    targets = sample_targets.resolve_samples(wanted, assay) if wanted else {}
     seen: dict[tuple[object, ...], NameMatch] = {}
     sample_errors: list[str] = []
     for name in names:
@@ -202,7 +201,7 @@ def match_samples(
         name.sample = lims
         name.sample_label = _describe(target)
         name.sample_url = _url(target)
-        key = services.target_key(target)
+        key = sample_targets.target_key(target)
         if key in seen:
             errors.append(
                 f"'{seen[key].shown_name}' and '{name.shown_name}' would both be "
@@ -231,12 +230,12 @@ def _subject(assay: AssayDefinition) -> str:
     return "a lot code or a vial barcode"
 
 
-def _url(target: services.SampleTarget) -> str:
+def _url(target: sample_targets.SampleTarget) -> str:
     shown = target.get("culture_batch") or target.get("aliquot") or target.get("lot")
     return shown.get_absolute_url() if shown is not None else ""
 
 
-def _describe(target: services.SampleTarget) -> str:
+def _describe(target: sample_targets.SampleTarget) -> str:
     if target.get("culture_batch") is not None:
         return f"culture batch {target['culture_batch']}"
     aliquot = target.get("aliquot")

@@ -1,4 +1,4 @@
-"""The writes of retained samples and sample receipts (batches.custody_models): one
+"""The writes of retained samples and sample receipts (batches.models): one
 transaction each, role checked first, refusals next to the field they are about."""
 
 from datetime import date, datetime, timedelta
@@ -10,8 +10,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from batches.custody_models import CustodyTransfer, RetainedSet, RetainWithdrawal, SampleReceipt
-from batches.models import ExosomeLot
+from batches.models import CustodyTransfer, ExosomeLot, RetainedSet, RetainWithdrawal, SampleReceipt
 from lims.audit import audit_context
 from lims.identifiers import next_identifier
 from lims.models import User

@@ -11,8 +11,7 @@ from django.utils import timezone
 from django.views.generic import DetailView, ListView
 
 from batches import custody
-from batches.custody_models import RetainedSet, SampleReceipt
-from batches.models import ExosomeLot
+from batches.models import ExosomeLot, RetainedSet, SampleReceipt
 from lims.audit_trail import events_of
 from lims.forms import DATE, DATETIME, BootstrapMixin
 from lims.models import User

@@ -23,10 +23,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from lims.audit import audit_context
-from lims.models import Signature, User
+from lims.models import Signature, Sop, Step, TrainingRecord, TrainingRequirement, User
 from lims.roles import SYSTEM_USERNAME, can_manage_training, require
 from lims.signatures import Signer, sign
-from lims.training_models import Sop, Step, TrainingRecord, TrainingRequirement
 
 RELEASE = "release"
 # The matrix flags a qualification that ends within this many days.

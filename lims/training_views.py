@@ -16,10 +16,9 @@ from django.views.generic import TemplateView
 
 from lims import training
 from lims.forms import DATE, BootstrapMixin, SignatureForm, person_label
-from lims.models import Signature, User
+from lims.models import Signature, Sop, Step, TrainingRecord, TrainingRequirement, User
 from lims.pages import ServiceFormView, ViewRecordsMixin, add_service_errors
 from lims.roles import can_manage_training
-from lims.training_models import Sop, Step, TrainingRecord, TrainingRequirement
 
 app_name = "training"
 

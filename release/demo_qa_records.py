@@ -12,8 +12,8 @@ from django.utils import timezone
 from batches import custody
 from batches.models import ExosomeLot
 from lims import training
+from lims.models import Sop, Step
 from lims.roles import ANALYST, QA, TECHNICIAN
-from lims.training_models import Sop, Step
 
 
 def seed_training_and_custody(users, lots, signer_for) -> None:

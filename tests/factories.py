@@ -276,7 +276,7 @@ def training_required(subject, *steps, sop_code=None, effective_days_ago=365, gr
     """Declare that `steps` (all four when none) on `subject` need SOP `sop_code` (issued as
     version 1 when it does not exist yet); returns the SOP's current version."""
     from lims import training
-    from lims.training_models import Sop, Step
+    from lims.models import Sop, Step
 
     qa = training_qa()
     sop_code = sop_code or f"SOP-{subject}"
@@ -297,7 +297,7 @@ def training_required(subject, *steps, sop_code=None, effective_days_ago=365, gr
 def qualify(user, subject, *, trained_days_ago=30, valid_days=365, version=None):
     """Train `user` on the current version (or `version`) of every SOP `subject` requires, as
     QA records it (the record without its signature: lims.training.training_record signs)."""
-    from lims.training_models import Sop, TrainingRecord, TrainingRequirement
+    from lims.models import Sop, TrainingRecord, TrainingRequirement
 
     trained_on = timezone.localdate() - timedelta(days=trained_days_ago)
     codes = set(

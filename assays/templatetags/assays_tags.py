@@ -3,7 +3,7 @@
 from django import template
 
 from assays import selectors
-from assays.services import LOCKED_LOT_STATUSES
+from assays.sample_targets import LOCKED_LOT_STATUSES
 from lims.templatetags.quantities import quantity_html
 
 register = template.Library()

@@ -9,9 +9,9 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from assays.api.views import ApiView, ListApi
-from batches.custody_models import RetainedSet, SampleReceipt
+from batches.models import RetainedSet, SampleReceipt
+from lims.models import Step, TrainingRecord
 from lims.training import training_matrix
-from lims.training_models import Step, TrainingRecord
 
 
 @extend_schema_view(get=extend_schema(summary="List training records"))

@@ -16,7 +16,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from batches import services as batch_services
-from lims.training_models import TrainingRecord
+from lims.models import TrainingRecord
 from tests import factories
 
 pytestmark = [pytest.mark.browser]

@@ -13,7 +13,7 @@ from assays import services as assay_services
 from assays.services import ResultInput
 from batches import custody
 from batches import services as batch_services
-from batches.custody_models import RetainWithdrawal
+from batches.models import RetainWithdrawal
 from lims.roles import RoleRefused
 from tests import factories
 

@@ -13,11 +13,10 @@ from django.utils import timezone
 from assays import services as assay_services
 from assays.services import ResultInput
 from lims import training
-from lims.models import Signature
+from lims.models import Signature, Step, TrainingRecord
 from lims.roles import RoleRefused
 from lims.signatures import signatures_of
 from lims.training import NotQualified, is_qualified, require_qualified, training_matrix
-from lims.training_models import Step, TrainingRecord
 from release.services import lot_dispose
 from tests import factories
 from tests.release.helpers import signer_for
