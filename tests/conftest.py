@@ -329,8 +329,11 @@ def _flush_keeps_the_installation_data():
         from assays.catalogue import (
             seed_added_assays,
             seed_catalogue,
+            seed_reference_assays,
             set_control_suitability,
+            set_flow_gating,
             set_minimum_days,
+            set_plate_layouts,
             set_required_reagents,
             set_suitability,
         )
@@ -345,6 +348,9 @@ def _flush_keeps_the_installation_data():
         set_suitability(apps)
         set_minimum_days(apps)
         set_control_suitability(apps)
+        seed_reference_assays(apps)
+        set_flow_gating(apps)
+        set_plate_layouts(apps)
         seed_specifications(apps)
         seed_specification_v2(apps)
         sync_role_groups(apps)

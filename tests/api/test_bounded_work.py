@@ -193,7 +193,7 @@ def test_a_queued_bomb_fails_with_the_reason_without_being_opened(
     def must_not_open(*args, **kwargs):
         raise AssertionError("allotropy was handed the bomb")
 
-    monkeypatch.setattr(asm, "allotrope_from_io", must_not_open)
+    monkeypatch.setattr(asm, "allotrope_model_from_io", must_not_open)
     monkeypatch.setattr(asm, "vendor_from_io", must_not_open)
     record = _queued(bomb, name="counts.xlsx", assay="VIABILITY", sample=culture_batch.code)
 

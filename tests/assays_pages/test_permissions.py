@@ -6,6 +6,7 @@ instruments and their keys. A signed-in account without a role gets 403, an anon
 is sent to the sign-in page.
 """
 
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -53,6 +54,13 @@ MATRIX = [
     ("assays:file_detail",             "file",       *VIEW),
     ("assays:file_status",             "file",       *VIEW),
     ("assays:file_download",           "file",       *VIEW),
+    ("assays:flow_upload",             None,         *ENTER),
+    ("assays:reference_list",          None,         *VIEW),
+    ("assays:reference_detail",        "reference",  *VIEW),
+    # Analysts and QA register a reference; QA alone qualifies and withdraws it.
+    ("assays:reference_register",      None,         LOGIN, 403, 200, 200, 403, 403),
+    ("assays:reference_qualify",       "reference",  LOGIN, 403, 403, 200, 403, 403),
+    ("assays:reference_withdraw",      "reference",  LOGIN, 403, 403, 200, 403, 403),
 ]
 # fmt: on
 
@@ -72,7 +80,7 @@ def _assay_url_names() -> set[str]:
 
 
 @pytest.fixture
-def records(admin_user, instrument, run, received_file):
+def records(admin_user, instrument, run, received_file, reference_standard):
     key, _ = services.instrument_key_issue(actor=admin_user, instrument=instrument)
     return {
         "assay": AssayDefinition.objects.get(code="BCA", is_current=True),
@@ -81,6 +89,7 @@ def records(admin_user, instrument, run, received_file):
         "key": key,
         "run": run,
         "file": received_file,
+        "reference": reference_standard,
     }
 
 
@@ -193,3 +202,24 @@ def test_only_the_allowed_role_can_post(clients, records, name, target, allowed,
     response = clients[allowed].post(url, data(records))
     assert response.status_code == 302, response.content.decode()[:3000]
     assert written(records)
+
+
+@pytest.fixture
+def reference_standard(personas):
+    """A registered (not yet qualified) reference, for the reference pages' rows."""
+    from assays.reference_services import reference_register
+
+    return reference_register(
+        actor=personas["analyst"],
+        code="RS-PERM-01",
+        material="EV-RS",
+        name="Purchased EV reference",
+        kind="purchased",
+        assay_codes=["POTENCY-RP"],
+        assigned_values=[{"analyte": "potency", "value": 100, "unit": "percent"}],
+        expiry_date=timezone.localdate() + timedelta(days=365),
+        storage="-80 °C freezer",
+        qualification_report="QR-1",
+        supplier="Supplier",
+        lot_number="L1",
+    )

@@ -128,7 +128,7 @@ def test_allotropy_never_sees_a_bomb(bomb, monkeypatch):
     def must_not_open(*args, **kwargs):
         raise AssertionError("allotropy was handed the bomb")
 
-    monkeypatch.setattr(asm, "allotrope_from_io", must_not_open)
+    monkeypatch.setattr(asm, "allotrope_model_from_io", must_not_open)
     monkeypatch.setattr(asm, "vendor_from_io", must_not_open)
 
     with pytest.raises(ArchiveTooLarge):
