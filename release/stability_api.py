@@ -3,6 +3,7 @@ every write happen in the browser, re-authenticated: 21 CFR 11.200)."""
 
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError as ApiValidationError
@@ -158,14 +159,16 @@ class ApqrApi(ApiView):
         summary="The annual product quality review of a product and year (21 CFR 211.180(e))",
         parameters=[
             OpenApiParameter("product", str, required=False),
-            OpenApiParameter("year", int, required=True),
+            OpenApiParameter(
+                "year", int, required=False, description="Default: the current year, as the page."
+            ),
         ],
         responses=ApqrOutput,
     )
     def get(self, request):
         product = request.query_params.get("product", Specification.Product.DRUG_SUBSTANCE)
         try:
-            year = int(request.query_params.get("year", ""))
+            year = int(request.query_params.get("year") or timezone.localdate().year)
         except ValueError as exc:
             raise ApiValidationError({"year": ["A year, e.g. 2026."]}) from exc
         try:
