@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from assays import services as qc
 from assays.models import AssayRun
+from assays.nta_services import nta_dilution_record
 from assays.reference_demo import seed_reference_demo
 from batches import services
 from batches.models import CultureBatch, Donor, ReagentLot
@@ -411,12 +412,22 @@ def seed_quality_control(users, lots, batches):
 
     nta_file = Path(settings.BASE_DIR) / "tests" / "data" / "nta" / "nanosight_nta32_beads.csv"
     if nta_file.exists():
-        qc.instrument_file_receive(
+        received = qc.instrument_file_receive(
             data=nta_file.read_bytes(),
             filename=nta_file.name,
             sample_identifier=oos_lot.code,
             assay_code="NTA",
             instrument=instruments["NTA-01"],
+        )
+        # The export says "Not recorded" for its dilution, so the run counts only once an
+        # analyst records the factor with a reason. The demo parses the file now (the queued task
+        # then finds it parsed) so that the analyst can record it, as the run page lets them.
+        nta_run = qc.instrument_file_parse(received.pk).runs.get()
+        nta_dilution_record(
+            actor=analyst,
+            run=nta_run,
+            dilution_factor=1,
+            reason="Bead standard measured undiluted (bench record NTA-01, demo)",
         )
     for batch in batches[:2]:
         manual("VIABILITY", batch.code, [{"analyte": "viability", "value": 95.2, "unit": "%"}])

@@ -132,12 +132,6 @@ def test_analyst_reviews_a_run_from_the_queue(demo, page):
     day.shot("home-after")
 
 
-@pytest.mark.xfail(
-    reason="Known since 2026-12-04 (issue 10 item 2): the demo's NTA file now has its dilution "
-    "unrecorded, so the OOS the demo used to open from its concentration is not opened and QA's "
-    "deviation queue is empty; fix the demo (record the dilution with a reason) and remove this.",
-    strict=False,
-)
 def test_qa_finds_the_lot_to_release_and_the_open_deviation(demo, page):
     day = Day(page, demo, "qa")
     day.sign_in()

@@ -73,3 +73,21 @@ def test_demo_records_were_written_through_the_services(seeded):
     batch = CultureBatch.objects.order_by("code").first()
     (created,) = AuditEvent.objects.tracks(batch).filter(pgh_label="insert")
     assert (created.username, created.reason) == ("tech", "Created")
+
+
+def test_demo_nta_run_counts_and_opens_its_oos(db, django_capture_on_commit_callbacks):
+    """The bead export says "Not recorded" for its dilution: the demo's analyst records it with a
+    reason, so the run counts and its low concentration opens the OOS QA finds on the home page."""
+    from assays.models import AssayRun
+    from assays.nta_services import current_dilution
+    from release.models import Deviation
+
+    with django_capture_on_commit_callbacks(execute=True):
+        seed()
+
+    run = AssayRun.objects.get(nta_summary__isnull=False)  # the one read from a file
+    dilution = current_dilution(run)
+    assert dilution is not None and dilution.dilution_factor == 1 and dilution.reason
+    assert not run.nta_summary.dilution_pending
+    oos = Deviation.objects.filter(kind=Deviation.Kind.OOS, status=Deviation.Status.OPEN)
+    assert oos.count() == 1
