@@ -9,7 +9,8 @@ both files, so the run page can redraw the histograms and the gate from the orig
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
 
 GATE_METRIC = "flow.gate"
 ALGORITHM = "flow.gated_percent_positive"
+# The code of a refusal because a file is not a readable FCS file (assays.parsers.fcs
+# ParseError): the request itself is wrong, so the instrument API answers it with 400.
+UNREADABLE = "unreadable_file"
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,31 @@ def _parsed(upload: FcsUpload, field: str) -> fcs.FcsData:
     try:
         return fcs.parse(upload.data)
     except ParseError as exc:
-        raise ValidationError({field: f"{upload.name}: {exc.detail}"}) from exc
+        raise ValidationError(
+            {field: ValidationError(f"{upload.name}: {exc.detail}", code=UNREADABLE)}
+        ) from exc
+
+
+def with_marker_channels(gating: flow.FlowGating, channels: Mapping[str, str]) -> flow.FlowGating:
+    """The gating with some markers' channels named for this run (a panel whose $PnS labels do
+    not name the markers: ``{"CD73": "BL1-A"}``, a $PnN or $PnS). Only the gating's own markers
+    may be named: a mapping never adds a marker to the assay's panel."""
+    known = {m.marker for m in gating.markers}
+    unknown = sorted(set(channels) - known)
+    if unknown:
+        raise ValidationError(
+            {
+                "markers": f"{', '.join(unknown)}: not a marker of the assay's gating "
+                f"({', '.join(sorted(known))})."
+            }
+        )
+    return dataclasses.replace(
+        gating,
+        markers=tuple(
+            flow.MarkerChannel(m.marker, channels.get(m.marker, "").strip() or m.channel)
+            for m in gating.markers
+        ),
+    )
 
 
 def channels_of(data: fcs.FcsData) -> list[tuple[str, str]]:
@@ -93,7 +121,7 @@ def analyse(
 
 def flow_run_record(
     *,
-    actor: User,
+    actor: User | None,
     assay_code: str,
     sample_identifier: str,
     sample_file: FcsUpload,
@@ -102,15 +130,29 @@ def flow_run_record(
     started_at: datetime | None = None,
     reagent_lots: Iterable[ReagentLot] = (),
     backdate_reason: str = "",
+    marker_channels: Mapping[str, str] | None = None,
+    external_id: str = "",
 ) -> AssayRun:
     """Record a flow run from its sample and control FCS files, or refuse it whole.
 
-    Refusals are field errors: ``assay`` (no gating), ``sample_file``/``control_file`` (not
-    FCS, truncated, a channel the gating names is missing, nothing in the gate).
+    ``actor`` is the person uploading in the browser, or None when the instrument posts through
+    the API (its key names ``instrument``). ``marker_channels`` names the channel of markers
+    whose $PnS labels do not name them (:func:`with_marker_channels`).
+
+    Refusals are field errors: ``assay`` (no gating), ``markers`` (not the gating's),
+    ``sample_file``/``control_file`` (not FCS or truncated, with code ``UNREADABLE``; a channel
+    the gating names is missing, nothing in the gate).
     """
-    require(can_enter_results, actor, ENTERS_RESULTS)
+    if actor is not None:
+        require(can_enter_results, actor, ENTERS_RESULTS)
+    elif instrument is None:
+        raise ValidationError(
+            {"instrument": "A flow run is recorded by a person or an instrument."}
+        )
     assay = current_assay(assay_code)
     gating = assay_gating(assay)
+    if marker_channels:
+        gating = with_marker_channels(gating, marker_channels)
     resolve_sample(sample_identifier, assay)
     if instrument is not None:
         if assay.code not in instrument.assay_codes:
@@ -126,6 +168,16 @@ def flow_run_record(
             flow.gate_mask(data, gating.gate)
         except ValueError as exc:
             raise ValidationError({field: str(exc)}) from exc
+        for marker, channel in (marker_channels or {}).items():
+            try:
+                data.channel_index(channel)
+            except KeyError:
+                raise ValidationError(
+                    {
+                        "markers": f"{marker}: the {field.split('_')[0]} file has no channel "
+                        f"{channel!r} ($PnN or $PnS)."
+                    }
+                ) from None
     try:
         analysis = analyse(sample, control, gating)
     except ValueError as exc:
@@ -173,7 +225,11 @@ def flow_run_record(
                 status=InstrumentFile.Status.PARSED,
                 parsed_at=timezone.now(),
             )
-            with audit_context(actor=actor, reason=f"Flow {role} file received and read"):
+            with audit_context(
+                actor=actor,
+                instrument=instrument.code if instrument is not None else None,
+                reason=f"Flow {role} file received and read",
+            ):
                 record.save()
             records.append(record)
         run = run_record(
@@ -186,6 +242,7 @@ def flow_run_record(
             reagent_lots=reagent_lots,
             source_file=records[0],
             backdate_reason=backdate_reason,
+            external_id=external_id,
         )
         _store_gate_metric(run, analysis, gating, records)
     return run

@@ -10,7 +10,7 @@ from drf_spectacular.renderers import (
 )
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from assays.api import reference_views, views
+from assays.api import flow_views, reference_views, views
 from assays.api.permissions import ApiPermission
 
 
@@ -44,6 +44,7 @@ urlpatterns = [
     path("v1/instruments/", views.InstrumentListApi.as_view(), name="instrument-list"),
     path("v1/runs/", views.RunsApi.as_view(), name="runs"),
     path("v1/runs/asm/", views.RunAsmCreateApi.as_view(), name="run-asm-create"),
+    path("v1/runs/flow/", flow_views.FlowRunCreateApi.as_view(), name="run-flow-create"),
     path("v1/runs/<int:pk>/", views.RunDetailApi.as_view(), name="run-detail"),
     path("v1/results/", views.ResultListApi.as_view(), name="result-list"),
     path(

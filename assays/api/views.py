@@ -348,7 +348,7 @@ class ResultInputSerializer(serializers.Serializer):
     )
 
 
-def _check_times(started_at, ended_at) -> None:
+def check_times(started_at, ended_at) -> None:
     errors = {}
     if started_at > timezone.now() + settings.RUN_FUTURE_TOLERANCE:
         errors["started_at"] = ["A run cannot start in the future."]
@@ -358,7 +358,7 @@ def _check_times(started_at, ended_at) -> None:
         raise ValidationError(errors)
 
 
-def _run_response(request, run_id: int, status: int = 201) -> Response:
+def run_response(request, run_id: int, status: int = 201) -> Response:
     row = selectors.run_detail(run_id)
     return Response(RunDetailOutput(row, context={"request": request}).data, status=status)
 
@@ -418,7 +418,7 @@ class RunsApi(ListApi):
         results = ResultInputSerializer(many=True, allow_empty=False, max_length=10000)
 
         def validate(self, data):
-            _check_times(data["started_at"], data["ended_at"])
+            check_times(data["started_at"], data["ended_at"])
             return data
 
     serializer_class = RunListOutput
@@ -453,7 +453,7 @@ class RunsApi(ListApi):
             backdate_reason=data["backdate_reason"],
             reference_standard=selectors.reference_by_id(data["reference_standard"]),
         )
-        return _run_response(request, run.pk)
+        return run_response(request, run.pk)
 
 
 class RunAsmCreateApi(ApiView):
@@ -510,7 +510,7 @@ class RunAsmCreateApi(ApiView):
         query = validated(self.AsmQuery, request.query_params)
         require_assay_allowed(request.user, query["assay"])
         started_at = query["started_at"] or timezone.now()
-        _check_times(started_at, None)
+        check_times(started_at, None)
         if not isinstance(request.data, dict) or not request.data:
             raise ValidationError({"document": ["The body must be an ASM JSON object."]})
         check_storable_text(request.data)
@@ -534,7 +534,7 @@ class RunAsmCreateApi(ApiView):
             external_id=query["external_id"],
             backdate_reason=query["backdate_reason"],
         )
-        return _run_response(request, run.pk)
+        return run_response(request, run.pk)
 
 
 @extend_schema_view(

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from assays import services
 from assays.models import InstrumentKey
-from tests import factories
+from tests import factories, fcs_files
 from tests.api.conftest import DATA, a_run, issue_key, key_client, register_instrument
 
 pytestmark = pytest.mark.django_db
@@ -46,6 +46,7 @@ MATRIX = {
     "GET schema":            (ANON,    OK,           NO_ROLE, OK,           OK,             REVOKED, EXPIRED),  # noqa: E501
     "POST runs":             (ANON,    PERSON_POSTS, PERSON_POSTS, (201, None), NOT_ITS_ASSAY, REVOKED, EXPIRED),  # noqa: E501
     "POST runs/asm":         (ANON,    PERSON_POSTS, PERSON_POSTS, (201, None), NOT_ITS_ASSAY, REVOKED, EXPIRED),  # noqa: E501
+    "POST runs/flow":        (ANON,    PERSON_POSTS, PERSON_POSTS, (201, None), NOT_ITS_ASSAY, REVOKED, EXPIRED),  # noqa: E501
     "POST instrument-files": (ANON,    PERSON_POSTS, PERSON_POSTS, (202, None), NOT_ITS_ASSAY, REVOKED, EXPIRED),  # noqa: E501
     "GET instrument-file":   (ANON,    OK,           NO_ROLE, OK,           (404, "not_found"), REVOKED, EXPIRED),  # noqa: E501
     "GET specifications":    (ANON,    OK,           NO_ROLE, PERSON_ONLY,  PERSON_ONLY,    REVOKED, EXPIRED),  # noqa: E501
@@ -108,6 +109,18 @@ def world(admin_user, technician, make_user, lot, culture_batch, vicell_asm, med
         if endpoint == "POST runs/asm":
             url = f"/api/v1/runs/asm/?assay=VIABILITY&sample={culture_batch.code}"
             return client.post(url, vicell_asm, format="json")
+        if endpoint == "POST runs/flow":
+            sample, control = fcs_files.isct_tubes()
+            return client.post(
+                "/api/v1/runs/flow/",
+                {
+                    "assay": "ISCT-FLOW",
+                    "sample": culture_batch.code,
+                    "sample_file": _upload(sample),
+                    "control_file": _upload(control),
+                },
+                format="multipart",
+            )
         if endpoint == "POST instrument-files":
             return client.post(
                 "/api/v1/instrument-files/",
