@@ -6,7 +6,7 @@ import django_filters as filters
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from release.models import CapaAction, Deviation
+from release.models import AuditTrailReview, CapaAction, Deviation
 
 # A CAPA action is shown as due this many days before its due date (and overdue after it).
 CAPA_DUE_WITHIN_DAYS = 7
@@ -39,3 +39,14 @@ class DeviationFilter(filters.FilterSet):
     def filter_capa_due(self, queryset, name, value):
         due = Exists(capa_due().filter(deviation=OuterRef("pk")))
         return queryset.filter(due) if value else queryset.exclude(due)
+
+
+class AuditTrailReviewFilter(filters.FilterSet):
+    lot = filters.CharFilter(field_name="lot__code", lookup_expr="iexact", label="Lot code")
+    reviewed_after = filters.DateFilter(
+        field_name="reviewed_at", lookup_expr="gte", label="Reviewed on or after"
+    )
+
+    class Meta:
+        model = AuditTrailReview
+        fields = ["lot", "reviewed_after"]

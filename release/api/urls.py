@@ -16,6 +16,7 @@ urlpatterns = [
     path("v1/lots/<int:pk>/certificate/", views.CertificateApi.as_view(), name="lot-certificate"),
     path("v1/deviations/", views.DeviationListApi.as_view(), name="deviation-list"),
     path("v1/signatures/", views.SignatureListApi.as_view(), name="signature-list"),
+    path("v1/audit-reviews/", views.AuditTrailReviewListApi.as_view(), name="audit-review-list"),
     path(
         "v1/stability/protocols/",
         stability_api.ProtocolListApi.as_view(),

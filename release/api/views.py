@@ -5,6 +5,7 @@ person, 21 CFR 11.200), so nothing here writes."""
 from dataclasses import asdict
 
 import django_filters as filters
+from django.db.models import Case, Value, When
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -13,15 +14,18 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from assays.api.errors import OriginalUnavailable
+from assays.api.permissions import ApiPermission
 from assays.api.schema import error_responses
 from assays.api.views import ApiView, ListApi
 from batches.models import CultureBatch, ExosomeLot
 from lims import file_store
 from lims.models import Signature
+from lims.roles import can_view_audit_trail
 from lims.signatures import format_signed_time
 from release.certificate import certificate_bytes
-from release.filters import DeviationFilter
+from release.filters import AuditTrailReviewFilter, DeviationFilter
 from release.models import (
+    AuditTrailReview,
     CertificateOfAnalysis,
     CriterionEvaluation,
     Deviation,
@@ -273,3 +277,48 @@ class CertificateApi(ApiView):
         response["Content-Disposition"] = f'attachment; filename="CoA-{certificate.lot.code}.pdf"'
         response["X-Content-SHA256"] = certificate.sha256
         return response
+
+
+class AuditTrailReaders(ApiPermission):
+    """The audit trail and its reviews are read by those who may open the audit trail page
+    (lims.view_audit_trail), as in the browser."""
+
+    def has_permission(self, request, view) -> bool:
+        if not super().has_permission(request, view):
+            return False
+        self.code = "permission_denied"
+        self.message = "Your account's role may not read the audit trail."
+        return can_view_audit_trail(request.user)
+
+
+class AuditTrailReviewOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    scope = serializers.ChoiceField(choices=["lot", "period"])
+    lot = serializers.CharField(source="lot.code", allow_null=True, default=None)
+    period_start = serializers.DateField(allow_null=True)
+    period_end = serializers.DateField(allow_null=True)
+    events_reviewed = serializers.IntegerField()
+    chain_head = serializers.CharField(help_text="The audit chain's head when it was signed.")
+    findings = serializers.CharField()
+    reviewed_by = serializers.CharField(source="signature.printed_name")
+    reviewed_at = serializers.DateTimeField()
+    signature_id = serializers.IntegerField()
+
+
+@extend_schema_view(get=extend_schema(summary="List audit trail reviews"))
+class AuditTrailReviewListApi(ListApi):
+    """QA's e-signed reviews of a lot's or a period's audit trail (EU GMP Annex 11 §9), newest
+    first; filter by lot code."""
+
+    serializer_class = AuditTrailReviewOutput
+    permission_classes = [AuditTrailReaders]
+    filterset_class = AuditTrailReviewFilter
+
+    def get_queryset(self):
+        return (
+            AuditTrailReview.objects.select_related("lot", "signature")
+            .annotate(
+                scope=Case(When(lot__isnull=False, then=Value("lot")), default=Value("period"))
+            )
+            .order_by("-reviewed_at", "-pk")
+        )

@@ -97,3 +97,51 @@ def test_a_signed_review_is_never_changed_or_deleted(passing, qa_approver):
 def test_only_qa_opens_the_review_form(passing, technician, client):
     client.force_login(technician)
     assert client.get(reverse("release:audit_review_create")).status_code == 403
+
+
+def _api_queries(api, **params) -> tuple[int, dict]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        response = api.get(reverse("api:audit-review-list"), params)
+    assert response.status_code == 200, response.content
+    return len(queries), response.json()
+
+
+def test_api_lists_reviews_to_audit_trail_readers_only(passing, qa_approver, technician, make_user):
+    from rest_framework.test import APIClient
+
+    today = timezone.localdate()
+    lot_review = _review(qa_approver, lot=passing.lot, findings="No change after entry.")
+    api = APIClient()
+    assert api.get(reverse("api:audit-review-list")).status_code == 401
+    api.force_authenticate(technician)  # a role, but not one that reads the audit trail
+    refused = api.get(reverse("api:audit-review-list"))
+    assert refused.status_code == 403 and refused.json()["code"] == "permission_denied"
+
+    api.force_authenticate(make_user("analyst"))
+    _api_queries(api)  # the first request loads the person's permissions
+    queries, body = _api_queries(api)
+    assert [row["id"] for row in body["results"]] == [lot_review.pk]
+    row = body["results"][0]
+    assert row["scope"] == "lot" and row["lot"] == passing.lot.code
+    assert row["reviewed_by"] == "Vera Approver" and row["findings"] == "No change after entry."
+    assert row["signature_id"] == lot_review.signature_id and len(row["chain_head"]) == 64
+
+    for days in (30, 20, 10):  # more reviews, the same number of queries
+        _review(qa_approver, period_start=today - timedelta(days=days), period_end=today)
+    more, body = _api_queries(api)
+    assert more == queries and body["count"] == 4
+    assert body["results"][0]["scope"] == "period" and body["results"][0]["lot"] is None
+    _, body = _api_queries(api, lot=passing.lot.code)
+    assert [row["id"] for row in body["results"]] == [lot_review.pk]
+
+
+def test_api_refuses_an_instrument_key(passing, qa_approver, admin_user):
+    from tests.api.conftest import issue_key, key_client
+    from tests.assays_pages.conftest import register_instrument
+
+    api = key_client(issue_key(admin_user, register_instrument(admin_user)))
+    response = api.get(reverse("api:audit-review-list"))
+    assert response.status_code == 403 and response.json()["code"] == "person_required"
