@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from assays.models import AssayRun, QCMetric, Result
 from assays.qc import stability as q1e
+from assays.qc import stability_pooling as q1e_pool
 from batches.models import Aliquot, ExosomeLot
 from lims.audit import audit_context
 from lims.models import User
@@ -308,6 +309,15 @@ class Trend:
     points: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     shelf_life: q1e.ShelfLife | None = None
     refusal: str = ""
+    # ICH Q1E across the protocol's lots (the batches of the product): set when two or more
+    # lots have results at the storage condition; `pooling_note` says why not otherwise.
+    pooling: q1e_pool.PooledShelfLife | None = None
+    pooling_note: str = ""
+
+    @property
+    def governing(self) -> q1e.ShelfLife | q1e_pool.PooledShelfLife | None:
+        """The estimate the study's shelf life rests on: the lots' when they were compared."""
+        return self.pooling if self.pooling is not None else self.shelf_life
 
     def chart(self) -> dict[str, Any]:
         """Plotly traces: points per condition; fitted line and bound at the storage condition."""
@@ -394,23 +404,49 @@ class StudyView:
         return [(p, self.results[p.pk]) for p in self.pulls]
 
     @property
+    def not_supported(self) -> str:
+        """Why no shelf life is supported although the data can be regressed: a bound already
+        beyond its limit at time zero (a number of 0 months would read as a shelf life)."""
+        beyond = [
+            t.criterion.test
+            for t in self.trends
+            if (g := t.governing) is not None and g.beyond_at_start
+        ]
+        if not beyond:
+            return ""
+        return (
+            f"{', '.join(beyond)}: the one-sided 95 % bound is beyond the acceptance limit "
+            "already at time 0, so no shelf life is supported"
+        )
+
+    @property
     def supported_months(self) -> int | None:
-        """The study's supported shelf life: the shortest over its tests, whole months down."""
-        values = [t.shelf_life.supported for t in self.trends if t.shelf_life is not None]
+        """The study's supported shelf life: the shortest over its tests, whole months down;
+        None when a test's bound is beyond its limit at time zero."""
+        if self.not_supported:
+            return None
+        values = [g.supported for t in self.trends if (g := t.governing) is not None]
         return int(math.floor(min(values))) if values else None
 
     @property
     def basis(self) -> str:
         parts = []
         for t in self.trends:
-            if t.shelf_life is None:
+            sl = t.governing
+            if sl is None:
                 continue
-            sl = t.shelf_life
             est = (
                 "bound does not meet the limit"
                 if sl.estimate is None
                 else f"bound meets the limit at {sl.estimate:.1f} months"
             )
+            if t.pooling is not None:
+                p = t.pooling
+                lot = f" (lot {p.governing})" if p.model != q1e_pool.POOLED and p.governing else ""
+                est = (
+                    f"lots {p.model_label} (ICH Q1E, p slopes {p.p_slopes:.3g}, p intercepts "
+                    f"{p.p_intercepts:.3g}); {est}{lot}"
+                )
             parts.append(f"{t.criterion.test}: {est}; supported {sl.supported:g} months")
         return "; ".join(parts)
 
@@ -429,23 +465,79 @@ def study_views(studies: QuerySet[StabilityStudy]) -> list[StudyView]:
     found = list(studies.select_related("protocol__specification", "lot"))
     if not found:
         return []
+    # The other lots' studies on the same protocols: their results are the other batches of
+    # the ICH Q1E poolability test (one more query, whatever the number of studies).
+    siblings = list(
+        StabilityStudy.objects.filter(protocol__in={s.protocol_id for s in found})
+        .exclude(pk__in=[s.pk for s in found])
+        .select_related("protocol__specification", "lot")
+    )
+    everyone = found + siblings
     criteria_of: dict[int, list[Criterion]] = defaultdict(list)
     for c in Criterion.objects.filter(
-        specification__in={s.protocol.specification_id for s in found}
+        specification__in={s.protocol.specification_id for s in everyone}
     ).order_by("position", "pk"):
         criteria_of[c.specification_id].append(c)
     pulls_of: dict[int, list[StabilityPull]] = defaultdict(list)
     for p in (
-        StabilityPull.objects.filter(study__in=[s.pk for s in found])
+        StabilityPull.objects.filter(study__in=[s.pk for s in everyone])
         .select_related("pulled_by")
         .prefetch_related("vials__aliquot")
     ):
         pulls_of[p.study_id].append(p)
-    metrics = _pull_metrics(found)
-    return [
+    metrics = _pull_metrics(everyone)
+    views = [
         _study_view(s, criteria_of[s.protocol.specification_id], pulls_of[s.pk], metrics)
-        for s in found
+        for s in everyone
     ]
+    pool_lots(views)
+    return views[: len(found)]
+
+
+def _limits(c: Criterion) -> tuple[float | None, float | None]:
+    lower = c.lower if c.comparator in ("gte", "gt", "between") else None
+    upper = c.upper if c.comparator in ("lte", "lt", "between") else None
+    return lower, upper
+
+
+def pool_lots(views: list[StudyView]) -> None:
+    """ICH Q1E §2.4 / Appendix B.2: the lots studied on one protocol are batches of the
+    product; per test, their results at the storage condition are compared (slopes, then
+    intercepts, at α = 0.25) and the chosen model's shelf life is set on each lot's trend."""
+    groups: dict[int, list[StudyView]] = defaultdict(list)
+    for view in views:
+        groups[view.study.protocol_id].append(view)
+    for group in groups.values():
+        condition = group[0].study.protocol.shelf_life_condition
+        by_criterion: dict[int, list[tuple[str, Trend]]] = defaultdict(list)
+        for view in group:
+            for trend in view.trends:
+                if trend.points.get(condition):
+                    by_criterion[trend.criterion.pk].append((view.study.lot.code, trend))
+        for lots in by_criterion.values():
+            # In lot order: every lot's page computes the same figures to the last digit.
+            lots.sort(key=lambda pair: pair[0])
+            criterion = lots[0][1].criterion
+            lower, upper = _limits(criterion)
+            if len(lots) < 2:
+                note = "one lot with results: lots not compared (ICH Q1E needs two or more)"
+                result = None
+            elif lower is None and upper is None:
+                note, result = "no numeric limit", None
+            else:
+                batches = {
+                    code: ([t for t, _ in trend.points[condition]],
+                           [v for _, v in trend.points[condition]])
+                    for code, trend in lots
+                }  # fmt: skip
+                try:
+                    result = q1e_pool.pooled_shelf_life(batches, lower=lower, upper=upper)
+                    note = ""
+                except ValueError as exc:
+                    # Not comparable yet: each lot keeps its own line, and the page says why.
+                    result, note = None, f"lots not compared: {exc}"
+            for _, trend in lots:
+                trend.pooling, trend.pooling_note = result, note
 
 
 def _study_view(
@@ -477,9 +569,7 @@ def _study_view(
                 )
         results[pull.pk] = row
     for trend in trends.values():
-        c = trend.criterion
-        lower = c.lower if c.comparator in ("gte", "gt", "between") else None
-        upper = c.upper if c.comparator in ("lte", "lt", "between") else None
+        lower, upper = _limits(trend.criterion)
         pts = trend.points.get(study.protocol.shelf_life_condition, [])
         if lower is None and upper is None:
             trend.refusal = "no numeric limit"
@@ -521,6 +611,8 @@ def expiry_assign(
         raise ValidationError("An expiry is assigned with a signature meaning approval.")
     view = study_view(study)
     months = view.supported_months
+    if view.not_supported:
+        raise ValidationError({"study": f"{study} supports no shelf life: {view.not_supported}."})
     if not months:
         raise ValidationError(
             {

@@ -56,6 +56,15 @@ class TrendOutput(serializers.Serializer):
         allow_null=True, help_text="Capped at the longest time point (ICH Q5C)."
     )
     refusal = serializers.CharField()
+    pooling_model = serializers.CharField(
+        allow_null=True,
+        help_text="ICH Q1E model across the protocol's lots: pooled, common slope or separate.",
+    )
+    pooling_p_slopes = serializers.FloatField(allow_null=True)
+    pooling_p_intercepts = serializers.FloatField(allow_null=True)
+    pooling_governing_lot = serializers.CharField(allow_null=True)
+    pooling_supported_months = serializers.FloatField(allow_null=True)
+    pooling_note = serializers.CharField()
 
 
 class StudyOutput(serializers.Serializer):
@@ -86,6 +95,18 @@ class ProtocolListApi(ApiView):
             "vials_per_pull",
         )
         return Response(ProtocolOutput(list(rows), many=True).data)
+
+
+def _pooling(trend: stability.Trend) -> dict:
+    p = trend.pooling
+    return {
+        "pooling_model": p.model if p else None,
+        "pooling_p_slopes": p.p_slopes if p else None,
+        "pooling_p_intercepts": p.p_intercepts if p else None,
+        "pooling_governing_lot": (p.governing or None) if p else None,
+        "pooling_supported_months": p.supported if p and not p.beyond_at_start else None,
+        "pooling_note": trend.pooling_note,
+    }
 
 
 def _study(study: StabilityStudy) -> dict:
@@ -127,6 +148,7 @@ def _study(study: StabilityStudy) -> dict:
                 "bound_meets_limit_at": t.shelf_life.estimate if t.shelf_life else None,
                 "supported_months": t.shelf_life.supported if t.shelf_life else None,
                 "refusal": t.refusal,
+                **_pooling(t),
             }
             for t in view.trends
         ],

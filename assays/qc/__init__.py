@@ -4,7 +4,8 @@ Each module holds one family of calculations from DOMAIN.md §4: ``nta`` (size d
 ``curves`` (4PL/5PL standard curves), ``qpcr`` (ΔΔCt), ``endotoxin`` (kinetic LAL), ``flow``
 (% positive, ISCT identity), ``potency`` (macrophage bioassay),
 ``relative_potency`` (parallel 4PL, USP <1034>), ``westgard`` (multirule QC),
-``capability`` (Cp/Cpk); ``worked_examples`` checks them against the published examples.
+``capability`` (Cp/Cpk), ``stability`` and ``stability_pooling`` (ICH Q1E shelf life,
+one batch and several); ``worked_examples`` checks them against the published examples.
 
 ``ALGORITHM_VERSIONS`` names every algorithm with its version; code that stores a computed metric
 records the version next to it. Bump a version whenever a change could alter a computed value.
@@ -31,4 +32,5 @@ ALGORITHM_VERSIONS: dict[str, str] = {
     "westgard.multirule": "1.0",
     "capability.cp_cpk": "1.0",
     "stability.q1e_shelf_life": "1.0",
+    "stability.q1e_poolability": "1.0",
 }

@@ -109,27 +109,42 @@ class ShelfLife:
         return min(self.estimate, self.longest_time)
 
     @property
+    def beyond_at_start(self) -> bool:
+        """The bound is beyond a limit already at time zero: no shelf life is supported."""
+        return self.estimate == 0.0
+
+    @property
     def extrapolated(self) -> bool:
         """The statistical estimate lies beyond the data (not used for the expiry)."""
         return self.estimate is None or self.estimate > self.longest_time
 
 
-def _crossing(fit: LinearFit, limit: float, side: str, confidence: float) -> float | None:
-    """Earliest t ≥ 0 where the one-sided bound equals `limit`, in closed form.
+def bound_crossing(
+    intercept: float,
+    slope: float,
+    variance: tuple[float, float, float],
+    quantile: float,
+    limit: float,
+    side: str,
+) -> float | None:
+    """Earliest t ≥ 0 where a one-sided bound of a straight mean line equals `limit`, closed form.
 
-    Lower side: a + b·t − q·s·√(1/n + (t − t̄)²/Sxx) = limit. With d(t) = a + b·t − limit,
-    the crossing satisfies d(t) ≥ 0 and d(t)² = q²s²(1/n + (t − t̄)²/Sxx): a quadratic
-    A·t² + B·t + C = 0. The upper side is the mirror image (d(t) = limit − a − b·t)."""
+    The mean is a + b·t; the variance of its estimate is a quadratic in t,
+    v(t) = v0 + 2·v1·t + v2·t² (any linear model whose mean at t is x(t)ᵀβ with x(t) linear in
+    t: one line, or one batch of a common-slope ANCOVA). The lower bound is
+    a + b·t − q·√v(t). With d(t) = a + b·t − limit, the crossing satisfies d(t) ≥ 0 and
+    d(t)² = q²·v(t): a quadratic A·t² + B·t + C = 0. The upper side is the mirror image
+    (d(t) = limit − a − b·t). Returns 0.0 when the bound is already beyond the limit at t = 0,
+    None when it never meets it."""
+    v0, v1, v2 = variance
     sign = 1.0 if side == "lower" else -1.0
-    bound = fit.lower_bound if side == "lower" else fit.upper_bound
-    if sign * (bound(0.0, confidence) - limit) <= 0:
+    d0, d1 = sign * (intercept - limit), sign * slope
+    if d0 - quantile * math.sqrt(max(v0, 0.0)) <= 0:
         return 0.0
-    q = float(stats.t.ppf(confidence, fit.df))
-    k = (q * fit.residual_sd) ** 2
-    d0, d1 = sign * (fit.intercept - limit), sign * fit.slope
-    a = d1**2 - k / fit.sxx
-    b = 2 * d0 * d1 + 2 * k * fit.mean_time / fit.sxx
-    c = d0**2 - k / fit.n - k * fit.mean_time**2 / fit.sxx
+    k = quantile**2
+    a = d1**2 - k * v2
+    b = 2 * d0 * d1 - 2 * k * v1
+    c = d0**2 - k * v0
     if abs(a) < 1e-300:
         roots = [-c / b] if b != 0 else []
     else:
@@ -142,6 +157,18 @@ def _crossing(fit: LinearFit, limit: float, side: str, confidence: float) -> flo
     # (d(t) ≥ 0) are crossings of the bound itself.
     crossings = sorted(t for t in roots if t > 0 and d0 + d1 * t >= -1e-12)
     return crossings[0] if crossings else None
+
+
+def _crossing(fit: LinearFit, limit: float, side: str, confidence: float) -> float | None:
+    """One line: v(t) = s²·(1/n + (t − t̄)²/Sxx) expanded in powers of t."""
+    s2 = fit.residual_sd**2
+    variance = (
+        s2 * (1 / fit.n + fit.mean_time**2 / fit.sxx),
+        -s2 * fit.mean_time / fit.sxx,
+        s2 / fit.sxx,
+    )
+    quantile = float(stats.t.ppf(confidence, fit.df))
+    return bound_crossing(fit.intercept, fit.slope, variance, quantile, limit, side)
 
 
 def shelf_life(

@@ -27,6 +27,7 @@ from . import (
     qpcr,
     relative_potency,
     stability,
+    stability_pooling,
     suitability,
     westgard,
 )
@@ -542,6 +543,73 @@ CASES += [
         lambda: _q1e().supported,
     ),
 ]
+
+
+# ICH Q1E batch poolability (Appendix B.2; assays.qc.stability_pooling), by hand from the
+# single-batch example above (n = 7, SSE₁ = 5 · 0.1860397² = 0.1730539, Sxx₁ = 429.42857).
+# Three batches on the same time points: full-model error SSE = 3·SSE₁ on 21 − 6 = 15 df.
+# (a) Copies shifted by δ = 0, +0.5, −0.4 %: the slopes are equal (F = 0, p = 1), the intercepts
+#     differ by F = [7·Σ(δ − δ̄)² / 2] / [3·SSE₁ / 15] = 1.4233333 / 0.0346108 = 41.124: "common
+#     slope"; the −0.4 % batch governs, its bound (17 df, var = s²(1/7 + (t − t̄)²/(3·Sxx₁)))
+#     meets 95 % at 29.6471 months.
+# (b) Slopes changed by Δb = 0, −0.1, +0.05 %/month: F = [Sxx₁·Σ(Δb − Δb̄)² / 2] / 0.0346108
+#     = 2.505 / 0.0346108 = 72.376: "separate"; the −0.1 batch alone (same residuals, slope
+#     −0.2822355) meets 95 % at 20.4471 months, the shortest.
+# (c) Three identical copies: both F = 0, "pooled"; one line on 21 results (19 df) meets 95 %
+#     at 31.9348 months, later than one batch's 30.7644 (more data, narrower bound).
+# Each crossing was also found by a root search on the bound written with explicit matrices.
+# The published data sets with published answers (LeBlond, Griffith & Aubuchon 2011, Tables
+# IV-XIV; the JMP Stability.jmp example) were not reachable from this workplace (issue 13).
+Q1E_POOLING = "ICH Q1E (2003) Appendix B.2, poolability at α = 0.25; hand calculation from B.1"
+_SHIFTS = (0.0, 0.5, -0.4)
+_SLOPE_CHANGES = (0.0, -0.1, 0.05)
+
+
+def _q1e_batches(
+    change: Callable[[float, float, float], float], deltas: tuple[float, ...]
+) -> dict[str, tuple[list[float], list[float]]]:
+    pairs = list(zip(Q1E_TIMES, Q1E_POTENCY, strict=True))
+    return {
+        f"batch {i + 1}": (Q1E_TIMES, [change(v, t, d) for t, v in pairs])
+        for i, d in enumerate(deltas)
+    }
+
+
+@cache
+def _pooling(kind: str) -> stability_pooling.PooledShelfLife:
+    batches = {
+        "shifted": _q1e_batches(lambda v, t, d: v + d, _SHIFTS),
+        "sloped": _q1e_batches(lambda v, t, d: v + d * t, _SLOPE_CHANGES),
+        "copies": _q1e_batches(lambda v, t, d: v, (0.0, 0.0, 0.0)),
+    }[kind]
+    return stability_pooling.pooled_shelf_life(batches, lower=95.0)
+
+
+def _pooled_estimate(kind: str) -> float:
+    estimate = _pooling(kind).estimate
+    return math.nan if estimate is None else estimate
+
+
+CASES += [
+    WorkedExample("ICH Q1E poolability, shifted batches: F slopes", Q1E_POOLING, 0.0, 1e-9,
+                  lambda: _pooling("shifted").f_slopes),
+    WorkedExample("ICH Q1E poolability, shifted batches: F intercepts", Q1E_POOLING, 41.12399,
+                  5e-4, lambda: _pooling("shifted").f_intercepts),
+    WorkedExample("ICH Q1E poolability, shifted batches: model", Q1E_POOLING, "common slope",
+                  None, lambda: _pooling("shifted").model),
+    WorkedExample("ICH Q1E common slope: worst batch's shelf life, months", Q1E_POOLING,
+                  29.6471, 5e-4, lambda: _pooled_estimate("shifted")),
+    WorkedExample("ICH Q1E poolability, slopes differ: F slopes", Q1E_POOLING, 72.3763, 5e-4,
+                  lambda: _pooling("sloped").f_slopes),
+    WorkedExample("ICH Q1E poolability, slopes differ: model", Q1E_POOLING, "separate", None,
+                  lambda: _pooling("sloped").model),
+    WorkedExample("ICH Q1E separate lines: shortest shelf life, months", Q1E_POOLING, 20.4471,
+                  5e-4, lambda: _pooled_estimate("sloped")),
+    WorkedExample("ICH Q1E poolability, identical batches: model", Q1E_POOLING, "pooled", None,
+                  lambda: _pooling("copies").model),
+    WorkedExample("ICH Q1E pooled line (21 results): shelf life, months", Q1E_POOLING, 31.9348,
+                  5e-4, lambda: _pooled_estimate("copies")),
+]  # fmt: skip
 
 
 # A BCA plate by hand (Gen5 4PL form a = 0.05, b = 1.2, c = 500, d = 2.5, blank 0.04): a sample
