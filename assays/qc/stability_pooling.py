@@ -1,12 +1,14 @@
 """Shelf life from several batches: ICH Q1E batch poolability by analysis of covariance.
 
-ICH Q1E (2003) §2.4 and Appendix B.2 (B.2.1-B.2.3): before data of several batches are combined
+ICH Q1E (2003) §2.4 and Appendix B.2 (one-factor, full-design studies: testing batches for
+poolability by analysis of covariance): before data of several batches are combined
 into one estimate, test whether their regression lines have a common slope and a common
 intercept, each at a significance level of 0.25 (a high level, so that a real batch-to-batch
 difference is not pooled away). The tests are those of the sequential analysis of covariance
-of the full model (time, batch, batch × time), each against the full model's mean square
-error, as in Minitab's "Model selection with α = 0.25", JMP's Stability Test and
-LeBlond, Griffith & Aubuchon, J Valid Technol 2011;17(3):47-68 ("Linear regression 102"):
+of the full model (time, then batch, then batch × time: the batch test is adjusted for time),
+each against the full model's mean square error, as in Minitab's "Model selection with
+α = 0.25", JMP's Stability Test and LeBlond, Griffith & Aubuchon, J Valid Technol
+2011;17(3):47-68 ("Linear regression 102"):
 
     F(slopes)     = [(SSE_common slope − SSE_separate) / (k − 1)] / [SSE_separate / (N − 2k)]
     F(intercepts) = [(SSE_pooled − SSE_common slope) / (k − 1)] / [SSE_separate / (N − 2k)]

@@ -69,6 +69,8 @@ def _study_with_results(analyst, protocol, lot, values, capture):
     # Test setup only: the later pulls are marked as taken (their windows open in months).
     StabilityPull.objects.filter(study=study).update(pulled_at=timezone.now(), pulled_by=analyst)
     for pull in study.pulls.order_by("time_point"):
+        if pull.time_point not in values:
+            continue
         vial = pull.vials.get().aliquot
         with capture(execute=True):
             qc.run_record(
@@ -176,3 +178,22 @@ def test_a_bound_beyond_the_limit_at_time_zero_supports_no_shelf_life(
         stability.expiry_assign(
             signer=signer_for(qa_user, Signature.Meaning.APPROVAL), study=studies[1]
         )
+
+
+def test_a_lot_with_fewer_than_three_time_points_is_stated_not_pooled(
+    technician, qa_user, analyst, django_capture_on_commit_callbacks
+):
+    lots = [factories.lot(technician), factories.lot(technician)]
+    protocol = _protocol(technician, qa_user, lots)
+    early = {0: 2.30e11, 1: 2.18e11}  # the second lot has reached one month only
+    studies = [
+        _study_with_results(analyst, protocol, lot, values, django_capture_on_commit_callbacks)
+        for lot, values in zip(lots, (LOT_A, early), strict=True)
+    ]
+    view = stability.study_view(studies[0])
+    (trend,) = view.trends
+    assert trend.pooling is None
+    assert "lots not compared" in trend.pooling_note and lots[1].code in trend.pooling_note
+    assert "at least three time points" in trend.pooling_note
+    # This lot keeps its own line, and says so.
+    assert trend.governing is trend.shelf_life and view.supported_months == 3
