@@ -590,7 +590,9 @@ def plate_curve_figure(outcome: plate.PlateOutcome, *, title: str) -> go.Figure:
                 hovertemplate="%{text}: %{y:.4g} → %{x:.4g}<extra></extra>",
             )
         )
-    response = "Onset time" if outcome.layout.response == "onset_time" else "Absorbance"
+    response = {"onset_time": "Onset time (s)", "rate": "Rate (mOD/min)"}.get(
+        outcome.layout.response, "Absorbance"
+    )
     if outcome.blank_mean is not None:
         response += " (blank-corrected)"
     _layout(fig, title=title, x_title=f"Concentration ({outcome.layout.unit})", y_title=response)

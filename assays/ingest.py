@@ -329,7 +329,9 @@ def plate_from_records(
     """A plate reader's wells (the file's records) computed with the plate layout.
     NoResultsForAssay when the file holds no reading of the layout's response."""
     parsed, origin = plate_layout_for(records, assay=assay, layout=layout)
-    readings, wavelengths = plate_files.plate_readings(records, response=parsed.response)
+    readings, wavelengths = plate_files.plate_readings(
+        records, response=parsed.response, onset_od=parsed.onset_od
+    )
     if not readings:
         raise NoResultsForAssay(
             f"the file holds no {parsed.response.replace('_', ' ')} reading of a well"

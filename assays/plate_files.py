@@ -11,16 +11,28 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from assays.parsers.file_samples import Role, SampleRecord
-from assays.qc.plate import PlateLayout, normalise_well
+from assays.qc import kinetics
+from assays.qc.plate import DEFAULT_ONSET_OD, PlateLayout, normalise_well
 
-RESPONSE_NAMES = {"absorbance": ("absorbance",), "onset_time": ("onset time", "Onset Time")}
+RESPONSE_NAMES = {
+    "absorbance": ("absorbance",),
+    "onset_time": ("onset time", "Onset Time"),
+    "rate": (),  # always computed from the kinetic read: the file's "Mean V" is only compared
+}
 
 
 def plate_readings(
-    records: Iterable[SampleRecord], *, response: str = "absorbance"
+    records: Iterable[SampleRecord],
+    *,
+    response: str = "absorbance",
+    onset_od: float = DEFAULT_ONSET_OD,
 ) -> tuple[dict[str, dict[str, float | None]], set[float]]:
     """plate → well → response of every well, and the wavelengths (nm) the file says were
-    read. A well read twice (two wavelengths) keeps its first value."""
+    read. A well read twice (two wavelengths) keeps its first value.
+
+    Onset times the file does not give, and rates, come from the wells' kinetic reads
+    (assays.qc.kinetics): an onset time is the time the well's absorbance first rises
+    ``onset_od`` over its first reading (None: no onset within the read)."""
     names = RESPONSE_NAMES.get(response, (response,))
     plates: dict[str, dict[str, float | None]] = {}
     wavelengths: set[float] = set()
@@ -34,6 +46,17 @@ def plate_readings(
                 plates.setdefault(record.plate, {}).setdefault(well, value.value)
                 if value.wavelength_nm is not None:
                     wavelengths.add(value.wavelength_nm)
+        if well in plates.get(record.plate, {}) or response not in ("onset_time", "rate"):
+            continue
+        for read in record.kinetics[:1]:  # the first wavelength read, as for endpoint reads
+            computed = (
+                kinetics.onset_time(read.times_s, read.values, onset_od=onset_od)
+                if response == "onset_time"
+                else kinetics.mean_rate(read.times_s, read.values)
+            )
+            plates.setdefault(record.plate, {})[well] = computed
+            if read.wavelength_nm is not None:
+                wavelengths.add(read.wavelength_nm)
     return plates, wavelengths
 
 

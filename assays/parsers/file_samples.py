@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from assays.parsers.asm_kinetics import KineticRead, kinetic_reads
 from assays.parsers.asm_results import MeasuredValue, results_from_asm
 
 
@@ -61,7 +62,8 @@ class SampleRecord:
     name exactly as written ("SPL1:2"). ``position`` is the well ("A4"), the wells a calculated
     value came from ("A1,A2,A3"), or the row of a table ("row 3"). ``layout_value`` is the
     number the plate layout gives the well (Gen5 "Conc/Dil": a standard's concentration or a
-    sample's dilution), None when it gives none.
+    sample's dilution), None when it gives none. ``kinetics`` is the well's kinetic read (its
+    absorbance over time), for plate assays that compute onset times or rates from it.
     """
 
     identifier: str
@@ -72,6 +74,7 @@ class SampleRecord:
     plate: str = ""
     group: str = ""
     layout_value: float | None = None
+    kinetics: tuple[KineticRead, ...] = ()
 
     @property
     def has_well(self) -> bool:
@@ -123,8 +126,35 @@ def identify(label: str) -> tuple[str, Role | None]:
 
 
 def records_from_asm(document: dict[str, Any]) -> list[SampleRecord]:
-    """The samples of an ASM document, each with its values, in document order."""
-    return records_from_values(results_from_asm(document))
+    """The samples of an ASM document, each with its values and its wells' kinetic reads, in
+    document order. A well read kinetically but given no result by the software is a record
+    too (its values are then computed from the read)."""
+    records = records_from_values(results_from_asm(document))
+    reads = kinetic_reads(document)
+    if not reads:
+        return records
+    by_well: dict[tuple[str, str], list[KineticRead]] = {}
+    for read in reads:
+        by_well.setdefault((read.plate, read.well), []).append(read)
+    out = []
+    for record in records:
+        found = by_well.pop((record.plate, record.position), [])
+        out.append(replace(record, kinetics=tuple(found)) if found else record)
+    for (plate, well), found in by_well.items():
+        identifier, role = identify(found[0].sample_id)
+        out.append(
+            SampleRecord(
+                identifier=identifier,
+                role=role or Role.SAMPLE,
+                position=well,
+                values=(),
+                label=found[0].sample_id,
+                plate=plate,
+                layout_value=found[0].layout_value,
+                kinetics=tuple(found),
+            )
+        )
+    return out
 
 
 def records_from_values(values: Iterable[MeasuredValue]) -> list[SampleRecord]:

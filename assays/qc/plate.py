@@ -12,6 +12,12 @@ of wells sharing a role and a name:
               added (the positive product control of USP <85>);
 ``control``   any other control, read on the curve and shown, not reported.
 
+The **response** is what the reader gives each well: ``absorbance`` (an endpoint read),
+``onset_time`` (kinetic LAL: seconds until the well's absorbance rises the layout's
+``onset_od`` over its first reading) or ``rate`` (a kinetic read's mean slope, mOD/min, Gen5
+"Mean V"). Onset times and rates are taken from the file when it has them, else computed from
+the wells' kinetic reads (:mod:`assays.qc.kinetics`).
+
 The **fit** is chosen by the layout: ``4pl`` / ``5pl`` (:mod:`assays.qc.curves`, Gen5/SoftMax
 form), ``linear`` (``y = slope·x + intercept``, ordinary least squares) or ``loglog`` (kinetic
 LAL, :mod:`assays.qc.endotoxin`: ``log10 onset = intercept + slope·log10 EU/mL``). Standards
@@ -43,7 +49,11 @@ COLUMNS = tuple(range(1, 13))
 WELLS: tuple[str, ...] = tuple(f"{r}{c}" for r in ROWS for c in COLUMNS)
 ROLES = ("standard", "blank", "sample", "spike", "control")
 FITS = ("4pl", "5pl", "linear", "loglog")
-RESPONSES = ("absorbance", "onset_time")
+RESPONSES = ("absorbance", "onset_time", "rate")
+# Kinetic LAL: the rise in absorbance over a well's first reading that marks its onset, when the
+# onset times are computed from a kinetic read (assays.qc.kinetics). The kit's package insert
+# gives it; the layout states it ("onset_od").
+DEFAULT_ONSET_OD = 0.2
 BELOW_LAMBDA = "<λ"  # USP <85>: below the lowest standard, reported as "< λ × dilution"
 
 _WELL = re.compile(r"^\s*([A-Ha-h])\s*0?(\d{1,2})\s*$")
@@ -114,6 +124,7 @@ class PlateLayout:
     response: str = "absorbance"
     blank_subtract: bool = True
     name: str = ""
+    onset_od: float = DEFAULT_ONSET_OD
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PlateLayout:
@@ -131,6 +142,10 @@ class PlateLayout:
         response = str(data.get("response", "onset_time" if fit == "loglog" else "absorbance"))
         if response not in RESPONSES:
             err("response", f"must be one of {', '.join(RESPONSES)}")
+        raw_onset = data.get("onset_od")
+        onset_od = DEFAULT_ONSET_OD if raw_onset in (None, "") else _number(raw_onset)
+        if onset_od is None or onset_od <= 0:
+            err("onset_od", "the onset OD is a positive rise in absorbance (e.g. 0.2)")
         groups: list[WellGroup] = []
         raw_groups = data.get("groups")
         if not isinstance(raw_groups, list) or not raw_groups:
@@ -201,10 +216,11 @@ class PlateLayout:
             response=response,
             blank_subtract=bool(data.get("blank_subtract", response == "absorbance")),
             name=str(data.get("name", "")),
+            onset_od=onset_od or DEFAULT_ONSET_OD,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "fit": self.fit,
             "unit": self.unit,
@@ -212,6 +228,9 @@ class PlateLayout:
             "blank_subtract": self.blank_subtract,
             "groups": [g.to_dict() for g in self.groups],
         }
+        if self.response == "onset_time":
+            out["onset_od"] = self.onset_od
+        return out
 
     def group_of(self) -> dict[str, WellGroup]:
         return {well: g for g in self.groups for well in g.wells}
@@ -554,8 +573,20 @@ def compute_plate(layout: PlateLayout, readings: Readings | Mapping[str, Reading
     for plate_name, values in plates.items():
         where = f"{plate_name} " if len(plates) > 1 else ""
         missing = [w for g in layout.groups for w in g.wells if values.get(w) is None]
-        if missing and layout.response == "absorbance":
+        if missing and layout.response != "onset_time":
             failures.append(f"no reading for {where}{', '.join(missing)}")
+        elif layout.response == "onset_time":
+            # A sample without onset holds less endotoxin than λ; a standard without one
+            # fails the curve (USP <85>: every standard must react within the read).
+            late = [
+                w
+                for g in layout.groups
+                if g.role == "standard"
+                for w in g.wells
+                if values.get(w) is None
+            ]
+            if late:
+                failures.append(f"no onset within the read for standard {where}{', '.join(late)}")
         unassigned += [f"{where}{w}" for w in sorted(set(values) - set(assigned), key=WELLS.index)]
         blank_mean = None
         if layout.blank_subtract:

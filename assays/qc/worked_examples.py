@@ -31,6 +31,7 @@ from . import (
     suitability,
     westgard,
 )
+from . import real_plate_examples as real
 
 Value = float | str
 
@@ -827,5 +828,51 @@ CASES.extend(
         WorkedExample("Parallelism, slope ratio 1.5: verdict", RP, "not parallel", None,
                       lambda: "parallel" if _rp_steeper().parallelism.parallel
                       else "not parallel"),
+    ]
+)  # fmt: skip
+
+
+# ------------------------------------- plate maths on a real Gen5 kinetic export (issue 10)
+# assays.qc.real_plate_examples. 4PL: Gen5 prints its fit to 3 significant figures, so each
+# parameter must round to Gen5's (tolerance half a unit of the last digit). By hand with Gen5's
+# printed parameters, A6 (Mean V 19.799): x = c·((a − d)/(y − d) − 1)^(1/b)
+# = 14.8·(33.67/15.101 − 1)^(1/3.52) = 14.8·1.229654^0.284091 = 15.695; Gen5 prints 15.720
+# from its unrounded parameters, ours (unrounded too) must give Gen5's to ±0.005.
+# Mean V of A6: least-squares slope of its 61 reads on time (min), × 1000: Gen5's 19.799.
+# LAL log-log (onset OD 0.05 over the first read, reads every 30 s), onsets by hand:
+# A6 90 + 30·(0.050 − 0.043)/(0.057 − 0.043) = 105 s, B6 111.4286, A7 130.9091, B7 133.6364,
+# A8 180 (rise exactly 0.050 at 180 s), B8 188.5714, A9 318, B9 350; x = log10 of 16, 12, 8, 4
+# (twice), y = log10 onset: x̄ 0.9471128, ȳ 2.2360405, Sxx 0.4089884, Syy 0.2759698,
+# Sxy −0.3348582, slope Sxy/Sxx = −0.8187473, intercept ȳ − slope·x̄ = 3.0114866,
+# r = Sxy/√(Sxx·Syy) = −0.9967233 (|r| ≥ 0.980: valid). LOT (C7 132 s, D7 130 s, mean 131):
+# 10^((log10 131 − 3.0114866)/−0.8187473) = 12.36445; spiked (C6 110.7692, D6 107.1429, mean
+# 108.9560): 15.48494; recovery (15.48494 − 12.36445)/4 = 78.01 % (50-200 %: valid);
+# LOT2 (E8 184.2857, F8 187.5, mean 185.8929) 8.063729 × 10 = 80.63729.
+CASES.extend(
+    [
+        WorkedExample("Gen5 kinetic export: Mean V of A6 from its 61 reads (Gen5 19.799)",
+                      real.SOURCE, 19.799, 5e-4, real.a6_mean_v),
+        WorkedExample("Gen5 kinetic 4PL of Mean V: a (Gen5 A 1.23)", real.SOURCE, 1.23, 5e-3,
+                      lambda: real.four_pl("a")),
+        WorkedExample("Gen5 kinetic 4PL of Mean V: b (Gen5 B 3.52)", real.SOURCE, 3.52, 5e-3,
+                      lambda: real.four_pl("b")),
+        WorkedExample("Gen5 kinetic 4PL of Mean V: c (Gen5 C 14.8)", real.SOURCE, 14.8, 5e-2,
+                      lambda: real.four_pl("c")),
+        WorkedExample("Gen5 kinetic 4PL of Mean V: d (Gen5 D 34.9)", real.SOURCE, 34.9, 5e-2,
+                      lambda: real.four_pl("d")),
+        WorkedExample("Gen5 kinetic 4PL of Mean V: R² (Gen5 0.995)", real.SOURCE, real.GEN5_R2,
+                      5e-4, lambda: real.four_pl("r_squared")),
+        WorkedExample("Gen5 kinetic 4PL: A6 back-calculated (Gen5 15.720)", real.SOURCE,
+                      real.GEN5_A6_CONCENTRATION, 5e-3, lambda: real.four_pl("A6")),
+        WorkedExample("LAL log-log on the Gen5 kinetic reads: slope (hand −0.8187473)",
+                      real.SOURCE, -0.8187473, 5e-7, lambda: real.lal("slope")),
+        WorkedExample("LAL log-log on the Gen5 kinetic reads: r (hand −0.9967233)",
+                      real.SOURCE, -0.9967233, 5e-7, lambda: real.lal("r")),
+        WorkedExample("LAL on the Gen5 kinetic reads: LOT (hand 12.36445)", real.SOURCE,
+                      12.36445, 5e-5, lambda: real.lal("LOT")),
+        WorkedExample("LAL on the Gen5 kinetic reads: LOT2 at 1:10 (hand 80.63729)", real.SOURCE,
+                      80.63729, 5e-4, lambda: real.lal("LOT2")),
+        WorkedExample("LAL on the Gen5 kinetic reads: spike recovery % (hand 78.01)",
+                      real.SOURCE, 78.01, 5e-3, lambda: real.lal("recovery")),
     ]
 )  # fmt: skip

@@ -182,3 +182,62 @@ def test_lal_plate_with_a_40_percent_spike_recovery_is_invalidated(technician):
     assert endotoxin.value == pytest.approx(1.0)  # 0.1 EU/mL in the well × 10
     below = run.results.get(analyte__code="endotoxin", sample__lot=lots["SPL2"])
     assert (below.qualifier, below.value) == ("<λ", pytest.approx(0.05))  # λ 0.005 × 10
+
+
+def test_a_real_gen5_kinetic_read_uploaded_as_a_lal_plate_gives_endotoxin_per_lot(
+    technician, plate_reader, django_capture_on_commit_callbacks
+):
+    """Gen5's kinetic export (tests/data/instruments/gen5_kinetic_stdcurve_4pl.txt) uploaded
+    to the endotoxin assay with a log-log layout: onset times come from the wells' kinetic
+    reads (onset OD 0.05 stated in the layout), and the numbers are the hand calculation of
+    tests/plate/test_plate_real_kinetic.py (LOT 12.36445, spike recovery 78.01 %, LOT2 at 1:10
+    80.63729, r −0.9967233)."""
+    from assays.models import Instrument
+    from assays.qc import real_plate_examples as real
+
+    lot_a, lot_b = factories.lot(technician), factories.lot(technician)
+    names = {"LOT": lot_a.code, "LOT2": lot_b.code}
+    layout = {
+        **real.LAL_LAYOUT,
+        "reports": "endotoxin",
+        "groups": [
+            {**g, "name": names[g["name"]]} if g["name"] in names else g
+            for g in real.LAL_LAYOUT["groups"]
+        ],
+    }
+    kinetic = GEN5.parent / "gen5_kinetic_stdcurve_4pl.txt"
+    client = signed_in(technician)
+    page = client.post(
+        reverse("assays:file_upload"),
+        {
+            "file": SimpleUploadedFile(kinetic.name, kinetic.read_bytes()),
+            "instrument": Instrument.objects.get(code="PLATE-01").pk,
+            "assay": "ENDOTOXIN",
+            "format_hint": "",
+            "plate_layout": json.dumps(layout),
+            "reagent_lots": factories.reagent_ids_for("ENDOTOXIN"),
+        },
+    )
+    assert page.status_code == 200 and "ticket" in hidden_fields(page), page.content[:3000]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("assays:file_upload"), hidden_fields(page))
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+    record = InstrumentFile.objects.get()
+    assert record.status == "parsed", record.error
+    run = AssayRun.objects.get(source_file=record)
+    analysis = PlateAnalysis.objects.get(run=run)
+    assert analysis.fit == "loglog" and analysis.failures == []
+    assert analysis.layout["onset_od"] == 0.05
+    assert analysis.statistics["r"] == pytest.approx(-0.9967233, abs=5e-7)
+    assert analysis.wavelengths_nm == [420.0]
+    assert analysis.readings["Plate 1"]["A6"] == pytest.approx(105.0)
+    endotoxin = {
+        r.sample.lot_id: r
+        for r in run.results.filter(analyte__code="endotoxin").select_related("sample")
+    }
+    assert endotoxin[lot_a.pk].value == pytest.approx(12.36445, abs=5e-5)
+    assert endotoxin[lot_b.pk].value == pytest.approx(80.63729, abs=5e-4)
+    recovery = run.results.get(analyte__code="spike_recovery")
+    assert recovery.value == pytest.approx(78.01, abs=5e-3)
+    assert run.status == "recorded", run.status_reason
