@@ -19,7 +19,10 @@ ALGORITHM_VERSIONS: dict[str, str] = {
     "curves.five_pl": "1.0",
     "qpcr.relative_quantity": "1.0",
     "endotoxin.standard_curve": "1.0",
-    "plate.compute": "1.0",
+    # 1.1: onset times and rates from kinetic reads; a LAL standard without onset fails the plate
+    "plate.compute": "1.1",
+    "kinetics.onset_time": "1.0",
+    "kinetics.mean_rate": "1.0",
     "endotoxin.spike_recovery": "1.0",
     "endotoxin.limit": "1.0",
     "flow.percent_positive": "1.0",

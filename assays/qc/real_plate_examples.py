@@ -32,10 +32,7 @@ from typing import Any
 
 from . import curves, kinetics, plate
 
-SOURCE = (
-    "Gen5 3.12 kinetic export (allotropy test data, tests/data/instruments/"
-    "gen5_kinetic_stdcurve_4pl.txt): its own Mean V, 4PL fit and concentrations; hand calculation"
-)
+SOURCE = "Gen5 3.12 kinetic export (gen5_kinetic_stdcurve_4pl.txt) and hand calculation"
 READ_INTERVAL_S = 30.0
 # Standard concentrations of columns 1-12 of rows A and B, and Gen5's Mean V there (mOD/min).
 STANDARDS = (40.0, 35.0, 30.0, 25.0, 20.0, 16.0, 12.0, 8.0, 4.0, 2.0, 1.0, 0.0)
