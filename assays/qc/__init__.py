@@ -5,7 +5,8 @@ Each module holds one family of calculations from DOMAIN.md §4: ``nta`` (size d
 (% positive, ISCT identity), ``potency`` (macrophage bioassay),
 ``relative_potency`` (parallel 4PL, USP <1034>), ``westgard`` (multirule QC),
 ``capability`` (Cp/Cpk), ``stability`` and ``stability_pooling`` (ICH Q1E shelf life,
-one batch and several); ``worked_examples`` checks them against the published examples.
+one batch and several), ``kinetics`` (onset times and rates of kinetic reads);
+``worked_examples`` checks them against the published examples.
 
 ``ALGORITHM_VERSIONS`` names every algorithm with its version; code that stores a computed metric
 records the version next to it. Bump a version whenever a change could alter a computed value.
