@@ -9,8 +9,9 @@ from collections.abc import Iterable
 from typing import TypedDict
 
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 
-from assays.models import AssayDefinition
+from assays.models import AssayDefinition, RunSample
 from batches import vial_holds
 from batches.custody import receipt_refusal
 from batches.models import Aliquot, CultureBatch, ExosomeLot, SampleReceipt
@@ -105,3 +106,8 @@ def target_key(target: SampleTarget) -> tuple[object, ...]:
         return ("culture_batch", target["culture_batch"].pk)
     aliquot = target.get("aliquot")
     return ("lot", target["lot"].pk, aliquot.pk if aliquot is not None else None)
+
+
+def tested_vials() -> QuerySet:
+    """The ids of vials a run tested (batches.vial_holds.register_opened): opened vials."""
+    return RunSample.objects.filter(aliquot__isnull=False).values("aliquot_id")

@@ -1,16 +1,26 @@
 """The writes of retained samples and sample receipts (batches.models): one
 transaction each, role checked first, refusals next to the field they are about."""
 
+from collections.abc import Collection
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from batches.models import CustodyTransfer, ExosomeLot, RetainedSet, RetainWithdrawal, SampleReceipt
+from batches import vial_holds
+from batches.models import (
+    Aliquot,
+    CustodyTransfer,
+    ExosomeLot,
+    RetainedSet,
+    RetainedVial,
+    RetainWithdrawal,
+    SampleReceipt,
+)
 from lims.audit import audit_context
 from lims.identifiers import next_identifier
 from lims.models import User
@@ -23,6 +33,8 @@ RETENTION_YEARS = 1
 RETAIN_LOT_STATUSES = (ExosomeLot.Status.UNDER_REVIEW, ExosomeLot.Status.RELEASED)
 MANAGES_RETAINS = "Only QA sets aside and withdraws retained samples."
 RECEIVES_SAMPLES = "Only technicians log received samples and their custody."
+# A retained vial is a sealed vial of the lot that is still in stock.
+RETAINABLE_STATUSES = (Aliquot.Status.QUARANTINE, Aliquot.Status.AVAILABLE)
 
 
 def retain_until(lot_expiry: date) -> date:
@@ -61,11 +73,11 @@ def retain_set_aside(
         )
     if RetainedSet.objects.filter(lot=lot, voided_at__isnull=True).exists():
         errors["lot"] = f"Lot {lot} already has its retained set."
-    filled = lot.aliquots.filter(voided_at__isnull=True).count()
+    free, shortage = _free_vials(lot, wanted=vials)
     if vials < 1:
         errors["vials"] = "Set aside at least one vial."
-    elif vials > filled:
-        errors["vials"] = f"Lot {lot} has {filled} vial(s): {vials} cannot be set aside."
+    elif shortage:
+        errors["vials"] = shortage
     if lot_expiry <= lot.manufactured_on:
         errors["lot_expiry"] = (
             f"The lot was manufactured on {lot.manufactured_on:%Y-%m-%d}: it expires after that."
@@ -90,7 +102,49 @@ def retain_set_aside(
     retained.full_clean()
     with audit_context(actor=actor, reason=f"Retains of lot {lot} set aside"):
         retained.save()
+        RetainedVial.objects.bulk_create(
+            RetainedVial(retained_set=retained, aliquot=vial) for vial in free[:vials]
+        )
     return retained
+
+
+def _free_vials(lot: ExosomeLot, *, wanted: int) -> tuple[list[Aliquot], str]:
+    """The lot's vials that may be retained, locked in a fixed order (lowest number first), and,
+    when fewer than `wanted`, why in words: how many are required, how many are free, and
+    where the others went. Free: not voided, still in stock (quarantine or available), held
+    for nothing (a stability study, another retained set) and never drawn from by a test."""
+    vials = list(lot.aliquots.filter(voided_at__isnull=True).values_list("pk", "status"))
+    held = vial_holds.holds([pk for pk, _ in vials])
+    opened: set[int] = set()
+    for subquery in vial_holds.opened_vials():
+        opened |= set(Aliquot.objects.filter(lot=lot, pk__in=subquery).values_list("pk", flat=True))
+    gone = [pk for pk, status in vials if status not in RETAINABLE_STATUSES]
+    free_ids = [
+        pk
+        for pk, status in vials
+        if status in RETAINABLE_STATUSES and pk not in held and pk not in opened
+    ]
+    # Locked (and their status checked again under the lock): a vial used or reserved
+    # meanwhile is not retained. The lot's row lock already orders retains and studies.
+    free = list(
+        Aliquot.objects.select_for_update()
+        .filter(pk__in=free_ids, status__in=RETAINABLE_STATUSES)
+        .order_by("number")
+    )
+    if wanted < 1 or len(free) >= wanted:
+        return free, ""
+    held_here = [reason for pk, reason in held.items() if pk not in gone]
+    tested = len(opened - set(held) - set(gone))
+    others = [
+        f"{len(held_here)} held (e.g. {held_here[0]})" if held_here else "",
+        f"{tested} drawn from by a test" if tested else "",
+        f"{len(gone)} used, shipped, destroyed or rejected" if gone else "",
+    ]
+    why = "; ".join(part for part in others if part)
+    return free, (
+        f"{wanted} retained vial(s) required, but lot {lot} has only {len(free)} free of its "
+        f"{len(vials)} vial(s)" + (f" ({why})." if why else ".")
+    )
 
 
 @transaction.atomic
@@ -122,7 +176,38 @@ def retain_withdraw(
     withdrawal.full_clean()
     with audit_context(actor=actor, reason=f"Retains withdrawn: {reason.strip()}"):
         withdrawal.save()
+        # The vials taken are the retained ones with the lowest numbers (a set aside before the
+        # vials were picked has none: its count is all there is).
+        taken = list(
+            retained.retained_vials.select_for_update()
+            .filter(withdrawal__isnull=True)
+            .order_by("aliquot__number")
+            .values_list("pk", flat=True)[:vials]
+        )
+        RetainedVial.objects.filter(pk__in=taken).update(withdrawal=withdrawal)
     return withdrawal
+
+
+# --- Vial holds (batches.vial_holds): a retained vial is held until it is withdrawn ----------
+
+
+def _retained_now() -> models.QuerySet[RetainedVial]:
+    return RetainedVial.objects.filter(
+        withdrawal__isnull=True, retained_set__voided_at__isnull=True
+    )
+
+
+def held_reasons(aliquot_ids: Collection[int]) -> dict[int, str]:
+    return {
+        aliquot: f"kept as a retained sample of lot {lot} (until {until:%Y-%m-%d})"
+        for aliquot, lot, until in _retained_now()
+        .filter(aliquot__in=list(aliquot_ids))
+        .values_list("aliquot_id", "retained_set__lot__code", "retained_set__retain_until")
+    }
+
+
+def held_subquery() -> models.QuerySet:
+    return _retained_now().values("aliquot_id")
 
 
 def temperature_excursion(shipping: str, low: Decimal, high: Decimal) -> bool:

@@ -27,7 +27,11 @@ class RetainForm(BootstrapMixin, forms.Form):
             "-created_at"
         )
     )
-    vials = forms.IntegerField(min_value=1)
+    vials = forms.IntegerField(
+        min_value=1,
+        help_text="Picked from the lot's free vials: not reserved for a stability study, not "
+        "tested, still in stock.",
+    )
     location = forms.CharField(max_length=200, help_text="Freezer, shelf and box.")
     lot_expiry = forms.DateField(widget=DATE, help_text="Retained until one year after it.")
     set_aside_on = forms.DateField(widget=DATE)
@@ -104,6 +108,9 @@ class RetainDetail(ViewRecordsMixin, DetailView):
         context.update(
             remaining=custody.retained_remaining(self.object),
             withdrawals=self.object.withdrawals.select_related("created_by"),
+            retained_vials=self.object.retained_vials.select_related(
+                "aliquot", "aliquot__location", "withdrawal"
+            ).order_by("aliquot__number"),
             audit_events=events_of(self.object),
             can_manage_retains=can_manage_retains(self.request.user),
         )

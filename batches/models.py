@@ -735,6 +735,41 @@ class RetainWithdrawal(GmpRecord):
 
 
 @audited()
+class RetainedVial(models.Model):
+    """One vial picked into a retained set when it was set aside: held from then on (no use,
+    shipping, move out of storage, nor a stability study: batches.vial_holds) until a withdrawal
+    takes it out. One vial is retained once (the one-to-one is the database's guarantee)."""
+
+    retained_set = models.ForeignKey(
+        RetainedSet, on_delete=models.PROTECT, related_name="retained_vials"
+    )
+    aliquot = models.OneToOneField(Aliquot, on_delete=models.PROTECT, related_name="retained")
+    withdrawal = models.ForeignKey(
+        RetainWithdrawal,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="retained_vials",
+    )
+
+    class Meta:
+        ordering = ["retained_set", "aliquot"]
+        triggers = [
+            never_deleted(),
+            pgtrigger.ReadOnly(name="retained_vial_fixed", fields=["retained_set", "aliquot"]),
+            # Withdrawn once, by the withdrawal that took it; never put back.
+            pgtrigger.Protect(
+                name="retained_vial_withdrawn_once",
+                operation=pgtrigger.Update,
+                condition=pgtrigger.Q(old__withdrawal_id__isnull=False),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.aliquot_id} in {self.retained_set_id}"
+
+
+@audited()
 class SampleReceipt(GmpRecord):
     """A sample that arrived from a CMO, a clinical site or a contract lab: what it is, how it
     arrived (container condition, the shipment's temperature record) and, through its custody

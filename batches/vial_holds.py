@@ -1,6 +1,7 @@
-"""Vials held for a purpose decided above production (a stability study, release.stability):
-a held vial leaves normal use. The layer that holds vials registers a provider here
-(AppConfig.ready); batches and assays ask it, never import the layer above.
+"""Vials held for a purpose beyond normal use: a stability study (release.stability) or a
+lot's retained samples (batches.custody). A held vial leaves normal use. The layer that holds
+vials registers a provider here (AppConfig.ready); batches and assays ask it, never import the
+layer above.
 
 A provider takes aliquot ids and returns, for those it holds, why (shown next to the field
 that tried to use the vial). `held_vials()` gives the held vials as a subquery, so a query can
@@ -12,6 +13,8 @@ from django.db.models import QuerySet
 
 _reasons: list[Callable[[Collection[int]], dict[int, str]]] = []
 _subqueries: list[Callable[[], QuerySet]] = []
+# Vials a test has drawn from (assays): opened, so no longer sealed retained samples.
+_opened: list[Callable[[], QuerySet]] = []
 
 
 def register(
@@ -36,3 +39,13 @@ def holds(aliquot_ids: Collection[int]) -> dict[int, str]:
 def held_vials() -> list[QuerySet]:
     """Subqueries of the ids of held vials (one per provider)."""
     return [subquery() for subquery in _subqueries]
+
+
+def register_opened(subquery: Callable[[], QuerySet]) -> None:
+    if subquery not in _opened:
+        _opened.append(subquery)
+
+
+def opened_vials() -> list[QuerySet]:
+    """Subqueries of the ids of vials a test has drawn from (one per provider)."""
+    return [subquery() for subquery in _opened]

@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from batches import custody
+from batches import services as batch_services
 from batches.models import ExosomeLot
 from lims import training
 from lims.models import Sop, Step
@@ -69,6 +70,11 @@ def seed_training_and_custody(users, lots, signer_for) -> None:
     # Statuses as the demo's results left them (release.lot_progress moves lots forward).
     lots = list(ExosomeLot.objects.filter(pk__in=[lot.pk for lot in lots]).order_by("pk"))
     under_review = next(lot for lot in lots if lot.status == "under_review")
+    # Its six stored vials are reserved for the stability study (release.stability_demo): two
+    # more are filled as retention samples, kept in the retain freezer (no LIMS position).
+    batch_services.aliquots_create(
+        actor=tech, lot=under_review, volume_ul=Decimal("500"), locations=[None, None]
+    )
     retained = custody.retain_set_aside(
         actor=qa,
         lot=under_review,

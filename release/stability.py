@@ -26,6 +26,7 @@ from django.utils import timezone
 from assays.models import AssayRun, QCMetric, Result
 from assays.qc import stability as q1e
 from assays.qc import stability_pooling as q1e_pool
+from batches import vial_holds
 from batches.models import Aliquot, ExosomeLot
 from lims.audit import audit_context
 from lims.models import User
@@ -185,25 +186,33 @@ def study_start(
         raise ValidationError({"lot": f"Lot {lot} already has a study on {protocol}."})
     points = [(c, t) for c in protocol.conditions for t in protocol.time_points]
     needed = len(points) * protocol.vials_per_pull
+    # The lot's row lock orders this study after (or before) a retained set of the same lot
+    # being set aside (batches.custody takes the same lock): neither takes the other's vials.
+    ExosomeLot.objects.select_for_update().get(pk=lot.pk)
     # Lock the candidate vials in a fixed order: two studies started at once cannot take the
-    # same vial (the one-to-one reservation is the database's guarantee as well).
-    free = list(
-        Aliquot.objects.select_for_update(of=("self",))
-        .filter(
-            lot=lot,
-            voided_at__isnull=True,
-            location__isnull=False,
-            status__in=(Aliquot.Status.QUARANTINE, Aliquot.Status.AVAILABLE),
-            stability__isnull=True,
-            assay_samples__isnull=True,
-        )
-        .order_by("number")[:needed]
+    # same vial (the one-to-one reservation is the database's guarantee as well). A vial held
+    # for anything else (a retained sample: batches.vial_holds) is not free.
+    candidates = Aliquot.objects.filter(
+        lot=lot,
+        voided_at__isnull=True,
+        location__isnull=False,
+        status__in=(Aliquot.Status.QUARANTINE, Aliquot.Status.AVAILABLE),
+        stability__isnull=True,
+        assay_samples__isnull=True,
     )
+    for held in vial_holds.held_vials():
+        candidates = candidates.exclude(pk__in=held)
+    free = list(candidates.select_for_update(of=("self",)).order_by("number")[:needed])
     if len(free) < needed:
+        retained = Aliquot.objects.filter(
+            lot=lot, retained__isnull=False, retained__withdrawal__isnull=True
+        ).count()
+        kept = f" ({retained} kept as retained samples)" if retained else ""
         raise ValidationError(
             {
                 "lot": f"The study needs {needed} vials of lot {lot} in storage "
-                f"({len(points)} pulls × {protocol.vials_per_pull}); only {len(free)} are free."
+                f"({len(points)} pulls × {protocol.vials_per_pull}); only {len(free)} are "
+                f"free{kept}."
             }
         )
     study = StabilityStudy(

@@ -1,7 +1,8 @@
 """Training, retains and receipts in a real browser: QA sees the training matrix, records a
-training (a future date refused next to its field, then signed), sets aside a lot's retains and
-is refused a withdrawal without a reason next to the field; a technician logs a received sample
-(a future arrival refused next to its field) and sees its chain of custody.
+training (a future date refused next to its field, then signed), sets aside a lot's retains
+(more than its free vials refused next to the field) and is refused a withdrawal without a
+reason next to the field; a technician logs a received sample (a future arrival refused next to
+its field) and sees its chain of custody.
 
 Full-page screenshots go to test-artifacts/screenshots/training-and-custody/.
 """
@@ -77,9 +78,15 @@ def test_training_retains_and_receipt(live_server, technician, analyst, qa_user,
     assert TrainingRecord.objects.filter(trainee=technician).exists()
 
     page.goto(f"{url}/custody/retains/new/?lot={lot.pk}")
-    page.fill("#id_vials", "2")
+    page.fill("#id_vials", "4")
     page.fill("#id_location", "RET-80 / shelf 1 / box R1")
     page.fill("#id_lot_expiry", (lot.manufactured_on + timedelta(days=730)).isoformat())
+    submit(page)
+    # More retains than the lot has free vials: refused next to the field, with the counts.
+    expect(error_next_to(page, "vials")).to_contain_text(
+        f"4 retained vial(s) required, but lot {lot} has only 3 free"
+    )
+    page.fill("#id_vials", "2")
     submit(page)
     expect(page.locator("#remaining")).to_have_text("2")
     page.click("a:has-text('Withdraw vials')")
