@@ -149,35 +149,61 @@ def signed_content(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def apqr_sign(
-    *, signer: Signer, product: str, year: int, conclusion: str, comment: str = ""
-) -> AnnualProductReview:
-    """QA signs the review (meaning: approval); its PDF is rendered outside the transaction
-    and stored under its SHA-256; one signed review per product and year."""
-    require(can_manage_specifications, signer.user, "Only QA signs the annual product review.")
+def _check_signer(signer: Signer, refusal: str) -> None:
+    require(can_manage_specifications, signer.user, refusal)
     if signer.meaning != "approval":
         raise ValidationError("The review is signed with the meaning approval.")
-    if not conclusion.strip():
-        raise ValidationError({"conclusion": "State QA's conclusion on the year."})
-    if year >= timezone.localdate().year + 1:
-        raise ValidationError({"year": "A year that has not begun cannot be reviewed."})
-    if AnnualProductReview.objects.filter(product=product, year=year).exists():
-        raise ValidationError({"year": f"The {year} review of this product is signed already."})
-    data = review(product=product, year=year)
-    content = {**signed_content(data), "conclusion": conclusion}
-    digest = content_hash(content)
+
+
+def _render_pdf(
+    data: dict[str, Any], content: dict[str, Any], digest: str, signer: Signer, **extra: Any
+) -> bytes:
+    """The review as signed, rendered once (outside any transaction: WeasyPrint is slow)."""
     html = render_to_string(
         "release/apqr_pdf.html",
         {
             **data,
-            "conclusion": conclusion,
+            **extra,
+            "conclusion": content["conclusion"],
             "content_sha256": digest,
             "content_json": canonical_json(content),
             "signer": signer.user,
             "issued_at": timezone.now(),
         },
     )
-    pdf = HTML(string=html).write_pdf()
+    return HTML(string=html).write_pdf()
+
+
+def _save_signed(
+    record: AnnualProductReview, *, signer: Signer, content: dict[str, Any], comment: str, why: str
+) -> AnnualProductReview:
+    with audit_context(actor=signer.user, reason=why):
+        record.save()
+        # Bound to the saved record, then fixed (the row never changes after this).
+        record.signature = sign(signer=signer, record=record, content=content, comment=comment)
+        record.save(update_fields=["signature"])
+    return record
+
+
+def apqr_sign(
+    *, signer: Signer, product: str, year: int, conclusion: str, comment: str = ""
+) -> AnnualProductReview:
+    """QA signs the review (meaning: approval); its PDF is rendered outside the transaction
+    and stored under its SHA-256; one first signed review per product and year (a correction
+    is a revision: apqr_revise)."""
+    _check_signer(signer, "Only QA signs the annual product review.")
+    if not conclusion.strip():
+        raise ValidationError({"conclusion": "State QA's conclusion on the year."})
+    if year >= timezone.localdate().year + 1:
+        raise ValidationError({"year": "A year that has not begun cannot be reviewed."})
+    if AnnualProductReview.objects.filter(product=product, year=year).exists():
+        raise ValidationError(
+            {"year": f"The {year} review of this product is signed already: revise it instead."}
+        )
+    data = review(product=product, year=year)
+    content = {**signed_content(data), "conclusion": conclusion}
+    digest = content_hash(content)
+    pdf = _render_pdf(data, content, digest, signer)
     stored = file_store.store(pdf, folder=AnnualProductReview.STORE_FOLDER, suffix=".pdf")
     try:
         with transaction.atomic():
@@ -189,16 +215,98 @@ def apqr_sign(
                 sha256=stored,
                 size=len(pdf),
             )
-            with audit_context(actor=signer.user, reason="Annual product review signed"):
-                record.save()
-                # Bound to the saved record, then fixed (the row never changes after this).
-                record.signature = sign(
-                    signer=signer, record=record, content=content, comment=comment
-                )
-                record.save(update_fields=["signature"])
-            return record
+            return _save_signed(
+                record,
+                signer=signer,
+                content=content,
+                comment=comment,
+                why="Annual product review signed",
+            )
     except IntegrityError as exc:
         raise ValidationError({"year": f"The {year} review was signed meanwhile."}) from exc
+
+
+def _refuse_revision_of(previous: AnnualProductReview) -> None:
+    later = AnnualProductReview.objects.filter(supersedes=previous).first()
+    if later is not None:
+        raise ValidationError(
+            f"{previous} is superseded by revision {later.revision}: only the current revision "
+            "is revised."
+        )
+    if previous.signature_id is None:
+        raise ValidationError(f"{previous} was never signed: there is nothing to revise.")
+
+
+def apqr_revise(
+    *,
+    signer: Signer,
+    previous: AnnualProductReview,
+    reason: str,
+    conclusion: str,
+    comment: str = "",
+) -> AnnualProductReview:
+    """QA issues a new revision of a signed review, with its reason and a new signature
+    (meaning: approval): the review is read again as the records stand now, rendered and
+    stored as its own PDF. The earlier revision stays as it was, superseded by this one
+    (GMP records are corrected by a new version with a reason, never overwritten)."""
+    _check_signer(signer, "Only QA revises the annual product review.")
+    errors: dict[str, str] = {}
+    if not reason.strip():
+        errors["reason"] = "Say why the signed review is revised (what was wrong or missing)."
+    if not conclusion.strip():
+        errors["conclusion"] = "State QA's conclusion on the year."
+    if errors:
+        raise ValidationError(errors)
+    _refuse_revision_of(previous)
+    reason = reason.strip()
+    revision = previous.revision + 1
+    data = review(product=previous.product, year=previous.year)
+    content = {
+        **signed_content(data),
+        "conclusion": conclusion,
+        "revision": revision,
+        "supersedes": previous.sha256,
+        "reason": reason,
+    }
+    digest = content_hash(content)
+    pdf = _render_pdf(
+        data, content, digest, signer, revision=revision, previous=previous, reason=reason
+    )
+    stored = file_store.store(pdf, folder=AnnualProductReview.STORE_FOLDER, suffix=".pdf")
+    try:
+        with transaction.atomic():
+            # Under the row lock, checked again: a revision issued meanwhile wins.
+            previous = AnnualProductReview.objects.select_for_update().get(pk=previous.pk)
+            _refuse_revision_of(previous)
+            record = AnnualProductReview(
+                product=previous.product,
+                year=previous.year,
+                revision=revision,
+                supersedes=previous,
+                reason=reason,
+                conclusion=conclusion,
+                content_sha256=digest,
+                sha256=stored,
+                size=len(pdf),
+            )
+            return _save_signed(
+                record,
+                signer=signer,
+                content=content,
+                comment=comment,
+                why=f"Annual product review revision {revision} issued: {reason}",
+            )
+    except IntegrityError as exc:
+        raise ValidationError(f"{previous} was revised meanwhile.") from exc
+
+
+def revisions_of(*, product: str, year: int) -> list[AnnualProductReview]:
+    """Every signed revision of a product's year, the current one first (one query)."""
+    return list(
+        AnnualProductReview.objects.filter(product=product, year=year)
+        .select_related("signature", "supersedes")
+        .order_by("-revision")
+    )
 
 
 def apqr_bytes(record: AnnualProductReview) -> bytes:

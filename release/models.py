@@ -803,11 +803,21 @@ class ShelfLifeAssignment(models.Model):
 
 @audited()
 class AnnualProductReview(models.Model):
-    """The signed annual product quality review of a product and a year (21 CFR 211.180(e),
-    EU GMP ch. 1.10): its PDF kept once under its SHA-256, like the CoA."""
+    """A signed revision of the annual product quality review of a product and a year (21 CFR
+    211.180(e), EU GMP ch. 1.10): its PDF kept once under its SHA-256, like the CoA. A
+    correction is a new revision, signed again with its reason, that supersedes the one before;
+    the earlier revision is kept as it was (its row and PDF never change), superseded because a
+    later one names it."""
 
     product = models.CharField(max_length=30, choices=Specification.Product.choices)
     year = models.PositiveSmallIntegerField()
+    revision = models.PositiveSmallIntegerField(default=1)
+    # The revision this one replaces (one-to-one: a revision is superseded once, so two QA
+    # revising at once cannot both replace it).
+    supersedes = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="superseded_by"
+    )
+    reason = models.TextField(blank=True, help_text="Why this revision was issued.")
     conclusion = models.TextField()
     content_sha256 = models.CharField(max_length=64)
     sha256 = models.CharField(max_length=64)
@@ -831,12 +841,21 @@ class AnnualProductReview(models.Model):
             ),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["product", "year"], name="one_apqr_per_product_year"),
+            models.UniqueConstraint(
+                fields=["product", "year", "revision"], name="one_apqr_revision_per_product_year"
+            ),
             models.CheckConstraint(condition=Q(year__gte=2000), name="apqr_year_plausible"),
+            # The first revision replaces nothing; every later one replaces one, with a reason.
+            models.CheckConstraint(
+                condition=Q(revision=1, supersedes__isnull=True)
+                | (Q(revision__gt=1, supersedes__isnull=False) & ~Q(reason="")),
+                name="apqr_revision_supersedes_with_reason",
+            ),
         ]
 
     def __str__(self):
-        return f"APQR {self.get_product_display()} {self.year}"
+        revision = f" revision {self.revision}" if self.revision > 1 else ""
+        return f"APQR {self.get_product_display()} {self.year}{revision}"
 
     def get_absolute_url(self):
         return reverse("release:apqr") + f"?product={self.product}&year={self.year}"

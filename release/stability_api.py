@@ -1,17 +1,26 @@
 """Read endpoints of stability studies and the annual product quality review (signing and
 every write happen in the browser, re-authenticated: 21 CFR 11.200)."""
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.response import Response
 
-from assays.api.views import ApiView
+from assays.api.views import ApiView, ListApi
+from lims.signatures import format_signed_time
 from release import apqr, stability
-from release.models import Specification, StabilityProtocol, StabilityStudy
+from release.models import (
+    AnnualProductReview,
+    Specification,
+    StabilityProtocol,
+    StabilityStudy,
+)
 
 
 class ProtocolOutput(serializers.Serializer):
@@ -164,6 +173,61 @@ class StudyDetailApi(ApiView):
         return Response(StudyOutput(_study(get_object_or_404(StabilityStudy, pk=pk))).data)
 
 
+class ApqrRevisionOutput(serializers.Serializer):
+    """One signed revision of a review: current, or superseded by the one after it."""
+
+    id = serializers.IntegerField()
+    product = serializers.CharField()
+    year = serializers.IntegerField()
+    revision = serializers.IntegerField()
+    status = serializers.SerializerMethodField()
+    supersedes = serializers.IntegerField(source="supersedes_id", allow_null=True)
+    superseded_by = serializers.SerializerMethodField()
+    reason = serializers.CharField()
+    conclusion = serializers.CharField()
+    sha256 = serializers.CharField()
+    size = serializers.IntegerField()
+    issued_at = serializers.DateTimeField()
+    signed_by = serializers.CharField(source="signature.printed_name", allow_null=True)
+    signed_at = serializers.SerializerMethodField()
+    pdf = serializers.SerializerMethodField()
+
+    def _later(self, record: AnnualProductReview) -> AnnualProductReview | None:
+        try:
+            return record.superseded_by
+        except AnnualProductReview.DoesNotExist:
+            return None
+
+    def get_status(self, record: AnnualProductReview) -> str:
+        return "superseded" if self._later(record) else "current"
+
+    def get_superseded_by(self, record: AnnualProductReview) -> int | None:
+        later = self._later(record)
+        return later.pk if later else None
+
+    def get_signed_at(self, record: AnnualProductReview) -> str:
+        return format_signed_time(record.signature.signed_at if record.signature else None)
+
+    def get_pdf(self, record: AnnualProductReview) -> str:
+        return reverse("release:apqr_pdf", args=[record.pk])
+
+
+def _revisions() -> Any:
+    # The later revision (reverse one-to-one) and the signature joined: one query a page.
+    return AnnualProductReview.objects.select_related("signature", "superseded_by")
+
+
+@extend_schema_view(get=extend_schema(summary="List signed annual product reviews, revisions"))
+class ApqrRevisionListApi(ListApi):
+    """Every signed revision of every annual product quality review, newest year first, each
+    current or superseded (21 CFR 211.180(e); a correction is a new signed revision)."""
+
+    serializer_class = ApqrRevisionOutput
+
+    def get_queryset(self) -> Any:
+        return _revisions().order_by("-year", "product", "-revision")
+
+
 class ApqrOutput(serializers.Serializer):
     product = serializers.CharField()
     year = serializers.IntegerField()
@@ -174,6 +238,7 @@ class ApqrOutput(serializers.Serializer):
     trends = serializers.ListField(child=serializers.DictField())
     specifications = serializers.ListField(child=serializers.CharField())
     studies = serializers.ListField(child=serializers.DictField())
+    revisions = ApqrRevisionOutput(many=True)
 
 
 class ApqrApi(ApiView):
@@ -230,6 +295,9 @@ class ApqrApi(ApiView):
                         {"code": v.study.code, "supported_months": v.supported_months}
                         for v in data["studies"]
                     ],
+                    "revisions": _revisions()
+                    .filter(product=product, year=year)
+                    .order_by("-revision"),
                 }
             ).data
         )

@@ -46,3 +46,15 @@ class PullForm(BootstrapMixin, forms.Form):
 class ApqrSignForm(SignatureForm):
     conclusion = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
     field_order = ["conclusion", "username", "password", "comment"]
+
+
+class ApqrReviseForm(SignatureForm):
+    # Not required here: the service refuses an empty reason, next to this field.
+    reason = forms.CharField(
+        required=False,
+        label="Reason for the revision",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="What was wrong or missing in the signed revision.",
+    )
+    conclusion = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    field_order = ["reason", "conclusion", "username", "password", "comment"]

@@ -24,4 +24,5 @@ urlpatterns = [
     path("apqr/", views.ApqrPage.as_view(), name="apqr"),
     path("apqr/sign/", views.ApqrSign.as_view(), name="apqr_sign"),
     path("apqr/<int:pk>.pdf", views.apqr_pdf, name="apqr_pdf"),
+    path("apqr/<int:pk>/revise/", views.ApqrRevise.as_view(), name="apqr_revise"),
 ]

@@ -7,6 +7,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.views.generic import TemplateView
 
 from lims import file_store
@@ -232,11 +233,11 @@ class ApqrPage(ViewRecordsMixin, TemplateView):
             data = apqr.review(product=product, year=year)
         except ValidationError as exc:
             raise Http404(exc.messages[0]) from exc
+        revisions = apqr.revisions_of(product=product, year=year)
         context.update(
             data,
-            signed=AnnualProductReview.objects.filter(product=product, year=year)
-            .select_related("signature")
-            .first(),
+            signed=revisions[0] if revisions else None,
+            revisions=revisions,
             can_sign=can_manage_specifications(self.request.user),
         )
         return context
@@ -271,6 +272,50 @@ class ApqrSign(ReleaseFormView):
         return reverse("release:apqr")
 
 
+class ApqrRevise(ReleaseFormView):
+    """QA issues a new revision of a signed review: a reason, a conclusion, a new signature."""
+
+    predicate = staticmethod(can_manage_specifications)
+    form_class = forms.ApqrReviseForm
+    signing = True
+    meaning = "Approval"
+    submit_label = "Sign the new revision"
+
+    @cached_property
+    def previous(self) -> AnnualProductReview:
+        # Read after the role check (a 404 only to those who may revise).
+        return get_object_or_404(AnnualProductReview, pk=self.kwargs["pk"])
+
+    @property
+    def title(self):
+        return f"Revise {self.previous} (revision {self.previous.revision})"
+
+    @property
+    def intro(self):
+        return (
+            "The signed revision is kept as it is and shown as superseded; the new one is read "
+            "from the records as they stand now, signed again and stored as its own PDF."
+        )
+
+    def get_initial(self):
+        return {"conclusion": self.previous.conclusion}
+
+    def perform(self, form):
+        return apqr.apqr_revise(
+            signer=form.signer(self.request, Signature.Meaning.APPROVAL),
+            previous=self.previous,
+            reason=form.cleaned_data["reason"],
+            conclusion=form.cleaned_data["conclusion"],
+            comment=form.cleaned_data["comment"],
+        )
+
+    def success_message(self):
+        return f"{self.result} signed; revision {self.previous.revision} is superseded."
+
+    def cancel_url(self):
+        return self.previous.get_absolute_url()
+
+
 @login_required
 def apqr_pdf(request, pk):
     if not can_view_records(request.user):
@@ -284,7 +329,7 @@ def apqr_pdf(request, pk):
         )
     response = HttpResponse(data, content_type="application/pdf")
     response["Content-Disposition"] = (
-        f'attachment; filename="APQR-{record.product}-{record.year}.pdf"'
+        f'attachment; filename="APQR-{record.product}-{record.year}-rev{record.revision}.pdf"'
     )
     response["X-Content-SHA256"] = record.sha256
     return response

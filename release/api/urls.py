@@ -28,6 +28,11 @@ urlpatterns = [
         name="stability-study",
     ),
     path("v1/apqr/", stability_api.ApqrApi.as_view(), name="apqr"),
+    path(
+        "v1/apqr/revisions/",
+        stability_api.ApqrRevisionListApi.as_view(),
+        name="apqr-revision-list",
+    ),
     # Training and qualification; retained and received samples (release/api/qa_records_views).
     path(
         "v1/training-records/",

@@ -63,6 +63,7 @@ MATRIX = [
     ("apqr",                          (),                    VIEWERS),
     ("apqr_sign",                     (),                    QA_ONLY),
     ("apqr_pdf",                      ("no_apqr",),          (LOGIN, 404, 404, 404, 404, 403)),
+    ("apqr_revise",                   ("no_apqr",),          (LOGIN, 403, 403, 404, 403, 403)),
 ]
 # fmt: on
 READ_ONLY = {"dashboard", "dashboard_board", "certificate", "specification_list"}
