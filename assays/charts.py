@@ -100,6 +100,47 @@ def _vertical_line(
     )
 
 
+def _horizontal_line_items(
+    y: float, *, name: str, colour: str, dash: str, label: str = ""
+) -> tuple[dict, dict | None]:
+    """A line across the plot and its label in the right margin, as layout items."""
+    shape = {
+        "type": "line",
+        "name": name,
+        "xref": "paper",
+        "yref": "y",
+        "x0": 0,
+        "x1": 1,
+        "y0": y,
+        "y1": y,
+        "line": {"color": colour, "width": 1, "dash": dash},
+    }
+    annotation = None
+    if label:
+        annotation = {
+            "x": 1,
+            "y": y,
+            "xref": "paper",
+            "yref": "y",
+            "text": label,
+            "showarrow": False,
+            "xanchor": "left",
+            "font": {"color": colour, "size": 10},
+        }
+    return shape, annotation
+
+
+def _horizontal_lines(fig: go.Figure, lines: list[dict]) -> None:
+    """Lines across the plot (each the keywords of _horizontal_line_items), added to the layout
+    in one assignment: plotly validates the whole list of shapes at each add_shape, which made
+    a chart's nine lines cost most of the trend page (issue 14)."""
+    items = [_horizontal_line_items(**line) for line in lines]
+    fig.update_layout(
+        shapes=[*fig.layout.shapes, *(shape for shape, _ in items)],
+        annotations=[*fig.layout.annotations, *(note for _, note in items if note is not None)],
+    )
+
+
 def _horizontal_line(
     fig: go.Figure,
     y: float,
@@ -110,28 +151,7 @@ def _horizontal_line(
     label: str = "",
 ) -> None:
     """A line across the plot, its label in the right margin."""
-    fig.add_shape(
-        type="line",
-        name=name,
-        xref="paper",
-        yref="y",
-        x0=0,
-        x1=1,
-        y0=y,
-        y1=y,
-        line={"color": colour, "width": 1, "dash": dash},
-    )
-    if label:
-        fig.add_annotation(
-            x=1,
-            y=y,
-            xref="paper",
-            yref="y",
-            text=label,
-            showarrow=False,
-            xanchor="left",
-            font={"color": colour, "size": 10},
-        )
+    _horizontal_lines(fig, [{"y": y, "name": name, "colour": colour, "dash": dash, "label": label}])
 
 
 # --- NTA size distribution ---------------------------------------------------------------------
@@ -437,20 +457,24 @@ def levey_jennings_figure(
                 hovertemplate=f"{rule}: " + "%{x} %{y:.4g}<extra></extra>",
             )
         )
-    _horizontal_line(fig, mean, name="mean", colour="#2ca02c", dash="solid", label="mean")
+    lines = [{"y": mean, "name": "mean", "colour": "#2ca02c", "dash": "solid", "label": "mean"}]
     for k, dash, colour in ((1, "dot", "#bbbbbb"), (2, "dash", "#f0ad4e"), (3, "dash", "#d62728")):
         for sign, mark in ((1, "+"), (-1, "−")):
-            _horizontal_line(
-                fig,
-                mean + sign * k * sd,
-                name=f"{mark}{k} SD",
-                colour=colour,
-                dash=dash,
-                label=f"{mark}{k}SD",
+            lines.append(
+                {
+                    "y": mean + sign * k * sd,
+                    "name": f"{mark}{k} SD",
+                    "colour": colour,
+                    "dash": dash,
+                    "label": f"{mark}{k}SD",
+                }
             )
     for name, limit in (("LSL", lsl), ("USL", usl)):
         if limit is not None:
-            _horizontal_line(fig, limit, name=name, colour="#000000", dash="longdash", label=name)
+            lines.append(
+                {"y": limit, "name": name, "colour": "#000000", "dash": "longdash", "label": name}
+            )
+    _horizontal_lines(fig, lines)
     _layout(fig, title=title, x_title=x_title, y_title=y_title)
     # The SD labels take the right margin; the legend goes under the plot.
     fig.update_layout(

@@ -459,10 +459,12 @@ def store(computed: list[Computed], *, run=None, lot=None, culture_batch=None) -
             )
         )
     keys = {(m.code, m.inputs_hash, m.algorithm, m.algorithm_version) for m in rows}
+    # By the unique index's leading columns (code, inputs_hash): an index probe per metric, not a
+    # scan of every stored metric (issue 14).
     existing = set(
-        QCMetric.objects.filter(inputs_hash__in=[k[1] for k in keys]).values_list(
-            "code", "inputs_hash", "algorithm", "algorithm_version"
-        )
+        QCMetric.objects.filter(
+            code__in=sorted({k[0] for k in keys}), inputs_hash__in=sorted({k[1] for k in keys})
+        ).values_list("code", "inputs_hash", "algorithm", "algorithm_version")
     )
     new = [
         m for m in rows if (m.code, m.inputs_hash, m.algorithm, m.algorithm_version) not in existing

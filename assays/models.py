@@ -386,6 +386,9 @@ class AssayRun(GmpRecord):
                 violation_error_message="The run cannot end before it starts.",
             )
         ]
+        # The runs' own order (lists, the API's keyset pages): a page reads its rows from this
+        # index and stops at its limit, never a sort of every run (issue 14).
+        indexes = [models.Index(fields=["started_at", "id"], name="assayrun_started_id")]
 
     def __str__(self):
         return f"{self.assay.code} run {self.pk}"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 import numpy as np
+from django.db import connection
 from django.db.models import F
 from django.urls import reverse
 
@@ -286,8 +287,23 @@ class TrendPoint:
 
 
 def metric_codes() -> list[str]:
-    """Every metric code stored so far (for the trend page's choice)."""
-    return list(QCMetric.objects.order_by("code").values_list("code", flat=True).distinct())
+    """Every metric code stored so far (for the trend page's choice).
+
+    A loose index scan: each code found by one probe of the unique index whose leading column is
+    the code (the next code after the last found), so the cost is the number of distinct codes
+    (a few dozen), never a DISTINCT over every stored metric (issue 14: 1.3 s at a tenth of a
+    busy site's ten years)."""
+    table = connection.ops.quote_name(QCMetric._meta.db_table)
+    sql = (
+        f"WITH RECURSIVE codes(code) AS ("  # noqa: S608 (our table's name)
+        f"(SELECT code FROM {table} ORDER BY code LIMIT 1) UNION ALL "
+        f"SELECT (SELECT m.code FROM {table} m WHERE m.code > codes.code ORDER BY m.code LIMIT 1) "
+        f"FROM codes WHERE codes.code IS NOT NULL) "
+        f"SELECT code FROM codes WHERE code IS NOT NULL"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return [code for (code,) in cursor.fetchall()]
 
 
 def assay_codes() -> list[str]:

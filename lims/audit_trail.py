@@ -11,6 +11,7 @@ passages, harvests …), its runs and its results. The apps above lims say what 
 record are (`register_parts`), so lims needs to know none of them.
 """
 
+import datetime
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -24,12 +25,9 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 from django.db.models import CharField, F, Q, Value
 from django.db.models.functions import Cast, Coalesce, Concat, NullIf, Trim
+from django.utils import timezone
 
 from lims.models import AuditEvent
-
-# The combined history of a lot or batch shows its latest events (the full trail page has
-# every one of them, found by the record's code).
-HISTORY_LIMIT = 200
 
 
 def _event_models() -> list:
@@ -265,22 +263,6 @@ def family_events(members: dict[type[models.Model], set[str]]):
     return AuditEvent.objects.across(*_event_models_of(members)).filter(_members_filter(members))
 
 
-def history_of(obj, limit: int = HISTORY_LIMIT) -> tuple[list[AuditEvent], bool]:
-    """The combined history of a record and its parts, newest first, at most `limit` events;
-    and whether older ones were left out.
-
-    One query per kind of record, each reading that kind's event table by its indexed object
-    id (pghistory's tracks()), never a scan of every event table: a lot's history costs the
-    same however many results other lots have."""
-    events: list[AuditEvent] = []
-    for model, pks in family_of(obj).items():
-        records = [model(pk=model._meta.pk.to_python(pk)) for pk in sorted(pks)]
-        newest = AuditEvent.objects.tracks(records).order_by("-pgh_created_at", "-pgh_id")
-        events += newest[: limit + 1]
-    events.sort(key=lambda e: (e.pgh_created_at, e.pgh_id), reverse=True)
-    return describe(events[:limit]), len(events) > limit
-
-
 # --- Finding records by their codes ----------------------------------------------------------
 
 IDENTIFIER_FIELD_NAMES = ("code", "barcode")
@@ -328,10 +310,17 @@ def records_with_code(code: str, model_label: str = "") -> dict[type[models.Mode
 DATE_FORMAT_ERROR = "Enter the date as YYYY-MM-DD, for example 2026-03-01."
 
 
+def day_start(day: datetime.date) -> datetime.datetime:
+    """When a day begins in the site's time zone: the trail filters a day as a range of
+    pgh_created_at (its index), never `__date`, which converts every row's time first."""
+    return timezone.make_aware(
+        datetime.datetime.combine(day, datetime.time.min), timezone.get_current_timezone()
+    )
+
+
 def _date_filter(lookup: str, label: str) -> filters.DateFilter:
     return filters.DateFilter(
-        field_name="pgh_created_at",
-        lookup_expr=lookup,
+        method=f"filter_{lookup}",
         label=label,
         input_formats=["%Y-%m-%d"],
         error_messages={"invalid": DATE_FORMAT_ERROR},
@@ -364,8 +353,8 @@ class AuditEventFilter(filters.FilterSet):
         label="With its parts, runs and results",
         widget=forms.CheckboxInput,
     )
-    since = _date_filter("date__gte", "From")
-    until = _date_filter("date__lte", "To")
+    since = _date_filter("since", "From")
+    until = _date_filter("until", "To")
 
     class Meta:
         model = AuditEvent
@@ -396,6 +385,12 @@ class AuditEventFilter(filters.FilterSet):
 
     def filter_parts(self, queryset, name, value):
         return queryset  # read by filter_record: parts of the record searched for
+
+    def filter_since(self, queryset, name, value):
+        return queryset.filter(pgh_created_at__gte=day_start(value))
+
+    def filter_until(self, queryset, name, value):
+        return queryset.filter(pgh_created_at__lt=day_start(value + datetime.timedelta(days=1)))
 
 
 def _with_parts(members: dict[type[models.Model], set[str]]) -> dict[type[models.Model], set[str]]:

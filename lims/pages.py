@@ -13,7 +13,8 @@ from django.views.generic import DetailView, FormView
 from django_filters.views import FilterView
 
 from lims import file_store
-from lims.audit_trail import events_of, history_of, model_label, parts_of
+from lims.audit_pages import history_of
+from lims.audit_trail import events_of, model_label, parts_of
 from lims.roles import can_record_production, can_view_records
 
 

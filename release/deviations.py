@@ -257,8 +257,10 @@ def _invalidate_oos_run(actor, deviation):
     # The lot is evaluated again once committed (assays.events.run_status_changed).
 
 
-def related_deviations(lot: ExosomeLot):
-    genealogy = lot_genealogy(lot)
+def related_deviations(lot: ExosomeLot, *, genealogy=None):
+    """The deviations of the lot, its culture batches, isolation runs and its vials' positions
+    (`genealogy`: the lot's, if already read)."""
+    genealogy = genealogy if genealogy is not None else lot_genealogy(lot)
     return (
         Deviation.objects.filter(
             Q(lot=lot)

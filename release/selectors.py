@@ -85,10 +85,40 @@ class Checklist:
         return [r for r in self.rows if r.status in ("fail", "alert", "invalid")]
 
 
-def lot_checklist(lot: ExosomeLot, deviations=None) -> Checklist:
+@dataclass
+class LotRecords:
+    """What the release reads of a lot, read once for a page: the version it is judged by (None
+    before testing starts), its stored evaluations (with their criteria and metrics) and its
+    related deviations, oldest first. Checklist, signed content and panel share it."""
+
+    judged: LotSpecification | None
+    evaluations: list[CriterionEvaluation]
+    deviations: list[Deviation]
+
+    @classmethod
+    def of(cls, lot: ExosomeLot, *, genealogy=None, deviations=None) -> "LotRecords":
+        return cls(
+            judged=LotSpecification.objects.filter(lot=lot).select_related("specification").first(),
+            evaluations=list(
+                CriterionEvaluation.objects.filter(lot=lot).select_related("criterion", "metric")
+            ),
+            deviations=(
+                list(related_deviations(lot, genealogy=genealogy))
+                if deviations is None
+                else list(deviations)
+            ),
+        )
+
+
+def lot_checklist(
+    lot: ExosomeLot, deviations=None, *, records: LotRecords | None = None
+) -> Checklist:
     """The stored evaluation of every criterion of the lot's specification, with its OOS
-    investigations (`deviations`: the lot's related deviations, if already read)."""
-    judged = LotSpecification.objects.filter(lot=lot).select_related("specification").first()
+    investigations (`deviations`: the lot's related deviations, if already read; `records`:
+    all that the release reads of the lot, if already read)."""
+    if records is None:
+        records = LotRecords.of(lot, deviations=deviations)
+    judged = records.judged
     spec = (
         judged.specification
         if judged
@@ -96,13 +126,8 @@ def lot_checklist(lot: ExosomeLot, deviations=None) -> Checklist:
     )
     if spec is None:
         return Checklist(None, False, [])
-    evaluations = {
-        e.criterion_id: e
-        for e in CriterionEvaluation.objects.filter(lot=lot).select_related("metric")
-    }
-    if deviations is None:
-        deviations = list(related_deviations(lot))
-    oos = [d for d in deviations if d.kind == Deviation.Kind.OOS]
+    evaluations = {e.criterion_id: e for e in records.evaluations}
+    oos = [d for d in records.deviations if d.kind == Deviation.Kind.OOS]
     rows = [
         ChecklistRow(
             criterion=c,
@@ -114,10 +139,12 @@ def lot_checklist(lot: ExosomeLot, deviations=None) -> Checklist:
     return Checklist(spec, judged is not None, rows)
 
 
-def release_content(lot: ExosomeLot, decision: str) -> dict:
+def release_content(lot: ExosomeLot, decision: str, *, records: LotRecords | None = None) -> dict:
     """What QA signs: the decision, the specification and every evaluation it rests on."""
-    judged = LotSpecification.objects.filter(lot=lot).select_related("specification").first()
-    evaluations = CriterionEvaluation.objects.filter(lot=lot).select_related("criterion")
+    if records is None:
+        records = LotRecords.of(lot)
+    judged = records.judged
+    evaluations = sorted(records.evaluations, key=lambda e: (e.criterion.position, e.criterion_id))
     return {
         "lot": lot.code,
         "decision": decision,
@@ -131,11 +158,10 @@ def release_content(lot: ExosomeLot, decision: str) -> dict:
                 "text": e.text,
                 "metric": e.metric_id,
             }
-            for e in evaluations.order_by("criterion__position", "criterion_id")
+            for e in evaluations
         ],
         "deviations": [
-            {"code": d.code, "status": d.status, "outcome": d.outcome}
-            for d in related_deviations(lot)
+            {"code": d.code, "status": d.status, "outcome": d.outcome} for d in records.deviations
         ],
     }
 
@@ -146,31 +172,36 @@ class SignedDisposition:
     valid: bool
 
 
-def lot_dispositions(lot: ExosomeLot) -> list[SignedDisposition]:
-    """Every disposition of the lot with whether its signature still matches the content."""
+def lot_dispositions(
+    lot: ExosomeLot, *, records: LotRecords | None = None
+) -> list[SignedDisposition]:
+    """Every disposition of the lot with whether its signature still matches the content (the
+    content read once, however many dispositions)."""
     dispositions = list(
         Disposition.objects.filter(lot=lot)
         .select_related("signature", "specification")
         .order_by("decided_at", "pk")
     )
+    if dispositions and records is None:
+        records = LotRecords.of(lot)
     contents = {}
     out = []
     for d in dispositions:
         if d.decision not in contents:
-            contents[d.decision] = release_content(lot, d.decision)
+            contents[d.decision] = release_content(lot, d.decision, records=records)
         out.append(SignedDisposition(d, is_valid(d.signature, contents[d.decision])))
     return out
 
 
-def lot_release_panel(lot: ExosomeLot) -> dict:
-    """What the lot page shows of the release: checklist, deviations, dispositions, CoA."""
-    deviations = list(related_deviations(lot))
-    checklist = lot_checklist(lot, deviations)
+def lot_release_panel(lot: ExosomeLot, *, genealogy=None) -> dict:
+    """What the lot page shows of the release: checklist, deviations, dispositions, CoA, in a
+    fixed number of queries (`genealogy`: the lot's, if the page has read it already)."""
+    records = LotRecords.of(lot, genealogy=genealogy)
     return {
         "lot": lot,
-        "checklist": checklist,
-        "open_deviations": [d for d in deviations if d.status != Deviation.Status.CLOSED],
-        "dispositions": lot_dispositions(lot),
+        "checklist": lot_checklist(lot, records=records),
+        "open_deviations": [d for d in records.deviations if d.status != Deviation.Status.CLOSED],
+        "dispositions": lot_dispositions(lot, records=records),
         "certificate": CertificateOfAnalysis.objects.filter(lot=lot).first(),
         "lock_message": lot.lock_reason,
     }

@@ -6,6 +6,7 @@ come through joins and PostgreSQL aggregates, never a query per row.
 """
 
 from django.contrib.postgres.aggregates import ArrayAgg, JSONBAgg
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, JSONObject
@@ -154,10 +155,18 @@ def run_rows() -> QuerySet:
         .annotate(n=Count("*"))
         .values("n")
     )
+    # Subqueries per run, not an aggregate over a join: without a GROUP BY over every run, a
+    # page reads its runs by the (started_at, id) index and stops at its limit (issue 14).
+    sample_labels = (
+        RunSample.objects.filter(run=OuterRef("pk"))
+        .order_by("label")
+        .values_list("label", flat=True)
+        .distinct()
+    )
     return (
         AssayRun.objects.values(*_RUN_FIELDS, **_RUN_CODES)
         .annotate(
-            sample_labels=_codes("samples__label"),
+            sample_labels=ArraySubquery(sample_labels),
             result_count=Coalesce(Subquery(result_count), 0),
         )
         .order_by("-started_at", "-id")

@@ -22,7 +22,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
@@ -32,6 +32,7 @@ from assays.api import schema, selectors
 from assays.api.auth import is_instrument
 from assays.api.errors import MalformedRequest, PayloadTooLarge
 from assays.api.idempotency import idempotent
+from assays.api.pagination import Pagination, ResultPagination, RunPagination
 from assays.api.parsers import (
     JSONParser,
     MultiPartParser,
@@ -57,11 +58,6 @@ def validated(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
-
-
-class Pagination(LimitOffsetPagination):
-    default_limit = 100
-    max_limit = 1000
 
 
 class ApiView(APIView):
@@ -97,7 +93,7 @@ def _check_content_length(request) -> None:
 class ListApi(ListAPIView, ApiView):
     """A paginated, filtered list of plain rows from a selector."""
 
-    pagination_class = Pagination
+    pagination_class: type[BasePagination] = Pagination
     filter_backends = [DjangoFilterBackend]
 
 
@@ -424,6 +420,7 @@ class RunsApi(ListApi):
     serializer_class = RunListOutput
     filterset_class = RunFilter
     parser_classes = [JSONParser]
+    pagination_class = RunPagination  # keyset: a deep page costs what the first does
 
     def get_queryset(self):
         return selectors.run_rows()
@@ -561,6 +558,7 @@ class ResultListApi(ListApi):
 
     serializer_class = ResultOutput
     filterset_class = ResultFilter
+    pagination_class = ResultPagination  # keyset: a deep page costs what the first does
 
     def get_queryset(self):
         return selectors.result_rows()

@@ -50,7 +50,8 @@ RECORD_COLOURS = {
 @register.simple_tag(takes_context=True)
 def lot_release(context, lot):
     """Checklist, open deviations, dispositions and certificate of a lot, for its page."""
-    data = lot_release_panel(lot)
+    # The lot page has read the lot's genealogy already: the panel uses it rather than again.
+    data = lot_release_panel(lot, genealogy=context.get("genealogy"))
     data["can_review"] = can_view_release_review(context["user"])
     return data
 

@@ -120,10 +120,29 @@ ENDPOINTS: list[tuple[str, str, str]] = [
         "SELECT * FROM assays_result ORDER BY id DESC LIMIT 100",
     ),
     (
+        "API runs deep page",
+        "/api/v1/runs/?cursor={deep_runs_cursor}",
+        "SELECT * FROM assays_assayrun WHERE started_at <= '{deep_runs_at}' "
+        "ORDER BY started_at DESC, id DESC LIMIT 100",
+    ),
+    (
         "API results deep page",
+        "/api/v1/results/?cursor={deep_results_cursor}",
+        "SELECT * FROM assays_result WHERE run_id <= {deep_results_run} "
+        "ORDER BY run_id DESC, id LIMIT 100",
+    ),
+    (
+        "API results deep offset (old clients)",
         "/api/v1/results/?offset={deep_results}",
         "SELECT * FROM assays_result ORDER BY id LIMIT 100",
     ),
+    (
+        "audit since a day",
+        "/audit/?since={since}",
+        "SELECT pgh_id FROM assays_resultevent WHERE pgh_created_at >= '{since}' "
+        "ORDER BY pgh_created_at DESC, pgh_id DESC LIMIT 50",
+    ),
+    ("trend form", "/qc/trends/", "SELECT DISTINCT code FROM assays_qcmetric WHERE lot_id = 1"),
 ]
 
 
@@ -147,17 +166,47 @@ def _p95(samples: list[float]) -> float:
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
-def _ids() -> dict[str, int]:
+def _ids() -> dict:
     from django.db import connection
+
+    from assays.api.pagination import ResultPagination, RunPagination
 
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT (SELECT max(id) FROM assays_assayrun), (SELECT max(id) FROM batches_exosomelot "
             "WHERE status = 'released'), (SELECT max(id) FROM batches_culturebatch), "
-            "(SELECT count(*) FROM assays_result)"
+            "(SELECT count(*) FROM assays_result), (SELECT count(*) FROM assays_assayrun), "
+            "(SELECT min(pgh_created_at) + (max(pgh_created_at) - min(pgh_created_at)) * 0.9 "
+            "FROM assays_resultevent)"
         )
-        run, lot, batch, results = cursor.fetchone()
-    return {"run": run, "lot": lot, "batch": batch, "deep_results": max(0, results - 100)}
+        run, lot, batch, results, runs, since = cursor.fetchone()
+        # The keyset pages as deep as the offset page: the row before the list's last 100.
+        cursor.execute(
+            "SELECT started_at, id FROM assays_assayrun ORDER BY started_at DESC, id DESC "
+            "OFFSET %s LIMIT 1",
+            [max(0, runs - 101)],
+        )
+        deep_run = cursor.fetchone()
+        cursor.execute(
+            "SELECT run_id, id FROM assays_result ORDER BY run_id DESC, id OFFSET %s LIMIT 1",
+            [max(0, results - 101)],
+        )
+        deep_result = cursor.fetchone()
+    return {
+        "run": run,
+        "lot": lot,
+        "batch": batch,
+        "deep_results": max(0, results - 100),
+        "deep_runs_cursor": RunPagination().cursor_for(
+            {"started_at": deep_run[0], "id": deep_run[1]}, reverse=False
+        ),
+        "deep_runs_at": deep_run[0].isoformat(),
+        "deep_results_cursor": ResultPagination().cursor_for(
+            {"run_ref": deep_result[0], "id": deep_result[1]}, reverse=False
+        ),
+        "deep_results_run": deep_result[0],
+        "since": since.date().isoformat(),
+    }
 
 
 def _get(client, path: str):

@@ -15,7 +15,8 @@ from django.urls import reverse
 from assays.models import AssayRun, Result, RunSample
 from batches import services
 from batches.models import Aliquot, AliquotMove, Harvest, Passage
-from lims.audit_trail import describe, family_events, family_of, history_of
+from lims.audit_pages import history_of
+from lims.audit_trail import describe, family_events, family_of
 from lims.models import AuditEvent
 from tests import factories
 from tests.release.helpers import record_manual_run
