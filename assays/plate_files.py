@@ -14,8 +14,10 @@ from assays.parsers.file_samples import Role, SampleRecord
 from assays.qc import kinetics
 from assays.qc.plate import DEFAULT_ONSET_OD, PlateLayout, normalise_well
 
+# In order of preference: SoftMax Pro's "Reduced" value is the one its own groups compute with
+# (e.g. 450 − 650 nm when the plate was read at two wavelengths), the raw absorbance otherwise.
 RESPONSE_NAMES = {
-    "absorbance": ("absorbance",),
+    "absorbance": ("Reduced", "absorbance"),
     "onset_time": ("onset time", "Onset Time"),
     "rate": (),  # always computed from the kinetic read: the file's "Mean V" is only compared
 }
@@ -42,10 +44,13 @@ def plate_readings(
         except ValueError:
             continue  # not a well (a calculated value over several wells, a table row)
         for value in record.values:
-            if value.name in names:
-                plates.setdefault(record.plate, {}).setdefault(well, value.value)
-                if value.wavelength_nm is not None:
-                    wavelengths.add(value.wavelength_nm)
+            if value.name in names and value.wavelength_nm is not None:
+                wavelengths.add(value.wavelength_nm)
+        matching = [v for v in record.values if v.name in names]
+        if matching:
+            reported = [v for v in matching if v.value is not None]
+            best = min(reported, key=lambda v: names.index(v.name), default=None)
+            plates.setdefault(record.plate, {}).setdefault(well, best.value if best else None)
         if well in plates.get(record.plate, {}) or response not in ("onset_time", "rate"):
             continue
         for read in record.kinetics[:1]:  # the first wavelength read, as for endpoint reads

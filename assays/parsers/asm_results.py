@@ -316,6 +316,12 @@ def _value(
     qualifier = ""
     if isinstance(raw, int | float) and not isinstance(raw, bool) and math.isfinite(raw):
         value = float(raw)
+        # allotropy writes 0 with a "Not reported" error where the file has no number (a
+        # SoftMax Pro export of reduced data only has no raw absorbance): no measurement.
+        for feature, message in context.errors:
+            if feature.lower() == key.lower() and message.strip().lower() == "not reported":
+                value, qualifier = None, shorten(message)
+                break
     else:
         # ASM writes "NaN", "+Infinity" or "-Infinity" where JSON has no number.
         qualifier = shorten(raw) if raw is not None else "no value"

@@ -185,3 +185,39 @@ def lal(what: str) -> float:
         return math.nan if percent is None else percent
     found = next(g for g in outcome.samples if g.name == what).found
     return math.nan if found is None or found.value is None else found.value
+
+
+# --- SoftMax Pro HCP ELISA (endpoint absorbance, 4PL) -------------------------------------------
+# allotropy's test file HCP_for_GB_JB.txt (MIT; tests/data/instruments/
+# softmax_pro_hcp_elisa_4pl.txt): a host-cell-protein ELISA read at 450 nm with 650 nm reference
+# ("Reduced" = 450 − 650), standards 100, 40, 12, 3, 1, 0 ng/mL in A1:F2, and SoftMax Pro's
+# InterpX(Std@StandardCurve) of each well. The file does not name the curve type; an ordinary
+# (unweighted) 4PL over the 12 standard wells reproduces every InterpX value it prints to the
+# last (third) decimal.
+HCP_SOURCE = "SoftMax Pro HCP ELISA export (softmax_pro_hcp_elisa_4pl.txt): its InterpX results"
+HCP_STANDARDS = {
+    100.0: (1.8565999999999998, 1.8385999999999998),
+    40.0: (0.91780000000000006, 0.9146),
+    12.0: (0.3449, 0.34149999999999997),
+    3.0: (0.16670000000000002, 0.157),
+    1.0: (0.11019999999999999, 0.11069999999999999),
+    0.0: (0.0869, 0.091799999999999993),
+}
+# Well → (its reduced value as written, SoftMax's InterpX result).
+HCP_WELLS = {
+    "C3": (0.97939999999999994, 43.500),  # sample 02
+    "H1": (0.95110000000000006, 41.958),  # Matrix_Spike_1
+    "A3": (0.2026, 5.292),  # Matrix_Spike_2
+}
+
+
+@cache
+def hcp_fit() -> curves.FourPLFit:
+    xs = [x for x, pair in HCP_STANDARDS.items() for _ in pair]
+    ys = [y for pair in HCP_STANDARDS.values() for y in pair]
+    return curves.fit_four_pl(xs, ys)
+
+
+def hcp_well(well: str) -> float:
+    found = hcp_fit().back_calculate([HCP_WELLS[well][0]])[0]
+    return math.nan if found.value is None else found.value

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import numpy as np
@@ -874,5 +874,17 @@ CASES.extend(
                       80.63729, 5e-4, lambda: real.lal("LOT2")),
         WorkedExample("LAL on the Gen5 kinetic reads: spike recovery % (hand 78.01)",
                       real.SOURCE, 78.01, 5e-3, lambda: real.lal("recovery")),
+    ]
+)  # fmt: skip
+
+# SoftMax Pro HCP ELISA export: SoftMax's InterpX of each well (3 decimals printed) from an
+# unweighted 4PL over its 12 standard wells. By hand for C3 (0.9794) with the fitted a 0.0927555,
+# b 1.0633905, c 210.44618, d 5.719647: x = c·((a − d)/(y − d) − 1)^(1/b)
+# = 210.44618·(1.1870461 − 1)^0.9403883 = 43.50007; SoftMax prints 43.500.
+CASES.extend(
+    [
+        WorkedExample(f"SoftMax HCP ELISA 4PL: {well} (SoftMax InterpX {printed:.3f})",
+                      real.HCP_SOURCE, printed, 5e-4, partial(real.hcp_well, well))
+        for well, (_, printed) in real.HCP_WELLS.items()
     ]
 )  # fmt: skip

@@ -222,3 +222,90 @@ def test_the_onset_od_is_kept_with_the_layout():
     default = plate.PlateLayout.from_dict({**real.LAL_LAYOUT, "onset_od": None})
     assert default.onset_od == plate.DEFAULT_ONSET_OD
     assert math.isclose(default.to_dict()["onset_od"], 0.2)
+
+
+# --- 4PL on endpoint absorbance: SoftMax Pro's HCP ELISA export -------------------------------
+
+HCP = "softmax_pro_hcp_elisa_4pl.txt"
+
+
+@pytest.fixture(scope="module")
+def hcp_records():
+    return records_from_asm(asm.convert((DATA / HCP).read_bytes(), HCP))
+
+
+def _hcp_printed() -> dict[str, tuple[str, float]]:
+    """Each well of the export's Samples and spike groups: its R flag and SoftMax's Result
+    (InterpX of the well), read straight from the text."""
+    out = {}
+    lines = (DATA / HCP).read_text().splitlines()
+    for name in ("Group: Samples", "Group: Matrix_Spike_1", "Group: Matrix_Spike_2"):
+        i = lines.index(name) + 2
+        while lines[i]:
+            cells = lines[i].split("\t")
+            out[cells[1]] = (cells[3], float(cells[4]))
+            i += 1
+    return out
+
+
+HCP_LAYOUT = {
+    "name": "HCP ELISA as in the export",
+    "fit": "4pl",
+    "unit": "ng/mL",
+    "response": "absorbance",
+    "blank_subtract": False,  # the zero standard is a point of the curve, as in SoftMax
+    "groups": [
+        {"role": "standard", "name": f"STD {x:g}", "concentration": x, "wells": f"{r}1:{r}2"}
+        for r, x in zip("ABCDEF", real.HCP_STANDARDS, strict=True)
+    ]
+    + [
+        {"role": "sample", "name": "02", "wells": "C3:C4"},
+        {"role": "sample", "name": "01", "wells": "B3:B4"},
+        {"role": "control", "name": "Control", "wells": "G1:G2"},
+    ],
+}
+
+
+def test_softmax_reduced_absorbance_is_the_plates_response(hcp_records):
+    """The export holds only SoftMax's reduced values (450 − 650 nm); allotropy writes the two
+    raw absorbances as 0 "Not reported", which are no readings: the plate reads "Reduced"."""
+    readings, wavelengths = plate_files.plate_readings(hcp_records)
+    assert wavelengths == {450.0, 650.0}
+    assert readings["Plate1"]["A1"] == 1.8565999999999998
+    assert readings["Plate1"]["C3"] == 0.97939999999999994
+    a1 = next(r for r in hcp_records if r.position == "A1")
+    raw = [v for v in a1.values if v.name == "absorbance"]
+    assert [(v.value, v.qualifier) for v in raw] == [(None, "Not reported")] * 2
+
+
+def test_4pl_on_the_elisa_standards_gives_softmax_interpx_of_every_well(hcp_records):
+    """An unweighted 4PL over the 12 standard wells (100-0 ng/mL) reads every sample and spike
+    well as SoftMax's InterpX(Std@StandardCurve) did, to the three decimals it prints; a well
+    SoftMax flags "R" (above the highest standard's mean) and extrapolates is ">ULOQ" here, and
+    D10, which SoftMax reads at 0.798 ng/mL, below the lowest non-zero standard (1), is "<LLOQ".
+    By hand for C3 (0.9794) with the fitted a 0.0927555, b 1.0633905, c 210.44618,
+    d 5.719647: x = c·((a − d)/(y − d) − 1)^(1/b) = 210.44618·0.1870461^0.9403883 = 43.50007,
+    SoftMax 43.500. Its spike recovery, MeanResult/50 (SoftMax's own formula), is
+    (41.958 + 41.876)/2/50 = 83.834 %."""
+    readings, _ = plate_files.plate_readings(hcp_records)
+    outcome = plate.compute_plate(plate.PlateLayout.from_dict(HCP_LAYOUT), readings)
+    curve = outcome.curve
+    assert curve is not None and outcome.valid, outcome.failures
+    assert curve.parameters["c"] == pytest.approx(210.44618, abs=5e-5)
+    flagged = below = compared = 0
+    for well, (flag, printed) in _hcp_printed().items():
+        found = curve.back_calculate(readings["Plate1"][well], dilution=1.0)
+        if flag == "R":
+            assert found.qualifier == curves.ULOQ_FLAG, well
+            flagged += 1
+        elif printed < 1.0:  # below the lowest non-zero standard: SoftMax reads it, we do not
+            assert found.qualifier == curves.LLOQ_FLAG, well
+            below += 1
+        else:
+            assert found.value == pytest.approx(printed, abs=0.0005 + 1e-9), well
+            compared += 1
+    assert (compared, flagged, below) == (59, 4, 1)
+    spiked = [curve.back_calculate(readings["Plate1"][w], dilution=1.0).value for w in ("H1", "H2")]
+    assert sum(v for v in spiked if v is not None) / 2 / 50 * 100 == pytest.approx(83.834, abs=5e-4)
+    # The inline worked example (qc_validate) is the file's own numbers.
+    assert real.hcp_well("C3") == pytest.approx(43.500, abs=5e-4)
