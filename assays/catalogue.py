@@ -32,6 +32,16 @@ CURVE_CONTROLS: list[AnalyteRow] = [
         [],
     ),
 ]
+# A multiplex bead assay's concentration per analyte, read on that analyte's own standard curve
+# from the file's Net MFI (issue 10; assays.qc.plate.compute_multiplex); the result's target
+# names the analyte (bead region) as the xPONENT protocol does.
+MULTIPLEX_CONCENTRATION: AnalyteRow = (
+    "cytokine",
+    "Cytokine concentration (multiplex standard curve)",
+    NUMERIC,
+    "pg/mL",
+    [],
+)
 
 # code, name, method, SOP, applies_to, [(analyte code, name, type, unit, allowed values)]
 ASSAYS = [
@@ -205,6 +215,8 @@ ASSAYS = [
             ("CD206_pct", "CD206 positive", NUMERIC, "percent", []),
             # Multiplex bead signal per cytokine (the result's target names the cytokine).
             ("net_mfi", "Net median fluorescence", NUMERIC, "RFU", []),
+            # ... and its concentration read on that cytokine's standard curve (assays 0021).
+            MULTIPLEX_CONCENTRATION,
         ],
     ),
     (
@@ -547,6 +559,51 @@ PLATE_LAYOUTS = {
         }
     ],
 }
+
+# Luminex xPONENT multiplex cytokines (POTENCY-MAC): seven standards 1:4 from 10,000 pg/mL in
+# duplicate (xPONENT's Standard1-7) in A1-G2, background wells H1-H2 (xPONENT already subtracts
+# their median from each well's: Net MFI, so nothing is subtracted again), 40 samples in
+# duplicate named as xPONENT names unknowns (Unknown1...). One 5PL per analyte on Net MFI; a kit
+# whose analytes start at different top standards gives them per analyte ("concentrations").
+MULTIPLEX_STANDARDS = [10000.0 / 4**i for i in range(7)]
+MULTIPLEX_LAYOUT = {
+    "name": "xPONENT: Standard1-7 (1:4 from 10,000 pg/mL) in duplicate A1-G2, background "
+    "H1-H2, Unknown1-40 in duplicate",
+    "reports": "cytokine",
+    "fit": "5pl",
+    "unit": "pg/mL",
+    "response": "mfi",
+    "blank_subtract": False,
+    "groups": [
+        {
+            "role": "standard",
+            "name": f"Standard{i + 1}",
+            "concentration": c,
+            "wells": f"{'ABCDEFG'[i]}1:{'ABCDEFG'[i]}2",
+        }
+        for i, c in enumerate(MULTIPLEX_STANDARDS)
+    ]
+    + [{"role": "blank", "name": "Background", "wells": "H1:H2"}]
+    + [
+        {
+            "role": "sample",
+            "name": f"Unknown{5 * r + k + 1}",
+            "wells": f"{'ABCDEFGH'[r]}{3 + 2 * k}:{'ABCDEFGH'[r]}{4 + 2 * k}",
+        }
+        for r in range(8)
+        for k in range(5)
+    ],
+}
+
+
+def set_multiplex_plate(apps, schema_editor=None):
+    """assays 0021: POTENCY-MAC v1 reads cytokine concentrations from its multiplex standards:
+    the `cytokine` analyte and the xPONENT layout template (idempotent)."""
+    _set_suitability(apps, {}, [("POTENCY-MAC", *MULTIPLEX_CONCENTRATION)])
+    AssayDefinition = apps.get_model("assays", "AssayDefinition")
+    AssayDefinition.objects.filter(code="POTENCY-MAC", version=1, plate_layouts=[]).update(
+        plate_layouts=[MULTIPLEX_LAYOUT]
+    )
 
 
 def set_plate_layouts(apps, schema_editor=None):

@@ -614,7 +614,7 @@ def plate_curve_figure(outcome: plate.PlateOutcome, *, title: str) -> go.Figure:
                 hovertemplate="%{text}: %{y:.4g} → %{x:.4g}<extra></extra>",
             )
         )
-    response = {"onset_time": "Onset time (s)", "rate": "Rate (mOD/min)"}.get(
+    response = {"onset_time": "Onset time (s)", "rate": "Rate (mOD/min)", "mfi": "Net MFI"}.get(
         outcome.layout.response, "Absorbance"
     )
     if outcome.blank_mean is not None:

@@ -11,7 +11,8 @@ Celery soft time limit of `assays.tasks.parse_instrument_file`.
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from django.conf import settings
 
@@ -262,9 +263,20 @@ class PlateComputation:
 
     outcome: plate.PlateOutcome
     layout_origin: str
-    readings: dict[str, dict[str, float | None]]
+    readings: dict[str, Any]  # plate → well → value; a multiplex plate: analyte → that
     wavelengths_nm: list[float]
     reports: str
+    # A multiplex plate (response "mfi"): each analyte's own curve and samples. ``outcome`` is
+    # then the first analyte's (the layout and the sample names are the same for every one).
+    by_analyte: dict[str, plate.PlateOutcome] = field(default_factory=dict)
+    layout: plate.PlateLayout | None = None  # a multiplex plate's layout, every analyte's
+
+    @property
+    def failures(self) -> list[str]:
+        """Why the plate is not usable: a multiplex plate's failures name their analyte."""
+        if not self.by_analyte:
+            return list(self.outcome.failures)
+        return [f"{a}: {f}" for a, o in self.by_analyte.items() for f in o.failures]
 
 
 def plate_template(assay: AssayDefinition, given: dict | None) -> tuple[dict, str]:
@@ -329,6 +341,22 @@ def plate_from_records(
     """A plate reader's wells (the file's records) computed with the plate layout.
     NoResultsForAssay when the file holds no reading of the layout's response."""
     parsed, origin = plate_layout_for(records, assay=assay, layout=layout)
+    chosen, _ = plate_template(assay, dict(layout) if layout else None)
+    reports = str(chosen.get("reports") or _template_reports(assay))
+    if parsed.response == "mfi":
+        multiplex = plate_files.multiplex_readings(records, response=parsed.response)
+        if not multiplex:
+            raise NoResultsForAssay("the file holds no Net MFI reading of a well per analyte")
+        by_analyte = plate.compute_multiplex(parsed, multiplex)
+        return PlateComputation(
+            outcome=next(iter(by_analyte.values())),
+            layout_origin=origin,
+            readings=multiplex,
+            wavelengths_nm=[],
+            reports=reports,
+            by_analyte=by_analyte,
+            layout=parsed,
+        )
     readings, wavelengths = plate_files.plate_readings(
         records, response=parsed.response, onset_od=parsed.onset_od
     )
@@ -336,13 +364,12 @@ def plate_from_records(
         raise NoResultsForAssay(
             f"the file holds no {parsed.response.replace('_', ' ')} reading of a well"
         )
-    chosen, _ = plate_template(assay, dict(layout) if layout else None)
     return PlateComputation(
         outcome=plate.compute_plate(parsed, readings),
         layout_origin=origin,
         readings=readings,
         wavelengths_nm=sorted(wavelengths),
-        reports=str(chosen.get("reports") or _template_reports(assay)),
+        reports=reports,
     )
 
 
@@ -351,15 +378,12 @@ def _template_reports(assay: AssayDefinition) -> str:
     return str(templates[0].get("reports", "")) if templates else ""
 
 
-def plate_result_inputs(
-    computation: PlateComputation, samples: dict[str, str]
+def _sample_values(
+    outcome: plate.PlateOutcome, reports: str, samples: dict[str, str], *, target: str = ""
 ) -> list[ResultInput]:
-    """The run's results from a computed plate: one value per sample and dilution (× dilution;
-    out of the range: the limit with "<LLOQ" / ">ULOQ" / "<λ"), and the curve's own controls.
-    ``samples`` maps each layout sample name to the LIMS sample it is."""
-    outcome = computation.outcome
-    items: list[ResultInput] = []
-    unit = outcome.layout.unit
+    """Each sample group's value read on the curve × dilution; out of the standards' range the
+    limit × dilution with its qualifier ("<LLOQ", ">ULOQ", "<λ"), never an extrapolation."""
+    items = []
     curve = outcome.curve
     for g in outcome.samples:
         found = g.found
@@ -372,16 +396,38 @@ def plate_result_inputs(
         items.append(
             ResultInput(
                 sample=samples[g.name],
-                analyte=computation.reports,
+                analyte=reports,
                 value=value,
-                unit=unit,
+                unit=outcome.layout.unit,
                 qualifier=qualifier,
                 replicate=f"1:{g.group.dilution:g}" + (f" {g.plate}" if g.plate else ""),
                 well=g.group.wells[0],
+                target=target[:60],
                 source_sample=g.name,
                 flags=["computed from plate"],
             )
         )
+    return items
+
+
+def plate_result_inputs(
+    computation: PlateComputation, samples: dict[str, str]
+) -> list[ResultInput]:
+    """The run's results from a computed plate: one value per sample and dilution (× dilution;
+    out of the range: the limit with "<LLOQ" / ">ULOQ" / "<λ"), and the curve's own controls.
+    ``samples`` maps each layout sample name to the LIMS sample it is."""
+    if computation.by_analyte:
+        # One value per sample, dilution and analyte (the result's target names the analyte);
+        # the assay's own validity rules judge the run, and a curve that fails invalidates it
+        # (services.plate_analysis_record).
+        return [
+            item
+            for analyte, outcome in computation.by_analyte.items()
+            for item in _sample_values(outcome, computation.reports, samples, target=analyte)
+        ]
+    outcome = computation.outcome
+    curve = outcome.curve
+    items = _sample_values(outcome, computation.reports, samples)
     first = next(iter(samples.values()))
     controls: dict[str, float | None] = {}
     if outcome.layout.fit == "loglog" and outcome.layout.response == "onset_time":

@@ -20,6 +20,9 @@ RESPONSE_NAMES = {
     "absorbance": ("Reduced", "absorbance"),
     "onset_time": ("onset time", "Onset Time"),
     "rate": (),  # always computed from the kinetic read: the file's "Mean V" is only compared
+    # xPONENT's Net MFI: the median fluorescence of each bead region less the background wells'
+    # (allotropy's "Net MFI" data cube), per analyte.
+    "mfi": ("Net MFI",),
 }
 
 
@@ -63,6 +66,25 @@ def plate_readings(
             if read.wavelength_nm is not None:
                 wavelengths.add(read.wavelength_nm)
     return plates, wavelengths
+
+
+def multiplex_readings(
+    records: Iterable[SampleRecord], *, response: str = "mfi"
+) -> dict[str, dict[str, dict[str, float | None]]]:
+    """analyte → plate → well → response of a multiplex file (Luminex xPONENT): each value's
+    target names its analyte (bead region). A well read twice for an analyte keeps its first."""
+    names = RESPONSE_NAMES.get(response, (response,))
+    out: dict[str, dict[str, dict[str, float | None]]] = {}
+    for record in records:
+        try:
+            well = normalise_well(record.position)
+        except ValueError:
+            continue
+        for value in record.values:
+            if value.name in names and value.target:
+                plate = out.setdefault(value.target, {}).setdefault(record.plate, {})
+                plate.setdefault(well, value.value)
+    return out
 
 
 def layout_from_file(

@@ -529,6 +529,8 @@ class PlateView:
     record: object
     outcome: plate_maths.PlateOutcome
     grids: dict[str, list[list[PlateCell]]]
+    # A multiplex plate: each analyte's curve and samples (``outcome`` is the first's).
+    by_analyte: dict[str, plate_maths.PlateOutcome] = field(default_factory=dict)
 
 
 def run_plate(run: AssayRun) -> PlateView | None:
@@ -537,10 +539,26 @@ def run_plate(run: AssayRun) -> PlateView | None:
     if record is None:
         return None
     layout = plate_maths.PlateLayout.from_dict(record.layout)
+    if layout.response == "mfi":
+        # analyte → plate → well → Net MFI: one curve, and one plate map, per analyte.
+        by_analyte = plate_maths.compute_multiplex(layout, record.readings)
+        grids = {
+            f"{analyte}{f' {name}' if name else ''}": grid
+            for analyte, plates in record.readings.items()
+            for name, grid in _grids(layout, plates).items()
+        }
+        first = next(iter(by_analyte.values()))
+        return PlateView(record=record, outcome=first, grids=grids, by_analyte=by_analyte)
     outcome = plate_maths.compute_plate(layout, record.readings)
+    return PlateView(record=record, outcome=outcome, grids=_grids(layout, record.readings))
+
+
+def _grids(
+    layout: plate_maths.PlateLayout, readings: dict[str, dict[str, float | None]]
+) -> dict[str, list[list[PlateCell]]]:
     by_well = layout.group_of()
     grids = {}
-    for plate_name, values in record.readings.items():
+    for plate_name, values in readings.items():
         grid = []
         for row in plate_maths.ROWS:
             cells = []
@@ -550,8 +568,10 @@ def run_plate(run: AssayRun) -> PlateView | None:
                 cell = PlateCell(well=well, reading=values.get(well))
                 if group is not None:
                     cell.role, cell.name = group.role, group.name
-                    if group.role == "standard":
+                    if group.role == "standard" and group.concentration is not None:
                         cell.detail = f"{group.concentration:g} {layout.unit}"
+                    elif group.role == "standard":
+                        cell.detail = "per analyte"
                     elif group.role == "spike":
                         cell.detail = f"1:{group.dilution:g} + {group.concentration:g}"
                     elif group.role in ("sample", "control") and group.dilution != 1:
@@ -559,4 +579,4 @@ def run_plate(run: AssayRun) -> PlateView | None:
                 cells.append(cell)
             grid.append(cells)
         grids[plate_name or "Plate"] = grid
-    return PlateView(record=record, outcome=outcome, grids=grids)
+    return grids

@@ -161,7 +161,19 @@ class RunQCView(ViewRecordsMixin, DetailView):
             rows = list(zip(curve.unknowns, curve.back_calculated, strict=True))
         plate_view = qc_selectors.run_plate(run)
         plate_chart = None
-        if plate_view is not None and plate_view.outcome.curve is not None:
+        analyte_curves = []  # a multiplex plate: (analyte, its outcome, its curve's chart)
+        if plate_view is not None and plate_view.by_analyte:
+            for i, (analyte, outcome) in enumerate(plate_view.by_analyte.items()):
+                figure = None
+                if outcome.curve is not None:
+                    figure = figure_data(
+                        charts.plate_curve_figure(
+                            outcome,
+                            title=f"{analyte}: standard curve, {run.assay.code} run {run.pk}",
+                        )
+                    )
+                analyte_curves.append((analyte, outcome, figure, f"chart-plate-curve-{i}"))
+        elif plate_view is not None and plate_view.outcome.curve is not None:
             plate_chart = figure_data(
                 charts.plate_curve_figure(
                     plate_view.outcome, title=f"Standard curve, {run.assay.code} run {run.pk}"
@@ -174,7 +186,10 @@ class RunQCView(ViewRecordsMixin, DetailView):
             unknown_rows=rows,
             plate=plate_view,
             plate_chart=plate_chart,
-            has_charts=chart is not None or plate_chart is not None,
+            analyte_curves=analyte_curves,
+            has_charts=chart is not None
+            or plate_chart is not None
+            or any(figure for _, _, figure, _ in analyte_curves),
         )
         return context
 

@@ -1091,6 +1091,15 @@ def instrument_file_parse(file_id: str | uuid.UUID) -> InstrumentFile:
             attribution = matching.attribution()
         if computation is not None:
             items = plate_result_inputs(computation, plate_samples(computation, attribution))
+            if computation.by_analyte:
+                # A multiplex plate keeps each sample well's MFI beside the concentrations.
+                items += results_from_records(
+                    named,
+                    fmt=fmt,
+                    assay=assay,
+                    attribution=attribution,
+                    source=record.original_name,
+                )
         else:
             items = results_from_records(
                 records, fmt=fmt, assay=assay, attribution=attribution, source=record.original_name
@@ -1173,16 +1182,28 @@ def plate_analysis_record(
     mean of its values: each spike is judged on its own (USP <85>)."""
     outcome = computation.outcome
     curve = outcome.curve
+    parameters: dict[str, Any] = curve.parameters if curve is not None else {}
+    statistics: dict[str, Any] = _finite(curve.statistics) if curve is not None else {}
+    if computation.by_analyte:  # a multiplex plate: one curve per analyte
+        parameters = {
+            a: o.curve.parameters for a, o in computation.by_analyte.items() if o.curve is not None
+        }
+        statistics = {
+            a: _finite(o.curve.statistics)
+            for a, o in computation.by_analyte.items()
+            if o.curve is not None
+        }
+    failures = computation.failures
     analysis = PlateAnalysis(
         run=run,
         source_file=source_file,
-        layout=outcome.layout.to_dict(),
+        layout=(computation.layout or outcome.layout).to_dict(),
         layout_origin=computation.layout_origin[:200],
         readings=computation.readings,
         fit=outcome.layout.fit,
-        parameters=curve.parameters if curve is not None else {},
-        statistics=_finite(curve.statistics) if curve is not None else {},
-        failures=outcome.failures,
+        parameters=parameters,
+        statistics=statistics,
+        failures=failures,
         blank_mean=outcome.blank_mean,
         wavelengths_nm=computation.wavelengths_nm,
         algorithm_version=ALGORITHM_VERSIONS["plate.compute"],
@@ -1191,8 +1212,8 @@ def plate_analysis_record(
     analysis.full_clean()
     with audit_context(actor=run.operator, reason="Plate computed"):
         analysis.save()
-    if outcome.failures and run.status != AssayRun.Status.INVALIDATED:
-        reason = "Plate not usable: " + "; ".join(outcome.failures)
+    if failures and run.status != AssayRun.Status.INVALIDATED:
+        reason = "Plate not usable: " + "; ".join(failures)
         move_status(
             run,
             to="invalidated",

@@ -617,8 +617,9 @@ class InstrumentFileCreateApi(ApiView):
             binary=True,
             required=False,
             default=None,
-            help_text="Plate assays (BCA, ENDOTOXIN): the layout the plate was set up with, as "
-            "the upload form takes it (a template of the assay's `plate_layouts`, edited): "
+            help_text="Plate assays (BCA, ENDOTOXIN, POTENCY-MAC's multiplex): the layout the "
+            "plate was set up with, as the upload form takes it (a template of the assay's "
+            "`plate_layouts`, edited): "
             '`{"fit": "4pl", "groups": [{"role": "sample", "name": "EXO-2026-0001", '
             '"wells": "A4:A6", "dilution": 2}, ...]}`. The plate is then computed from its '
             "standards and the wells are named as the layout names them.",

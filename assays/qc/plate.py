@@ -18,6 +18,12 @@ The **response** is what the reader gives each well: ``absorbance`` (an endpoint
 "Mean V"). Onset times and rates are taken from the file when it has them, else computed from
 the wells' kinetic reads (:mod:`assays.qc.kinetics`).
 
+A **multiplex** plate (Luminex xPONENT, response ``mfi``: each well's net median fluorescence
+per bead region) measures several analytes in every well. Its standards may then give one
+concentration per analyte (``concentrations``: ``{"TNF-a": 10000, "IL-6": 5000}``, a kit's
+top standards differ by analyte), and each analyte gets its own curve on its own MFI
+(:func:`compute_multiplex`); the layout is otherwise the same for every analyte.
+
 The **fit** is chosen by the layout: ``4pl`` / ``5pl`` (:mod:`assays.qc.curves`, Gen5/SoftMax
 form), ``linear`` (``y = slope·x + intercept``, ordinary least squares) or ``loglog`` (kinetic
 LAL, :mod:`assays.qc.endotoxin`: ``log10 onset = intercept + slope·log10 EU/mL``). Standards
@@ -33,9 +39,10 @@ no extrapolation); USP <85> and Ph. Eur. 2.6.14 (kinetic LAL: |r| ≥ 0.980, PPC
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -49,7 +56,7 @@ COLUMNS = tuple(range(1, 13))
 WELLS: tuple[str, ...] = tuple(f"{r}{c}" for r in ROWS for c in COLUMNS)
 ROLES = ("standard", "blank", "sample", "spike", "control")
 FITS = ("4pl", "5pl", "linear", "loglog")
-RESPONSES = ("absorbance", "onset_time", "rate")
+RESPONSES = ("absorbance", "onset_time", "rate", "mfi")
 # Kinetic LAL: the rise in absorbance over a well's first reading that marks its onset, when the
 # onset times are computed from a kinetic read (assays.qc.kinetics). The kit's package insert
 # gives it; the layout states it ("onset_od").
@@ -104,11 +111,15 @@ class WellGroup:
     wells: tuple[str, ...]
     concentration: float | None = None  # standards: nominal; spikes: endotoxin added
     dilution: float = 1.0
+    # Multiplex standards: the nominal concentration of each analyte, where they differ.
+    concentrations: Mapping[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"role": self.role, "name": self.name, "wells": list(self.wells)}
         if self.concentration is not None:
             out["concentration"] = self.concentration
+        if self.concentrations:
+            out["concentrations"] = dict(self.concentrations)
         if self.dilution != 1.0:
             out["dilution"] = self.dilution
         return out
@@ -176,7 +187,10 @@ class PlateLayout:
                 owner[well] = f"{role} {name}".strip()
             concentration = _number(raw.get("concentration"))
             dilution = _number(raw.get("dilution", 1.0))
-            if role in ("standard", "spike"):
+            per_analyte = _per_analyte(raw.get("concentrations"), f"{key}.concentrations", err)
+            if role == "standard" and per_analyte and concentration is None:
+                pass  # every analyte's concentration is given
+            elif role in ("standard", "spike"):
                 if (
                     concentration is None
                     or concentration < 0
@@ -192,8 +206,21 @@ class PlateLayout:
                     err(f"{key}.concentration", "the spike added must be positive")
             if dilution is None or dilution < 1:
                 err(f"{key}.dilution", "the dilution is a fold ≥ 1 (2 for 1 + 1)")
-            groups.append(WellGroup(role, name or "Blank", wells, concentration, dilution or 1.0))
-        standards = {g.concentration for g in groups if g.role == "standard"}
+            groups.append(
+                WellGroup(
+                    role,
+                    name or "Blank",
+                    wells,
+                    concentration,
+                    dilution or 1.0,
+                    per_analyte if role == "standard" else {},
+                )
+            )
+        standards = {
+            (g.concentration, tuple(sorted(g.concentrations.items())))
+            for g in groups
+            if g.role == "standard"
+        }
         if raw_groups and len(standards) < (3 if fit == "loglog" else 2):
             err("groups", f"the {fit} fit needs more standard concentrations than {len(standards)}")
         if raw_groups and not any(g.role == "sample" for g in groups):
@@ -212,7 +239,12 @@ class PlateLayout:
         return cls(
             groups=tuple(groups),
             fit=fit,
-            unit=str(data.get("unit", "EU/mL" if fit == "loglog" else "ug/mL")),
+            unit=str(
+                data.get(
+                    "unit",
+                    "EU/mL" if fit == "loglog" else "pg/mL" if response == "mfi" else "ug/mL",
+                )
+            ),
             response=response,
             blank_subtract=bool(data.get("blank_subtract", response == "absorbance")),
             name=str(data.get("name", "")),
@@ -234,6 +266,42 @@ class PlateLayout:
 
     def group_of(self) -> dict[str, WellGroup]:
         return {well: g for g in self.groups for well in g.wells}
+
+    def for_analyte(self, analyte: str) -> PlateLayout:
+        """The layout of one analyte of a multiplex plate: each standard at that analyte's
+        concentration (its ``concentrations`` entry, else its ``concentration``). LayoutError
+        when a standard gives none for it."""
+        groups = []
+        missing = []
+        for g in self.groups:
+            if g.role == "standard":
+                nominal = g.concentrations.get(analyte, g.concentration)
+                if nominal is None:
+                    missing.append(g.name)
+                g = WellGroup(g.role, g.name, g.wells, nominal, g.dilution)
+            groups.append(g)
+        if missing:
+            raise LayoutError(
+                {"groups": [f"no concentration of {analyte} for standard {', '.join(missing)}"]}
+            )
+        return dataclasses.replace(self, groups=tuple(groups))
+
+
+def _per_analyte(raw: Any, key: str, err: Callable[[str, str], None]) -> dict[str, float]:
+    """A multiplex standard's ``{"analyte": concentration ≥ 0}``; {} when not given."""
+    if raw is None or raw == {}:
+        return {}
+    if not isinstance(raw, Mapping):
+        err(key, "must map each analyte to its concentration")
+        return {}
+    out = {}
+    for analyte, value in raw.items():
+        number = _number(value)
+        if not str(analyte).strip() or number is None or number < 0:
+            err(key, f"{analyte}: a concentration ≥ 0 is required")
+        else:
+            out[str(analyte).strip()] = number
+    return out
 
 
 def _number(value: Any) -> float | None:
@@ -686,3 +754,24 @@ def _spike_recoveries(outcome: PlateOutcome) -> list[SpikeRecovery]:
         )
         out.append(SpikeRecovery(spike.name, spike.group.dilution, added, percent))
     return out
+
+
+def compute_multiplex(
+    layout: PlateLayout, readings: Mapping[str, Readings | Mapping[str, Readings]]
+) -> dict[str, PlateOutcome]:
+    """A multiplex plate (Luminex): ``readings`` maps analyte → its readings (as for
+    :func:`compute_plate`); each analyte is fitted on its own standards' responses at its own
+    concentrations (:meth:`PlateLayout.for_analyte`) and its samples read on its own curve,
+    inside its own standards' range only. An analyte whose standards have no concentration
+    comes back with that failure and no curve."""
+    outcomes = {}
+    for analyte, values in readings.items():
+        try:
+            own = layout.for_analyte(analyte)
+        except LayoutError as exc:
+            outcomes[analyte] = PlateOutcome(
+                layout=layout, blank_mean=None, groups=[], curve=None, failures=[str(exc)]
+            )
+            continue
+        outcomes[analyte] = compute_plate(own, values)
+    return outcomes
