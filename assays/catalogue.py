@@ -215,7 +215,7 @@ ASSAYS = [
             ("CD206_pct", "CD206 positive", NUMERIC, "percent", []),
             # Multiplex bead signal per cytokine (the result's target names the cytokine).
             ("net_mfi", "Net median fluorescence", NUMERIC, "RFU", []),
-            # ... and its concentration read on that cytokine's standard curve (assays 0021).
+            # ... and its concentration read on that cytokine's standard curve (assays 0022).
             MULTIPLEX_CONCENTRATION,
         ],
     ),
@@ -597,7 +597,7 @@ MULTIPLEX_LAYOUT = {
 
 
 def set_multiplex_plate(apps, schema_editor=None):
-    """assays 0021: POTENCY-MAC v1 reads cytokine concentrations from its multiplex standards:
+    """assays 0022: POTENCY-MAC v1 reads cytokine concentrations from its multiplex standards:
     the `cytokine` analyte and the xPONENT layout template (idempotent)."""
     _set_suitability(apps, {}, [("POTENCY-MAC", *MULTIPLEX_CONCENTRATION)])
     AssayDefinition = apps.get_model("assays", "AssayDefinition")

@@ -85,7 +85,7 @@ ALLOWED_TO_GROW = {
     "to version 1 of its assay; assays 0012: the analytes of the assays below; assays 0013: the "
     "run controls the qPCR and standard-curve validity criteria read (NTC, efficiency, curve "
     "converged, standards in tolerance), added to version 1 of MYCO, MYCO-CB, MIRNA-QPCR, BCA; "
-    "assays 0021: the multiplex cytokine concentration, added to version 1 of POTENCY-MAC",
+    "assays 0022: the multiplex cytokine concentration, added to version 1 of POTENCY-MAC",
     "assays_assaydefinition": "assays 0012: the assays version 2 of the drug-substance "
     "specification needs (MISEV2023), added to the catalogue",
     "assays_specification": "release 0006: version 2 of the drug-substance specification, "
@@ -102,7 +102,7 @@ AUDITED_BY_DATA_MIGRATIONS = {
         "pgh_id",
         "batches 0007: what each isolation run took from each harvest, filled in",
     ),
-    "assays_analyteevent": ("pgh_id", "assays 0009, 0013 and 0021: those analytes' creation"),
+    "assays_analyteevent": ("pgh_id", "assays 0009, 0013 and 0022: those analytes' creation"),
     "assays_assaydefinitionevent": (
         "pgh_id",
         "assays 0008: the reagent lots each assay requires, set in the catalogue; assays 0013: "

@@ -8,6 +8,6 @@ from assays.catalogue import set_multiplex_plate
 
 
 class Migration(migrations.Migration):
-    dependencies = [("assays", "0020_nta_run_summary_and_dilution")]
+    dependencies = [("assays", "0021_run_started_at_index")]
 
     operations = [migrations.RunPython(set_multiplex_plate, migrations.RunPython.noop)]
