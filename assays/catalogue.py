@@ -222,7 +222,7 @@ ASSAYS = [
     (
         "MIRNA-QPCR",
         "miRNA cargo",
-        "RT-qPCR, ΔΔCt vs reference lot",
+        "RT-qPCR, ΔΔCt vs reference lot",  # v1 text; RQ by Pfaffl as configured (qpcr)
         "SOP-QC-011",
         "lot",
         [
@@ -613,3 +613,27 @@ def set_plate_layouts(apps, schema_editor=None):
         AssayDefinition.objects.filter(code=code, version=1, plate_layouts=[]).update(
             plate_layouts=layouts
         )
+
+
+# The qPCR analysis of version 1 of MIRNA-QPCR (issue 10 item 6; assays.qc.qpcr_analysis): U6
+# snRNA the reference, every efficiency the validated 100 % (E = 2) the method was validated
+# with, so the RQ is Pfaffl's ratio at E = 2, i.e. Livak & Schmittgen's 2^-ΔΔCt as before. A
+# site adds references (geometric mean), a spike-in or a run's standard curve through a new
+# assay version with its reason (assays.qpcr_services.qpcr_configure).
+MIRNA_QPCR_CONFIG = {
+    "references": ["U6"],
+    "spike_in": "",
+    "targets": [],
+    "efficiency": {"source": "validated", "percent": 100.0},
+    "efficiencies": {},
+    "calibrator_sample": "",
+    "calibrator": "Reference lot, measured in the same run (calibrator_ct results)",
+}
+
+
+def set_qpcr_config(apps, schema_editor=None):
+    """assays 0022: the qPCR analysis on version 1 of MIRNA-QPCR (idempotent)."""
+    AssayDefinition = apps.get_model("assays", "AssayDefinition")
+    AssayDefinition.objects.filter(code="MIRNA-QPCR", version=1, qpcr={}).update(
+        qpcr=MIRNA_QPCR_CONFIG
+    )

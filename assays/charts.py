@@ -351,7 +351,7 @@ def qpcr_rq_figure(
     ci_high: ArrayLike,
     *,
     reference: str = "",
-    title: str = "miRNA relative quantity (2^−ΔΔCt) with 95 % interval",
+    title: str = "miRNA relative quantity (Pfaffl) with 95 % interval",
 ) -> go.Figure:
     """RQ of each target with its interval as asymmetric error bars, on a log axis, and the
     line RQ = 1 (same level as the calibrator). A missing interval (single replicates) draws

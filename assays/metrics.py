@@ -21,9 +21,10 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from assays import qpcr_services
 from assays.models import AssayRun, NtaDilutionRecord, NtaRunSummary, QCMetric, Result, RunSample
 from assays.parsers import nanosight
-from assays.qc import ALGORITHM_VERSIONS, flow, nta, potency, qpcr, relative_potency
+from assays.qc import ALGORITHM_VERSIONS, flow, nta, potency, qpcr_analysis, relative_potency
 from batches import vial_holds
 from batches.models import ExosomeLot
 from lims import file_store
@@ -343,38 +344,96 @@ def _relative_potency(run, by_analyte) -> list[Computed]:
 
 
 def _mirna(run, by_analyte) -> list[Computed]:
-    """ΔΔCt relative quantity of each miRNA versus the reference lot (calibrator)."""
-    references = {t.lower() for t in settings.QPCR_REFERENCE_TARGETS}
-    sample = defaultdict(list)
-    calibrator = defaultdict(list)
-    for r in by_analyte.get("ct", []):
-        sample[r.target].append(r)
-    for r in by_analyte.get("calibrator_ct", []):
-        calibrator[r.target].append(r)
-    ref = next((t for t in sample if t.lower() in references and t in calibrator), None)
-    if ref is None:
+    """Relative quantity of each miRNA versus the calibrator by Pfaffl's ratio, as the assay
+    version configures it (assays.qc.qpcr_analysis): each gene's own efficiency, normalised by
+    the geometric mean of the references or by a spike-in, with its 95 % interval. With one
+    reference and every efficiency 2.0 this is the 2^-ΔΔCt of Livak & Schmittgen 2001.
+
+    A target that cannot be quantified (a reference or the target undetermined, a standard
+    curve that cannot be fitted) is stored without a value, with the reason: a release
+    criterion on it is then invalid, never silently pending."""
+    config = qpcr_services.run_config(run)
+    sample_results = by_analyte.get("ct", [])
+    if config is None or not sample_results:
         return []
+    if qpcr_services.is_calibrator(config, sample_results):
+        return []
+    calibrator_results = qpcr_services.calibrator_results(run, config, by_analyte)
+    if not calibrator_results:
+        return []  # nothing to compare with: no calibrator measured for this sample
+    sample = qpcr_services.cts_by_gene(sample_results)
+    calibrator = qpcr_services.cts_by_gene(calibrator_results)
+    targets = qpcr_analysis.reported_targets(config, sample)
+    genes = list(dict.fromkeys([*targets, *config.normalisers]))
+    efficiencies, files = qpcr_services.efficiencies(run, config, genes)
+    outcomes = qpcr_analysis.relative_quantities(config, sample, calibrator, efficiencies)
+    normalisers = set(config.normalisers)
     out = []
-    for target in sorted(sample):
-        if target == ref or target not in calibrator:
-            continue
-        rq = qpcr.relative_quantity(
-            _values(sample[target]),
-            _values(sample[ref]),
-            _values(calibrator[target]),
-            _values(calibrator[ref]),
-        )
+    for outcome in outcomes:
+        used = {outcome.target, *normalisers}
+        inputs = [r for r in sample_results + calibrator_results if r.target in used]
+        details = _pfaffl_details(config, outcome, efficiencies, sample, calibrator, used)
+        ratio = outcome.ratio
         out.append(
             Computed(
-                f"mirna.{target}.rq",
-                float(rq.rq),
+                f"mirna.{outcome.target}.rq",
+                ratio.ratio if ratio is not None else None,
                 "",
-                "qpcr.relative_quantity",
-                sample[target] + sample[ref] + calibrator[target] + calibrator[ref],
-                {"ddct": rq.ddct, "ci_low": rq.ci_low, "ci_high": rq.ci_high, "reference": ref},
+                "qpcr.pfaffl_ratio",
+                inputs,
+                details,
+                files=[f.pk for f in files],
+                basis={"qpcr": config.to_json()},
             )
         )
     return out
+
+
+def _pfaffl_details(config, outcome, efficiencies, sample, calibrator, used) -> dict[str, Any]:
+    """What the run page and a reviewer need to redo the ratio by hand."""
+    references = list(config.normalisers)
+    if config.spike_in:
+        normalisation = f"spike-in {config.spike_in}"
+    elif len(references) > 1:
+        normalisation = f"geometric mean of {', '.join(references)} (Vandesompele 2002)"
+    else:
+        normalisation = f"reference gene {references[0]}"
+    details: dict[str, Any] = {
+        "method": "Pfaffl 2001" + (" (E = 2: 2^-ΔΔCt)" if config.is_delta_delta_ct else ""),
+        "reference": " + ".join(references),
+        "references": references,
+        "normalisation": normalisation,
+        "calibrator": config.calibrator or config.calibrator_sample,
+        "efficiencies": {
+            g: (e.to_json() if isinstance(e, qpcr_analysis.GeneEfficiency) else {"error": e})
+            for g, e in efficiencies.items()
+            if g in used
+        },
+        "inputs": {
+            "sample": {g: sample.get(g, []) for g in sorted(used)},
+            "calibrator": {g: calibrator.get(g, []) for g in sorted(used)},
+        },
+        "flags": list(outcome.flags),
+    }
+    ratio = outcome.ratio
+    if ratio is None:
+        details["error"] = outcome.error
+        return details
+    details.update(
+        ci_low=ratio.ci_low,
+        ci_high=ratio.ci_high,
+        confidence=ratio.confidence,
+        se_log=ratio.se_log,
+        df=ratio.df,
+        target_rq=ratio.target_rq,
+        normalisation_factor=ratio.normalisation_factor,
+        delta_ct_target=ratio.delta_ct_target,
+        delta_ct_references=dict(zip(ratio.references, ratio.delta_ct_references, strict=True)),
+    )
+    if len(references) == 1:
+        # ΔΔCt as Livak writes it: ΔCt(sample) − ΔCt(calibrator) = −(ΔCt_t − ΔCt_r) here.
+        details["ddct"] = -(ratio.delta_ct_target - ratio.delta_ct_references[0])
+    return details
 
 
 RULES: dict[str, Callable] = {

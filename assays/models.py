@@ -20,6 +20,7 @@ from rest_framework_api_key.models import AbstractAPIKey
 
 from assays.qc.control_limits import BASELINE_MIN_N
 from assays.qc.flow import FlowGating
+from assays.qc.qpcr_analysis import QpcrConfig
 from assays.units import is_valid_unit
 from batches.models import Aliquot, CultureBatch, ExosomeLot, ReagentLot
 from lims import file_store
@@ -39,6 +40,14 @@ def validate_flow_gating(value):
             FlowGating.from_json(value)
         except ValueError as exc:
             raise ValidationError(f"Flow gating: {exc}.") from exc
+
+
+def validate_qpcr(value):
+    if value:
+        try:
+            QpcrConfig.from_json(value)
+        except ValueError as exc:
+            raise ValidationError(f"qPCR configuration: {exc}.") from exc
 
 
 @audited()
@@ -96,6 +105,14 @@ class AssayDefinition(GmpRecord):
         validators=[validate_flow_gating],
         help_text="Flow cytometry: the parent gate, each marker's channel and the control "
         "percentile that sets its threshold (assays.qc.flow.FlowGating); empty for other assays.",
+    )
+    qpcr = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_qpcr],
+        help_text="qPCR relative quantification: targets, reference genes (geometric mean) or a "
+        "spike-in, each gene's efficiency (validated, or the run's standard curve) and the "
+        "calibrator (assays.qc.qpcr_analysis.QpcrConfig); empty for other assays.",
     )
 
     class Meta:

@@ -1,12 +1,13 @@
 from django.urls import include, path
 
-from assays import flow_views, nta_views, views
+from assays import flow_views, nta_views, qpcr_views, views
 
 app_name = "assays"
 
 urlpatterns = [
     path("assays/", views.AssayList.as_view(), name="assay_list"),
     path("assays/<int:pk>/", views.AssayDetail.as_view(), name="assay_detail"),
+    path("assays/<int:pk>/qpcr/", qpcr_views.QpcrConfigure.as_view(), name="qpcr_configure"),
     path("reference-standards/", include("assays.reference_urls")),
     path("instruments/", views.InstrumentList.as_view(), name="instrument_list"),
     path("instruments/new/", views.InstrumentCreate.as_view(), name="instrument_create"),

@@ -22,6 +22,7 @@ from assays import (
     filters,
     flow_selectors,
     forms,
+    qpcr_services,
     sample_matching,
     selectors,
     services,
@@ -254,6 +255,8 @@ class RunDetail(RecordDetailView):
         )
         if run.assay.flow_gating:
             context["flow"] = flow_selectors.flow_section(run)
+        if run.assay.qpcr:
+            context["qpcr"] = qpcr_services.run_section(run)
         if samples:
             query = urlencode({"sample": samples[0].label, "retest_of": run.pk})
             context["retest_url"] = reverse("assays:run_entry", args=[run.assay.code]) + "?" + query

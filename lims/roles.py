@@ -213,6 +213,12 @@ def can_lift_quarantine(user) -> bool:
     return can_sign_dispositions(user)
 
 
+def can_configure_assays(user) -> bool:
+    """QC (analysts, who run and validate the methods, and QA) change an assay's analysis
+    configuration, e.g. its qPCR references and efficiencies, as a new assay version."""
+    return user.is_authenticated and user.is_active and has_role(user, ANALYST, QA)
+
+
 def can_manage_specifications(user) -> bool:
     return user.is_authenticated and user.is_active and has_role(user, QA)
 
@@ -305,6 +311,7 @@ def role_context(request):
         "can_manage_instruments": can_manage_instruments(user),
         "can_sign_dispositions": can_sign_dispositions(user),
         "can_manage_specifications": can_manage_specifications(user),
+        "can_configure_assays": can_configure_assays(user),
         "can_open_deviations": can_open_deviations(user),
         "can_propose_control_baselines": can_propose_control_baselines(user),
         "can_approve_control_baselines": can_approve_control_baselines(user),

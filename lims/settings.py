@@ -370,10 +370,8 @@ PGHISTORY_ADMIN_ALL_EVENTS = True
 # --- QC engine ------------------------------------------------------------------------------
 
 NTA_SIZE_WINDOW_NM = (50.0, 400.0)
-# Small RNAs accepted as the qPCR normaliser (reference) for ΔΔCt.
-QPCR_REFERENCE_TARGETS = env.list(
-    "QPCR_REFERENCE_TARGETS", default=["U6", "RNU6B", "RNU6-2", "miR-16", "cel-miR-39", "SNORD44"]
-)
+# The qPCR normalisers (reference genes or a spike-in) are the assay definition's, not a setting
+# (AssayDefinition.qpcr, assays.qc.qpcr_analysis).
 
 # --- Work queues of the home page (release.queues) ---------------------------------------
 # MSC are subcultured before confluence, every 3-4 days at the usual seeding densities: a batch

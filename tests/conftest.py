@@ -334,6 +334,7 @@ def _flush_keeps_the_installation_data():
             set_flow_gating,
             set_minimum_days,
             set_plate_layouts,
+            set_qpcr_config,
             set_required_reagents,
             set_suitability,
         )
@@ -351,6 +352,7 @@ def _flush_keeps_the_installation_data():
         seed_reference_assays(apps)
         set_flow_gating(apps)
         set_plate_layouts(apps)
+        set_qpcr_config(apps)
         seed_specifications(apps)
         seed_specification_v2(apps)
         sync_role_groups(apps)

@@ -1,7 +1,8 @@
 """Pure quality-control mathematics for exosome manufacturing (NumPy/SciPy only, no Django).
 
 Each module holds one family of calculations from DOMAIN.md §4: ``nta`` (size distributions),
-``curves`` (4PL/5PL standard curves), ``qpcr`` (ΔΔCt), ``endotoxin`` (kinetic LAL), ``flow``
+``curves`` (4PL/5PL standard curves), ``qpcr`` (ΔΔCt, Pfaffl; ``qpcr_analysis`` as an assay
+configures it), ``endotoxin`` (kinetic LAL), ``flow``
 (% positive, ISCT identity), ``potency`` (macrophage bioassay),
 ``relative_potency`` (parallel 4PL, USP <1034>), ``westgard`` (multirule QC),
 ``capability`` (Cp/Cpk), ``stability`` and ``stability_pooling`` (ICH Q1E shelf life,
@@ -19,6 +20,7 @@ ALGORITHM_VERSIONS: dict[str, str] = {
     "curves.four_pl": "1.0",
     "curves.five_pl": "1.0",
     "qpcr.relative_quantity": "1.0",
+    "qpcr.pfaffl_ratio": "1.0",
     "endotoxin.standard_curve": "1.0",
     # 1.1: onset times and rates from kinetic reads; a LAL standard without onset fails the plate
     "plate.compute": "1.1",

@@ -25,6 +25,7 @@ from . import (
     plate,
     potency,
     qpcr,
+    qpcr_analysis,
     relative_potency,
     stability,
     stability_pooling,
@@ -150,6 +151,39 @@ def _pfaffl_quantstudio() -> qpcr.PfafflRatio:
         qpcr.GeneCts("TARGET_1", cts["A4-A6"], cts["A1-A3"], 1.95),
         [qpcr.GeneCts("reference", cts["A10-A12"], cts["A7-A9"], 2.0)],
     )
+
+
+def _configured_rq(config: dict[str, Any]) -> float:
+    """TARGET_1's RQ in the real QuantStudio Cts as an assay definition configures the analysis
+    (assays.qc.qpcr_analysis): the reference named "U6", the calibrator A1-A3 / A7-A9."""
+    cts = QUANTSTUDIO_CTS
+    parsed = qpcr_analysis.QpcrConfig.from_json(config)
+    efficiencies: dict[str, qpcr_analysis.GeneEfficiency | str] = {
+        g: qpcr_analysis.gene_efficiency(g, parsed.source_of(g), {}) for g in ("TARGET_1", "U6")
+    }
+    (outcome,) = qpcr_analysis.relative_quantities(
+        parsed,
+        {"TARGET_1": cts["A4-A6"], "U6": cts["A10-A12"]},
+        {"TARGET_1": cts["A1-A3"], "U6": cts["A7-A9"]},
+        efficiencies,
+    )
+    if outcome.ratio is None:
+        raise ValueError(outcome.error)
+    return outcome.ratio.ratio
+
+
+def _run_standard_curve_efficiency() -> float:
+    """A run's standard curve by wells: ten-fold dilutions 10^5 … 10^1 in B1-B5, Ct rising
+    3.3219 per decade: E = 10^(1/3.3219) = 2.0000, 100 %."""
+    source = qpcr_analysis.EfficiencySource.from_json(
+        {
+            "source": "standard_curve",
+            "standards": [{"wells": [f"B{i + 1}"], "log10_quantity": 5 - i} for i in range(5)],
+        },
+        "U6",
+    )
+    wells = {(f"B{i + 1}", "U6"): 15.0 + 3.3219 * i for i in range(5)}
+    return qpcr_analysis.gene_efficiency("U6", source, wells).percent
 
 
 def _pfaffl_two_references() -> float:
@@ -439,6 +473,32 @@ CASES: list[WorkedExample] = [
                 [qpcr.GeneCts("cel-miR-39", 19.4, 19.0, 2.0)],
             ).ratio
         ),
+    ),
+    WorkedExample(
+        "qPCR RQ as the assay configures it, real QuantStudio Cts (TARGET_1 95 %, U6 100 %)",
+        PFAFFL,
+        0.617110,
+        1e-6,
+        lambda: _configured_rq(
+            {
+                "references": ["U6"],
+                "efficiencies": {"TARGET_1": {"source": "validated", "percent": 95.0}},
+            }
+        ),
+    ),
+    WorkedExample(
+        "qPCR RQ configured at E = 2 is 2^-ΔΔCt, real QuantStudio Cts (2^-0.725)",
+        LIVAK,
+        2**-0.725,
+        1e-9,
+        lambda: _configured_rq({"references": ["U6"]}),
+    ),
+    WorkedExample(
+        "qPCR efficiency from a run's standard curve by wells, slope -3.3219 (%)",
+        "MIQE, Bustin et al., Clin Chem 2009;55:611 (E = 10^(-1/slope))",
+        100.0,
+        0.01,
+        _run_standard_curve_efficiency,
     ),
     WorkedExample("NTA 3.4 D10, upper edge (nm)", ISO9276, 97.25, 1e-9, lambda: _nta34(0.1)),
     WorkedExample("NTA 3.4 D50, upper edge (nm)", ISO9276, 100.0, 1e-9, lambda: _nta34(0.5)),

@@ -6,6 +6,7 @@ instruments and their keys. A signed-in account without a role gets 403, an anon
 is sent to the sign-in page.
 """
 
+import json
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -31,6 +32,8 @@ MATRIX = [
     # url name                         target        anonym tech analyst qa   admin no role
     ("assays:assay_list",              None,         *VIEW),
     ("assays:assay_detail",            "assay",      *VIEW),
+    # QC (analysts, QA) change a qPCR assay's configuration (a new version).
+    ("assays:qpcr_configure",          "qpcr_assay", LOGIN, 403, 200, 200, 403, 403),
     ("assays:instrument_list",         None,         *VIEW),
     ("assays:instrument_detail",       "instrument", *VIEW),
     ("assays:instrument_create",       None,         *MANAGE),
@@ -85,6 +88,7 @@ def records(admin_user, instrument, run, received_file, reference_standard):
     return {
         "assay": AssayDefinition.objects.get(code="BCA", is_current=True),
         "assay_code": "BCA",
+        "qpcr_assay": AssayDefinition.objects.get(code="MIRNA-QPCR", is_current=True),
         "instrument": instrument,
         "key": key,
         "run": run,
@@ -184,6 +188,16 @@ POSTS = [
         },
         lambda r: AssayRun.objects.count() == 2,
     ),
+    (
+        "assays:qpcr_configure",
+        "qpcr_assay",
+        "analyst",
+        lambda r: {
+            "qpcr": json.dumps({**r["qpcr_assay"].qpcr, "references": ["U6", "miR-16"]}),
+            "reason": "Second reference gene, validation VAL-011",
+        },
+        lambda r: AssayDefinition.objects.filter(code="MIRNA-QPCR").count() == 2,
+    ),
 ]
 
 
@@ -193,7 +207,8 @@ POSTS = [
 def test_only_the_allowed_role_can_post(clients, records, name, target, allowed, data, written):
     url = reverse(name, kwargs=_kwargs(target, records))
     for role in ROLES:
-        if role == allowed or (name == "assays:run_entry" and role == "technician"):
+        also = {"assays:run_entry": "technician", "assays:qpcr_configure": "qa"}.get(name)
+        if role in (allowed, also):
             continue
         response = clients[role].post(url, data(records))
         assert response.status_code == (302 if role == "anonymous" else 403), role

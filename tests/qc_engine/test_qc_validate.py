@@ -66,3 +66,22 @@ def test_an_exception_in_a_case_is_a_failure_not_a_crash(monkeypatch):
 
     (case,) = json.loads(out.getvalue())["cases"]
     assert case["passed"] is False and "boom" in case["computed"]
+
+
+def test_qc_validate_checks_the_configured_qpcr_analysis():
+    # Issue 10 item 6: the RQ as the assay definition configures it (assays.qc.qpcr_analysis)
+    # on the real QuantStudio Cts, Pfaffl at E = 2 equal to 2^-ΔΔCt, a run's standard curve.
+    out = StringIO()
+
+    call_command("qc_validate", "--json", stdout=out)
+
+    cases = {c["case"]: c for c in json.loads(out.getvalue())["cases"]}
+    configured = cases[
+        "qPCR RQ as the assay configures it, real QuantStudio Cts (TARGET_1 95 %, U6 100 %)"
+    ]
+    assert configured["passed"] and abs(configured["computed"] - 0.617110) < 1e-6
+    livak = cases["qPCR RQ configured at E = 2 is 2^-ΔΔCt, real QuantStudio Cts (2^-0.725)"]
+    assert livak["passed"] and abs(livak["computed"] - 2**-0.725) < 1e-9
+    assert cases["qPCR efficiency from a run's standard curve by wells, slope -3.3219 (%)"][
+        "passed"
+    ]
