@@ -632,7 +632,7 @@ MIRNA_QPCR_CONFIG = {
 
 
 def set_qpcr_config(apps, schema_editor=None):
-    """assays 0022: the qPCR analysis on version 1 of MIRNA-QPCR (idempotent)."""
+    """assays 0023: the qPCR analysis on version 1 of MIRNA-QPCR (idempotent)."""
     AssayDefinition = apps.get_model("assays", "AssayDefinition")
     AssayDefinition.objects.filter(code="MIRNA-QPCR", version=1, qpcr={}).update(
         qpcr=MIRNA_QPCR_CONFIG

@@ -107,7 +107,7 @@ AUDITED_BY_DATA_MIGRATIONS = {
         "pgh_id",
         "assays 0008: the reagent lots each assay requires, set in the catalogue; assays 0013: "
         "the qPCR and standard-curve validity criteria, set on version 1 of those assays; "
-        "assays 0022: the qPCR analysis (Pfaffl) configured on version 1 of MIRNA-QPCR",
+        "assays 0023: the qPCR analysis (Pfaffl) configured on version 1 of MIRNA-QPCR",
     ),
     "assays_specificationevent": ("pgh_id", "release 0006: the draft's creation"),
     "assays_criterionevent": ("pgh_id", "release 0006: its criteria's creation"),
