@@ -24,6 +24,11 @@ TIMED = {
     "audit by user",
     "audit by record type",
     "audit CSV of one record type",
+    "audit since a day",
+    "API runs",
+    "API results",
+    "API runs deep page",
+    "API results deep page",
 }
 
 
