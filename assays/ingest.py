@@ -9,7 +9,9 @@ inflates it, here and again by the parsers themselves; the time a parse may take
 Celery soft time limit of `assays.tasks.parse_instrument_file`.
 """
 
+import hashlib
 import re
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -19,7 +21,7 @@ from django.conf import settings
 from assays import plate_files
 from assays.inputs import ResultInput
 from assays.models import AssayDefinition
-from assays.parsers import ParseError, detect_format, fcs, nanosight
+from assays.parsers import ParseError, detect, fcs, nanosight
 from assays.parsers.archive import ArchiveLimits, ArchiveTooLarge, check_archive
 from assays.parsers.file_samples import (
     FileValue,
@@ -35,7 +37,10 @@ LIMIT_QUALIFIERS = (curves.LLOQ_FLAG, curves.ULOQ_FLAG, plate.BELOW_LAMBDA)
 __all__ = [
     "ArchiveTooLarge",
     "archive_limits",
+    "FileReading",
     "check_file_bounds",
+    "nanosight_export",
+    "read_file",
     "records_from_file",
     "results_from_records",
 ]
@@ -65,29 +70,85 @@ NTA_UNITS = {"concentration": "particle/mL"}
 NTA_DISAGREES = "recomputed value differs"
 
 
+@dataclass(frozen=True)
+class FileReading:
+    """What reading a file gave: its format and its samples as it names them, with what a
+    later step needs of it so that the bytes are never read twice: the ASM document allotropy
+    wrote (kept at receipt for the worker, assays.kept_readings), the NanoSight export (its
+    dilution and per-video values kept with the run, assays.nta_services)."""
+
+    fmt: str
+    records: list[SampleRecord]
+    asm_document: dict[str, Any] | None = None
+    nta_export: nanosight.NtaExport | None = None
+
+
 def records_from_file(
     data: bytes, *, filename: str, format_hint: str = ""
 ) -> tuple[str, list[SampleRecord]]:
     """(detected format, the file's samples as it names them), or ParseError saying why the
     file cannot be read (ArchiveTooLarge for a zip container beyond the limits, before anything
     inflates it). A NanoSight experiment or an FCS file is one sample the file does not name."""
+    reading = read_file(data, filename=filename, format_hint=format_hint)
+    return reading.fmt, reading.records
+
+
+def read_file(
+    data: bytes,
+    *,
+    filename: str,
+    format_hint: str = "",
+    asm_document: dict[str, Any] | None = None,
+) -> FileReading:
+    """`records_from_file`, keeping what the reading gave beyond the records. With
+    ``asm_document`` (the document allotropy wrote from these same bytes at receipt), the
+    conversion, most of the time a plate takes to ingest, is not done again."""
     limits = archive_limits()
     check_file_bounds(data, filename=filename)
+    if asm_document is not None:
+        return FileReading("asm", records_from_asm(asm_document), asm_document=asm_document)
     hint = format_hint.strip().lower()
+    vendor = None
     if hint in ("nanosight", "fcs"):
         fmt = hint
+    elif hint:
+        fmt = "asm"
     else:
-        fmt = "asm" if hint else detect_format(data, filename, limits=limits)
+        fmt, vendor = detect(data, filename, limits=limits)
     if fmt == "nanosight":
-        return fmt, single_sample(_from_nanosight(data))
+        export = nanosight_export(data)
+        return FileReading(fmt, single_sample(_from_nanosight(export)), nta_export=export)
     if fmt == "fcs":
-        return fmt, single_sample(_from_fcs(data))
+        return FileReading(fmt, single_sample(_from_fcs(data)))
     # Imported only for an ASM file: importing allotropy takes about a second.
     from assays.parsers import asm  # noqa: PLC0415
 
     # allotropy's own output from the vendor file: its schema check is skipped (asm.convert).
-    document = asm.convert(data, filename, vendor=hint or None, limits=limits, validate=False)
-    return fmt, records_from_asm(document)
+    document = asm.convert(
+        data, filename, vendor=hint or None, limits=limits, validate=False, detected=vendor
+    )
+    return FileReading(fmt, records_from_asm(document), asm_document=document)
+
+
+# The NanoSight exports read last in this process, by the SHA-256 of their bytes: the worker
+# that records a run from a file computes its metrics next, from the same bytes (the fraction
+# in the size window, assays.metrics), and reads them once. Keyed by content, so never stale.
+_NTA_EXPORTS: OrderedDict[str, nanosight.NtaExport] = OrderedDict()
+_NTA_EXPORTS_KEPT = 8
+
+
+def nanosight_export(data: bytes) -> nanosight.NtaExport:
+    """``nanosight.parse(data)``, once per content in this process (ParseError likewise)."""
+    key = hashlib.sha256(data).hexdigest()
+    export = _NTA_EXPORTS.get(key)
+    if export is None:
+        export = nanosight.parse(data)
+        _NTA_EXPORTS[key] = export
+        while len(_NTA_EXPORTS) > _NTA_EXPORTS_KEPT:
+            _NTA_EXPORTS.popitem(last=False)
+    else:
+        _NTA_EXPORTS.move_to_end(key)
+    return export
 
 
 def results_from_records(
@@ -211,11 +272,10 @@ def _results_of_assay(
     return kept
 
 
-def _from_nanosight(data: bytes) -> list[FileValue]:
+def _from_nanosight(export: nanosight.NtaExport) -> list[FileValue]:
     """Per video, the values the file prints (the original record, DOMAIN.md §4), recomputed
     where it prints none; a value the recomputation does not reproduce is flagged (both are
     kept on the run's NTA reading, assays.nta_models.NtaRunSummary)."""
-    export = nanosight.parse(data)
     values = []
     for video in export.videos:
         differing = {d.statistic for d in video.disagreements}

@@ -21,9 +21,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from assays import qpcr_services
+from assays import ingest, qpcr_services
 from assays.models import AssayRun, NtaDilutionRecord, NtaRunSummary, QCMetric, Result, RunSample
-from assays.parsers import nanosight
 from assays.qc import ALGORITHM_VERSIONS, flow, nta, potency, qpcr_analysis, relative_potency
 from batches import vial_holds
 from batches.models import ExosomeLot
@@ -157,7 +156,8 @@ def _nta_fraction(run: AssayRun, by_analyte) -> Computed | None:
     if source is None or source.detected_format != "nanosight":
         return None
     try:
-        export = nanosight.parse(source.original_bytes())
+        # Read once per process: the worker that parsed the file computes this next.
+        export = ingest.nanosight_export(source.original_bytes())
     except (file_store.OriginalMissing, file_store.OriginalCorrupted) as exc:
         # No fraction from an original that is gone or altered (its download answers 409 and
         # the file is marked failed): the criterion stays pending, never computed from other

@@ -294,6 +294,13 @@ class InstrumentFile(models.Model):
         help_text="The plate layout chosen or edited on upload (plate assays); empty: the "
         "file's own layout, else the assay's first template.",
     )
+    asm_sha256 = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The ASM document allotropy wrote from the file when it was received, kept "
+        "in the file store under this SHA-256 (assays.kept_readings): the worker reads it "
+        "rather than converting the file again. Empty for a file allotropy does not convert.",
+    )
     reagent_lot_ids = ArrayField(
         models.PositiveIntegerField(),
         default=list,

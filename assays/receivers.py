@@ -8,7 +8,8 @@ from assays.events import instrument_file_received, run_recorded, run_status_cha
 
 @receiver(run_recorded, dispatch_uid="assays.compute_run_metrics")
 def compute_metrics_of_new_run(*, run_id: int, **kwargs: object) -> None:
-    tasks.enqueue(tasks.compute_run_metrics, run_id)
+    # Recorded by a worker (a file parsed): its metrics in the same task (tasks.follow_up).
+    tasks.follow_up(tasks.compute_run_metrics, run_id)
 
 
 @receiver(instrument_file_received, dispatch_uid="assays.parse_instrument_file")

@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from assays import sample_matching
+from assays import kept_readings, sample_matching
 from assays.events import (
     instrument_file_received,
     run_invalidation_requested,
@@ -29,12 +29,13 @@ from assays.events import (
 )
 from assays.ingest import (
     ArchiveTooLarge,
+    FileReading,
     PlateComputation,
     check_file_bounds,
     plate_from_records,
     plate_layout_for,
     plate_result_inputs,
-    records_from_file,
+    read_file,
     relabel_by_layout,
     results_from_records,
 )
@@ -53,7 +54,7 @@ from assays.models import (
     RunSample,
 )
 from assays.nta_services import nta_summary_record
-from assays.parsers import ParseError, nanosight
+from assays.parsers import ParseError
 from assays.parsers.file_samples import SampleRecord
 from assays.plate_models import PlateAnalysis
 from assays.qc import ALGORITHM_VERSIONS, plate, suitability
@@ -911,14 +912,39 @@ def instrument_file_preview(
     confirmation page shows this). ParseError when the file cannot be read. With a
     ``plate_layout`` the wells are named as the layout names them (the layout decides what a
     well held), and those names are matched."""
-    fmt, records = records_from_file(data, filename=filename, format_hint=format_hint)
+    reading, records, matching = _read_and_match(
+        data=data,
+        filename=filename,
+        assay=assay,
+        format_hint=format_hint,
+        sample_identifier=sample_identifier,
+        sample_map=sample_map,
+        excluded=excluded,
+        plate_layout=plate_layout,
+    )
+    return reading.fmt, records, matching
+
+
+def _read_and_match(
+    *,
+    data: bytes,
+    filename: str,
+    assay: AssayDefinition,
+    format_hint: str,
+    sample_identifier: str,
+    sample_map: Mapping[str, str] | None,
+    excluded: Mapping[str, str] | None,
+    plate_layout: Mapping[str, Any] | None,
+) -> tuple[FileReading, list[SampleRecord], sample_matching.Matching]:
+    reading = read_file(data, filename=filename, format_hint=format_hint)
+    records = reading.records
     if plate_layout:
         layout, _ = plate_layout_for(records, assay=assay, layout=plate_layout)
         records = relabel_by_layout(records, layout)
     matching = sample_matching.match_samples(
         records, assay, mapping=sample_map, excluded=excluded, sample=sample_identifier
     )
-    return fmt, records, matching
+    return reading, records, matching
 
 
 def instrument_file_check(
@@ -1011,9 +1037,10 @@ def instrument_file_receive(
         plate_layout=plate_layout,
     )
     attribution: dict[str, Any] = {}
+    asm_sha256 = ""
     try:
-        # Slow I/O, outside any transaction; the worker reads the file again to record the run.
-        _, _, matching = instrument_file_preview(
+        # Slow I/O, outside any transaction.
+        reading, _, matching = _read_and_match(
             data=data,
             filename=filename,
             assay=assay,
@@ -1031,6 +1058,9 @@ def instrument_file_receive(
         if not matching.ok:
             raise matching.refusal()
         attribution = matching.as_record()
+        if reading.asm_document is not None:
+            # The worker records the run from this reading, not from a second conversion.
+            asm_sha256 = kept_readings.keep(reading.asm_document)
     # Slow I/O outside the transaction; the content-addressed write is idempotent.
     digest = store_original(data)
     with transaction.atomic():
@@ -1046,6 +1076,7 @@ def instrument_file_receive(
             instrument=instrument,
             uploaded_by=uploaded_by,
             plate_layout=plate_layout or {},
+            asm_sha256=asm_sha256,
         )
         measured_by = instrument.code if instrument else None
         with audit_context(
@@ -1075,9 +1106,13 @@ def instrument_file_parse(file_id: str | uuid.UUID) -> InstrumentFile:
     computation: PlateComputation | None = None
     try:
         assay = current_assay(record.assay_code)
-        fmt, records = records_from_file(
-            data, filename=record.original_name, format_hint=record.format_hint
+        reading = read_file(
+            data,
+            filename=record.original_name,
+            format_hint=record.format_hint,
+            asm_document=kept_readings.kept(record.asm_sha256),
         )
+        fmt, records = reading.fmt, reading.records
         named = records
         if record.plate_layout:
             computation = plate_from_records(records, assay=assay, layout=record.plate_layout)
@@ -1108,7 +1143,7 @@ def instrument_file_parse(file_id: str | uuid.UUID) -> InstrumentFile:
         return _mark_failed(record, exc)
     # What an NTA file says beyond its results (printed beside recomputed values, warnings,
     # an unrecorded dilution) is kept with the run (assays.nta_models).
-    nta_export = nanosight.parse(data) if fmt == "nanosight" else None
+    nta_export = reading.nta_export
     try:
         with transaction.atomic():
             locked = InstrumentFile.objects.select_for_update().get(pk=record.pk)

@@ -19,6 +19,7 @@ from typing import Any
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.signals import worker_init
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
@@ -92,6 +93,39 @@ def enqueue(task, *args) -> bool:
             exc_info=True,
         )
         return False
+    return True
+
+
+# True in a Celery worker's processes (worker_init is sent in the main process before the pool
+# forks its children, which inherit it): where `follow_up` runs a task at once.
+_in_worker = False
+
+
+@worker_init.connect
+def _mark_worker_process(**kwargs: object) -> None:
+    global _in_worker  # noqa: PLW0603  (set once per process, read by follow_up)
+    _in_worker = True
+
+
+def follow_up(task, *args) -> bool:
+    """A step of the same operation as the task running now (the metrics of the run it has
+    just recorded; the evaluation of the lots whose metrics it has just stored): in a worker,
+    run here at once, in its own transaction(s), after the previous step's commit, instead of a
+    broker round trip and a wait in the queue each (issue 10 item 7). Anywhere else it is sent
+    as `enqueue` sends it: a page or an API request never waits for it.
+
+    Run here without retries of its own: if it fails (a database error, the time limit), it is
+    sent to the broker instead, where it is retried with backoff like any task. The tasks are
+    idempotent, so a step that ran here and is sent again is harmless."""
+    if not _in_worker:
+        return enqueue(task, *args)
+    try:
+        # retries=max_retries: a failure is raised here at once (not retried eagerly, without
+        # backoff), and handed to the broker below.
+        task.apply(args=args, retries=task.max_retries, throw=True)
+    except Exception:
+        log.warning("%s%r failed here: sent to the broker", task.name, args, exc_info=True)
+        return enqueue(task, *args)
     return True
 
 

@@ -10,7 +10,7 @@ from assays.events import (
     run_recorded,
     run_status_changed,
 )
-from assays.tasks import enqueue
+from assays.tasks import enqueue, follow_up
 from batches.events import lot_status_changed
 from batches.models import ExosomeLot
 from release import tasks
@@ -19,10 +19,11 @@ from release.deviations import open_oos_resting_on
 
 @receiver(metrics_changed, dispatch_uid="release.evaluate")
 def evaluate_changed(*, lot_ids: list[int], culture_batch_ids: list[int], **kwargs: object) -> None:
+    # Metrics are stored by a worker's task: the evaluation follows in that task (follow_up).
     for lot_id in lot_ids:
-        enqueue(tasks.evaluate_lot, lot_id)
+        follow_up(tasks.evaluate_lot, lot_id)
     for batch_id in culture_batch_ids:
-        enqueue(tasks.evaluate_culture_batch, batch_id)
+        follow_up(tasks.evaluate_culture_batch, batch_id)
 
 
 @receiver(lot_status_changed, dispatch_uid="release.assign_specification")

@@ -74,6 +74,7 @@ def convert(
     default_timezone: tzinfo | None = None,
     limits: ArchiveLimits = DEFAULT_LIMITS,
     validate: bool = True,
+    detected: Vendor | None = None,
 ) -> dict[str, Any]:
     """Convert a vendor export to ASM JSON (a dict), validated against its ASM schema.
 
@@ -90,12 +91,14 @@ def convert(
     ``"BECKMAN_VI_CELL_BLU"``); when None the format is detected. Timestamps without a zone
     are read in ``default_timezone`` (allotropy's default: UTC). A zip container (xlsx) that
     would expand beyond ``limits`` is refused unopened (``archive.ArchiveTooLarge``).
+    ``detected``: the vendor :func:`detect_vendor` already found in these bytes, so that the
+    detection (which may parse the whole file) is not run a second time.
     """
     contents = _normalised_text(_as_bytes(data, filename, limits), filename)
     if vendor:
         candidates = _vendors_for_hint(vendor, filename)
     else:
-        candidates = [_detect(contents, filename)]
+        candidates = [detected or _detect(contents, filename)]
     failures = []
     for candidate in candidates:
         try:

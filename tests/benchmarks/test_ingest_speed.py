@@ -5,6 +5,8 @@ Two files: a NanoSight NTA 3.2 export of one lot, and a Gen5 96-well BCA plate w
 (the plate is computed from its standards). Each is posted N times, for a new lot each time;
 the clock runs from the POST until the file's status URL shows it parsed with its results and
 the lot's evaluation (read by a QA person) shows a criterion judged from that run's metric.
+The NanoSight file does not record its dilution: an analyst records it once the results are
+seen (its concentration counts only then, assays.nta_services), and the clock runs on.
 The baseline is parsing alone: ``ingest.records_from_file`` on the same bytes in this process
 (format detection + the reader; for Gen5 allotropy's conversion, its schema check skipped as
 on the upload path). The target is p95 ≤ 1 s, printed as met or missed; what is asserted is the
@@ -46,11 +48,13 @@ NTA = DATA / "nta" / "nanosight_nta32_beads.csv"
 GEN5 = DATA / "instruments" / "gen5_absorbance_stdcurve_singleplate.txt"
 N = 10
 TARGET_P95 = 1.0
-# Worker round trips (broker, three chained tasks, polling every 20 ms) over parsing alone:
-# the bound when the machine is too loaded for the absolute target (see the module docstring).
+# The worker's work (recording the run, its metrics and the lot's evaluation in the parse's own
+# task, assays.tasks.follow_up; the file read once, assays.kept_readings) and polling every
+# 20 ms, over parsing alone: the bound when the machine is too loaded for the absolute target.
 # On a loaded machine the p95 is other processes' noise: the median is bounded instead, against
-# parsing alone. Measured at a load average of 7-8 on 2 cores: NTA 33-39×, Gen5 5.7-12×.
-MAX_RATIO = {"nta": 80.0, "gen5": 25.0}
+# parsing alone. Measured at a load average of 8-9 on 2 cores, 2026-12-04: NTA 27× and Gen5 5.7×
+# (before the file was read once and the steps ran in one task: NTA 40×, Gen5 7.7×).
+MAX_RATIO = {"nta": 45.0, "gen5": 10.0}
 POLL = 0.02
 
 
@@ -82,6 +86,9 @@ def _parse_alone(path: Path) -> float:
     ingest.records_from_file(data, filename=path.name)  # imports (allotropy) out of the clock
     times = []
     for _ in range(N):
+        # Parsing, not remembering: the worker keeps the NanoSight exports it read last
+        # (assays.ingest.nanosight_export), which would make the baseline a dictionary look-up.
+        ingest._NTA_EXPORTS.clear()
         started = time.perf_counter()
         ingest.records_from_file(data, filename=path.name)
         times.append(time.perf_counter() - started)
