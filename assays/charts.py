@@ -397,6 +397,48 @@ def qpcr_rq_figure(
     return fig
 
 
+def qpcr_standard_curve_figure(
+    log10_quantities: Sequence[float],
+    cts: Sequence[float],
+    *,
+    slope: float,
+    intercept: float,
+    gene: str,
+    efficiency_percent: float,
+) -> go.Figure:
+    """A run's qPCR standard curve: each standard well's Ct against log10 of its input, and
+    the fitted line Ct = slope·log10(q) + intercept over their range (E = 10^(-1/slope))."""
+    x = _floats(log10_quantities)
+    line_x = np.array([x.min(), x.max()]) if x.size else np.array([])
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=x,
+                y=_floats(cts),
+                mode="markers",
+                name="Standard wells",
+                marker={"size": 9, "color": "#1f77b4"},
+                hovertemplate="log10 input %{x}: Ct %{y:.3f}<extra></extra>",
+            ),
+            go.Scatter(
+                x=line_x,
+                y=slope * line_x + intercept,
+                mode="lines",
+                name=f"Fit: slope {slope:.3f}, E {efficiency_percent:.1f} %",
+                line={"color": "#d62728"},
+                hoverinfo="skip",
+            ),
+        ]
+    )
+    _layout(
+        fig,
+        title=f"Standard curve of {gene}",
+        x_title="log10 input amount",
+        y_title="Ct",
+    )
+    return fig
+
+
 # --- Levey-Jennings control chart -------------------------------------------------------------
 
 

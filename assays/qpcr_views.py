@@ -1,12 +1,15 @@
-"""QC changes an assay's qPCR configuration: a new assay version, with the reason."""
+"""qPCR pages: the run page's section (RQ with interval, efficiencies, standard curves drawn) and
+QC changing an assay's qPCR configuration, a new assay version with the reason."""
 
 import json
+from typing import Any
 
 from django import forms
 from django.shortcuts import get_object_or_404
 
-from assays import qpcr_services
-from assays.models import AssayDefinition
+from assays import charts, qpcr_services
+from assays.flow_charts import figure_json
+from assays.models import AssayDefinition, AssayRun
 from lims.forms import BootstrapMixin
 from lims.pages import ServiceFormView
 from lims.roles import can_configure_assays
@@ -68,3 +71,26 @@ class QpcrConfigure(ServiceFormView):
 
     def success_message(self):
         return f"{self.result} is the current version, with the new qPCR configuration."
+
+
+def run_section(run: AssayRun) -> dict[str, Any]:
+    """The run page's qPCR section (assays.qpcr_services.run_section) with each standard
+    curve's chart; GET only reads."""
+    section = qpcr_services.run_section(run)
+    section["curves"] = [(gene, eff, _curve_chart(gene, eff)) for gene, eff in section["curves"]]
+    return section
+
+
+def _curve_chart(gene: str, eff: dict[str, Any]) -> dict[str, Any]:
+    curve = eff["standard_curve"]
+    points = curve["points"]
+    return figure_json(
+        charts.qpcr_standard_curve_figure(
+            [p["log10_quantity"] for p in points],
+            [p["ct"] for p in points],
+            slope=curve["slope"],
+            intercept=curve["intercept"],
+            gene=gene,
+            efficiency_percent=eff["percent"],
+        )
+    )

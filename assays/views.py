@@ -22,7 +22,7 @@ from assays import (
     filters,
     flow_selectors,
     forms,
-    qpcr_services,
+    qpcr_views,
     sample_matching,
     selectors,
     services,
@@ -256,7 +256,7 @@ class RunDetail(RecordDetailView):
         if run.assay.flow_gating:
             context["flow"] = flow_selectors.flow_section(run)
         if run.assay.qpcr:
-            context["qpcr"] = qpcr_services.run_section(run)
+            context["qpcr"] = qpcr_views.run_section(run)
         if samples:
             query = urlencode({"sample": samples[0].label, "retest_of": run.pk})
             context["retest_url"] = reverse("assays:run_entry", args=[run.assay.code]) + "?" + query

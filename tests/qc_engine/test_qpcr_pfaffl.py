@@ -262,6 +262,14 @@ def test_a_standard_curve_from_the_files_wells_outside_miqe_is_flagged_and_shown
     assert metric.input_files == [run.source_file_id]
     html = signed_in(analyst).get(reverse("assays:run_detail", args=[run.pk])).content.decode()
     assert "Standard curve of U6" in html and "outside 90–110 % (MIQE)" in html
+    # Drawn too: the three wells and the fitted line, from the stored fit.
+    chart = json.loads(
+        strip_tags(
+            html.split('id="chart-qpcr-curve-U6"', 1)[1].split("</script>")[0].split(">", 1)[1]
+        )
+    )
+    wells, line = chart["data"]
+    assert wells["name"] == "Standard wells" and line["name"].startswith("Fit: slope -0.650")
 
 
 # --- The configuration: QC changes it as a new version, with the reason ----------------------
