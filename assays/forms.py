@@ -620,8 +620,8 @@ class InstrumentFileUploadForm(BootstrapMixin, forms.Form):
     plate_template = forms.ChoiceField(
         required=False,
         label="Plate layout",
-        help_text="Plate assays (BCA, LAL): the layout template the plate was set up with; its "
-        "values are then computed from the standards (issue 10).",
+        help_text="Plate assays (BCA, LAL, multiplex cytokines): the layout template the plate "
+        "was set up with; its values are then computed from the standards (issue 10).",
     )
     plate_layout = forms.JSONField(
         required=False,
