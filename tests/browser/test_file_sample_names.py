@@ -2,7 +2,8 @@
 ten culture batches (CLB001…CLB011). Five are LIMS culture batches of those codes and match by
 name; four are mapped by hand (one first to a code that does not exist, refused next to its
 field); CLB008, the instrument's error row, is left out with a reason. Confirmed, the run keeps
-each value under its own culture batch and the file's name for it, never a mean.
+each value under its own culture batch and the file's name for it, never a mean. The Gen5
+plate, the QuantStudio run and the xPONENT plate of tests/data/instruments go the same way.
 
 Full-page screenshots go to test-artifacts/screenshots/file-sample-names/.
 """
@@ -112,3 +113,81 @@ def test_vicell_samples_matched_mapped_and_left_out(
     expect(clb011).to_contain_text("72.06")  # its own value, not the 93.4 % mean of the file
     expect(page.locator("body")).not_to_contain_text("CLB008")
     page.screenshot(path=str(SHOTS / "05-run.png"), full_page=True)
+
+
+MANY_SAMPLE_FILES = [
+    ("gen5_absorbance_stdcurve_singleplate.txt", "BCA"),
+    ("quantstudio_example01.txt", "MIRNA-QPCR"),
+    ("luminex_xponent_example02.csv", "POTENCY-MAC"),
+]
+
+
+@pytest.mark.parametrize(("name", "assay"), MANY_SAMPLE_FILES)
+def test_plate_qpcr_and_multiplex_samples_mapped_in_the_browser(
+    name, assay, live_server, settings, tmp_path, technician, admin_user, page: Page
+):
+    """The Gen5 plate, the QuantStudio run and the xPONENT plate: the confirmation page lists
+    the file's own sample names (standards and blanks recognised apart, where the file has
+    them); two are mapped to lots, the rest left out with a reason; the run keeps each lot's
+    own values under the file's name for them."""
+    from assays.ingest import records_from_file
+    from assays.models import Result
+    from assays.parsers.file_samples import Role
+
+    settings.MEDIA_ROOT = tmp_path / "files"
+    path = REPO_ROOT / "tests" / "data" / "instruments" / name
+    _, records = records_from_file(path.read_bytes(), filename=name)
+    samples = list(dict.fromkeys(r.identifier for r in records if r.role == Role.SAMPLE))
+    others = {r.identifier for r in records if r.role != Role.SAMPLE}
+    mapped, left_out = samples[:2], samples[2:]
+    lots = {file_name: factories.lot(technician) for file_name in mapped}
+    instrument = register_instrument(admin_user, code="READER-01", assay_codes=(assay,))
+    reagents = factories.reagent_ids_for(assay)  # before the form lists the usable lots
+    shots = SHOTS / Path(name).stem
+    shots.mkdir(parents=True, exist_ok=True)
+    url = live_server.url
+
+    page.goto(f"{url}/accounts/login/")
+    page.fill("#id_username", technician.username)
+    page.fill("#id_password", factories.PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).not_to_have_url(re.compile(r"/accounts/login/"))
+    page.goto(f"{url}{reverse('assays:file_upload')}")
+    page.set_input_files("#id_file", str(path))
+    page.select_option("#id_assay", assay)
+    page.select_option("#id_instrument", str(instrument.pk))
+    _choose_reagents(page, reagents)
+    page.click("button:has-text('Read the file')")
+
+    expect(page.locator("h1")).to_have_text(f"Confirm the samples of {name}")
+    expect(page.locator("#matched tbody tr")).to_have_count(0)  # no lot has the file's names
+    expect(page.locator("#unmatched tbody tr")).to_have_count(len(samples))
+    if others:
+        expect(page.locator("#recognised")).to_be_visible()
+    assert not InstrumentFile.objects.exists()
+    page.screenshot(path=str(shots / "01-confirm.png"), full_page=True)
+
+    for file_name, lot in lots.items():
+        _row(page, file_name).locator("input[name$='-sample']").fill(lot.code)
+    for file_name in left_out:
+        _row(page, file_name).locator("input[name$='-reason']").fill("not in this study")
+    page.click("button:has-text('Confirm and record')")
+
+    expect(page.locator("h1")).to_have_text(f"Instrument file {name}")
+    rows = page.locator("#file-samples tbody tr")
+    for file_name, lot in lots.items():
+        expect(rows.filter(has_text=file_name).first).to_contain_text(f"{lot.code} (mapped)")
+    expect(rows.filter(has_text=left_out[0]).first).to_contain_text("left out: not in this study")
+    page.screenshot(path=str(shots / "02-file.png"), full_page=True)
+
+    record = InstrumentFile.objects.get()
+    for file_name, lot in lots.items():
+        results = Result.objects.filter(source_file=record, sample__lot=lot)
+        assert results.exists(), (file_name, record.status, record.error)
+        labels = {r.label or r.identifier for r in records if r.identifier == file_name}
+        assert {r.source_sample for r in results} <= labels
+    run = AssayRun.objects.get(source_file=record)
+    page.goto(f"{url}{run.get_absolute_url()}")
+    for lot in lots.values():
+        expect(page.locator("#content")).to_contain_text(lot.code)
+    page.screenshot(path=str(shots / "03-run.png"), full_page=True)
