@@ -42,8 +42,9 @@ CREATE OR REPLACE FUNCTION public.lims_session_is_privileged() RETURNS BOOLEAN A
 $$ LANGUAGE sql STABLE;
 """
 
-# django-pgtrigger's own function (compiler.UpsertTriggerSql template), with one change: the
-# session variable is honoured only for the owner or a superuser.
+# django-pgtrigger's own function (compiler.UpsertTriggerSql template), with two changes: the
+# session variable is honoured only for the owner or a superuser, and it is read with
+# current_setting's missing_ok instead of an EXCEPTION block (see ATTACH_CONTEXT).
 SHOULD_IGNORE = """
 CREATE OR REPLACE FUNCTION "public"._pgtrigger_should_ignore(trigger_name NAME)
 RETURNS BOOLEAN AS $$
@@ -53,14 +54,45 @@ RETURNS BOOLEAN AS $$
         IF NOT public.lims_session_is_privileged() THEN
             RETURN FALSE;
         END IF;
-        BEGIN
-            SELECT INTO _pgtrigger_ignore CURRENT_SETTING('pgtrigger.ignore');
-            EXCEPTION WHEN OTHERS THEN
-        END;
+        -- Read without an EXCEPTION block: one would open a subtransaction per audited row,
+        -- and rolling it back (the setting unset) scans every deferred foreign-key check queued
+        -- so far in the transaction, which made a bulk write quadratic (issue 14 item 4).
+        _pgtrigger_ignore := NULLIF(CURRENT_SETTING('pgtrigger.ignore', TRUE), '')::TEXT[];
         IF _pgtrigger_ignore IS NOT NULL THEN
             RETURN trigger_name = ANY(_pgtrigger_ignore);
         END IF;
         RETURN FALSE;
+    END;
+$$ LANGUAGE plpgsql;
+"""
+
+# django-pghistory's own function (Context.install_pgh_attach_context_func), which every audit
+# trigger calls once per row, with one change: the session variables are read with
+# current_setting's missing_ok instead of an EXCEPTION block. Unset, or '' as audit_context leaves
+# them after its block, they raised inside that block, and each raise rolled back a subtransaction:
+# PostgreSQL then scans every deferred trigger event queued so far in the transaction (the
+# DEFERRABLE foreign-key checks, one per key per row), so the n-th row of a bulk insert paid for
+# the n-1 before it (generate_history's 93,510 results: 626 s, 149 rows/s; issue 14 item 4).
+ATTACH_CONTEXT = """
+CREATE OR REPLACE FUNCTION public._pgh_attach_context() RETURNS UUID AS $$
+    DECLARE
+        _pgh_context_id UUID;
+        _pgh_context_metadata JSONB;
+    BEGIN
+        _pgh_context_id := NULLIF(CURRENT_SETTING('pghistory.context_id', TRUE), '')::UUID;
+        _pgh_context_metadata := NULLIF(
+            CURRENT_SETTING('pghistory.context_metadata', TRUE), ''
+        )::JSONB;
+        IF _pgh_context_id IS NOT NULL AND _pgh_context_metadata IS NOT NULL THEN
+            INSERT INTO pghistory_context (id, metadata, created_at, updated_at)
+                VALUES (_pgh_context_id, _pgh_context_metadata, NOW(), NOW())
+                ON CONFLICT (id) DO UPDATE
+                    SET metadata = EXCLUDED.metadata,
+                        updated_at = EXCLUDED.updated_at
+                    WHERE pghistory_context.metadata != EXCLUDED.metadata;
+            RETURN _pgh_context_id;
+        END IF;
+        RETURN NULL;
     END;
 $$ LANGUAGE plpgsql;
 """
@@ -97,6 +129,7 @@ def install_guards(using: str = "default") -> None:
     with connections[using].cursor() as cur:
         cur.execute(PRIVILEGED)
         cur.execute(SHOULD_IGNORE)
+        cur.execute(ATTACH_CONTEXT)
         cur.execute(CONTEXT_GUARD)
 
 

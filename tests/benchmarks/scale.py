@@ -278,6 +278,40 @@ def _measure(user, requests: int) -> list[Measure]:
     return results
 
 
+def time_run_post(actor, lot_code: str, *, results: int = 600, repeats: int = 3) -> float:
+    """The best of `repeats` postings of a run of `results` NTA results for a lot, through the
+    service the API's POST /api/v1/runs/ calls, each rolled back (the history stays as it was).
+    Timed with the audit triggers on, as the write path runs (issue 14 item 4)."""
+    from datetime import timedelta
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from assays import services
+
+    items = [
+        services.ResultInput(
+            sample=lot_code,
+            analyte="concentration",
+            value=1e11 + i,
+            unit="particle/mL",
+            replicate=str(i),
+        )
+        for i in range(results)
+    ]
+    started = timezone.now() - timedelta(hours=1)
+    best = float("inf")
+    for _ in range(repeats):
+        with transaction.atomic():
+            began = time.perf_counter()
+            services.run_record(
+                assay_code="NTA", results=items, source="manual", started_at=started, actor=actor
+            )
+            best = min(best, time.perf_counter() - began)
+            transaction.set_rollback(True)
+    return best
+
+
 def passes(m: Measure) -> bool:
     """The goal: p95 within twice the floor, or within 300 ms where the floor is tiny."""
     return m.p95 <= max(2 * m.floor, 0.300)
