@@ -6,6 +6,7 @@ tests/qc) also run without a database.
 
 import ast
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import os
@@ -309,6 +310,34 @@ def django_db_setup(
             _drop_database(cursor, test_name, force=True)
 
 
+# The modules whose functions install data in migrations (RunPython): the catalogue, the default
+# specifications, the role groups; put back in this order after a flush.
+INSTALLATION_MODULES = ("assays.catalogue", "release.default_specifications", "lims.roles")
+
+
+@functools.cache
+def installation_data_steps() -> list:
+    """Every data step the migrations run from INSTALLATION_MODULES, in migration order within
+    each module, once each: read from the migration graph, so a new data migration is put back
+    after a flush without being listed here by hand (one was missed: POTENCY-MAC's layout)."""
+    from django.db import migrations
+    from django.db.migrations.loader import MigrationLoader
+
+    graph = MigrationLoader(None, ignore_no_migrations=True).graph
+    steps: list = []
+    for leaf in sorted(graph.leaf_nodes()):
+        for node in graph.forwards_plan(leaf):
+            for operation in graph.nodes[node].operations:
+                code = getattr(operation, "code", None)
+                if (
+                    isinstance(operation, migrations.RunPython)
+                    and code.__module__ in INSTALLATION_MODULES
+                    and code not in steps
+                ):
+                    steps.append(code)
+    return sorted(steps, key=lambda step: INSTALLATION_MODULES.index(step.__module__))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _flush_keeps_the_installation_data():
     """Transactional tests (threads, live server, real workers) end with a flush of every table.
@@ -326,36 +355,10 @@ def _flush_keeps_the_installation_data():
         import pgtrigger
         from django.apps import apps
 
-        from assays.catalogue import (
-            seed_added_assays,
-            seed_catalogue,
-            seed_reference_assays,
-            set_control_suitability,
-            set_flow_gating,
-            set_minimum_days,
-            set_plate_layouts,
-            set_qpcr_config,
-            set_required_reagents,
-            set_suitability,
-        )
-        from lims.roles import sync_role_groups
-        from release.default_specifications import seed_specification_v2, seed_specifications
-
         with pgtrigger.ignore():
             result = original(self, *args, **options)
-        seed_catalogue(apps)
-        seed_added_assays(apps)
-        set_required_reagents(apps)
-        set_suitability(apps)
-        set_minimum_days(apps)
-        set_control_suitability(apps)
-        seed_reference_assays(apps)
-        set_flow_gating(apps)
-        set_plate_layouts(apps)
-        set_qpcr_config(apps)
-        seed_specifications(apps)
-        seed_specification_v2(apps)
-        sync_role_groups(apps)
+        for step in installation_data_steps():
+            step(apps)
         return result
 
     flush.Command.handle = handle
