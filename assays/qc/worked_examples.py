@@ -606,6 +606,60 @@ CASES += [
 ]
 
 
+# A published single-batch example with its printed results: M. Ovais, "Statistical Evaluation of
+# Stability Data: Shelf-life Estimation for Single Batch (as per ICH/FDA)", worksheet dated
+# 23 Feb 2007. Assay (% of label) at 0-54 months, limits 90-110 %, 90 % two-sided confidence (a
+# one-sided 95 % bound on each side). It prints intercept 102.273 (SE 0.872), slope -0.139
+# (SE 0.034), R² 0.6712, a residual SD of 1.9892 (printed as "error variance") and the shelf life
+# where the lower bound meets 90 %: 64.770 months. Compared to the digits printed.
+OVAIS_TIMES = [0.0, 1.0, 3.0, 6.0, 9.0, 12.0, 18.0, 24.0, 48.0, 54.0]
+OVAIS_ASSAY = [103.50, 104.00, 102.00, 101.85, 100.25, 101.00, 95.00, 98.50, 97.25, 95.00]
+OVAIS = "Ovais 2007, Shelf-life Estimation for Single Batch (as per ICH/FDA), printed results"
+
+
+@cache
+def _ovais() -> stability.ShelfLife:
+    return stability.shelf_life(OVAIS_TIMES, OVAIS_ASSAY, lower=90.0, upper=110.0)
+
+
+def _ovais_standard_errors() -> tuple[float, float]:
+    """(intercept, slope) standard errors of the least-squares line."""
+    fit = _ovais().fit
+    intercept = fit.residual_sd * math.sqrt(1 / fit.n + fit.mean_time**2 / fit.sxx)
+    return intercept, fit.residual_sd / math.sqrt(fit.sxx)
+
+
+def _ovais_r_squared() -> float:
+    fit, y = _ovais().fit, np.asarray(OVAIS_ASSAY)
+    residuals = y - np.array([fit.predict(t) for t in OVAIS_TIMES])
+    return float(1 - (residuals @ residuals) / ((y - y.mean()) @ (y - y.mean())))
+
+
+def _ovais_estimate() -> float:
+    estimate = _ovais().estimate
+    return math.nan if estimate is None else estimate
+
+
+PUBLISHED = "Published batch"
+CASES += [
+    WorkedExample(
+        f"{PUBLISHED}: intercept, %", OVAIS, 102.273, 5e-4, lambda: _ovais().fit.intercept
+    ),
+    WorkedExample(f"{PUBLISHED}: slope, %/month", OVAIS, -0.139, 5e-4, lambda: _ovais().fit.slope),
+    WorkedExample(
+        f"{PUBLISHED}: SE intercept", OVAIS, 0.872, 5e-4, lambda: _ovais_standard_errors()[0]
+    ),
+    WorkedExample(
+        f"{PUBLISHED}: SE slope", OVAIS, 0.034, 5e-4, lambda: _ovais_standard_errors()[1]
+    ),
+    WorkedExample(f"{PUBLISHED}: R²", OVAIS, 0.6712, 5e-5, _ovais_r_squared),
+    WorkedExample(
+        f"{PUBLISHED}: residual SD", OVAIS, 1.9892, 5e-5, lambda: _ovais().fit.residual_sd
+    ),
+    WorkedExample(f"{PUBLISHED}: shelf life (90 %), months", OVAIS, 64.770, 5e-4, _ovais_estimate),
+]
+
+
 # ICH Q1E batch poolability (Appendix B.2; assays.qc.stability_pooling), by hand from the
 # single-batch example above (n = 7, SSE₁ = 5 · 0.1860397² = 0.1730539, Sxx₁ = 429.42857).
 # Three batches on the same time points: full-model error SSE = 3·SSE₁ on 21 − 6 = 15 df.

@@ -47,3 +47,21 @@ def test_already_beyond_the_limit_at_time_zero():
 def test_refuses_data_that_cannot_be_regressed(times, values):
     with pytest.raises(ValueError):
         stability.shelf_life(times, values, lower=0.5)
+
+
+def test_published_single_batch_example():
+    """The published worksheet's printed figures (intercept, slope, their SEs, R², residual SD,
+    64.770 months) are reproduced to the digits it prints; its lower limit decides, not 110 %."""
+    cases = [c for c in worked_examples.run_all() if c.name.startswith("Published batch")]
+    assert len(cases) == 7
+    assert all(c.passed for c in cases), [c for c in cases if not c.passed]
+    result = stability.shelf_life(
+        worked_examples.OVAIS_TIMES, worked_examples.OVAIS_ASSAY, lower=90.0, upper=110.0
+    )
+    assert result.limited_by == "lower"
+    assert result.fit.lower_bound(result.estimate) == pytest.approx(90.0, abs=1e-9)
+    # The same data one digit off (the 18-month point 95.0 -> 96.0) no longer reproduces it.
+    changed = list(worked_examples.OVAIS_ASSAY)
+    changed[6] = 96.0
+    moved = stability.shelf_life(worked_examples.OVAIS_TIMES, changed, lower=90.0)
+    assert abs(moved.estimate - 64.770) > 1
