@@ -207,6 +207,16 @@ def never_deleted() -> pgtrigger.Protect:
     return pgtrigger.Protect(name="never_deleted", operation=pgtrigger.Delete)
 
 
+def frozen_once_signed(name: str) -> pgtrigger.Protect:
+    """No update of a row once its e-signature is attached: the signed record is what was
+    signed (21 CFR 11.70, signature/record linking). Corrections are new records."""
+    return pgtrigger.Protect(
+        name=name,
+        operation=pgtrigger.Update,
+        condition=pgtrigger.Q(old__signature_id__isnull=False),
+    )
+
+
 class GmpRecord(models.Model):
     """Who created a record and when, and its voiding (the GMP substitute for deletion)."""
 

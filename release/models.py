@@ -17,7 +17,7 @@ from assays.models import QCMetric, validate_unit
 from batches.models import Aliquot, CultureBatch, ExosomeLot, IsolationRun, StorageLocation
 from lims import file_store
 from lims.audit import audited
-from lims.models import GmpRecord, never_deleted
+from lims.models import GmpRecord, frozen_once_signed, never_deleted
 from lims.transitions import fsm_trigger
 
 SPEC_TRANSITIONS = {
@@ -529,11 +529,7 @@ class AuditTrailReview(models.Model):
         triggers = [
             never_deleted(),
             # Written, then bound to its signature once; after that never changed.
-            pgtrigger.Protect(
-                name="review_signed_once",
-                operation=pgtrigger.Update,
-                condition=pgtrigger.Q(old__signature_id__isnull=False),
-            ),
+            frozen_once_signed("review_signed_once"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -834,11 +830,7 @@ class AnnualProductReview(models.Model):
         triggers = [
             never_deleted(),
             # Written, then bound to its signature once; after that never changed.
-            pgtrigger.Protect(
-                name="apqr_signed_once",
-                operation=pgtrigger.Update,
-                condition=pgtrigger.Q(old__signature_id__isnull=False),
-            ),
+            frozen_once_signed("apqr_signed_once"),
         ]
         constraints = [
             models.UniqueConstraint(
