@@ -161,7 +161,9 @@ class StorageLocationList(RecordListView):
     ]
 
     def get_queryset(self):
-        return super().get_queryset().order_by(self.sort_key(), "rack", "box", "position")
+        # Ends with the primary key, as every list's ordering does: a total order, so a page
+        # read backwards (NearerEndPaginator) holds the same rows.
+        return super().get_queryset().order_by(self.sort_key(), "rack", "box", "position", "pk")
 
 
 # --- Details --------------------------------------------------------------------------------

@@ -220,18 +220,19 @@ def _get(client, path: str):
     return response
 
 
-def measure(*, requests: int = 20, user=None) -> list[Measure]:
-    """Time every endpoint `requests` times as a QA person (who may see every page)."""
+def measure(*, requests: int = 20, user=None, only: tuple[str, ...] = ()) -> list[Measure]:
+    """Time every endpoint (or those named in `only`) `requests` times as a QA person (who
+    may see every page)."""
     from release.demo import ensure_demo_users
 
     if user is None:
         from lims.roles import QA
 
         user = ensure_demo_users()[QA]
-    return _measure(user, requests)
+    return _measure(user, requests, only)
 
 
-def _measure(user, requests: int) -> list[Measure]:
+def _measure(user, requests: int, only: tuple[str, ...] = ()) -> list[Measure]:
     from django.db import connection
     from django.test import Client
 
@@ -240,6 +241,8 @@ def _measure(user, requests: int) -> list[Measure]:
     ids = _ids()
     results = []
     for name, path_template, floor_template in ENDPOINTS:
+        if only and name not in only:
+            continue
         path = path_template.format(**ids)
         floor_sql = floor_template.format(**ids)
         _get(client, path)  # warm: templates, plans, caches
@@ -342,6 +345,7 @@ def _main(argv: list[str]) -> int:
     m = sub.add_parser("measure", help="measure the database of DATABASE_URL")
     m.add_argument("--out", required=True)
     m.add_argument("--requests", type=int, default=20)
+    m.add_argument("--only", action="append", default=[], help="an endpoint's name (repeatable)")
     r = sub.add_parser("report", help="the table of two measures (tenth, full)")
     r.add_argument("small")
     r.add_argument("full")
@@ -356,7 +360,7 @@ def _main(argv: list[str]) -> int:
         from django.conf import settings
 
         settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
-        found = measure(requests=args.requests)
+        found = measure(requests=args.requests, only=tuple(args.only))
         with open(args.out, "w") as out:
             json.dump([asdict(x) for x in found], out, indent=1)
         for x in found:
