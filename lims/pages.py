@@ -7,7 +7,6 @@ columns it shows are declared by the view, so one template serves every list.
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.shortcuts import redirect, render
 from django.views.generic import DetailView, FormView
@@ -16,6 +15,7 @@ from django_filters.views import FilterView
 from lims import file_store
 from lims.audit_pages import history_of
 from lims.audit_trail import events_of, model_label, parts_of
+from lims.pagination import CURSOR_PARAMS, ListPaginator
 from lims.roles import can_record_production, can_view_records
 
 
@@ -42,32 +42,6 @@ class RecordProductionMixin(PredicateRequiredMixin):
     predicate = staticmethod(can_record_production)
 
 
-class NearerEndPaginator(Paginator):
-    """Pages past the middle read from the far end: the last page is OFFSET 0 of the reversed
-    ordering, not OFFSET (count - 25) of the list's own.
-
-    An OFFSET makes PostgreSQL produce and throw away every row before the page (with the list's
-    joins), so the last page of 100,000 vials cost 7× the first and grew with the table
-    (issue 14). Read backwards, any page costs at most what the middle one does, the last what
-    the first does, for any sort the list offers: the list's ordering must end with a unique
-    key (RecordListView's ends with the primary key), and PostgreSQL's DESC, NULLS FIRST is
-    the exact mirror of ASC, NULLS LAST, so the reversed rows are the same rows.
-    """
-
-    def page(self, number):
-        number = self.validate_number(number)
-        bottom = (number - 1) * self.per_page
-        top = bottom + self.per_page
-        if top + self.orphans >= self.count:
-            top = self.count
-        ordered = getattr(getattr(self.object_list, "query", None), "order_by", ())
-        if not ordered or bottom <= self.count - top:
-            return self._get_page(self.object_list[bottom:top], number, self)
-        rows = list(self.object_list.reverse()[self.count - top : self.count - bottom])
-        rows.reverse()
-        return self._get_page(rows, number, self)
-
-
 class RecordListView(ViewRecordsMixin, FilterView):
     """A filtered, sortable, paginated list. Subclasses set model, filterset_class and columns.
 
@@ -76,7 +50,7 @@ class RecordListView(ViewRecordsMixin, FilterView):
 
     template_name = "records/list.html"
     paginate_by = 25
-    paginator_class = NearerEndPaginator
+    paginator_class = ListPaginator  # any page costs what the first does (lims.pagination)
     columns: list[tuple[str, str, str | None]] = []
     default_sort = "-created_at"
     title = ""
@@ -100,11 +74,18 @@ class RecordListView(ViewRecordsMixin, FilterView):
             qs = qs.select_related(*self.select_related)
         return self.annotate(qs).order_by(self.sort_key(), "pk")
 
+    def get_paginator(self, *args, **kwargs):
+        paginator = super().get_paginator(*args, **kwargs)
+        for direction in CURSOR_PARAMS:
+            if self.request.GET.get(direction):
+                paginator.cursor = (direction, self.request.GET[direction])
+        return paginator
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         params = self.request.GET.copy()
-        params.pop("page", None)
-        params.pop("sort", None)
+        for name in ("page", "sort", *CURSOR_PARAMS):
+            params.pop(name, None)
         context.update(
             title=self.title or self.model._meta.verbose_name_plural.capitalize(),
             columns=self.columns,

@@ -1,7 +1,8 @@
-"""A list's last page costs what its first does, and holds the same rows an OFFSET would give.
+"""A list's pages cost what its first does at any depth, and hold the rows an OFFSET would give.
 
-Pages past the middle are read backwards (lims.pages.NearerEndPaginator): without that, the
-last page of 100,000 vials made PostgreSQL produce and discard 99,975 joined rows (issue 14).
+Next and Previous carry a keyset cursor, and a page asked for by number past the middle is read
+backwards (lims.pagination): with OFFSET, the last page of 100,000 vials made PostgreSQL
+produce and discard 99,975 joined rows (issue 14).
 """
 
 from decimal import Decimal
@@ -11,9 +12,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from assays.models import AssayRun
 from batches import services
 from batches.models import Aliquot
 from tests import factories
+from tests.assays_pages.conftest import record_run
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +25,15 @@ PER_PAGE = 25
 
 # Sorts with ties (lot, volume, freezer) and NULLs (vials without a position): only the
 # primary key at the end of the ordering makes the reversed read the mirror image.
-SORTS = ["barcode", "-barcode", "lot__code", "-lot__code", "volume_ul", "-location__freezer"]
+SORTS = [
+    "barcode",
+    "-barcode",
+    "lot__code",
+    "-lot__code",
+    "volume_ul",
+    "location__freezer",
+    "-location__freezer",
+]
 
 
 @pytest.fixture
@@ -37,11 +48,16 @@ def vials(technician):
     assert Aliquot.objects.count() == 64  # pages of 25, 25 and 14
 
 
-def _page(client, sort, page):
+def _get(client, params, url_name="batches:aliquot_list"):
     with CaptureQueriesContext(connection) as queries:
-        response = client.get(reverse("batches:aliquot_list"), {"sort": sort, "page": page})
+        response = client.get(reverse(url_name), params)
     assert response.status_code == 200
-    return [a.pk for a in response.context["object_list"]], [q["sql"] for q in queries]
+    return response, [q["sql"] for q in queries]
+
+
+def _page(client, sort, page):
+    response, queries = _get(client, {"sort": sort, "page": page})
+    return [a.pk for a in response.context["object_list"]], queries
 
 
 @pytest.mark.parametrize("sort", SORTS)
@@ -72,3 +88,44 @@ def test_page_links_reach_the_first_and_the_last_page(client, technician, vials)
     assert "sort=-lot__code&page=1" in html
     assert "sort=-lot__code&page=last" in html
     assert "Page 2 of 3" in html
+
+
+@pytest.mark.parametrize("sort", SORTS)
+def test_next_and_previous_walk_every_row_by_cursor_without_offset(client, technician, vials, sort):
+    client.force_login(technician, backend=BACKEND)
+    expected = list(Aliquot.objects.order_by(sort, "pk").values_list("pk", flat=True))
+    pages = [expected[i : i + PER_PAGE] for i in range(0, len(expected), PER_PAGE)]
+    response, _ = _get(client, {"sort": sort})
+    for number in (2, 3):  # Next, Next
+        cursor = response.context["page_obj"].after_cursor
+        response, queries = _get(client, {"sort": sort, "page": number, "after": cursor})
+        assert [a.pk for a in response.context["object_list"]] == pages[number - 1]
+        assert not [sql for sql in queries if "OFFSET" in sql], queries
+    for number in (2, 1):  # Previous, Previous
+        cursor = response.context["page_obj"].before_cursor
+        response, queries = _get(client, {"sort": sort, "page": number, "before": cursor})
+        assert [a.pk for a in response.context["object_list"]] == pages[number - 1]
+        assert not [sql for sql in queries if "OFFSET" in sql], queries
+
+
+def test_runs_walk_by_their_start_to_the_microsecond(client, technician):
+    """The runs' default sort is a timestamp (newest first): the cursor keeps its microseconds."""
+    lot = factories.lot(technician)
+    for i in range(30):
+        record_run(technician, lot.code, value=100 + i)
+    client.force_login(technician, backend=BACKEND)
+    expected = list(AssayRun.objects.order_by("-started_at", "pk").values_list("pk", flat=True))
+    response, _ = _get(client, {}, "assays:run_list")
+    cursor = response.context["page_obj"].after_cursor
+    assert f"after={cursor}".replace(":", "%3A").replace("+", "%2B") in response.content.decode()
+    response, queries = _get(client, {"page": 2, "after": cursor}, "assays:run_list")
+    assert [r.pk for r in response.context["object_list"]] == expected[PER_PAGE:]
+    assert not [sql for sql in queries if "OFFSET" in sql], queries
+
+
+def test_a_cursor_that_does_not_parse_falls_back_to_the_page_number(client, technician, vials):
+    client.force_login(technician, backend=BACKEND)
+    expected = list(Aliquot.objects.order_by("barcode", "pk").values_list("pk", flat=True))
+    for cursor in ("x", "12", "12:q", "-1:v1", "99999999999999999999:v1"):
+        response, _ = _get(client, {"page": 2, "after": cursor})
+        assert [a.pk for a in response.context["object_list"]] == expected[PER_PAGE : 2 * PER_PAGE]
