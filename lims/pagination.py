@@ -98,18 +98,20 @@ class ListPaginator(Paginator):
         top = bottom + self.per_page
         if top + self.orphans >= self.count:
             top = self.count
-        key = self._keyset()
-        if key is None:
+        if not getattr(getattr(self.object_list, "query", None), "order_by", ()):
             return self._get_page(self.object_list[bottom:top], number, self)
-        rows = self._by_cursor(key, top - bottom)
-        if rows is None:
-            ordered = self.object_list.annotate(keyset_value=F(key.lstrip("-")))
-            if bottom <= self.count - top:
-                rows = list(ordered[bottom:top])
-            else:
-                rows = list(ordered.reverse()[self.count - top : self.count - bottom])[::-1]
+        key = self._keyset()
+        listed = self.object_list
+        rows = None
+        if key is not None:
+            listed = listed.annotate(keyset_value=F(key.lstrip("-")))
+            rows = self._by_cursor(listed, key, top - bottom)
+        if rows is None and bottom <= self.count - top:
+            rows = list(listed[bottom:top])
+        elif rows is None:
+            rows = list(listed.reverse()[self.count - top : self.count - bottom])[::-1]
         page = self._get_page(rows, number, self)
-        if rows:
+        if key is not None and rows:
             try:
                 page.before_cursor, page.after_cursor = cursor_of(rows[0]), cursor_of(rows[-1])
             except TypeError:
@@ -118,20 +120,19 @@ class ListPaginator(Paginator):
 
     def _keyset(self) -> str | None:
         """The sort key of an ordering (key, "pk"), the one shape read by keyset; None for
-        another (a list that is not a query, or ordered by more columns: pages by OFFSET)."""
+        another (ordered by more columns: pages by number only, from the nearer end)."""
         ordering = getattr(getattr(self.object_list, "query", None), "order_by", ())
         if len(ordering) == 2 and ordering[1] == "pk" and isinstance(ordering[0], str):
             return ordering[0]
         return None
 
-    def _by_cursor(self, key: str, size: int) -> list | None:
+    def _by_cursor(self, ordered, key: str, size: int) -> list | None:
         if not self.cursor:
             return None
         direction, text = self.cursor
         field, descending = key.lstrip("-"), key.startswith("-")
         try:
             pk, value = _parsed(text)
-            ordered = self.object_list.annotate(keyset_value=F(field))
             nullable = _nullable(self.object_list, field)
             if direction == "after":
                 wanted = _following(

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from assays.models import AssayRun
 from batches import services
-from batches.models import Aliquot
+from batches.models import Aliquot, StorageLocation
 from tests import factories
 from tests.assays_pages.conftest import record_run
 
@@ -79,6 +79,18 @@ def test_the_last_page_costs_the_first_pages_queries_and_skips_no_rows(client, t
     assert len(last) == len(first), "\n".join(["first:", *first, "last:", *last])
     # The 14 rows of the last page are the first 14 of the reversed ordering: no OFFSET 50.
     assert not [sql for sql in last if "OFFSET" in sql], last
+
+
+def test_a_list_ordered_by_more_columns_reads_its_last_page_backwards(client, technician, vials):
+    """Storage positions sort by the chosen column, then rack, box, position and id."""
+    client.force_login(technician, backend=BACKEND)
+    ordering = ("-box", "rack", "box", "position", "pk")
+    expected = list(StorageLocation.objects.order_by(*ordering).values_list("pk", flat=True))
+    assert len(expected) > 2 * PER_PAGE
+    params = {"sort": "-box", "page": "last"}
+    response, queries = _get(client, params, "batches:storagelocation_list")
+    assert [s.pk for s in response.context["object_list"]] == expected[2 * PER_PAGE :]
+    assert not [sql for sql in queries if "OFFSET" in sql], queries
 
 
 def test_page_links_reach_the_first_and_the_last_page(client, technician, vials):
