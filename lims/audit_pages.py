@@ -10,7 +10,8 @@ site (two million events) a page took minutes. Here a page is read in two steps:
    OFFSET, and no exact count);
 2. those rows only, with their JSON, previous version and context, in one query.
 
-The CSV export walks the same pages, so its memory is one page whatever the trail's length.
+The CSV export is one query in a server-side cursor (trail_export), the same rows in the same
+order, read a batch at a time: its memory and its number of queries do not grow with the trail.
 """
 
 import json
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from lims.audit_trail import (
@@ -36,7 +37,10 @@ from lims.audit_trail import (
 from lims.models import AuditEvent
 
 PAGE_SIZE = 50
-EXPORT_PAGE_SIZE = 1000
+# Rows fetched at a time from the export's server-side cursor (its memory); the first fetch is
+# small so that the first rows go out at once, whatever the export's length.
+EXPORT_FETCH = 2000
+EXPORT_FIRST_FETCH = 100
 # Up to this many contexts of a person, the trail filters the event tables by their ids; past it,
 # by a subquery on the context's username (the ids would outweigh the query).
 CONTEXTS_INLINE = 2000
@@ -280,14 +284,145 @@ def trail_page(
     return events, following
 
 
-def trail_walk(found: list[Branch], page_size: int = EXPORT_PAGE_SIZE):
-    """Every event under the filter, newest first, a page at a time (the CSV export)."""
-    position = None
-    while True:
-        events, position = trail_page(found, position, page_size)
-        yield from events
-        if position is None:
-            return
+# The export's columns, in the CSV's order but for the action (pgh_label, named in Python as on
+# the page) and with time_utc as Python's isoformat writes it.
+EXPORT_COLUMNS = (
+    "time_utc",
+    "record_model",
+    "record_id",
+    "pgh_label",
+    "username",
+    "instrument",
+    "reason",
+    "changes",
+    "task",
+)
+
+
+def _data(model, alias: str) -> str:
+    """An event's record as jsonb, without the pgh_ columns: what row_to_json(…)::jsonb less
+    those keys is (_hydrate, _event), built from the columns themselves, which PostgreSQL does
+    in about two thirds of the time. jsonb_build_object takes at most 100 arguments: the
+    columns go 40 at a time, the objects joined by ||."""
+    columns = [f.column for f in model._meta.concrete_fields if not f.column.startswith("pgh_")]
+    parts = []
+    for start in range(0, len(columns), 40):
+        pairs = ", ".join(
+            f"'{column}', {alias}.{connection.ops.quote_name(column)}"
+            for column in columns[start : start + 40]
+        )
+        parts.append(f"jsonb_build_object({pairs})")
+    return " || ".join(parts) if parts else "'{}'::jsonb"
+
+
+def _export_select(branch: Branch) -> tuple[str, list]:
+    """One event table's rows for the export, already reduced to the CSV's columns (text only:
+    nothing for the driver to decode): the context's who / instrument / why / task, and the
+    change as the page shows it, an update's diff against the record's previous event (the same
+    previous event as _hydrate's), otherwise the row without its pgh_ columns; as jsonb, whose
+    key order the page's rows have (they are read through jsonb too)."""
+    table = connection.ops.quote_name(branch.model._meta.db_table)
+    where = f"WHERE {' AND '.join(branch.conditions)}" if branch.conditions else ""
+    # The previous event is read for an update only (CASE evaluates the branch it takes);
+    # jsonb_object_agg over no change is NULL, as the page's diff is None.
+    sql = (
+        # isoformat: no fraction when the microseconds are 0.
+        "(SELECT e.pgh_created_at, %s::text AS event_model, e.pgh_id, "  # noqa: S608
+        "replace(to_char(e.pgh_created_at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '.000000', '') || '+00:00' AS time_utc, "
+        "%s::text AS record_model, e.pgh_obj_id::text AS record_id, e.pgh_label, "
+        "c.metadata->>'username' AS username, c.metadata->>'instrument' AS instrument, "
+        "c.metadata->>'reason' AS reason, "
+        "CASE WHEN e.pgh_label = 'update' THEN ("
+        "SELECT jsonb_object_agg(n.key, jsonb_build_array(o.value, n.value)) "
+        f"FROM jsonb_each({_data(branch.model, 'e')}) n "
+        f"JOIN jsonb_each((SELECT {_data(branch.model, 'p')} FROM {table} p "
+        "WHERE p.pgh_obj_id = e.pgh_obj_id AND p.pgh_id < e.pgh_id "
+        "ORDER BY p.pgh_id DESC LIMIT 1)) o ON o.key = n.key WHERE o.value <> n.value) "
+        f"ELSE {_data(branch.model, 'e')} END::text AS changes, c.metadata->>'task' AS task "
+        f"FROM {table} e LEFT JOIN pghistory_context c ON c.id = e.pgh_context_id {where} "
+        "ORDER BY e.pgh_created_at DESC, e.pgh_id DESC)"
+    )
+    params = [
+        branch.model._meta.label,
+        _label(branch.model.pgh_tracked_model),
+        *branch.params,
+    ]
+    return sql, params
+
+
+def trail_export(found: list[Branch], fetch: int | None = None):
+    """Every event under the filter, newest first in the page's order, in batches of rows of
+    EXPORT_COLUMNS: one query whatever the trail's length, streamed.
+
+    The query runs in a server-side cursor (DECLARE … CURSOR, then FETCH a batch at a time), so
+    memory is one batch and the first rows come as soon as PostgreSQL has them: it plans a
+    cursor for its first rows (cursor_tuple_fraction), each event table read newest first by
+    its (pgh_created_at, pgh_id) index and merged (Merge Append). The transaction is opened
+    here, in the generator the response streams: outside one, Django declares the cursor WITH
+    HOLD, and PostgreSQL then computes every row before the first FETCH (issue 14: 186 s to the
+    first row). One statement is one snapshot: the export is the trail as it was when it began,
+    however long it takes to read."""
+    if not found:
+        return
+    selects, params = [], []
+    for branch in found:
+        sql, values = _export_select(branch)
+        selects.append(sql)
+        params += values
+    sql = (
+        f"SELECT {', '.join(EXPORT_COLUMNS)} FROM ("  # noqa: S608
+        + " UNION ALL ".join(selects)
+        + ") export ORDER BY pgh_created_at DESC, event_model DESC, pgh_id DESC"
+    )
+    size = EXPORT_FIRST_FETCH
+    with transaction.atomic(), connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(size):
+            yield rows
+            size = fetch or EXPORT_FETCH
+
+
+def python_json(text: str | None) -> str:
+    """jsonb's text as Python's json.dumps writes the value it decodes to (the export has
+    always written that: json.dumps of the jsonb read back), without decoding it where it is
+    the same.
+
+    Both write ", " and ": ", keys in the jsonb's order, and the same escapes for \\, \" and
+    control characters. They differ only on characters past ASCII (and DEL), which Python
+    escapes (ensure_ascii), and on decimal numbers, which jsonb writes as numeric ("5.000") and
+    Python as the float they decode to ("5.0", "1e-05"); integers are written alike, and jsonb
+    never writes an exponent. So the text is kept when it is ASCII and every decimal in it is
+    already its float's repr; any doubt takes json's own round trip (the same result, several
+    times slower)."""
+    if text is None:
+        return "null"
+    if text.isascii() and "\x7f" not in text and _decimals_are_floats(text):
+        return text
+    return json.dumps(json.loads(text))
+
+
+def _decimals_are_floats(text: str) -> bool:
+    """Whether every run of digits with a point in `text` (the numbers, and more: the same in
+    strings) reads as a float whose repr is that run. A scan from point to point, not a regular
+    expression: there are one or two points in a row, and a regex walks every character."""
+    end = len(text)
+    dot = text.find(".")
+    while dot != -1:
+        if 0 < dot < end - 1 and text[dot - 1].isdigit() and text[dot + 1].isdigit():
+            start = dot - 1
+            while start > 0 and text[start - 1].isdigit():
+                start -= 1
+            if start > 0 and text[start - 1] == "-":
+                start -= 1
+            stop = dot + 1
+            while stop < end and text[stop].isdigit():
+                stop += 1
+            number = text[start:stop]
+            if repr(float(number)) != number:
+                return False
+        dot = text.find(".", dot + 1)
+    return True
 
 
 def history_of(obj, limit: int = HISTORY_LIMIT) -> tuple[list[AuditEvent], bool]:

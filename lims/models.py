@@ -99,6 +99,10 @@ class IdentifierSequence(models.Model):
         return f"{self.kind} {self.year}: {self.last_value}"
 
 
+# What the trail calls each kind of event (page and CSV export alike).
+ACTIONS = {"insert": "created", "update": "changed", "delete": "deleted"}
+
+
 class AuditEvent(Events):
     """One entry of the audit trail: a row inserted, changed or deleted in any GMP table.
 
@@ -137,9 +141,7 @@ class AuditEvent(Events):
 
     @property
     def action(self) -> str:
-        return {"insert": "created", "update": "changed", "delete": "deleted"}.get(
-            self.pgh_label, self.pgh_label
-        )
+        return ACTIONS.get(self.pgh_label, self.pgh_label)
 
     @property
     def changes(self) -> list[tuple[str, object, object]]:

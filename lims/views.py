@@ -1,18 +1,14 @@
 """Sign-in pages and the audit trail."""
 
-import csv
-import datetime
-import json
-
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.views.generic import TemplateView
 
-from lims.audit_pages import Position, branches, trail_page, trail_walk
+from lims.audit_pages import Position, branches, python_json, trail_export, trail_page
 from lims.audit_trail import AuditEventFilter, audit_events, describe
-from lims.models import AuditChainCheck
+from lims.models import ACTIONS, AuditChainCheck
 from lims.pages import PredicateRequiredMixin
 from lims.roles import can_view_audit_trail
 
@@ -56,9 +52,18 @@ class AuditTrailView(PredicateRequiredMixin, TemplateView):
         return context
 
 
-class _Echo:
-    def write(self, value):
-        return value
+EXPORT_HEADER = "time_utc,model,record_id,action,user,instrument,reason,changes,task\r\n"
+
+
+def csv_field(value: str | None) -> str:
+    """A field as csv.writer's default dialect writes it (None as empty; quoted, its quotes
+    doubled, where it holds a comma, a quote or a line break), at about half its cost per row:
+    the export writes millions (tests/foundation/test_audit_export.py compares the two)."""
+    if not value:
+        return ""
+    if '"' in value or "," in value or "\n" in value or "\r" in value:
+        return '"' + value.replace('"', '""') + '"'
+    return value
 
 
 @login_required
@@ -76,37 +81,35 @@ def audit_trail_csv(request):
         return HttpResponseBadRequest(
             f"The filter cannot be read: {problems}", content_type="text/plain"
         )
-    # Walked a page at a time by keyset: memory stays one page, and the first row comes
-    # after one page's queries, whatever the trail's length.
-    events = trail_walk(branches(filterset.form.cleaned_data))
-    writer = csv.writer(_Echo())
+    # One query in a server-side cursor, a batch of rows at a time (lims.audit_pages): the
+    # number of queries and the memory do not grow with the trail, and the first rows come
+    # before the last are read.
+    batches = trail_export(branches(filterset.form.cleaned_data))
 
     def rows():
-        yield writer.writerow(
-            [
-                "time_utc",
-                "model",
-                "record_id",
-                "action",
-                "user",
-                "instrument",
-                "reason",
-                "changes",
-                "task",
-            ]
-        )
-        for e in events:
-            yield writer.writerow(
+        yield EXPORT_HEADER
+        for batch in batches:
+            # One chunk per batch, not per row: the server writes each chunk to the socket.
+            yield "".join(
                 [
-                    e.pgh_created_at.astimezone(datetime.UTC).isoformat(),
-                    e.pgh_obj_model,
-                    e.pgh_obj_id,
-                    e.action,
-                    e.username or "",
-                    e.instrument or "",
-                    e.reason or "",
-                    json.dumps(e.pgh_diff if e.pgh_label == "update" else e.pgh_data, default=str),
-                    e.task or "",  # last: columns added later go at the end (stable for readers)
+                    f"{time_utc},{csv_field(record_model)},{csv_field(record_id)},"
+                    f"{csv_field(ACTIONS.get(label, label))},{csv_field(username)},"
+                    f"{csv_field(instrument)},{csv_field(reason)},"
+                    # Python's JSON, as the export has always written it, not jsonb's text.
+                    f"{csv_field(python_json(changes))},"
+                    # Last: columns added later go at the end (stable for readers).
+                    f"{csv_field(task)}\r\n"
+                    for (
+                        time_utc,
+                        record_model,
+                        record_id,
+                        label,
+                        username,
+                        instrument,
+                        reason,
+                        changes,
+                        task,
+                    ) in batch
                 ]
             )
 
