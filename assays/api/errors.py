@@ -35,6 +35,9 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         "`errors` names each field.",
         "malformed_request": "The body cannot be read: JSON that does not parse, a broken "
         "multipart body, a header of the wrong form.",
+        "offset_beyond_window": "`offset` + `limit` is past the first 10,000 rows of a list "
+        "that grows with the history (the most served by offset); `errors` names `offset`. "
+        "Follow the `next` links: past the window they carry a `cursor` and reach every row.",
     },
     401: {
         "not_authenticated": "No credentials: send `Authorization: Api-Key <key>`.",
@@ -172,6 +175,14 @@ class ArchiveTooLarge(RefusedWithErrors):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The archive would expand beyond the limits."
     default_code = "archive_too_large"
+
+
+class OffsetBeyondWindow(RefusedWithErrors):
+    """An `offset` deeper than a long list serves (assays.api.pagination.OFFSET_WINDOW)."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "The offset is past the rows this list serves by offset."
+    default_code = "offset_beyond_window"
 
 
 # A service's ValidationError carrying one of these codes is answered with its own status.

@@ -65,6 +65,7 @@ def lot_rows(*, genealogy: bool = False) -> QuerySet:
 def aliquot_rows() -> QuerySet:
     return Aliquot.objects.values(
         "id",
+        "lot_id",  # the keyset's first column (assays.api.pagination.AliquotPagination)
         "barcode",
         "number",
         "volume_ul",

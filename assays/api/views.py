@@ -32,7 +32,14 @@ from assays.api import schema, selectors
 from assays.api.auth import is_instrument
 from assays.api.errors import MalformedRequest, PayloadTooLarge
 from assays.api.idempotency import idempotent
-from assays.api.pagination import Pagination, ResultPagination, RunPagination
+from assays.api.pagination import (
+    AliquotPagination,
+    CultureBatchPagination,
+    LotPagination,
+    Pagination,
+    ResultPagination,
+    RunPagination,
+)
 from assays.api.parsers import (
     JSONParser,
     MultiPartParser,
@@ -122,6 +129,7 @@ class CultureBatchListApi(ListApi):
 
     serializer_class = CultureBatchOutput
     filterset_class = CultureBatchFilter
+    pagination_class = CultureBatchPagination  # offset in a window, then cursor
 
     def get_queryset(self):
         return selectors.culture_batch_rows()
@@ -174,6 +182,7 @@ class LotListApi(ListApi):
 
     serializer_class = LotOutput
     filterset_class = ExosomeLotFilter
+    pagination_class = LotPagination  # offset in a window, then cursor
 
     def get_queryset(self):
         query = validated(self.LotQuery, self.request.query_params) if self.request else {}
@@ -212,6 +221,7 @@ class AliquotListApi(ListApi):
 
     serializer_class = AliquotOutput
     filterset_class = AliquotFilter
+    pagination_class = AliquotPagination  # offset in a window, then cursor
 
     def get_queryset(self):
         return selectors.aliquot_rows()

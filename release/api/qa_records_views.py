@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from assays.api.pagination import Key, keyset
 from assays.api.views import ApiView, ListApi
 from batches.models import RetainedSet, SampleReceipt
 from lims.models import Step, TrainingRecord
@@ -32,6 +33,7 @@ class TrainingRecordListApi(ListApi):
         void_reason = serializers.CharField()
 
     serializer_class = TrainingRecordOutput
+    pagination_class = keyset(Key("trained_on", "trained_on", True), id_descending=True)
 
     def get_queryset(self) -> Any:
         return TrainingRecord.objects.select_related(
@@ -97,6 +99,7 @@ class RetainedSetListApi(ListApi):
         voided_at = serializers.DateTimeField(allow_null=True)
 
     serializer_class = RetainedSetOutput
+    pagination_class = keyset(Key("retain_until", "retain_until", False), id_descending=False)
 
     def get_queryset(self) -> Any:
         return (
@@ -138,6 +141,7 @@ class SampleReceiptListApi(ListApi):
         custody = CustodyOutput(many=True, source="custody.all")
 
     serializer_class = SampleReceiptOutput
+    pagination_class = keyset(Key("received_at", "received_at", True), id_descending=True)
 
     def get_queryset(self) -> Any:
         return (

@@ -14,6 +14,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from assays.api.errors import OriginalUnavailable
+from assays.api.pagination import Key, keyset
 from assays.api.permissions import ApiPermission
 from assays.api.schema import error_responses
 from assays.api.views import ApiView, ListApi
@@ -232,11 +233,12 @@ class DeviationListApi(ListApi):
 
     serializer_class = DeviationOutput
     filterset_class = DeviationFilter
+    pagination_class = keyset(Key("created_at", "created_at", True), id_descending=True)
 
     def get_queryset(self):
         return Deviation.objects.select_related(
             "lot", "culture_batch", "closure_signature"
-        ).order_by("-created_at")
+        ).order_by("-created_at", "-id")
 
 
 class SignatureFilter(filters.FilterSet):
@@ -251,6 +253,7 @@ class SignatureListApi(ListApi):
 
     serializer_class = SignatureOutput
     filterset_class = SignatureFilter
+    pagination_class = keyset(Key("signed_at", "signed_at", True), id_descending=True)
 
     def get_queryset(self):
         return Signature.objects.order_by("-signed_at", "-pk")
@@ -313,6 +316,7 @@ class AuditTrailReviewListApi(ListApi):
     serializer_class = AuditTrailReviewOutput
     permission_classes = [AuditTrailReaders]
     filterset_class = AuditTrailReviewFilter
+    pagination_class = keyset(Key("reviewed_at", "reviewed_at", True), id_descending=True)
 
     def get_queryset(self):
         return (

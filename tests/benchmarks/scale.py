@@ -131,10 +131,18 @@ ENDPOINTS: list[tuple[str, str, str]] = [
         "SELECT * FROM assays_result WHERE run_id <= {deep_results_run} "
         "ORDER BY run_id DESC, id LIMIT 100",
     ),
+    # Old clients' `offset` (assays.api.pagination): served within the window of the first
+    # 10,000 rows, the page at its edge read with its bounded count; as deep as the last page
+    # (past the window at every size) they are told to follow `next`: a 400 that reads no row.
+    (
+        "API results offset at the window's edge",
+        "/api/v1/results/?offset={window_edge}",
+        "SELECT * FROM assays_result ORDER BY run_id DESC, id OFFSET {window_edge} LIMIT 100",
+    ),
     (
         "API results deep offset (old clients)",
         "/api/v1/results/?offset={deep_results}",
-        "SELECT * FROM assays_result ORDER BY id LIMIT 100",
+        "SELECT 1",
     ),
     (
         "audit since a day",
@@ -144,6 +152,10 @@ ENDPOINTS: list[tuple[str, str, str]] = [
     ),
     ("trend form", "/qc/trends/", "SELECT DISTINCT code FROM assays_qcmetric WHERE lot_id = 1"),
 ]
+
+
+# The answer each endpoint should give (200 unless named here).
+STATUS = {"API results deep offset (old clients)": 400}
 
 
 @dataclass
@@ -174,7 +186,7 @@ def _p95(samples: list[float]) -> float:
 def _ids() -> dict:
     from django.db import connection
 
-    from assays.api.pagination import ResultPagination, RunPagination
+    from assays.api.pagination import OFFSET_WINDOW, ResultPagination, RunPagination
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -201,7 +213,8 @@ def _ids() -> dict:
         "run": run,
         "lot": lot,
         "batch": batch,
-        "deep_results": max(0, results - 100),
+        "deep_results": max(results - 100, OFFSET_WINDOW),
+        "window_edge": OFFSET_WINDOW - 100,
         "deep_runs_cursor": RunPagination().cursor_for(
             {"started_at": deep_run[0], "id": deep_run[1]}, reverse=False
         ),
@@ -355,6 +368,8 @@ def table(small: list[Measure], full: list[Measure], labels=("tenth", "full")) -
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for m in full:
+        if m.name not in by_name:
+            continue
         s = by_name[m.name]
         growth = m.median / s.median if s.median else 0.0
         queries = f"{s.queries}" if s.queries == m.queries else f"{s.queries} → {m.queries}"
