@@ -298,7 +298,7 @@ class KeysetPagination(BasePagination):
                 "required": False,
                 "in": "query",
                 **offset,
-                "schema": {"type": "integer", "minimum": 0, "maximum": OFFSET_WINDOW},
+                "schema": {"type": "integer", "minimum": 0, "maximum": OFFSET_WINDOW - 1},
             },
         ]
 

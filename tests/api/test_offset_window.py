@@ -153,3 +153,18 @@ def test_every_keyset_list_is_ordered_by_its_keys_so_the_cursor_goes_on_where_of
         view.request = None
         order = [field.replace("pk", "id") for field in view.get_queryset().query.order_by]
         assert order == [key.ordering(False) for key in paging.keys], view_class
+
+
+def test_the_document_states_the_window(client, technician):
+    client.force_login(technician)
+    document = client.get("/api/schema/").json()
+
+    def offset(path):
+        parameters = document["paths"][path]["get"]["parameters"]
+        return next(p for p in parameters if p["name"] == "offset")
+
+    results, lots = offset(RESULTS), offset("/api/v1/lots/")
+    assert results["deprecated"] is True and "deprecated" not in lots
+    for parameter in (results, lots):
+        assert parameter["schema"]["maximum"] == OFFSET_WINDOW - 1
+        assert "offset_beyond_window" in parameter["description"]
