@@ -559,6 +559,25 @@ class QCMetric(models.Model):
         indexes = [
             models.Index(fields=["lot", "code"]),
             models.Index(fields=["culture_batch", "code"]),
+            # The trend page (assays.qc_selectors): a code's metrics of lots, of batches, of
+            # neither (a run's), each newest first by computation, or found absent in one probe.
+            models.Index(
+                fields=["code", "computed_at"],
+                include=["id", "lot"],
+                condition=Q(lot__isnull=False),
+                name="metric_of_a_lot_computed",
+            ),
+            models.Index(
+                fields=["code", "computed_at"],
+                include=["id", "culture_batch"],
+                condition=Q(lot__isnull=True, culture_batch__isnull=False),
+                name="metric_of_a_batch_computed",
+            ),
+            models.Index(
+                fields=["code", "computed_at"],
+                condition=Q(lot__isnull=True, culture_batch__isnull=True),
+                name="metric_of_a_run_computed",
+            ),
         ]
 
     def __str__(self):

@@ -6,7 +6,7 @@ from django import forms
 from assays import qc_selectors
 from assays.models import ControlBaseline
 from assays.qc.control_limits import BASELINE_MIN_N
-from lims.forms import BootstrapMixin
+from lims.forms import DATE, BootstrapMixin
 
 
 class TrendForm(BootstrapMixin, forms.Form):
@@ -26,6 +26,9 @@ class TrendForm(BootstrapMixin, forms.Form):
     sd = forms.FloatField(label="Established SD", required=False, min_value=0)
     lsl = forms.FloatField(label="LSL", required=False)
     usl = forms.FloatField(label="USL", required=False)
+    # The chart shows the latest points (qc_selectors.TREND_WINDOW); these look further back.
+    since = forms.DateField(label="From", required=False, widget=DATE)
+    until = forms.DateField(label="To", required=False, widget=DATE)
 
     def __init__(self, *args, codes: list[str], assays: list[str], **kwargs):
         super().__init__(*args, **kwargs)
@@ -42,6 +45,9 @@ class TrendForm(BootstrapMixin, forms.Form):
         lsl, usl = data.get("lsl"), data.get("usl")
         if lsl is not None and usl is not None and lsl >= usl:
             self.add_error("usl", "USL must be above LSL.")
+        since, until = data.get("since"), data.get("until")
+        if since is not None and until is not None and since > until:
+            self.add_error("until", "To must not be before From.")
         return data
 
 

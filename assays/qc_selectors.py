@@ -16,6 +16,7 @@ import numpy as np
 from django.db import connection
 from django.db.models import F
 from django.urls import reverse
+from django.utils import timezone
 
 from assays.metrics import RULES, current_metrics
 from assays.models import AssayRun, ControlBaseline, QCMetric, Result
@@ -383,6 +384,246 @@ def _sortable(x) -> datetime.datetime:
     if isinstance(x, datetime.datetime):
         return x.replace(tzinfo=None)
     return datetime.datetime.combine(x, datetime.time())
+
+
+# --- The trend page's window: the latest points, bounded ---------------------------------------
+
+# Points one view of the trend page charts: the latest, with a date range to look further back.
+# A control chart is read at its recent end; the whole history of a busy site (5,000 lots in ten
+# years) in one chart is unreadable and made every view cost in proportion to it (issue 14).
+TREND_WINDOW = 250
+
+
+@dataclass(frozen=True)
+class TrendWindow:
+    """The points one view charts (x order) and up to ``westgard.LOOKBACK`` points just before
+    them, so that the consecutive rules judge the window's first points as in the whole series."""
+
+    points: list[TrendPoint]
+    lead_in: list[TrendPoint]
+
+    @property
+    def earlier(self) -> bool:
+        """Whether the series goes on before the window."""
+        return bool(self.lead_in)
+
+
+def trend_window(
+    code: str,
+    *,
+    assay_code: str = "",
+    x_axis: str = "date",
+    since: datetime.date | None = None,
+    until: datetime.date | None = None,
+    limit: int | None = None,
+) -> TrendWindow:
+    """The latest ``limit`` points of :func:`trend_points` up to ``until`` and from ``since``
+    (days, inclusive; of the x a point is charted at), and the points just before them.
+
+    One query whose cost is the window's, not the series' (lots and batches read newest first
+    by date, each with its newest metric of the code: an index probe per subject).
+    ``limit`` is TREND_WINDOW unless given."""
+    limit = TREND_WINDOW if limit is None else limit
+    rows = _trend_rows(
+        code,
+        assay_code=assay_code,
+        x_axis=x_axis,
+        until=until,
+        newest_first=True,
+        limit=limit + westgard.LOOKBACK,
+    )
+    shown = []
+    for point in rows[:limit]:
+        if since is not None and day_of(point.x) < since:
+            break
+        shown.append(point)
+    lead_in = rows[len(shown) : len(shown) + westgard.LOOKBACK]
+    return TrendWindow(points=shown[::-1], lead_in=lead_in[::-1])
+
+
+def first_trend_points(
+    code: str, n: int, *, assay_code: str = "", x_axis: str = "date"
+) -> list[TrendPoint]:
+    """The first ``n`` points of :func:`trend_points` (a provisional baseline's), in one query."""
+    return _trend_rows(code, assay_code=assay_code, x_axis=x_axis, newest_first=False, limit=n)
+
+
+def day_of(x: datetime.date | datetime.datetime) -> datetime.date:
+    return timezone.localdate(x) if isinstance(x, datetime.datetime) else x
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """What a metric describes, as the trend queries read it. A metric of a lot is the lot's
+    point whatever else it names; a run's (neither lot nor batch) are one subject together, as
+    in trend_series."""
+
+    metric: str  # the condition on a metric ``m`` (matching a partial index of QCMetric)
+    table: str = ""
+    dated: str = ""  # the subject's date column
+    key: str = ""  # the metric's column naming the subject
+    ids: str = "NULL::bigint, NULL::bigint"  # lot_id, culture_batch_id
+
+
+_KINDS = (
+    _Kind(
+        metric="{m}.lot_id IS NOT NULL",
+        table="batches_exosomelot",
+        dated="manufactured_on",
+        key="lot_id",
+        ids="s.id, NULL::bigint",
+    ),
+    _Kind(
+        metric="{m}.lot_id IS NULL AND {m}.culture_batch_id IS NOT NULL",
+        table="batches_culturebatch",
+        dated="started_on",
+        key="culture_batch_id",
+        ids="NULL::bigint, s.id",
+    ),
+)
+_OF_A_RUN = _Kind(metric="{m}.lot_id IS NULL AND {m}.culture_batch_id IS NULL")
+
+_COLUMNS = "m.id, m.value, m.unit, m.run_id, m.computed_at"
+_VALID = "{r}.status IS DISTINCT FROM %(invalidated)s"  # a metric without a run counts
+_ASSAY_JOIN = "JOIN assays_assaydefinition {a} ON {a}.id = {r}.assay_id AND {a}.code = %(assay)s"
+_FINITE = "m.value IS NOT NULL AND m.value NOT IN ('NaN', 'Infinity', '-Infinity')"
+# The newest valid metric of the code of one subject (``{subject}``): the point trend_series
+# keeps for it.
+_NEWEST = """SELECT {columns}
+    FROM assays_qcmetric m LEFT JOIN assays_assayrun r ON r.id = m.run_id {assay_join}
+    WHERE m.code = %(code)s AND {subject} AND {valid}
+    ORDER BY m.computed_at DESC, m.id DESC LIMIT 1"""
+# A kind the code has no metric of is skipped at once (a one-time filter), not walked through.
+_ANY = "EXISTS (SELECT 1 FROM assays_qcmetric e WHERE e.code = %(code)s AND {kind})"
+
+# By the subject's date: lots (batches) read in date order by their (date, code) index, each
+# with its newest metric probed by the metric's (subject, code) index, until enough are found.
+_BY_DATE = """(SELECT {columns}, {ids}, s.code, s.{dated}::timestamp
+    FROM {table} s CROSS JOIN LATERAL ({newest}) m
+    WHERE {any} AND {finite} {until}
+    ORDER BY s.{dated} {d}, s.code {d} LIMIT %(limit)s)"""
+# By the time the metric was computed: the kind's metrics of the code in that order (an
+# index-only scan of a partial (code, computed_at) index), each kept when it is its subject's
+# newest valid one: one probe per metric read, in a lateral subquery (always a nested loop), so
+# the scan stops at the limit. Joined to the assay's runs instead, the planner misjudged how
+# few rows the limit needs and read and sorted every metric of the code.
+_BY_COMPUTED = """(SELECT {columns}, {ids},
+           (SELECT s.code FROM {table} s WHERE s.id = c.{key}), c.computed_at AT TIME ZONE 'UTC'
+    FROM (SELECT c.id, c.{key}, c.computed_at FROM assays_qcmetric c
+          WHERE c.code = %(code)s AND {kind} {until}) c
+    CROSS JOIN LATERAL ({newest}) m
+    WHERE m.id = c.id AND {finite}
+    ORDER BY c.computed_at {d} LIMIT %(limit)s)"""
+_RUNS = """(SELECT {columns}, NULL::bigint, NULL::bigint, '', m.computed_at AT TIME ZONE 'UTC'
+    FROM ({newest}) m WHERE {finite} {until})"""
+_SERIES = """SELECT * FROM ({branches}) t (id, value, unit, run_id, computed_at, lot_id,
+    culture_batch_id, label, x_at) ORDER BY x_at {d}, label {d} LIMIT %(limit)s"""
+
+
+def _series_sql(*, by_assay: bool, x_axis: str, newest_first: bool, until: bool) -> str:
+    d = "DESC" if newest_first else "ASC"
+    assay_join = _ASSAY_JOIN.format(a="a", r="r") if by_assay else ""
+    common = {"columns": _COLUMNS, "finite": _FINITE, "d": d}
+    branches = []
+    for kind in _KINDS:
+        if x_axis == "computed":
+            branch = _BY_COMPUTED.format(
+                **common,
+                ids=kind.ids.replace("s.id", f"c.{kind.key}"),
+                table=kind.table,
+                key=kind.key,
+                kind=kind.metric.format(m="c"),
+                newest=_NEWEST.format(
+                    columns=_COLUMNS,
+                    assay_join=assay_join,
+                    subject=f"m.{kind.key} = c.{kind.key} AND {kind.metric.format(m='m')}",
+                    valid=_VALID.format(r="r"),
+                ),
+                until="AND c.computed_at < %(until_at)s" if until else "",
+            )
+        else:
+            newest = _NEWEST.format(
+                columns=_COLUMNS,
+                assay_join=assay_join,
+                subject=f"m.{kind.key} = s.id AND {kind.metric.format(m='m')}",
+                valid=_VALID.format(r="r"),
+            )
+            branch = _BY_DATE.format(
+                **common,
+                ids=kind.ids,
+                table=kind.table,
+                dated=kind.dated,
+                newest=newest,
+                any=_ANY.format(kind=kind.metric.format(m="e")),
+                until=f"AND s.{kind.dated} <= %(until)s" if until else "",
+            )
+        branches.append(branch)
+    newest_of_runs = _NEWEST.format(
+        columns=_COLUMNS,
+        assay_join=assay_join,
+        subject=_OF_A_RUN.metric.format(m="m"),
+        valid=_VALID.format(r="r"),
+    )
+    branches.append(
+        _RUNS.format(
+            **common,
+            newest=newest_of_runs,
+            until="AND m.computed_at < %(until_at)s" if until else "",
+        )
+    )
+    return _SERIES.format(branches=" UNION ALL ".join(branches), d=d)
+
+
+def _trend_rows(
+    code: str,
+    *,
+    assay_code: str,
+    x_axis: str,
+    newest_first: bool,
+    limit: int,
+    until: datetime.date | None = None,
+) -> list[TrendPoint]:
+    """Points of the series in x order (newest first or oldest first), at most ``limit``."""
+    params = {
+        "code": code,
+        "assay": assay_code,
+        "invalidated": AssayRun.Status.INVALIDATED,
+        "limit": limit,
+        "until": until,
+        "until_at": None,
+    }
+    if until is not None:  # a datetime x before the next day begins (the site's time zone)
+        params["until_at"] = timezone.make_aware(
+            datetime.datetime.combine(until + datetime.timedelta(days=1), datetime.time())
+        )
+    sql = _series_sql(
+        by_assay=bool(assay_code),
+        x_axis=x_axis,
+        newest_first=newest_first,
+        until=until is not None,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    points = []
+    for metric_id, value, unit, run_id, computed_at, lot_id, batch_id, label, x_at in rows:
+        if x_axis == "computed" or (lot_id is None and batch_id is None):
+            x = computed_at
+        else:
+            x = x_at.date()
+        points.append(
+            TrendPoint(
+                x=x,
+                value=value,
+                label=label or f"run {run_id}",
+                unit=unit,
+                metric_id=metric_id,
+                run_id=run_id,
+                lot_id=lot_id,
+                culture_batch_id=batch_id,
+            )
+        )
+    return points
 
 
 # --- Control baselines and out-of-trend alerts -------------------------------------------------

@@ -213,8 +213,12 @@ class TrendView(ViewRecordsMixin, TemplateView):
     effective specification's criterion for the metric (registered by release), so that nobody
     types them each time. Typed mean and SD never override an approved baseline: values typed
     from the lots being judged would hide a shift in them (CLSI C24). Queries: the metric codes
-    for the form, one for the points, one for the metric's baselines and one for the
-    specification's limits, whatever the number of lots.
+    for the form, one for the points, one for the metric's baselines, one for the
+    specification's limits and, for provisional limits, one for the series' first points,
+    whatever the number of lots.
+
+    One view charts the latest ``qc_selectors.TREND_WINDOW`` points (From/To look further back):
+    its cost is the window's, never the whole history's (issue 14). Ppk is of the points shown.
     """
 
     template_name = "qc/trends.html"
@@ -231,9 +235,15 @@ class TrendView(ViewRecordsMixin, TemplateView):
         if not form.is_bound or not form.is_valid():
             return context
         data = form.cleaned_data
-        points = qc_selectors.trend_points(
-            data["code"], assay_code=data["assay"], x_axis=data["x"] or "date"
+        window = qc_selectors.trend_window(
+            data["code"],
+            assay_code=data["assay"],
+            x_axis=data["x"] or "date",
+            since=data["since"],
+            until=data["until"],
         )  # "order" sorts by date as "date" does; only the chart's x differs
+        points = window.points
+        context.update(self._window_links(window, data))
         baselines = qc_selectors.metric_baselines(data["code"])
         approved = next((b for b in baselines if b.status == ControlBaseline.Status.APPROVED), None)
         context.update(
@@ -248,9 +258,28 @@ class TrendView(ViewRecordsMixin, TemplateView):
             ),
         )
         context.update(self._spec_limits(data, points))
-        context.update(self._control_chart(points, data, approved, context))
+        context.update(self._control_chart(window, data, approved, context))
         self._show_defaults(form, data, approved, context)
         return context
+
+    def _window_links(self, window, data) -> dict:
+        """What the window shows, and the links to the points before it and back to the latest.
+
+        "Earlier" ends on the day of the newest point before the window (that day's points
+        shown already appear again: a day is never split between two views)."""
+        query = self.request.GET.copy()
+        query.pop("since", None)
+        latest = query.urlencode()
+        earlier = ""
+        if window.earlier:
+            query["until"] = qc_selectors.day_of(window.lead_in[-1].x).isoformat()
+            earlier = query.urlencode()
+        return {
+            "window_size": qc_selectors.TREND_WINDOW,
+            "window_full": len(window.points) == qc_selectors.TREND_WINDOW,
+            "earlier_query": earlier,
+            "latest_query": latest if data["until"] or data["since"] else "",
+        }
 
     def _spec_limits(self, data, points) -> dict:
         """LSL and USL: typed on the form, else the specification's criterion for the metric
@@ -283,7 +312,7 @@ class TrendView(ViewRecordsMixin, TemplateView):
                 if context.get(side) is not None:
                     form.fields[side].widget.attrs["placeholder"] = f"{context[side]:.6g} (spec)"
 
-    def _limits(self, values, data, approved) -> dict:
+    def _limits(self, data, approved) -> dict:
         """mean, sd and where they come from: the approved baseline, else provisional."""
         if approved is not None and approved.assay_code == (data["assay"] or ""):
             signature = approved.approval_signature
@@ -299,8 +328,14 @@ class TrendView(ViewRecordsMixin, TemplateView):
         # given (an established mean and SD), or fixed from a baseline of the first 20 points.
         if data["mean"] is not None:
             return {"mean": data["mean"], "sd": data["sd"], "limits_from": "established (given)"}
+        first = qc_selectors.first_trend_points(
+            data["code"],
+            control_limits.BASELINE_MIN_N,
+            assay_code=data["assay"],
+            x_axis=data["x"] or "date",
+        )  # the series' first points, whatever the window shows
         try:
-            fixed = control_limits.baseline(values.tolist())
+            fixed = control_limits.baseline([p.value for p in first])
         except ValueError as exc:
             return {
                 "note": (
@@ -317,12 +352,13 @@ class TrendView(ViewRecordsMixin, TemplateView):
             ),
         }
 
-    def _control_chart(self, points, data, approved, limits_of_spec) -> dict:
+    def _control_chart(self, window, data, approved, limits_of_spec) -> dict:
+        points = window.points
         out = {"points": points, "unit": points[0].unit if points else ""}
         if not points:
             return out
         values = np.array([p.value for p in points], dtype=float)
-        limits = self._limits(values, data, approved)
+        limits = self._limits(data, approved)
         out["provisional"] = "baseline" not in limits
         if out["provisional"] and approved is not None:
             out["baseline_elsewhere"] = approved  # approved for another assay's series
@@ -331,7 +367,10 @@ class TrendView(ViewRecordsMixin, TemplateView):
             return out
         out.update(limits)
         mean, sd = limits["mean"], limits["sd"]
-        flags = westgard.evaluate(values, mean, sd)
+        # The points just before the window are read too, then left out: the consecutive rules
+        # judge the window's first points as they judge them in the whole series.
+        lead = [p.value for p in window.lead_in]
+        flags = westgard.evaluate([*lead, *values], mean, sd)[len(lead) :]
         out["violations"] = [
             {
                 "n": i + 1,
@@ -364,7 +403,7 @@ class TrendView(ViewRecordsMixin, TemplateView):
             labels=[p.label for p in points],
             lsl=lsl,
             usl=usl,
-            title=f"{data['code']}: {len(points)} lots",
+            title=f"{data['code']}: {'the latest ' if window.earlier else ''}{len(points)} lots",
             y_title=f"{data['code']}{unit}",
             x_title=X_TITLES[data["x"] or "date"],
         )

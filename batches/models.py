@@ -175,6 +175,8 @@ class CultureBatch(GmpRecord):
         ordering = ["-created_at"]
         verbose_name_plural = "culture batches"
         triggers = [never_deleted(), fsm_trigger(CULTURE_BATCH_TRANSITIONS)]
+        # The trend page reads batches newest first by start date (assays.qc_selectors).
+        indexes = [models.Index(fields=["started_on", "code"], name="batch_started_on_code")]
 
     def __str__(self):
         return self.code
@@ -467,6 +469,10 @@ class ExosomeLot(GmpRecord):
         verbose_name = "exosome lot"
         constraints = [
             models.CheckConstraint(condition=Q(volume_ml__gt=0), name="lot_volume_positive")
+        ]
+        # The trend page reads lots newest first by manufacturing date (assays.qc_selectors).
+        indexes = [
+            models.Index(fields=["manufactured_on", "code"], name="lot_manufactured_on_code")
         ]
         triggers = [
             never_deleted(),

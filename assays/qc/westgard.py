@@ -43,6 +43,10 @@ from numpy.typing import ArrayLike, NDArray
 RULES: tuple[str, ...] = ("1-2s", "1-3s", "2-2s", "R-4s", "4-1s", "10x")
 WARNING_RULES: frozenset[str] = frozenset({"1-2s"})
 REJECTION_RULES: frozenset[str] = frozenset(RULES) - WARNING_RULES
+# The most earlier points a rule reads to judge a point (10x: the point and the 9 before it).
+# A window of a longer series is judged as the whole series would be when evaluated with this
+# many points before its first (R-4s reads the run's values, not earlier points).
+LOOKBACK = 9
 
 
 def z_scores(values: ArrayLike, mean: ArrayLike, sd: ArrayLike) -> NDArray[np.float64]:
