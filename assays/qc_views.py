@@ -268,17 +268,19 @@ class TrendView(ViewRecordsMixin, TemplateView):
         "Earlier" ends on the day of the newest point before the window (that day's points
         shown already appear again: a day is never split between two views)."""
         query = self.request.GET.copy()
-        query.pop("since", None)
-        latest = query.urlencode()
+        full = len(window.points) == qc_selectors.TREND_WINDOW
         earlier = ""
-        if window.earlier:
+        # Within a From date, earlier points only when the limit cut the range (the points
+        # before the window may be before From).
+        if window.earlier and (data["since"] is None or full):
             query["until"] = qc_selectors.day_of(window.lead_in[-1].x).isoformat()
             earlier = query.urlencode()
+        for bound in ("since", "until"):
+            query.pop(bound, None)
         return {
             "window_size": qc_selectors.TREND_WINDOW,
-            "window_full": len(window.points) == qc_selectors.TREND_WINDOW,
             "earlier_query": earlier,
-            "latest_query": latest if data["until"] or data["since"] else "",
+            "latest_query": query.urlencode() if data["until"] or data["since"] else "",
         }
 
     def _spec_limits(self, data, points) -> dict:

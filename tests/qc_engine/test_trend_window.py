@@ -151,6 +151,8 @@ def test_from_and_to_bound_the_window(client, qa_user, technician, record_run):
     )
 
     assert list(array(chart_figure(response, "trend")["data"][0]["y"])) == [102, 103, 104, 105]
+    html = response.content.decode()  # the whole range shown: nothing earlier within it
+    assert 'id="trend-earlier"' not in html and 'id="trend-latest"' in html
     refused = client.get(
         reverse("qc:trends"), {"code": "bca.protein", "since": until, "until": since}
     )
