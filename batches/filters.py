@@ -3,10 +3,13 @@
 from datetime import date, timedelta
 
 import django_filters as filters
+from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db.models import DateField, F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django_filters.fields import ModelChoiceField
 
 from batches.models import (
     Aliquot,
@@ -87,8 +90,45 @@ class ReagentLotFilter(filters.FilterSet):
         fields = ["category", "name", "lot_number", "expires_before"]
 
 
+class CodeField(ModelChoiceField):
+    """A record named by its code, typed (ignoring case), rather than picked from a <select>
+    of every record: a site's cell banks number in the thousands after some years, and a page
+    that lists them all grows with them. An unknown code is a form error that says so."""
+
+    widget = forms.TextInput
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        value = str(value).strip()
+        # `UPPER(code) = UPPER(%s)`: served by an index on UPPER(code) (see the model's Meta).
+        record = self.queryset.filter(code__iexact=value).first()
+        if record is None:
+            name = self.queryset.model._meta.verbose_name
+            raise ValidationError(
+                "No %(model)s has the code “%(value)s”.",
+                code="invalid_choice",
+                params={"model": name, "value": value},
+            )
+        return record
+
+
+class CodeFilter(filters.ModelChoiceFilter):
+    """Records whose `field_name` is the record of the code typed (see CodeField)."""
+
+    field_class = CodeField
+
+    def __init__(self, *args, **kwargs):
+        # Shown back as the code; the API schema documents a string (the related `code`).
+        kwargs.setdefault("to_field_name", "code")
+        super().__init__(*args, **kwargs)
+
+
 class CultureBatchFilter(filters.FilterSet):
     code = filters.CharFilter(lookup_expr="icontains")
+    cell_bank = CodeFilter(
+        queryset=CellBank.objects.all(), label="Cell bank", help_text="Cell bank code."
+    )
     started_after = filters.DateFilter(field_name="started_on", lookup_expr="gte")
     started_before = filters.DateFilter(field_name="started_on", lookup_expr="lte")
     passage_due = filters.BooleanFilter(method="filter_passage_due", label="Passage due")

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q, Sum
+from django.db.models.functions import Upper
 from django.urls import reverse
 from django.utils import timezone
 
@@ -80,6 +81,9 @@ class CellBank(GmpRecord):
     class Meta:
         ordering = ["-created_at"]
         triggers = [never_deleted()]
+        # The culture batches list is filtered by a bank's code typed in any case
+        # (`UPPER(code) = UPPER(%s)`, batches.filters.CodeField).
+        indexes = [models.Index(Upper("code"), name="batches_cellbank_code_upper")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(parent_bank__isnull=True) | ~Q(parent_bank=models.F("id")),
@@ -175,8 +179,13 @@ class CultureBatch(GmpRecord):
         ordering = ["-created_at"]
         verbose_name_plural = "culture batches"
         triggers = [never_deleted(), fsm_trigger(CULTURE_BATCH_TRANSITIONS)]
-        # The trend page reads batches newest first by start date (assays.qc_selectors).
-        indexes = [models.Index(fields=["started_on", "code"], name="batch_started_on_code")]
+        indexes = [
+            # The trend page reads batches newest first by start date (assays.qc_selectors).
+            models.Index(fields=["started_on", "code"], name="batch_started_on_code"),
+            # The list's default order (lims.pages.RecordListView: newest first, then id): its
+            # first page is read from this index, joined to banks and donors for 25 rows only.
+            models.Index(F("created_at").desc(), "id", name="culturebatch_newest"),
+        ]
 
     def __str__(self):
         return self.code
@@ -470,9 +479,11 @@ class ExosomeLot(GmpRecord):
         constraints = [
             models.CheckConstraint(condition=Q(volume_ml__gt=0), name="lot_volume_positive")
         ]
-        # The trend page reads lots newest first by manufacturing date (assays.qc_selectors).
         indexes = [
-            models.Index(fields=["manufactured_on", "code"], name="lot_manufactured_on_code")
+            # The trend page reads lots newest first by manufacturing date (assays.qc_selectors).
+            models.Index(fields=["manufactured_on", "code"], name="lot_manufactured_on_code"),
+            # The lots list's default order (newest first, then id), read from the index.
+            models.Index(F("created_at").desc(), "id", name="exosomelot_newest"),
         ]
         triggers = [
             never_deleted(),

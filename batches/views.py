@@ -4,7 +4,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Prefetch
+from django.db.models import Count, OuterRef, Prefetch, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -128,7 +129,17 @@ class ExosomeLotList(RecordListView):
     ]
 
     def annotate(self, qs):
-        return qs.annotate(vial_count=Count("aliquots"))
+        # A count per lot (a correlated subquery on the vials' lot_id index) rather than a
+        # GROUP BY over every vial: PostgreSQL evaluates it after the LIMIT, for the 25 lots
+        # shown, unless the list is sorted by it (then every lot's count, as it must).
+        vials = (
+            Aliquot.objects.filter(lot=OuterRef("pk"))
+            .order_by()
+            .values("lot")
+            .annotate(n=Count("*"))
+            .values("n")
+        )
+        return qs.annotate(vial_count=Coalesce(Subquery(vials), 0))
 
 
 class AliquotList(RecordListView):
