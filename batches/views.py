@@ -129,9 +129,13 @@ class ExosomeLotList(RecordListView):
     ]
 
     def annotate(self, qs):
-        # A count per lot (a correlated subquery on the vials' lot_id index) rather than a
-        # GROUP BY over every vial: PostgreSQL evaluates it after the LIMIT, for the 25 lots
-        # shown, unless the list is sorted by it (then every lot's count, as it must).
+        if self.sort_key().lstrip("-") == "vial_count":
+            # Sorted by it: every lot's count, in one pass over the vials (a GROUP BY costs
+            # less than a subquery per lot when all of them are wanted).
+            return qs.annotate(vial_count=Count("aliquots"))
+        # Otherwise a count per lot (a correlated subquery on the vials' lot_id index) rather
+        # than a GROUP BY over every vial: PostgreSQL evaluates it after the LIMIT, for the 25
+        # lots shown.
         vials = (
             Aliquot.objects.filter(lot=OuterRef("pk"))
             .order_by()

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -67,7 +68,9 @@ def test_the_vial_count_reads_the_vials_of_the_page_only(technician):
     """The property itself, in PostgreSQL's plan: with 40 lots of 2 vials, the page of 25
     reads their 50 vials (the count evaluated after the LIMIT), not all 80."""
     _lots_with_vials(technician, lots=40, vials=2)
-    page = ExosomeLotList().annotate(ExosomeLot.objects.all()).order_by("-created_at", "pk")[:25]
+    view = ExosomeLotList()
+    view.setup(RequestFactory().get(reverse("batches:exosomelot_list")))
+    page = view.annotate(ExosomeLot.objects.all()).order_by("-created_at", "pk")[:25]
     sql, params = page.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
