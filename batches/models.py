@@ -476,6 +476,9 @@ class ExosomeLot(GmpRecord):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "exosome lot"
+        # The release board counts and lists the lots of each status: a handful in progress,
+        # thousands released, read every 5 seconds (release.selectors.release_board).
+        indexes = [models.Index(fields=["status", "manufactured_on"], name="lot_status_made_idx")]
         constraints = [
             models.CheckConstraint(condition=Q(volume_ml__gt=0), name="lot_volume_positive")
         ]

@@ -455,6 +455,8 @@ class Disposition(models.Model):
     class Meta:
         db_table = "batches_disposition"
         ordering = ["-decided_at"]
+        # The release board's decided columns: the latest releases and rejections, newest first.
+        indexes = [models.Index(fields=["decision", "-decided_at"], name="disposition_latest_idx")]
         triggers = [
             never_deleted(),
             pgtrigger.Protect(name="dispositions_immutable", operation=pgtrigger.Update),

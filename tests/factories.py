@@ -226,8 +226,9 @@ def storage_positions(actor, n, box="B1"):
     ]
 
 
-def finalize_lot(qa, lot, to: str):
-    """Put a lot in a final state (released / rejected) for tests that need a locked lot.
+def finalize_lot(qa, lot, to: str, decided_at=None):
+    """Put a lot in a final state (released / rejected) for tests that need a locked lot
+    (`decided_at`: when, if not now).
 
     Production only gets there through a signed QA disposition (release.services.lot_dispose,
     tested in tests/release); here the signature and the disposition are written directly so
@@ -254,7 +255,9 @@ def finalize_lot(qa, lot, to: str):
         content_sha256="0" * 64,
         content={"lot": lot.code, "decision": to},
     )
-    Disposition.objects.create(lot=lot, decision=to, signature=signature)
+    Disposition.objects.create(
+        lot=lot, decision=to, signature=signature, decided_at=decided_at or timezone.now()
+    )
     ExosomeLot.objects.filter(pk=lot.pk).update(status=to)
     lot.refresh_from_db()
     services.aliquots_follow_lot(actor=qa, lot=lot, reason=f"Lot {lot} {to}")  # as lot_dispose

@@ -176,3 +176,55 @@ def test_the_board_reads_the_same_blockers_as_each_lot_s_own_review(
         assert got == one_by_one(lot), lot.code
     assert {b.code for b in together[testing.pk]} >= {"run_invalid", "run_unreviewed"}
     assert {b.code for b in together[in_process.pk]} >= {"oos_open", "not_evaluated"}
+
+
+def _column(page, key: str) -> str:
+    return page.content.decode().split(f'data-status="{key}"')[1].split("</section>")[0]
+
+
+def test_a_column_shows_at_most_dashboard_cap_lots_and_links_to_the_rest(technician, analyst):
+    """The board is bounded (issue 14): each column shows DASHBOARD_CAP cards, those with an
+    open deviation first, its total, and a link to the lots list for the rest; so the page and
+    its 5-second poll cost the same on a busy site as on a quiet one."""
+    from release.selectors import DASHBOARD_CAP
+
+    waiting = [factories.lot(technician) for _ in range(DASHBOARD_CAP)]
+    troubled = factories.lot(technician)  # the newest: last by date of manufacture and pk
+    _open_oos(analyst, troubled, 1)
+
+    column = _column(signed_in(analyst).get(reverse("release:dashboard_board")), "in_process")
+
+    assert column.count('class="list-group-item board-lot"') == DASHBOARD_CAP
+    assert column.index(troubled.code) < min(
+        column.index(lot.code) for lot in waiting if lot.code in column
+    )
+    assert f"Showing {DASHBOARD_CAP} of {DASHBOARD_CAP + 1}" in column
+    assert f'{reverse("batches:exosomelot_list")}?status=in_process"' in column
+    assert waiting[-1].code not in column  # the last by date of manufacture and pk waits
+
+
+def test_the_decided_columns_show_the_latest_final_dispositions(technician, analyst, qa_signer):
+    """Released (last 30 days) and Rejected list the lots by their final disposition, newest
+    first, with its signer; a release older than 30 days has left the board."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    rejected = [
+        factories.finalize_lot(qa_signer, factories.lot(technician), "rejected") for _ in range(3)
+    ]
+    old = factories.finalize_lot(
+        qa_signer, factories.lot(technician), "released", timezone.now() - timedelta(days=40)
+    )
+    recent = factories.finalize_lot(qa_signer, factories.lot(technician), "released")
+
+    page = signed_in(analyst).get(reverse("release:dashboard_board"))
+
+    column = _column(page, "rejected")
+    codes = [lot.code for lot in reversed(rejected)]  # newest first
+    assert [column.index(code) for code in codes] == sorted(column.index(c) for c in codes)
+    assert '<span class="badge text-bg-secondary ms-auto">3</span>' in column
+    released = _column(page, "released")
+    assert recent.code in released and old.code not in released
+    assert (qa_signer.get_full_name() or qa_signer.username) in released
+    assert '<span class="badge text-bg-secondary ms-auto">1</span>' in released
