@@ -476,9 +476,6 @@ class ExosomeLot(GmpRecord):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "exosome lot"
-        # The release board counts and lists the lots of each status: a handful in progress,
-        # thousands released, read every 5 seconds (release.selectors.release_board).
-        indexes = [models.Index(fields=["status", "manufactured_on"], name="lot_status_made_idx")]
         constraints = [
             models.CheckConstraint(condition=Q(volume_ml__gt=0), name="lot_volume_positive")
         ]
@@ -487,6 +484,9 @@ class ExosomeLot(GmpRecord):
             models.Index(fields=["manufactured_on", "code"], name="lot_manufactured_on_code"),
             # The lots list's default order (newest first, then id), read from the index.
             models.Index(F("created_at").desc(), "id", name="exosomelot_newest"),
+            # The release board counts and lists the lots of each status: a handful in
+            # progress, thousands released, read every 5 seconds (release_board).
+            models.Index(fields=["status", "manufactured_on"], name="lot_status_made_idx"),
         ]
         triggers = [
             never_deleted(),

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('batches', '0013_trend_window_indexes'),
+        ('batches', '0014_list_indexes'),
     ]
 
     operations = [
