@@ -31,6 +31,18 @@ from lims.roles import can_manage_retains, can_receive_samples, require
 RETENTION_YEARS = 1
 # A lot's retains are set aside as it is released (or while QA reviews it for release).
 RETAIN_LOT_STATUSES = (ExosomeLot.Status.UNDER_REVIEW, ExosomeLot.Status.RELEASED)
+
+
+def retain_refusal(lot: ExosomeLot) -> str | None:
+    """Why a lot's retains cannot be set aside now (None: they can)."""
+    if lot.status in RETAIN_LOT_STATUSES:
+        return None
+    return (
+        f"Lot {lot} is {lot.get_status_display().lower()}: retains are set aside at its "
+        "release (under review or released)."
+    )
+
+
 MANAGES_RETAINS = "Only QA sets aside and withdraws retained samples."
 RECEIVES_SAMPLES = "Only technicians log received samples and their custody."
 # A retained vial is a sealed vial of the lot that is still in stock.
@@ -66,11 +78,8 @@ def retain_set_aside(
     today = timezone.localdate()
     set_aside_on = set_aside_on or today
     errors: dict[str, str] = {}
-    if lot.status not in RETAIN_LOT_STATUSES:
-        errors["lot"] = (
-            f"Lot {lot} is {lot.get_status_display().lower()}: retains are set aside at its "
-            "release (under review or released)."
-        )
+    if refusal := retain_refusal(lot):
+        errors["lot"] = refusal
     if RetainedSet.objects.filter(lot=lot, voided_at__isnull=True).exists():
         errors["lot"] = f"Lot {lot} already has its retained set."
     free, shortage = _free_vials(lot, wanted=vials)

@@ -13,6 +13,7 @@ from django.views.generic import DetailView, ListView
 from batches import custody
 from batches.models import ExosomeLot, RetainedSet, SampleReceipt
 from lims.audit_trail import events_of
+from lims.code_fields import CodeChoiceField
 from lims.forms import DATE, DATETIME, BootstrapMixin
 from lims.models import User
 from lims.pages import ServiceFormView, ViewRecordsMixin
@@ -22,10 +23,11 @@ app_name = "custody"
 
 
 class RetainForm(BootstrapMixin, forms.Form):
-    lot = forms.ModelChoiceField(
-        queryset=ExosomeLot.objects.filter(status__in=custody.RETAIN_LOT_STATUSES).order_by(
-            "-created_at"
-        )
+    # Typed, not a <select> of every released lot (lims.code_fields).
+    lot = CodeChoiceField(
+        ExosomeLot.objects.all(),
+        refuse=custody.retain_refusal,
+        help_text="Lot code.",
     )
     vials = forms.IntegerField(
         min_value=1,
@@ -51,10 +53,11 @@ class ReceiptForm(BootstrapMixin, forms.Form):
     sender_kind = forms.ChoiceField(label="Sent by", choices=SampleReceipt.Sender.choices)
     sender_name = forms.CharField(max_length=200, label="Sender")
     description = forms.CharField(max_length=200, help_text="What was sent, as labelled.")
-    lot = forms.ModelChoiceField(
-        queryset=ExosomeLot.objects.order_by("-created_at"),
+    lot = CodeChoiceField(
+        ExosomeLot.objects.all(),
         required=False,
-        help_text="The lot it is a sample of: it is then tested as a sample of that lot.",
+        help_text="The code of the lot it is a sample of: it is then tested as a sample of "
+        "that lot.",
     )
     containers = forms.IntegerField(min_value=1)
     courier = forms.CharField(max_length=200, help_text="Courier and waybill.")

@@ -21,6 +21,7 @@ from batches.models import (
     ReagentLot,
     StorageLocation,
 )
+from lims.code_fields import CodeChoiceField
 from lims.forms import DATE, DATETIME, BootstrapMixin, operators, person_label
 
 
@@ -70,7 +71,21 @@ class ReagentLotForm(BootstrapMixin, forms.ModelForm):
         widgets = {"expiry_date": DATE, "received_on": DATE}
 
 
+def refuse_voided(record) -> str | None:
+    """The eligibility of a record named on a form: not voided (said with its code)."""
+    if record.voided_at is not None:
+        return f"{str(record._meta.verbose_name).capitalize()} {record} is voided."
+    return None
+
+
 class CultureBatchForm(BootstrapMixin, forms.ModelForm):
+    # Typed, not a <select> of every bank (thousands after some years): see lims.code_fields.
+    cell_bank = CodeChoiceField(
+        CellBank.objects.all(),
+        case_insensitive=True,  # as the batches list's filter, on UPPER(code) (batches 0014)
+        refuse=refuse_voided,
+        help_text="The cell bank's code, as on its label.",
+    )
     reagent_lots = forms.ModelMultipleChoiceField(
         queryset=ReagentLot.objects.none(),
         required=False,
@@ -85,7 +100,9 @@ class CultureBatchForm(BootstrapMixin, forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["reagent_lots"].queryset = usable_reagent_lots()
-        self.fields["cell_bank"].queryset = CellBank.objects.filter(voided_at__isnull=True)
+        if self.instance.pk and "cell_bank" in self.fields:
+            # A correction shows the bank's code (the form's initial would be its id).
+            self.initial["cell_bank"] = self.instance.cell_bank
 
     def clean(self):
         data = super().clean()

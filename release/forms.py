@@ -9,6 +9,7 @@ from django import forms
 from django.utils import timezone
 
 from batches.models import CultureBatch, ExosomeLot, IsolationRun, StorageLocation
+from lims.code_fields import CodeChoiceField, StoragePositionField
 from lims.forms import DATE, BootstrapMixin, SignatureForm
 from lims.models import Signature
 from release.models import Criterion, Deviation, Disposition, Specification
@@ -104,17 +105,17 @@ class CriterionForm(BootstrapMixin, forms.ModelForm):
 
 
 class DeviationOpenForm(BootstrapMixin, forms.Form):
-    lot = forms.ModelChoiceField(
-        queryset=ExosomeLot.objects.order_by("-created_at"), required=False
+    # Typed codes, not <select>s of every lot, batch, run and position the site ever had
+    # (lims.code_fields); any record may be the subject of a deviation, a voided one too.
+    lot = CodeChoiceField(ExosomeLot.objects.all(), required=False, help_text="Lot code.")
+    culture_batch = CodeChoiceField(
+        CultureBatch.objects.all(), required=False, help_text="Culture batch code."
     )
-    culture_batch = forms.ModelChoiceField(
-        queryset=CultureBatch.objects.order_by("-created_at"), required=False
+    isolation_run = CodeChoiceField(
+        IsolationRun.objects.all(), required=False, help_text="Isolation run code."
     )
-    isolation_run = forms.ModelChoiceField(
-        queryset=IsolationRun.objects.order_by("-started_at"), required=False
-    )
-    storage_location = forms.ModelChoiceField(
-        queryset=StorageLocation.objects.all(), required=False, label="Storage position"
+    storage_location = StoragePositionField(
+        StorageLocation.objects.all(), required=False, label="Storage position"
     )
     kind = forms.ChoiceField(choices=Deviation.Kind.choices)
     title = forms.CharField(max_length=200)
@@ -162,10 +163,10 @@ class DeviationCloseForm(SignatureForm):
 class AuditTrailReviewForm(SignatureForm):
     """A lot's audit trail (review by exception: its changes after first entry) or a period's."""
 
-    lot = forms.ModelChoiceField(
-        queryset=ExosomeLot.objects.order_by("-created_at"),
+    lot = CodeChoiceField(
+        ExosomeLot.objects.all(),
         required=False,
-        help_text="Review this lot's trail; or leave empty and give a period.",
+        help_text="The code of the lot whose trail is reviewed; or leave empty and give a period.",
     )
     period_start = forms.DateField(label="From", required=False, widget=DATE)
     period_end = forms.DateField(label="To", required=False, widget=DATE)

@@ -406,7 +406,7 @@ def audit_reviews_due(n: int, today: date) -> Queue:
         [
             Item(
                 str(lot),
-                _url("release:audit_review_create", lot=lot.pk),
+                _url("release:audit_review_create", lot=lot.code),
                 "under review, its audit trail not reviewed",
                 _days(lot.manufactured_on, today),
             )

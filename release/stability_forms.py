@@ -5,6 +5,7 @@ from django import forms
 from django.utils import timezone
 
 from batches.models import ExosomeLot
+from lims.code_fields import CodeChoiceField, CodeListField
 from lims.forms import DATE, DATETIME, BootstrapMixin, SignatureForm
 from release.models import Condition, Specification, StabilityProtocol
 
@@ -15,7 +16,8 @@ class ProtocolForm(BootstrapMixin, forms.Form):
     specification = forms.ModelChoiceField(
         queryset=Specification.objects.filter(product=Specification.Product.STABILITY)
     )
-    lots = forms.ModelMultipleChoiceField(queryset=ExosomeLot.objects.order_by("-created_at"))
+    # Typed codes, not a <select> of every lot (lims.code_fields); the service judges the lots.
+    lots = CodeListField(ExosomeLot.objects.all(), help_text="Lot codes, separated by commas.")
     conditions = forms.MultipleChoiceField(
         choices=Condition.choices, widget=forms.CheckboxSelectMultiple
     )
@@ -35,7 +37,9 @@ class ProtocolForm(BootstrapMixin, forms.Form):
 
 class StudyStartForm(BootstrapMixin, forms.Form):
     protocol = forms.ModelChoiceField(queryset=StabilityProtocol.objects.all())
-    lot = forms.ModelChoiceField(queryset=ExosomeLot.objects.order_by("-created_at"))
+    lot = CodeChoiceField(
+        ExosomeLot.objects.all(), help_text="Lot code: one of the protocol's lots."
+    )
     started_on = forms.DateField(widget=DATE, initial=timezone.localdate)
 
 

@@ -552,8 +552,9 @@ class DeviationCreate(ReleaseFormView):
     submit_label = "Open deviation"
 
     def get_initial(self):
+        # A record's page links here with its code (?lot=EXO-…), shown in the typed field.
         keys = ("lot", "culture_batch", "isolation_run", "storage_location")
-        return {k: self.request.GET[k] for k in keys if self.request.GET.get(k, "").isdigit()}
+        return {k: self.request.GET[k].strip() for k in keys if self.request.GET.get(k, "").strip()}
 
     def perform(self, form):
         return deviations.deviation_open(actor=self.request.user, **form.cleaned_data)

@@ -155,6 +155,10 @@ ENDPOINTS: list[tuple[str, str, str]] = [
         "ORDER BY pgh_created_at DESC, pgh_id DESC LIMIT 50",
     ),
     ("trend form", "/qc/trends/", "SELECT DISTINCT code FROM assays_qcmetric WHERE lot_id = 1"),
+    # Form pages naming a lot, batch, run or position: typed codes, no rows listed (they
+    # offered every lot, batch, run and position as an <option>).
+    ("new deviation form", "/release/deviations/new/", "SELECT 1"),
+    ("audit review form", "/release/audit-reviews/new/", "SELECT 1"),
 ]
 
 

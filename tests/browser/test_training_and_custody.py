@@ -77,7 +77,7 @@ def test_training_retains_and_receipt(live_server, technician, analyst, qa_user,
     expect(page.locator("#matrix")).to_contain_text("Qualified")
     assert TrainingRecord.objects.filter(trainee=technician).exists()
 
-    page.goto(f"{url}/custody/retains/new/?lot={lot.pk}")
+    page.goto(f"{url}/custody/retains/new/?lot={lot.code}")
     page.fill("#id_vials", "4")
     page.fill("#id_location", "RET-80 / shelf 1 / box R1")
     page.fill("#id_lot_expiry", (lot.manufactured_on + timedelta(days=730)).isoformat())
@@ -104,7 +104,7 @@ def test_training_retains_and_receipt(live_server, technician, analyst, qa_user,
     page.select_option("#id_sender_kind", "clinical_site")
     page.fill("#id_sender_name", "Site 04, Utrecht")
     page.fill("#id_description", "Returned vial, complaint C-7")
-    page.select_option("#id_lot", str(lot.pk))
+    page.fill("#id_lot", lot.code)
     page.fill("#id_containers", "1")
     page.fill("#id_courier", "Marken AWB 55")
     later = timezone.localtime() + timedelta(hours=3)

@@ -229,7 +229,7 @@ def test_the_page_shows_the_shortage_next_to_the_vials_field(lot, technician, qa
     response = client.post(
         reverse("custody:retain_create"),
         {
-            "lot": lot.pk,
+            "lot": lot.code,
             "vials": 5,
             "location": "RET-80 / shelf 1 / R1",
             "lot_expiry": EXPIRY.isoformat(),
@@ -250,7 +250,7 @@ def test_the_page_shows_the_shortage_next_to_the_vials_field(lot, technician, qa
     response = client.post(
         reverse("custody:retain_create"),
         {
-            "lot": lot.pk,
+            "lot": lot.code,
             "vials": 3,
             "location": "RET-80 / shelf 1 / R1",
             "lot_expiry": EXPIRY.isoformat(),

@@ -257,7 +257,7 @@ POSTS = [
     (
         "batches:culturebatch_create",
         None,
-        lambda r: {"cell_bank": r["cell_bank"].pk, "started_on": _today()},
+        lambda r: {"cell_bank": r["cell_bank"].code, "started_on": _today()},
         lambda r: CultureBatch.objects.filter(cell_bank=r["cell_bank"]).count() > 1,
     ),
     (

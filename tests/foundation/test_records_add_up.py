@@ -103,7 +103,7 @@ def test_culture_started_before_its_bank_was_frozen_is_refused(tech_client, tech
 
     response = tech_client.post(
         reverse("batches:culturebatch_create"),
-        {"cell_bank": bank.pk, "started_on": ago(31).isoformat(), "notes": ""},
+        {"cell_bank": bank.code, "started_on": ago(31).isoformat(), "notes": ""},
     )
     assert field_error(response, "started_on") == errors["started_on"]
     assert not CultureBatch.objects.exists()

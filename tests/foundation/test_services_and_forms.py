@@ -410,7 +410,7 @@ def test_expired_reagent_lot_is_refused_on_batch_creation(tech_client, technicia
 
     response = tech_client.post(
         reverse("batches:culturebatch_create"),
-        {"cell_bank": bank.pk, "started_on": days(0), "reagent_lots": [good.pk, expired.pk]},
+        {"cell_bank": bank.code, "started_on": days(0), "reagent_lots": [good.pk, expired.pk]},
     )
     (message,) = field_error(response, "reagent_lots")
     assert message.startswith("Expired reagent lot cannot be used: MSC medium lot OLD-1 expired")
@@ -431,7 +431,7 @@ def test_a_reagent_lot_is_usable_until_its_expiry_date(tech_client, technician):
     last_day = factories.reagent_lot(technician, expiry_days=0)
     response = tech_client.post(
         reverse("batches:culturebatch_create"),
-        {"cell_bank": bank.pk, "started_on": days(0), "reagent_lots": [last_day.pk]},
+        {"cell_bank": bank.code, "started_on": days(0), "reagent_lots": [last_day.pk]},
     )
     assert response.status_code == 302
     assert list(CultureBatch.objects.get().reagent_lots.all()) == [last_day]

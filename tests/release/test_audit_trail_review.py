@@ -32,7 +32,7 @@ def test_qa_reviews_a_lots_trail_and_the_review_page_shows_it(passing, qa_approv
     response = client.post(
         reverse("release:audit_review_create"),
         {
-            "lot": lot.pk,
+            "lot": lot.code,
             "findings": "No change after entry.",
             "username": qa_approver.username,
             "password": PASSWORD,

@@ -22,7 +22,7 @@ def test_a_deviation_goes_from_opened_by_hand_to_closed_with_a_signature(
     response = signed_in(technician).post(
         reverse("release:deviation_create"),
         {
-            "isolation_run": run.pk,
+            "isolation_run": run.code,
             "kind": "process",
             "title": "TFF transmembrane pressure above 1.5 bar",
             "description": "TMP 1.8 bar for 6 minutes during diafiltration.",

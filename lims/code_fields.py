@@ -1,0 +1,156 @@
+"""Form fields naming a record by its code, typed, where a <select> would list every record.
+
+Lots, culture batches, isolation runs, cell banks and storage positions grow with a site's
+history (thousands after ten years): a <select> of them makes every form page that offers one
+grow with the history, and a list of 5,000 codes is no help to the person choosing. The code
+is printed on the label and the record's page, so it is typed; the record is found by its
+unique index, and an unknown or ineligible code is a form error next to the field.
+"""
+
+import re
+from collections.abc import Callable
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db.models import Model, Q, QuerySet
+
+Refusal = Callable[[Model], str | None]
+
+
+class CodeChoiceField(forms.ModelChoiceField):
+    """One record of `queryset` by its `to_field_name` (the code), typed.
+
+    `queryset` is every record that can be named, so an ineligible record is told apart from an
+    unknown code: `refuse(record)` returns why it may not be chosen here ("Lot X is voided."),
+    or None. `case_insensitive` compares `UPPER(code)` (give the model an index on it);
+    otherwise the code as typed or in capitals, as codes are issued, both on the unique index.
+    """
+
+    widget = forms.TextInput
+
+    def __init__(
+        self,
+        queryset,
+        *,
+        to_field_name: str = "code",
+        refuse: Refusal | None = None,
+        case_insensitive: bool = False,
+        **kwargs,
+    ):
+        super().__init__(queryset, to_field_name=to_field_name, **kwargs)
+        self.refuse = refuse
+        self.case_insensitive = case_insensitive
+
+    @property
+    def model_name(self) -> str:
+        return str(self.queryset.model._meta.verbose_name)
+
+    def matching(self, typed: str) -> Q:
+        """The condition selecting the record of one typed code."""
+        key = self.to_field_name
+        if self.case_insensitive:
+            return Q(**{f"{key}__iexact": typed})
+        return Q(**{f"{key}__in": sorted({typed, typed.upper()})})
+
+    def find(self, typed: str) -> Model | None:
+        return self.queryset.filter(self.matching(typed)).first()
+
+    def unknown(self, typed: str) -> ValidationError:
+        return ValidationError(
+            "No %(model)s has the code “%(value)s”.",
+            code="invalid_choice",
+            params={"model": self.model_name, "value": typed},
+        )
+
+    def check_eligible(self, record: Model) -> None:
+        reason = self.refuse(record) if self.refuse else None
+        if reason:
+            raise ValidationError(reason, code="ineligible")
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, self.queryset.model):
+            record = value
+        else:
+            typed = str(value).strip()
+            record = self.find(typed)
+            if record is None:
+                raise self.unknown(typed)
+        self.check_eligible(record)
+        return record
+
+
+class CodeListField(CodeChoiceField):
+    """Several records by their codes, typed comma- or space-separated, found in one query;
+    every unknown or ineligible code is named in the field's error."""
+
+    def __init__(self, queryset, **kwargs):
+        kwargs.setdefault("help_text", "Codes, separated by commas.")
+        super().__init__(queryset, **kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, (list, tuple, QuerySet)):
+            return ", ".join(str(super(CodeListField, self).prepare_value(v)) for v in value)
+        return super().prepare_value(value)
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return []
+        typed = list(dict.fromkeys(t for t in re.split(r"[\s,;]+", str(value)) if t))
+        condition = Q(pk__in=[])
+        for code in typed:
+            condition |= self.matching(code)
+        found = {
+            str(getattr(r, self.to_field_name)).upper(): r for r in self.queryset.filter(condition)
+        }
+        errors, records = [], []
+        for code in typed:
+            record = found.get(code.upper())
+            if record is None:
+                errors.append(self.unknown(code))
+                continue
+            try:
+                self.check_eligible(record)
+            except ValidationError as exc:
+                errors.append(exc)
+            if record not in records:
+                records.append(record)
+        if errors:
+            raise ValidationError(errors)
+        return records
+
+    def validate(self, value):
+        if self.required and not value:
+            raise ValidationError(self.error_messages["required"], code="required")
+
+    def has_changed(self, initial, data):
+        return self.prepare_value(initial or []) != ", ".join(
+            t for t in re.split(r"[\s,;]+", str(data or "")) if t
+        )
+
+
+class StoragePositionField(CodeChoiceField):
+    """A storage position typed as its label, "freezer / rack / box / position" (how it is
+    printed), found on the position's unique index."""
+
+    def __init__(self, queryset, **kwargs):
+        kwargs.setdefault("help_text", "Freezer / rack / box / position, as on the label.")
+        super().__init__(queryset, to_field_name="pk", **kwargs)
+
+    def prepare_value(self, value):
+        return str(value) if isinstance(value, Model) else value
+
+    def find(self, typed: str) -> Model | None:
+        parts = [part.strip() for part in typed.split("/")]
+        if len(parts) != 4:
+            return None
+        names = ("freezer", "rack", "box", "position")
+        return self.queryset.filter(**dict(zip(names, parts, strict=True))).first()
+
+    def unknown(self, typed: str) -> ValidationError:
+        return ValidationError(
+            "No storage position is “%(value)s” (freezer / rack / box / position).",
+            code="invalid_choice",
+            params={"value": typed},
+        )
