@@ -21,7 +21,7 @@ from batches.models import (
     ReagentLot,
     StorageLocation,
 )
-from lims.code_fields import CodeChoiceField
+from lims.code_fields import CodeChoiceField, CodeListField
 from lims.forms import DATE, DATETIME, BootstrapMixin, operators, person_label
 
 
@@ -221,19 +221,18 @@ class IsolationRunForm(BootstrapMixin, forms.ModelForm):
 
 
 class ExosomeLotForm(BootstrapMixin, forms.ModelForm):
-    isolation_runs = forms.ModelMultipleChoiceField(queryset=IsolationRun.objects.none())
+    # Typed codes, not a checkbox for every run of the history (lims.code_fields).
+    isolation_runs = CodeListField(
+        IsolationRun.objects.all(),
+        refuse=refuse_voided,
+        help_text="Isolation run codes, separated by commas.",
+    )
 
     class Meta:
         model = ExosomeLot
         fields = ["isolation_runs", "manufactured_on", "volume_ml", "notes"]
         widgets = {"manufactured_on": DATE, "notes": forms.Textarea(attrs={"rows": 2})}
         labels = {"volume_ml": "Volume (mL)"}
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["isolation_runs"].queryset = IsolationRun.objects.filter(
-            voided_at__isnull=True
-        ).order_by("-started_at")
 
 
 class StorageLocationForm(BootstrapMixin, forms.ModelForm):

@@ -316,7 +316,8 @@ class ExosomeLotCreate(ServiceFormView):
 
     def get_initial(self):
         # "Register a lot from this run" on an isolation run's page (?isolation_runs=pk).
-        return {"isolation_runs": _pks(self.request.GET, "isolation_runs")}
+        runs = _pks(self.request.GET, "isolation_runs")
+        return {"isolation_runs": list(IsolationRun.objects.filter(pk__in=runs).order_by("pk"))}
 
 
 def _pks(query, name: str) -> list[int]:

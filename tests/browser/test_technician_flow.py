@@ -169,7 +169,7 @@ def test_technician_takes_a_batch_from_cell_bank_to_labelled_vials(
     # 6) Register the exosome lot from that run.
     page.goto(f"{url}/lots/new/")
     expect(page.locator("h1")).to_have_text("Register an exosome lot")
-    _tick(page, "#id_isolation_runs", run_code)
+    page.fill("#id_isolation_runs", run_code)
     page.fill("#id_manufactured_on", today.isoformat())
     page.fill("#id_volume_ml", "5")
     page.click("button:has-text('Save')")

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from batches import custody, services
 from batches.custody_views import ReceiptForm, RetainForm
-from batches.forms import CultureBatchForm
+from batches.forms import CultureBatchForm, ExosomeLotForm
 from release.forms import AuditTrailReviewForm, DeviationOpenForm
 from release.stability_forms import ProtocolForm, StudyStartForm
 from tests import factories
@@ -20,6 +20,7 @@ pytestmark = pytest.mark.django_db
 # url name -> (who opens it, the typed fields)
 PAGES = {
     "batches:culturebatch_create": ("technician", ["cell_bank"]),
+    "batches:exosomelot_create": ("technician", ["isolation_runs"]),
     "release:deviation_create": (
         "technician",
         ["lot", "culture_batch", "isolation_run", "storage_location"],
@@ -148,4 +149,17 @@ def test_a_protocol_takes_its_lots_as_codes_and_names_every_unknown_one(technici
     ]
     assert StudyStartForm({"lot": "EXO-X1"}).errors["lot"] == [
         "No exosome lot has the code “EXO-X1”."
+    ]
+
+
+def test_a_lot_takes_its_runs_as_codes_and_refuses_a_voided_one(technician):
+    first, second = factories.isolation_run(technician), factories.isolation_run(technician)
+    form = ExosomeLotForm({"isolation_runs": f"{first.code},{second.code}"})
+    form.is_valid()
+    assert form.cleaned_data["isolation_runs"] == [first, second]
+    services.record_void(second, actor=technician, reason="Entered twice")
+    form = ExosomeLotForm({"isolation_runs": f"{first.code} {second.code} ISO-NOPE"})
+    assert form.errors["isolation_runs"] == [
+        f"Isolation run {second.code} is voided.",
+        "No isolation run has the code “ISO-NOPE”.",
     ]

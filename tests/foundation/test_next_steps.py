@@ -36,7 +36,9 @@ def test_a_lot_is_registered_from_its_run_page_and_the_step_then_goes(tech_clien
     run = factories.isolation_run(technician)
     link = f"{reverse('batches:exosomelot_create')}?isolation_runs={run.pk}"
     assert link in tech_client.get(run.get_absolute_url()).content.decode()
-    assert ticked(tech_client.get(link), "isolation_runs") == [str(run.pk)]
+    response = tech_client.get(link)
+    assert ticked(response, "isolation_runs") == [run.code]
+    assert f'name="isolation_runs" value="{run.code}"' in response.content.decode()
 
     factories.lot(technician, runs=[run])
     assert link not in tech_client.get(run.get_absolute_url()).content.decode()

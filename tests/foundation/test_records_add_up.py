@@ -124,7 +124,7 @@ def test_lot_manufactured_the_day_before_its_isolation_run_is_refused(tech_clien
 
     response = tech_client.post(
         reverse("batches:exosomelot_create"),
-        {"isolation_runs": [run.pk], "manufactured_on": day_before.isoformat(), "volume_ml": "5"},
+        {"isolation_runs": run.code, "manufactured_on": day_before.isoformat(), "volume_ml": "5"},
     )
     assert field_error(response, "manufactured_on") == errors["manufactured_on"]
     assert not ExosomeLot.objects.exists()
