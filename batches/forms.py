@@ -37,10 +37,26 @@ class DonorForm(BootstrapMixin, forms.ModelForm):
 
 
 class CellBankForm(BootstrapMixin, forms.ModelForm):
+    # Typed codes, not <select>s of every donor and bank of the history (lims.code_fields); the
+    # service refuses a voided parent bank, with the same message.
+    donor = CodeChoiceField(Donor.objects.all(), help_text="The donor's code.")
+    parent_bank = CodeChoiceField(
+        CellBank.objects.all(),
+        required=False,
+        case_insensitive=True,  # on UPPER(code), as the batches' filter (batches 0014)
+        help_text="The code of the bank it was expanded from (a working bank's master bank).",
+    )
+
     class Meta:
         model = CellBank
         fields = ["donor", "bank_type", "parent_bank", "passage", "vials", "frozen_on", "storage"]
         widgets = {"frozen_on": DATE}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:  # a correction shows the codes (the initial would be the ids)
+            self.initial["donor"] = self.instance.donor
+            self.initial["parent_bank"] = self.instance.parent_bank
 
     def clean_frozen_on(self):
         value = self.cleaned_data["frozen_on"]

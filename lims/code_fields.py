@@ -67,6 +67,15 @@ class CodeChoiceField(forms.ModelChoiceField):
         if reason:
             raise ValidationError(reason, code="ineligible")
 
+    def has_changed(self, initial, data):
+        # The same code typed in another case or with spaces is the same record (a correction
+        # of another field must not list this one as changed).
+        if self.disabled:
+            return False
+        before = "" if initial in self.empty_values else str(self.prepare_value(initial))
+        after = "" if data in self.empty_values else str(data)
+        return before.strip().upper() != after.strip().upper()
+
     def to_python(self, value):
         if value in self.empty_values:
             return None
@@ -125,9 +134,8 @@ class CodeListField(CodeChoiceField):
             raise ValidationError(self.error_messages["required"], code="required")
 
     def has_changed(self, initial, data):
-        return self.prepare_value(initial or []) != ", ".join(
-            t for t in re.split(r"[\s,;]+", str(data or "")) if t
-        )
+        typed = [t for t in re.split(r"[\s,;]+", str(data or "")) if t]
+        return self.prepare_value(initial or []).upper() != ", ".join(typed).upper()
 
 
 class StoragePositionField(CodeChoiceField):

@@ -4,13 +4,16 @@ the same size as the history grows, a valid code (in any case) is taken, and an 
 ineligible code is refused next to its field."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from batches import custody, services
+from batches.correction_forms import CORRECTION_FORMS
 from batches.custody_views import ReceiptForm, RetainForm
-from batches.forms import CultureBatchForm, ExosomeLotForm
+from batches.forms import CellBankForm, CultureBatchForm, ExosomeLotForm
 from release.forms import AuditTrailReviewForm, DeviationOpenForm
 from release.stability_forms import ProtocolForm, StudyStartForm
 from tests import factories
@@ -21,6 +24,7 @@ pytestmark = pytest.mark.django_db
 PAGES = {
     "batches:culturebatch_create": ("technician", ["cell_bank"]),
     "batches:exosomelot_create": ("technician", ["isolation_runs"]),
+    "batches:cellbank_create": ("technician", ["donor", "parent_bank"]),
     "release:deviation_create": (
         "technician",
         ["lot", "culture_batch", "isolation_run", "storage_location"],
@@ -163,3 +167,29 @@ def test_a_lot_takes_its_runs_as_codes_and_refuses_a_voided_one(technician):
         f"Isolation run {second.code} is voided.",
         "No isolation run has the code “ISO-NOPE”.",
     ]
+
+
+def test_a_cell_bank_names_its_donor_and_parent_by_code(technician):
+    master = factories.cell_bank(technician, bank_type="master")
+    data = {"donor": master.donor.code, "parent_bank": master.code.lower(), "bank_type": "working"}
+    form = CellBankForm(data)
+    form.is_valid()
+    assert form.cleaned_data["donor"] == master.donor
+    assert form.cleaned_data["parent_bank"] == master
+    form = CellBankForm({"donor": "D-NOPE", "parent_bank": "CB-NOPE"})
+    assert form.errors["donor"] == ["No donor has the code “D-NOPE”."]
+    assert form.errors["parent_bank"] == ["No cell bank has the code “CB-NOPE”."]
+
+
+def test_a_bank_correction_shows_its_donor_and_parent_codes(technician):
+    master = factories.cell_bank(
+        technician, bank_type="master", frozen_on=timezone.localdate() - timedelta(days=60)
+    )
+    working = factories.cell_bank(technician, parent_bank=master, donor=master.donor, passage=5)
+    form = CORRECTION_FORMS["cellbank"][1](instance=working)
+    assert f'value="{master.code}"' in str(form["parent_bank"])
+    assert f'value="{master.donor.code}"' in str(form["donor"])
+    data = {"donor": master.donor.code, "parent_bank": master.code.lower()}
+    bound = CORRECTION_FORMS["cellbank"][1](data, instance=working)
+    # A correction of another field changes neither (the parent typed in another case).
+    assert {"donor", "parent_bank"}.isdisjoint(bound.changed_data)

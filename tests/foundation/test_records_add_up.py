@@ -77,7 +77,7 @@ def test_working_bank_frozen_before_its_master_and_at_a_lower_passage_is_refused
     assert "frozen after it" in errors["frozen_on"][0]
     assert "higher passage" in errors["passage"][0]
 
-    data = {k: getattr(v, "pk", v) for k, v in fields.items()}
+    data = {k: getattr(v, "code", v) for k, v in fields.items()}
     data["frozen_on"] = fields["frozen_on"].isoformat()
     response = tech_client.post(reverse("batches:cellbank_create"), data)
     assert "frozen after it" in field_error(response, "frozen_on")[0]
@@ -320,9 +320,9 @@ def test_a_cell_bank_that_is_its_own_parent_is_refused(tech_client, technician):
     assert errors["parent_bank"] == ["A cell bank cannot be its own parent."]
 
     data = {
-        "donor": bank.donor_id,
+        "donor": bank.donor.code,
         "bank_type": "master",
-        "parent_bank": bank.pk,
+        "parent_bank": bank.code,
         "passage": bank.passage,
         "vials": bank.vials,
         "frozen_on": bank.frozen_on.isoformat(),

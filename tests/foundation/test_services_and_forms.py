@@ -266,7 +266,7 @@ def test_negative_vial_count_of_a_cell_bank_is_refused(tech_client, technician):
     donor = factories.donor(technician)
     message = "Ensure this value is greater than or equal to 0."
     data = {
-        "donor": donor.pk,
+        "donor": donor.code,
         "bank_type": "master",
         "passage": "2",
         "vials": "-3",
