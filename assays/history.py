@@ -4,6 +4,7 @@ it (a vial of a lot counts as the lot) and their results (lims.audit_trail.regis
 from django.db.models import CharField, F, Q, Value
 from django.db.models.functions import Concat
 
+from assays.lot_samples import of_lot
 from assays.models import AssayRun, Result, RunSample
 from batches.models import CultureBatch, ExosomeLot
 from lims.audit_trail import register_label, register_parts
@@ -18,7 +19,7 @@ def _runs_and_results(samples: Q):
 
 
 def lot_runs(lot: ExosomeLot):
-    return _runs_and_results(Q(lot=lot) | Q(aliquot__lot=lot))
+    return _runs_and_results(of_lot(lot))
 
 
 def batch_runs(batch: CultureBatch):

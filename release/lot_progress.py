@@ -19,6 +19,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 
+from assays.lot_samples import of_lot
 from assays.models import AssayRun, Result
 from batches import services as batch_services
 from batches.models import ExosomeLot
@@ -37,7 +38,7 @@ RESULT_IN = (
 
 def _of_lot(lot_id: int) -> Q:
     """Samples of the lot itself or of one of its vials."""
-    return Q(sample__lot_id=lot_id) | Q(sample__aliquot__lot_id=lot_id)
+    return of_lot(lot_id, "sample__")
 
 
 def first_result(lot_id: int) -> Result | None:
@@ -54,7 +55,7 @@ def unreviewed_runs(lot_id: int):
     """Runs that tested the lot (or a vial of it), count (not invalidated, not voided) and wait
     for their second-person review."""
     return AssayRun.objects.filter(
-        Q(samples__lot_id=lot_id) | Q(samples__aliquot__lot_id=lot_id),
+        of_lot(lot_id, "samples__"),
         status=AssayRun.Status.RECORDED,
         voided_at__isnull=True,
     )

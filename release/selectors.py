@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from assays.lot_samples import any_of, of_lot
 from assays.models import AssayRun, Result, RunReagentUse, RunSample
 from assays.qc_selectors import TrendAlert, out_of_trend
 from assays.selectors import calibration_state
@@ -623,9 +624,11 @@ def unreviewed_run_blockers(lot: ExosomeLot) -> list[Blocker]:
     runs = (
         AssayRun.objects.filter(status=AssayRun.Status.RECORDED)
         .filter(
-            Q(samples__lot=lot)
-            | Q(samples__aliquot__lot=lot)
-            | Q(samples__culture_batch__harvests__isolations__lots=lot)
+            of_lot(lot, "samples__")
+            | any_of(
+                "samples__culture_batch_id",
+                CultureBatch.objects.filter(harvests__isolations__lots=lot),
+            )
         )
         .select_related("assay")
         .distinct()
@@ -645,7 +648,7 @@ def invalid_run_blockers(lot: ExosomeLot) -> list[Blocker]:
     """Invalid runs of the lot (failed system suitability, or invalidated) whose assay has no
     valid run recorded on the lot since: a retest is owed. One query."""
     runs = list(
-        AssayRun.objects.filter(Q(samples__lot=lot) | Q(samples__aliquot__lot=lot))
+        AssayRun.objects.filter(of_lot(lot, "samples__"))
         .select_related("assay")
         .distinct()
         .order_by("started_at", "pk")
