@@ -10,6 +10,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
@@ -584,7 +585,7 @@ def _trend_rows(
     until: datetime.date | None = None,
 ) -> list[TrendPoint]:
     """Points of the series in x order (newest first or oldest first), at most ``limit``."""
-    params = {
+    params: dict[str, Any] = {
         "code": code,
         "assay": assay_code,
         "invalidated": AssayRun.Status.INVALIDATED,

@@ -9,12 +9,13 @@ unique index, and an unknown or ineligible code is a form error next to the fiel
 
 import re
 from collections.abc import Callable
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Model, Q, QuerySet
 
-Refusal = Callable[[Model], str | None]
+Refusal = Callable[[Any], str | None]  # given a record of the field's model
 
 
 class CodeChoiceField(forms.ModelChoiceField):
@@ -42,8 +43,13 @@ class CodeChoiceField(forms.ModelChoiceField):
         self.case_insensitive = case_insensitive
 
     @property
+    def records(self) -> QuerySet:
+        """The queryset (always given here; ModelChoiceField types it optional)."""
+        return cast(QuerySet, self.queryset)
+
+    @property
     def model_name(self) -> str:
-        return str(self.queryset.model._meta.verbose_name)
+        return str(self.records.model._meta.verbose_name)
 
     def matching(self, typed: str) -> Q:
         """The condition selecting the record of one typed code."""
@@ -53,7 +59,7 @@ class CodeChoiceField(forms.ModelChoiceField):
         return Q(**{f"{key}__in": sorted({typed, typed.upper()})})
 
     def find(self, typed: str) -> Model | None:
-        return self.queryset.filter(self.matching(typed)).first()
+        return self.records.filter(self.matching(typed)).first()
 
     def unknown(self, typed: str) -> ValidationError:
         return ValidationError(
@@ -154,7 +160,7 @@ class StoragePositionField(CodeChoiceField):
         if len(parts) != 4:
             return None
         names = ("freezer", "rack", "box", "position")
-        return self.queryset.filter(**dict(zip(names, parts, strict=True))).first()
+        return self.records.filter(**dict(zip(names, parts, strict=True))).first()
 
     def unknown(self, typed: str) -> ValidationError:
         return ValidationError(

@@ -121,7 +121,7 @@ class ListPaginator(Paginator):
     def _keyset(self) -> str | None:
         """The sort key of an ordering (key, "pk"), the one shape read by keyset; None for
         another (ordered by more columns: pages by number only, from the nearer end)."""
-        ordering = getattr(getattr(self.object_list, "query", None), "order_by", ())
+        ordering: tuple = tuple(getattr(getattr(self.object_list, "query", None), "order_by", ()))
         if len(ordering) == 2 and ordering[1] == "pk" and isinstance(ordering[0], str):
             return ordering[0]
         return None

@@ -465,11 +465,12 @@ def _runs_by_lot(samples: list[_Sample], lots_of_batch: dict[int, set[int]], lot
     """{lot id: {run id: run}} of the runs these samples put on each lot, in the samples'
     order."""
     wanted = set(lot_ids)
-    out: dict[int, dict[int, AssayRun]] = {pk: {} for pk in lot_ids}
+    out: dict[int, dict[int, _Run]] = {pk: {} for pk in lot_ids}
     for sample in samples:
-        targets = {sample.lot_id, sample.aliquot_lot} | lots_of_batch.get(
-            sample.culture_batch_id, set()
-        )
+        named = {sample.lot_id, sample.aliquot_lot} - {None}
+        targets: set[int] = {pk for pk in named if pk is not None}
+        if sample.culture_batch_id is not None:
+            targets |= lots_of_batch.get(sample.culture_batch_id, set())
         for lot_id in targets & wanted:
             out[lot_id].setdefault(sample.run.pk, sample.run)
     return out

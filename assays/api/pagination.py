@@ -267,6 +267,7 @@ class KeysetPagination(BasePagination):
             "400 `offset_beyond_window`, and the list is read on by following `next` (a "
             "`cursor`). The page has `count` and `count_exact`."
         )
+        offset: dict[str, object]
         if self.offset_by_default:
             offset = {
                 "description": f"Rows to skip (absent: the first page, by offset). {window}",
