@@ -4,8 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, OuterRef, Prefetch, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Prefetch
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -38,6 +37,7 @@ from lims.pages import (
     add_service_errors,
 )
 from lims.roles import can_view_records
+from lims.subqueries import related_count
 from lims.transitions import allowed_moves, moves_for
 
 # --- Lists ----------------------------------------------------------------------------------
@@ -133,17 +133,8 @@ class ExosomeLotList(RecordListView):
             # Sorted by it: every lot's count, in one pass over the vials (a GROUP BY costs
             # less than a subquery per lot when all of them are wanted).
             return qs.annotate(vial_count=Count("aliquots"))
-        # Otherwise a count per lot (a correlated subquery on the vials' lot_id index) rather
-        # than a GROUP BY over every vial: PostgreSQL evaluates it after the LIMIT, for the 25
-        # lots shown.
-        vials = (
-            Aliquot.objects.filter(lot=OuterRef("pk"))
-            .order_by()
-            .values("lot")
-            .annotate(n=Count("*"))
-            .values("n")
-        )
-        return qs.annotate(vial_count=Coalesce(Subquery(vials), 0))
+        # Otherwise a count for the 25 lots shown only (lims.subqueries.related_count).
+        return qs.annotate(vial_count=related_count(Aliquot.objects.all(), "lot"))
 
 
 class AliquotList(RecordListView):

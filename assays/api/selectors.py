@@ -8,8 +8,8 @@ come through joins and PostgreSQL aggregates, never a query per row.
 from django.contrib.postgres.aggregates import ArrayAgg, JSONBAgg
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce, JSONObject
+from django.db.models import F, OuterRef, Q, QuerySet
+from django.db.models.functions import JSONObject
 
 from assays.models import (
     AssayDefinition,
@@ -22,6 +22,7 @@ from assays.models import (
 )
 from assays.reference_models import ReferenceStandard, RunReferenceStandard
 from batches.models import Aliquot, CultureBatch, ExosomeLot, ReagentLot
+from lims.subqueries import related_count
 
 
 def _codes(path: str) -> ArrayAgg:
@@ -149,13 +150,6 @@ _RUN_CODES = {
 
 
 def run_rows() -> QuerySet:
-    result_count = (
-        Result.objects.filter(run=OuterRef("pk"))
-        .order_by()
-        .values("run")
-        .annotate(n=Count("*"))
-        .values("n")
-    )
     # Subqueries per run, not an aggregate over a join: without a GROUP BY over every run, a
     # page reads its runs by the (started_at, id) index and stops at its limit (issue 14).
     sample_labels = (
@@ -168,7 +162,7 @@ def run_rows() -> QuerySet:
         AssayRun.objects.values(*_RUN_FIELDS, **_RUN_CODES)
         .annotate(
             sample_labels=ArraySubquery(sample_labels),
-            result_count=Coalesce(Subquery(result_count), 0),
+            result_count=related_count(Result.objects.all(), "run"),
         )
         .order_by("-started_at", "-id")
     )

@@ -114,6 +114,25 @@ def lot_made_on(actor, day):
     )
 
 
+def lots_with_protein(technician, record_run, values, *, weeks_ago=0):
+    """One lot a week, each with a protein result, the last ``weeks_ago`` + 1 weeks ago."""
+    from datetime import timedelta
+
+    today = timezone.localdate()
+    lots = [
+        lot_made_on(technician, today - timedelta(weeks=weeks_ago + len(values) - i))
+        for i in range(len(values))
+    ]
+    record_run(
+        "BCA",
+        [
+            {"sample": lot.code, "analyte": "protein", "value": v}
+            for lot, v in zip(lots, values, strict=True)
+        ],
+    )
+    return lots
+
+
 def chart_figure(response, name: str) -> dict:
     """The figure of chart ``name`` from a page: the content of its json_script element."""
     html = response.content.decode()

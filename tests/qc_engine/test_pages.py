@@ -14,7 +14,12 @@ from assays.models import QCMetric, RecomputeJob
 from assays.qc import curves
 from batches import services as batch_services
 from tests import factories
-from tests.qc_engine.conftest import array, chart_figure, lot_made_on, shapes_by_name
+from tests.qc_engine.conftest import (
+    array,
+    chart_figure,
+    lots_with_protein,
+    shapes_by_name,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -174,28 +179,11 @@ def test_run_page_lists_old_algorithm_versions_as_superseded(
 # --- Trends ------------------------------------------------------------------------------------
 
 
-def _lots_with_protein(technician, record_run, values):
-    """One lot a week, the last one today, each with a protein result."""
-    today = timezone.localdate()
-    lots = [
-        lot_made_on(technician, today - timedelta(weeks=len(values) - i))
-        for i in range(len(values))
-    ]
-    record_run(
-        "BCA",
-        [
-            {"sample": lot.code, "analyte": "protein", "value": v}
-            for lot, v in zip(lots, values, strict=True)
-        ],
-    )
-    return lots
-
-
 def test_trend_page_marks_westgard_violations_and_shows_cpk(
     client_as, qa_user, technician, record_run
 ):
     values = [101, 97, 111, 99, 117, 103, 111, 112, 106, 106, 107, 106, 102, 101]
-    _lots_with_protein(technician, record_run, values)
+    lots_with_protein(technician, record_run, values)
 
     response = client_as(qa_user).get(
         reverse("qc:trends"),
@@ -235,7 +223,7 @@ def test_trend_limits_are_fixed_from_a_baseline_so_a_later_shift_shows(
 ):
     # 20 in-control lots, then 6 lots shifted by +2.7 SD: limits from all 26 points would move
     # with the shift; the baseline's stay where the in-control lots put them.
-    _lots_with_protein(technician, record_run, [*BASELINE, *([127.0] * 6)])
+    lots_with_protein(technician, record_run, [*BASELINE, *([127.0] * 6)])
 
     response = client_as(qa_user).get(
         reverse("qc:trends"), {"code": "bca.protein", "lsl": 70, "usl": 140}
@@ -254,7 +242,7 @@ def test_trend_limits_are_fixed_from_a_baseline_so_a_later_shift_shows(
 def test_with_fewer_than_20_points_and_no_established_limits_there_is_no_chart(
     client_as, qa_user, technician, record_run
 ):
-    _lots_with_protein(technician, record_run, [100, 104, 96, 102])
+    lots_with_protein(technician, record_run, [100, 104, 96, 102])
 
     response = client_as(qa_user).get(reverse("qc:trends"), {"code": "bca.protein"})
 
@@ -266,7 +254,7 @@ def test_with_fewer_than_20_points_and_no_established_limits_there_is_no_chart(
 def test_trend_can_plot_points_in_sequence_instead_of_by_date(
     client_as, qa_user, technician, record_run
 ):
-    _lots_with_protein(technician, record_run, [100, 104, 96])
+    lots_with_protein(technician, record_run, [100, 104, 96])
 
     response = client_as(qa_user).get(
         reverse("qc:trends"), {"code": "bca.protein", "x": "order", "mean": 100, "sd": 4}
@@ -294,11 +282,11 @@ def test_trend_page_query_count_does_not_grow_with_the_number_of_lots(
     url = reverse("qc:trends")
     query = {"code": "bca.protein", "lsl": 50, "usl": 150, "mean": 100, "sd": 2}
 
-    _lots_with_protein(technician, record_run, [100.0, 101.0, 99.0])
+    lots_with_protein(technician, record_run, [100.0, 101.0, 99.0])
     client.get(url, query)  # warm the session and permission caches
     with CaptureQueriesContext(connection) as three:
         assert client.get(url, query).status_code == 200
-    _lots_with_protein(technician, record_run, [100.0 + i % 5 for i in range(9)])
+    lots_with_protein(technician, record_run, [100.0 + i % 5 for i in range(9)])
     with CaptureQueriesContext(connection) as twelve:
         response = client.get(url, query)
 

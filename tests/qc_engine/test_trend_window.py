@@ -3,18 +3,21 @@ points it renders stay the same as lots grow, the rules judge the window's first
 the whole series, and earlier points are a link away."""
 
 import re
-from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
 from assays import qc_selectors
 from assays.qc import westgard
-from tests.qc_engine.conftest import array, chart_figure, lot_made_on, shapes_by_name
+from tests.qc_engine.conftest import (
+    array,
+    chart_figure,
+    lots_with_protein,
+    shapes_by_name,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -25,23 +28,6 @@ WINDOW = 5
 @pytest.fixture
 def small_window(monkeypatch):
     monkeypatch.setattr(qc_selectors, "TREND_WINDOW", WINDOW)
-
-
-def _lots_with_protein(technician, record_run, values, *, weeks_ago=0):
-    """One lot a week, each with a protein result, the last ``weeks_ago`` + 1 weeks ago."""
-    today = timezone.localdate()
-    lots = [
-        lot_made_on(technician, today - timedelta(weeks=weeks_ago + len(values) - i))
-        for i in range(len(values))
-    ]
-    record_run(
-        "BCA",
-        [
-            {"sample": lot.code, "analyte": "protein", "value": v}
-            for lot, v in zip(lots, values, strict=True)
-        ],
-    )
-    return lots
 
 
 def _violations(html: str) -> str:
@@ -55,11 +41,11 @@ def test_queries_and_rendered_points_stay_bounded_as_lots_grow(
     url = reverse("qc:trends")
     # Every point beyond 2 SD: each one a row of the violations table.
     query = {"code": "bca.protein", "mean": 100, "sd": 1}
-    _lots_with_protein(technician, record_run, [103.0] * 6, weeks_ago=40)
+    lots_with_protein(technician, record_run, [103.0] * 6, weeks_ago=40)
     client.get(url, query)  # warm the session and permission caches
     with CaptureQueriesContext(connection) as few:
         small = client.get(url, query)
-    _lots_with_protein(technician, record_run, [103.0] * 30)
+    lots_with_protein(technician, record_run, [103.0] * 30)
     with CaptureQueriesContext(connection) as many:
         response = client.get(url, query)
 
@@ -77,7 +63,7 @@ def test_the_rules_read_the_points_before_the_window(
     # 20 lots all 0.5 SD above the mean: from the 10th on, each violates 10x alone. The window
     # shows the last 5, each with the 9 before it on the same side: all flagged, as in the
     # whole series (judged alone, 5 points could never make 10x).
-    lots = _lots_with_protein(technician, record_run, [105.0] * 20)
+    lots = lots_with_protein(technician, record_run, [105.0] * 20)
     client.force_login(qa_user, backend=BACKEND)
 
     response = client.get(reverse("qc:trends"), {"code": "bca.protein", "mean": 100, "sd": 10})
@@ -96,7 +82,7 @@ def test_provisional_limits_come_from_the_series_first_points_not_the_window(
     client, qa_user, technician, record_run, small_window
 ):
     baseline = [100 + 10 * z for z in (0.5, -0.5, 1.0, -1.0, 1.5, -1.5, 0.8, -0.8, 1.2, -1.2) * 2]
-    _lots_with_protein(technician, record_run, [*baseline, *([127.0] * 6)])
+    lots_with_protein(technician, record_run, [*baseline, *([127.0] * 6)])
     client.force_login(qa_user, backend=BACKEND)
 
     response = client.get(reverse("qc:trends"), {"code": "bca.protein"})
@@ -110,7 +96,7 @@ def test_earlier_points_are_a_link_away_and_latest_comes_back(
     client, qa_user, technician, record_run, small_window
 ):
     values = [100.0 + i for i in range(12)]
-    _lots_with_protein(technician, record_run, values)
+    lots_with_protein(technician, record_run, values)
     client.force_login(qa_user, backend=BACKEND)
     query = {"code": "bca.protein", "mean": 100, "sd": 20}
 
@@ -130,7 +116,7 @@ def test_by_computation_time_the_window_is_the_latest_computed(
     client, qa_user, technician, record_run, small_window
 ):
     values = [100.0 + i for i in range(12)]
-    _lots_with_protein(technician, record_run, values)
+    lots_with_protein(technician, record_run, values)
     client.force_login(qa_user, backend=BACKEND)
 
     response = client.get(
@@ -141,7 +127,7 @@ def test_by_computation_time_the_window_is_the_latest_computed(
 
 
 def test_from_and_to_bound_the_window(client, qa_user, technician, record_run):
-    lots = _lots_with_protein(technician, record_run, [100.0 + i for i in range(8)])
+    lots = lots_with_protein(technician, record_run, [100.0 + i for i in range(8)])
     client.force_login(qa_user, backend=BACKEND)
     since, until = lots[2].manufactured_on, lots[5].manufactured_on
 
