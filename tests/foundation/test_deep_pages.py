@@ -141,3 +141,83 @@ def test_a_cursor_that_does_not_parse_falls_back_to_the_page_number(client, tech
     for cursor in ("x", "12", "12:q", "-1:v1", "99999999999999999999:v1"):
         response, _ = _get(client, {"page": 2, "after": cursor})
         assert [a.pk for a in response.context["object_list"]] == expected[PER_PAGE : 2 * PER_PAGE]
+
+
+# --- Past the bound of the count (lims.pagination.COUNTED_ROWS; 50 here for 64 vials) ----------
+
+
+@pytest.fixture
+def bounded(monkeypatch):
+    monkeypatch.setattr("lims.pagination.COUNTED_ROWS", 50)
+
+
+def _walk(client, sort, params, direction):
+    """The pages reached from `params` by following Next (or Previous) to the end."""
+    response, queries = _get(client, {"sort": sort, **params})
+    pages, labels, seen = [], [], [queries]
+    while True:
+        page = response.context["page_obj"]
+        pages.append([a.pk for a in page.object_list])
+        labels.append(page.label)
+        if direction == "after" and not page.has_next():
+            return pages, labels, seen
+        if direction == "before" and not page.has_previous():
+            return pages[::-1], labels[::-1], seen
+        number = page.next_page_number() if direction == "after" else page.previous_page_number()
+        cursor = page.after_cursor if direction == "after" else page.before_cursor
+        response, queries = _get(client, {"sort": sort, "page": number, direction: cursor})
+        seen.append(queries)
+
+
+@pytest.mark.parametrize("sort", SORTS)
+def test_past_the_bound_next_and_previous_walk_every_row_once(
+    client, technician, vials, bounded, sort
+):
+    client.force_login(technician, backend=BACKEND)
+    expected = list(Aliquot.objects.order_by(sort, "pk").values_list("pk", flat=True))
+    forward, labels, queries = _walk(client, sort, {}, "after")
+    assert forward == [expected[0:25], expected[25:50], expected[50:]]
+    assert labels == [f"Page {n} of more than 2" for n in (1, 2, 3)]
+    backward, labels, more = _walk(client, sort, {"page": "last"}, "before")
+    # From the end: the last 25 rows, the 25 before them, then what is left at the front.
+    assert backward == [expected[:14], expected[14:39], expected[39:]]
+    assert labels == ["Page 3 from the end", "Page 2 from the end", "Last page"]
+    queries += more
+    assert len({len(q) for q in queries}) == 1, [len(q) for q in queries]
+    for sql in [sql for q in queries for sql in q]:
+        assert "OFFSET" not in sql, sql
+        if "COUNT(" in sql.upper():
+            assert "LIMIT 51" in sql, sql  # the database stops counting at the bound
+
+
+def test_past_the_bound_pages_by_number_from_either_end(client, technician, vials, bounded):
+    client.force_login(technician, backend=BACKEND)
+    expected = list(Aliquot.objects.order_by("barcode", "pk").values_list("pk", flat=True))
+    for number, rows, label in (
+        (2, expected[25:50], "Page 2 of more than 2"),
+        (3, expected[50:], "Page 3 of more than 2"),
+        (-1, expected[39:], "Last page"),
+        (-2, expected[14:39], "Page 2 from the end"),
+        (-3, expected[:14], "Page 3 from the end"),
+    ):
+        response, _ = _get(client, {"sort": "barcode", "page": number})
+        page = response.context["page_obj"]
+        assert [a.pk for a in page.object_list] == rows, number
+        assert page.label == label
+        assert page.has_next() == (number not in (3, -1)), number
+        assert page.has_previous() == (number != -3), number
+    html = client.get(reverse("batches:aliquot_list"), {"sort": "barcode"}).content.decode()
+    assert "Page 1 of more than 2" in html and "sort=barcode&page=last" in html
+    for beyond in (4, -4, 0):
+        assert client.get(reverse("batches:aliquot_list"), {"page": beyond}).status_code == 404
+
+
+def test_within_the_bound_a_page_from_the_end_is_the_same_page_from_the_front(
+    client, technician, vials
+):
+    client.force_login(technician, backend=BACKEND)
+    for from_end, from_front in ((-1, 3), (-2, 2), (-3, 1)):
+        by_end, _ = _page(client, "barcode", from_end)
+        by_front, _ = _page(client, "barcode", from_front)
+        assert by_end == by_front
+    assert client.get(reverse("batches:aliquot_list"), {"page": -4}).status_code == 404
