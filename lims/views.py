@@ -1,8 +1,5 @@
 """Sign-in pages and the audit trail."""
 
-import csv
-import io
-
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -58,6 +55,20 @@ class AuditTrailView(PredicateRequiredMixin, TemplateView):
 EXPORT_HEADER = "time_utc,model,record_id,action,user,instrument,reason,changes,task\r\n"
 
 
+def csv_field(value: str | None) -> str:
+    """A field as csv.writer's default dialect writes it (None as empty; quoted, its quotes
+    doubled, where it holds a comma, a quote or a line break), at a third of its cost: the
+    export writes millions of rows (tests/foundation/test_audit_export.py compares the two).
+    csv.writer was tried again (2026-12-05): 14.9 ms against 4.7 for the same 5,000 events at
+    the busy size, its C loop visiting every character of the changes' JSON where `in` is a
+    memchr; it took the export's p95 from 1.6× to 2.2× its floor (README, Scale)."""
+    if not value:
+        return ""
+    if '"' in value or "," in value or "\n" in value or "\r" in value:
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
 @login_required
 def audit_trail_csv(request):
     """The filtered audit trail as CSV, streamed so a long trail never sits in memory."""
@@ -80,38 +91,30 @@ def audit_trail_csv(request):
 
     def rows():
         yield EXPORT_HEADER
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
         for batch in batches:
             # One chunk per batch, not per row: the server writes each chunk to the socket.
-            writer.writerows(
-                (
-                    time_utc,
-                    record_model,
-                    record_id,
-                    ACTIONS.get(label, label),
-                    username,
-                    instrument,
-                    reason,
+            yield "".join(
+                [
+                    f"{time_utc},{csv_field(record_model)},{csv_field(record_id)},"
+                    f"{csv_field(ACTIONS.get(label, label))},{csv_field(username)},"
+                    f"{csv_field(instrument)},{csv_field(reason)},"
                     # Python's JSON, as the export has always written it, not jsonb's text.
-                    python_json(changes),
-                    task,  # last: columns added later go at the end (stable for readers)
-                )
-                for (
-                    time_utc,
-                    record_model,
-                    record_id,
-                    label,
-                    username,
-                    instrument,
-                    reason,
-                    changes,
-                    task,
-                ) in batch
+                    f"{csv_field(python_json(changes))},"
+                    # Last: columns added later go at the end (stable for readers).
+                    f"{csv_field(task)}\r\n"
+                    for (
+                        time_utc,
+                        record_model,
+                        record_id,
+                        label,
+                        username,
+                        instrument,
+                        reason,
+                        changes,
+                        task,
+                    ) in batch
+                ]
             )
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
 
     response = StreamingHttpResponse(rows(), content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="audit-trail.csv"'

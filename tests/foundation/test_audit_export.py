@@ -17,6 +17,7 @@ from batches.models import Donor
 from lims import audit_pages
 from lims.audit import audit_context
 from lims.audit_pages import branches, python_json, trail_page
+from lims.views import csv_field
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -157,6 +158,16 @@ def test_jsonb_text_is_written_as_pythons_json():
     for text in found:
         assert python_json(text) == json.dumps(json.loads(text)), text
     assert python_json(None) == "null"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, "", "plain", "a,b", 'say "x"', "line\nbreak", "cr\rhere", " spaced ", "0", "µ", '"'],
+)
+def test_a_field_is_written_as_csv_writer_writes_it(value):
+    written = io.StringIO()
+    csv.writer(written).writerow([value, "x"])
+    assert f"{csv_field(value)},x\r\n" == written.getvalue()
 
 
 def _queries_of_export(client, **params) -> tuple[int, int]:
