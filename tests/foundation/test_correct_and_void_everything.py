@@ -38,12 +38,6 @@ pytestmark = pytest.mark.django_db
 NEW_KINDS = ("isolationrun", "culturebatch", "harvest", "exosomelot", "aliquot")
 
 
-@pytest.fixture
-def tech_client(client, technician):
-    client.force_login(technician, backend=BACKEND)
-    return client
-
-
 def ago(days: int):
     return timezone.localdate() - timedelta(days=days)
 

@@ -9,12 +9,6 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def tech_client(client, technician):
-    client.force_login(technician)
-    return client
-
-
 def ticked(response, name: str) -> list[str]:
     form = response.context["form"]
     return [str(v) for v in (form.initial.get(name) or [])]

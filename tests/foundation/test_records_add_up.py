@@ -24,18 +24,11 @@ from batches.models import (
 )
 from tests import factories
 from tests.foundation.test_services_and_forms import (
-    BACKEND,
     field_error,
     isolation_data,
     isolation_fields,
     refusal,
 )
-
-
-@pytest.fixture
-def tech_client(client, technician):
-    client.force_login(technician, backend=BACKEND)
-    return client
 
 
 def ago(days: int):

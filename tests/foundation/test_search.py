@@ -23,12 +23,6 @@ BACKEND = "django.contrib.auth.backends.ModelBackend"
 URL = "/search/"
 
 
-@pytest.fixture
-def tech_client(client, technician):
-    client.force_login(technician, backend=BACKEND)
-    return client
-
-
 def _lot_with_vials(technician, n=3):
     lot = factories.lot(technician)
     vials = services.aliquots_create(

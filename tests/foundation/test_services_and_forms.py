@@ -46,12 +46,6 @@ BACKEND = "django.contrib.auth.backends.ModelBackend"
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def tech_client(client, technician):
-    client.force_login(technician, backend=BACKEND)
-    return client
-
-
 def refusal(service, **kwargs) -> dict[str, list[str]]:
     """The message_dict of the ValidationError a service raises (it must raise)."""
     with pytest.raises(ValidationError) as exc:

@@ -29,12 +29,6 @@ BACKEND = "django.contrib.auth.backends.ModelBackend"
 BOX = {"freezer": "ULT-80-02", "rack": "R3", "box": "B7"}
 
 
-@pytest.fixture
-def tech_client(client, technician):
-    client.force_login(technician, backend=BACKEND)
-    return client
-
-
 def _box_positions(**where):
     return StorageLocation.objects.filter(**{**BOX, **where})
 
