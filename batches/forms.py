@@ -227,7 +227,9 @@ class IsolationRunForm(BootstrapMixin, forms.ModelForm):
         """The latest harvests with medium left, then those chosen (in the data sent, in the
         initial ?harvests=, or the run's own when it is corrected). Three queries at most."""
         if self.is_bound:
-            chosen = self.data.getlist(self.add_prefix("harvests"))
+            chosen = field.widget.value_from_datadict(
+                self.data, self.files, self.add_prefix("harvests")
+            )
         else:
             chosen = self.get_initial_for_field(field, "harvests") or []
         chosen_ids = {int(pk) for pk in (getattr(c, "pk", c) for c in chosen) if str(pk).isdigit()}
