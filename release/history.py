@@ -110,6 +110,7 @@ def generate(*, years: int = 10, scale: str = "busy", seed: int = 14, log=print)
                 "batches_isolationrun",
                 "batches_exosomelot",
                 "batches_lotsource",
+                "batches_storagelocation",
                 "batches_aliquot",
                 "assays_assayrun",
                 "assays_runsample",
@@ -240,18 +241,34 @@ def generate(*, years: int = 10, scale: str = "busy", seed: int = 14, log=print)
             "%(b_exosomelot)s + i + 1, %(b_isolationrun)s + i + 1 "
             "FROM generate_series(0, %(n)s - 1) i",
         )
+        # Each lot's vials have a box of their own (20 positions; a freezer holds 1,000 boxes
+        # in 10 racks); a vial used or shipped has left its position, which stays registered.
+        step(
+            "batches_storagelocation",
+            "Storage positions registered",
+            "INSERT INTO batches_storagelocation (id, created_at, void_reason, freezer, rack, "
+            "box, position, created_by_id) "
+            "SELECT %(b_storagelocation)s + i * %(vials)s + v, {made}, '', "
+            "'Freezer ' || (1 + (%(off)s + i) / 1000), 'R' || (1 + (%(off)s + i) / 100 %% 10), "
+            "'H' || lpad((%(off)s + i + 1)::text, 5, '0'), v::text, %(tech)s "
+            "FROM generate_series(0, %(n)s - 1) i, generate_series(1, %(vials)s) v",
+        )
         step(
             "batches_aliquot",
             "Vials filled",
             "INSERT INTO batches_aliquot (id, created_at, void_reason, barcode, number, volume_ul, "
-            "status, status_reason, created_by_id, lot_id) "
-            "SELECT %(b_aliquot)s + i * %(vials)s + v, {made} + interval '1 hour', '', "
-            "'EXO-H' || lpad((%(off)s + i + 1)::text, 5, '0') || '-' || lpad(v::text, 3, '0'), "
-            "v, 100, CASE WHEN i >= %(n)s - %(progress)s THEN 'quarantine' "
+            "status, status_reason, created_by_id, lot_id, location_id) "
+            "SELECT id, created_at, '', barcode, v, 100, status, '', %(tech)s, lot_id, "
+            "CASE WHEN status IN ('used', 'shipped') THEN NULL ELSE position_id END FROM ("
+            "SELECT %(b_aliquot)s + i * %(vials)s + v AS id, {made} + interval '1 hour' "
+            "AS created_at, "
+            "'EXO-H' || lpad((%(off)s + i + 1)::text, 5, '0') || '-' || lpad(v::text, 3, '0') "
+            "AS barcode, v, CASE WHEN i >= %(n)s - %(progress)s THEN 'quarantine' "
             "WHEN i %% 40 = 7 THEN 'rejected' WHEN v <= 2 THEN 'retain' "
             "WHEN i < %(n)s * 0.8 THEN (ARRAY['used','shipped'])[1 + (v %% 2)] "
-            "ELSE 'available' END, '', %(tech)s, %(b_exosomelot)s + i + 1 "
-            "FROM generate_series(0, %(n)s - 1) i, generate_series(1, %(vials)s) v",
+            "ELSE 'available' END AS status, %(b_exosomelot)s + i + 1 AS lot_id, "
+            "%(b_storagelocation)s + i * %(vials)s + v AS position_id "
+            "FROM generate_series(0, %(n)s - 1) i, generate_series(1, %(vials)s) v) vials",
         )
         # Runs: lot i's k-th release test, a day apart; the lots still in testing have half.
         step(
