@@ -23,7 +23,7 @@ from batches.models import (
     StorageLocation,
     with_taken_volumes,
 )
-from lims.code_fields import CodeChoiceField, CodeListField
+from lims.code_fields import CodeChoiceField, CodeListField, StoragePositionField
 from lims.forms import DATE, DATETIME, BootstrapMixin, operators, person_label
 
 
@@ -293,6 +293,22 @@ class StorageLocationForm(BootstrapMixin, forms.ModelForm):
         fields = ["freezer", "rack", "box", "position"]
 
 
+def refuse_voided_position(location: StorageLocation) -> str | None:
+    if location.voided_at is not None:
+        return f"Storage position {location} is voided."
+    return None
+
+
+def refuse_filling(location: StorageLocation) -> str | None:
+    """A vial is filled into a position neither voided nor holding a vial (the service's
+    check_position_free says the same)."""
+    try:
+        holder = location.aliquot
+    except Aliquot.DoesNotExist:
+        return refuse_voided_position(location)
+    return refuse_voided_position(location) or services.position_occupied(location, holder)
+
+
 class AliquotFillForm(BootstrapMixin, forms.Form):
     """Fill N vials of a lot into consecutive free positions of one box."""
 
@@ -300,18 +316,20 @@ class AliquotFillForm(BootstrapMixin, forms.Form):
     volume_ul = forms.DecimalField(
         min_value=0.1, max_digits=10, decimal_places=1, label="Volume per vial (µL)"
     )
-    first_location = forms.ModelChoiceField(
-        queryset=StorageLocation.objects.none(),
+    # Typed as its label, not a <select> of every free position (100,000 at a busy site):
+    # found on the position's index (lims.code_fields); an unknown, voided or occupied
+    # position is refused next to the field, as the service would refuse it.
+    first_location = StoragePositionField(
+        StorageLocation.objects.select_related("aliquot"),  # its holder, in the same query
         required=False,
+        refuse=refuse_filling,
         label="First storage position",
-        help_text="Vials go into this position and the following free ones of the same box.",
+        help_text=(
+            "Freezer / rack / box / position, as on the box label (e.g. ULT-1 / R1 / B3 / A01). "
+            "Vials go into this position and the following free ones of the same box; "
+            "leave empty for vials not yet stored."
+        ),
     )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["first_location"].queryset = StorageLocation.objects.filter(
-            aliquot__isnull=True, voided_at__isnull=True
-        )
 
     def clean(self):
         data = super().clean()
@@ -339,15 +357,22 @@ class AliquotFillForm(BootstrapMixin, forms.Form):
 
 
 class AliquotMoveForm(BootstrapMixin, forms.Form):
-    to_location = forms.ModelChoiceField(
-        queryset=StorageLocation.objects.none(), required=False, label="New position"
+    # Typed as its label, not a <select> of every position (see AliquotFillForm).
+    to_location = StoragePositionField(
+        StorageLocation.objects.all(),
+        required=False,
+        refuse=refuse_voided_position,
+        label="New position",
+        help_text=(
+            "Freezer / rack / box / position, as on the box label (e.g. ULT-1 / R1 / B3 / A01); "
+            "leave empty to take the vial out of storage."
+        ),
     )
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args, aliquot: Aliquot, **kwargs):
         super().__init__(*args, **kwargs)
         self.aliquot = aliquot
-        self.fields["to_location"].queryset = StorageLocation.objects.filter(voided_at__isnull=True)
 
     def clean_to_location(self):
         location = self.cleaned_data["to_location"]

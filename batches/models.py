@@ -580,6 +580,17 @@ class StorageLocation(GmpRecord):
     class Meta:
         ordering = ["freezer", "rack", "box", "position"]
         triggers = [never_deleted()]
+        # A position is typed on the fill and move forms as its label in any case
+        # (`UPPER(part) = UPPER(%s)` on all four, lims.code_fields.StoragePositionField).
+        indexes = [
+            models.Index(
+                Upper("freezer"),
+                Upper("rack"),
+                Upper("box"),
+                Upper("position"),
+                name="storage_position_upper",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["freezer", "rack", "box", "position"],

@@ -106,6 +106,11 @@ def check_reagents_usable(reagent_lots: Iterable[ReagentLot], *, on: date | None
         raise ValidationError({"reagent_lots": f"Expired reagent lot cannot be used: {names}."})
 
 
+def position_occupied(location: StorageLocation, holder: Aliquot) -> str:
+    """Why a vial cannot go into `location` (said the same by the forms and the services)."""
+    return f"Storage position {location} is already occupied by vial {holder}."
+
+
 def check_position_free(location: StorageLocation | None, *, moving: Aliquot | None = None) -> None:
     if location is None:
         return
@@ -114,9 +119,7 @@ def check_position_free(location: StorageLocation | None, *, moving: Aliquot | N
         Aliquot.objects.filter(location=location).exclude(pk=getattr(moving, "pk", None)).first()  # type: ignore[misc]
     )
     if holder is not None:
-        raise ValidationError(
-            {"location": f"Storage position {location} is already occupied by vial {holder}."}
-        )
+        raise ValidationError({"location": position_occupied(location, holder)})
 
 
 CENT = Decimal("0.01")

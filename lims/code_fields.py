@@ -83,6 +83,8 @@ class CodeChoiceField(forms.ModelChoiceField):
         return before.strip().upper() != after.strip().upper()
 
     def to_python(self, value):
+        if isinstance(value, str):
+            value = value.strip()  # blank is empty, as in a CharField
         if value in self.empty_values:
             return None
         if isinstance(value, self.queryset.model):
@@ -146,25 +148,84 @@ class CodeListField(CodeChoiceField):
 
 class StoragePositionField(CodeChoiceField):
     """A storage position typed as its label, "freezer / rack / box / position" (how it is
-    printed), found on the position's unique index."""
+    printed, `str()` of the position; spaces around the slashes optional, any case), found on
+    an index of the four parts: one query whatever the number of positions.
+
+    The model has `freezer`, `rack`, `box` and `position` and an index on their UPPER()
+    (batches.StorageLocation); `refuse(position)` says why a position may not be chosen here.
+    """
+
+    PARTS = ("freezer", "rack", "box", "position")
+    FORMAT = "Freezer / rack / box / position"
 
     def __init__(self, queryset, **kwargs):
-        kwargs.setdefault("help_text", "Freezer / rack / box / position, as on the label.")
+        kwargs.setdefault(
+            "help_text",
+            "Freezer / rack / box / position, as on the box label (e.g. ULT-1 / R1 / B3 / A01).",
+        )
+        kwargs.setdefault(
+            "widget",
+            forms.TextInput(attrs={"placeholder": self.FORMAT, "autocomplete": "off"}),
+        )
         super().__init__(queryset, to_field_name="pk", **kwargs)
 
+    @classmethod
+    def split(cls, typed: str) -> list[str] | None:
+        """The four parts typed, or None. From the right: a freezer's name may hold a slash,
+        a rack, box or position name does not (they are short codes)."""
+        parts = [part.strip() for part in str(typed).rsplit("/", len(cls.PARTS) - 1)]
+        if len(parts) != len(cls.PARTS) or not all(parts):
+            return None
+        return parts
+
     def prepare_value(self, value):
+        # Shown as its label: an initial given as the position or as its id (a pre-filled
+        # link), never the id itself. Typed text (a str, bound data) is shown as typed.
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = self.records.filter(pk=value).first() or value
         return str(value) if isinstance(value, Model) else value
 
     def find(self, typed: str) -> Model | None:
-        parts = [part.strip() for part in typed.split("/")]
-        if len(parts) != 4:
-            return None
-        names = ("freezer", "rack", "box", "position")
-        return self.records.filter(**dict(zip(names, parts, strict=True))).first()
+        parts = self.split(typed)
+        if parts is None:
+            raise ValidationError(
+                "“%(value)s” is not a storage position: type its four parts separated by "
+                "slashes, freezer / rack / box / position.",
+                code="invalid",
+                params={"value": typed},
+            )
+        # `UPPER(part) = UPPER(%s)` on all four: the index on their UPPER(). Positions that
+        # differ only in case (registered so on purpose, or not) are told apart by the exact
+        # text; if none is exact, the technician is asked to type it as on the label.
+        lookups = {f"{name}__iexact": part for name, part in zip(self.PARTS, parts, strict=True)}
+        found = list(self.records.filter(**lookups))
+        exact = [r for r in found if [getattr(r, n) for n in self.PARTS] == parts]
+        if exact:
+            return exact[0]
+        if len(found) > 1:
+            raise ValidationError(
+                "Several storage positions are “%(value)s” in another case: type it exactly as "
+                "on the label.",
+                code="ambiguous",
+                params={"value": " / ".join(parts)},
+            )
+        return found[0] if found else None
 
     def unknown(self, typed: str) -> ValidationError:
         return ValidationError(
-            "No storage position is “%(value)s” (freezer / rack / box / position).",
+            "No storage position %(value)s is registered.",
             code="invalid_choice",
-            params={"value": typed},
+            params={"value": " / ".join(self.split(typed) or [typed])},
         )
+
+    def has_changed(self, initial, data):
+        # The same position typed with other spacing or case is unchanged.
+        if self.disabled:
+            return False
+
+        def label(value) -> str:
+            text = "" if value in self.empty_values else str(self.prepare_value(value))
+            parts = self.split(text)
+            return (" / ".join(parts) if parts else text.strip()).upper()
+
+        return label(initial) != label(data)

@@ -322,13 +322,13 @@ def filled(technician):
 def test_filling_a_vial_into_an_occupied_position_is_refused(tech_client, technician, filled):
     lot, occupied = filled["lot"], filled["occupied"]
 
-    # The fill form does not offer an occupied position at all.
+    # The fill form refuses it next to the field, as the move form and the service say it.
     response = tech_client.post(
         reverse("batches:aliquot_fill", args=[lot.pk]),
-        {"count": "1", "volume_ul": "100", "first_location": occupied.pk},
+        {"count": "1", "volume_ul": "100", "first_location": str(occupied)},
     )
     assert field_error(response, "first_location") == [
-        "Select a valid choice. That choice is not one of the available choices."
+        f"Storage position {occupied} is already occupied by vial {filled['vial']}."
     ]
 
     errors = refusal(
@@ -347,7 +347,7 @@ def test_filling_a_vial_into_an_occupied_position_is_refused(tech_client, techni
 def test_filling_more_vials_than_free_positions_is_refused(tech_client, filled):
     response = tech_client.post(
         reverse("batches:aliquot_fill", args=[filled["lot"].pk]),
-        {"count": "5", "volume_ul": "100", "first_location": filled["free"][0].pk},
+        {"count": "5", "volume_ul": "100", "first_location": str(filled["free"][0])},
     )
     assert field_error(response, "count") == ["Only 3 free positions from A02 in box B1."]
 
@@ -361,7 +361,7 @@ def test_moving_a_vial_into_an_occupied_position_is_refused(tech_client, technic
 
     response = tech_client.post(
         reverse("batches:aliquot_move", args=[other.pk]),
-        {"to_location": occupied.pk, "reason": "Re-boxing"},
+        {"to_location": str(occupied), "reason": "Re-boxing"},
     )
     assert field_error(response, "to_location") == [message]
 
@@ -381,7 +381,7 @@ def test_a_vial_moves_to_a_free_position_and_the_move_is_recorded(tech_client, f
     vial, target = filled["vial"], filled["free"][2]
     response = tech_client.post(
         reverse("batches:aliquot_move", args=[vial.pk]),
-        {"to_location": target.pk, "reason": "Box B1 reorganised"},
+        {"to_location": str(target), "reason": "Box B1 reorganised"},
     )
     assert response.status_code == 302
     vial.refresh_from_db()

@@ -300,7 +300,7 @@ def test_moving_into_an_occupied_position_through_the_move_page_is_refused(tech_
     first, second = _vials(technician, positions[:2])
     response = tech_client.post(
         reverse("batches:aliquot_move", args=[second.pk]),
-        {"to_location": positions[0].pk, "reason": "Swap"},
+        {"to_location": str(positions[0]), "reason": "Swap"},
     )
     assert response.status_code == 200
     second.refresh_from_db()
@@ -413,7 +413,7 @@ def test_a_move_started_from_the_box_grid_comes_back_to_the_box(tech_client, tec
     page = html.unescape(tech_client.get(grid).content.decode())
     assert move in page
     response = tech_client.post(
-        move + quote(grid, safe=""), {"to_location": positions[5].pk, "reason": "Reorganised"}
+        move + quote(grid, safe=""), {"to_location": str(positions[5]), "reason": "Reorganised"}
     )
     assert response.status_code == 302 and response["Location"] == grid
 
@@ -424,6 +424,6 @@ def test_a_move_never_sends_the_browser_to_another_site(tech_client, technician,
     (vial,) = _vials(technician, [positions[0]])
     url = reverse("batches:aliquot_move", args=[vial.pk])
     response = tech_client.post(
-        f"{url}?next={elsewhere}", {"to_location": positions[5].pk, "reason": "Reorganised"}
+        f"{url}?next={elsewhere}", {"to_location": str(positions[5]), "reason": "Reorganised"}
     )
     assert response.status_code == 302 and response["Location"] == vial.get_absolute_url()
