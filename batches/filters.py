@@ -6,7 +6,7 @@ import django_filters as filters
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import DateField, F, OuterRef, QuerySet, Subquery
+from django.db.models import DateField, Exists, F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_filters.fields import ModelChoiceField
@@ -177,8 +177,17 @@ class AliquotFilter(filters.FilterSet):
 class StorageLocationFilter(filters.FilterSet):
     freezer = filters.CharFilter(lookup_expr="icontains")
     box = filters.CharFilter()
-    free = filters.BooleanFilter(field_name="aliquot", lookup_expr="isnull", label="Free")
+    free = filters.BooleanFilter(method="filter_free", label="Free")
 
     class Meta:
         model = StorageLocation
         fields = ["freezer", "rack", "box", "free"]
+
+    def filter_free(self, queryset, name, value):
+        """NOT EXISTS a vial there, not `aliquot__isnull`: PostgreSQL does not read the LEFT
+        JOIN's `aliquot.id IS NULL` as an anti-join (the join is on `location_id`), guesses one
+        row, and hashed all 100,000 vials against all 100,000 positions before the first 25
+        (63 ms at the busy size); NOT EXISTS is an anti-join probing the vials' unique
+        `location_id` index along the positions' order, stopping at the page."""
+        occupied = Exists(Aliquot.objects.filter(location=OuterRef("pk")))
+        return queryset.exclude(occupied) if value else queryset.filter(occupied)

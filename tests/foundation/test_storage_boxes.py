@@ -427,3 +427,25 @@ def test_a_move_never_sends_the_browser_to_another_site(tech_client, technician,
         f"{url}?next={elsewhere}", {"to_location": str(positions[5]), "reason": "Reorganised"}
     )
     assert response.status_code == 302 and response["Location"] == vial.get_absolute_url()
+
+
+# --- The storage list's "free" filter ------------------------------------------------------------
+
+
+def test_the_free_filter_lists_the_empty_positions_by_an_anti_join(tech_client, technician):
+    """NOT EXISTS a vial there (batches.filters): `aliquot__isnull` was a LEFT JOIN whose
+    `IS NULL` PostgreSQL did not read as an anti-join, hashing every vial against every position."""
+    storage.box_create(actor=technician, layout="9x9", **BOX)
+    positions = list(_box_positions().order_by("pk"))
+    _vials(technician, positions[:5])
+    occupied = {p.pk for p in positions[:5]}
+    url = reverse("batches:storagelocation_list")
+    for free, expected in (("true", 76), ("false", 5)):
+        with CaptureQueriesContext(connection) as queries:
+            response = tech_client.get(url, {"free": free, "box": BOX["box"]})
+        listed = {p.pk for p in response.context["paginator"].object_list}
+        assert len(listed) == expected
+        assert (listed & occupied) == (set() if free == "true" else occupied)
+        page = [q["sql"] for q in queries if "batches_storagelocation" in q["sql"]]
+        assert any("EXISTS" in sql for sql in page), page
+        assert not any('"batches_aliquot"."id" IS NULL' in sql for sql in page), page
