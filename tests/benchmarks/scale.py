@@ -88,6 +88,11 @@ ENDPOINTS: list[tuple[str, str, str]] = [
     ),
     ("lot detail", "/lots/{lot}/", "SELECT * FROM batches_aliquot WHERE lot_id = {lot}"),
     (
+        "lot review (QA)",
+        "/release/lots/{lot}/review/",
+        "SELECT * FROM batches_exosomelot WHERE id = {lot}",
+    ),
+    (
         "batch detail",
         "/culture-batches/{batch}/",
         "SELECT * FROM batches_culturebatch WHERE id = {batch}",
@@ -103,6 +108,12 @@ ENDPOINTS: list[tuple[str, str, str]] = [
         "SELECT * FROM batches_aliquot ORDER BY created_at, id LIMIT 25",
     ),
     ("storage", "/storage/", "SELECT * FROM batches_storagelocation ORDER BY id LIMIT 25"),
+    (
+        "storage free positions",
+        "/storage/?free=true",
+        "SELECT * FROM batches_storagelocation s WHERE NOT EXISTS (SELECT 1 FROM batches_aliquot a "
+        "WHERE a.location_id = s.id) ORDER BY freezer, rack, box, position, id LIMIT 25",
+    ),
     ("deviations", "/release/deviations/", "SELECT * FROM batches_deviation LIMIT 25"),
     (
         "trend over all lots",
