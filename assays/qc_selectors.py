@@ -521,7 +521,9 @@ _SERIES = """SELECT * FROM ({branches}) t (id, value, unit, run_id, computed_at,
     culture_batch_id, label, x_at) ORDER BY x_at {d}, label {d} LIMIT %(limit)s"""
 
 
-def _series_sql(*, by_assay: bool, x_axis: str, newest_first: bool, until: bool) -> str:
+def _series_sql(
+    *, by_assay: bool, x_axis: str, newest_first: bool, until: bool, until_label: bool = False
+) -> str:
     d = "DESC" if newest_first else "ASC"
     assay_join = _ASSAY_JOIN.format(a="a", r="r") if by_assay else ""
     common = {"columns": _COLUMNS, "finite": _FINITE, "d": d}
@@ -556,7 +558,13 @@ def _series_sql(*, by_assay: bool, x_axis: str, newest_first: bool, until: bool)
                 dated=kind.dated,
                 newest=newest,
                 any=_ANY.format(kind=kind.metric.format(m="e")),
-                until=f"AND s.{kind.dated} <= %(until)s" if until else "",
+                until=(
+                    f"AND (s.{kind.dated}, s.code) <= (%(until)s, %(until_label)s)"
+                    if until_label
+                    else f"AND s.{kind.dated} <= %(until)s"
+                    if until
+                    else ""
+                ),
             )
         branches.append(branch)
     newest_of_runs = _NEWEST.format(
@@ -569,7 +577,14 @@ def _series_sql(*, by_assay: bool, x_axis: str, newest_first: bool, until: bool)
         _RUNS.format(
             **common,
             newest=newest_of_runs,
-            until="AND m.computed_at < %(until_at)s" if until else "",
+            until=(
+                # A run's point (x: when computed, UTC as x_at) before the subject's day began.
+                "AND m.computed_at AT TIME ZONE 'UTC' <= %(until)s::timestamp"
+                if until_label
+                else "AND m.computed_at < %(until_at)s"
+                if until
+                else ""
+            ),
         )
     )
     return _SERIES.format(branches=" UNION ALL ".join(branches), d=d)
@@ -585,34 +600,69 @@ def _trend_rows(
     until: datetime.date | None = None,
 ) -> list[TrendPoint]:
     """Points of the series in x order (newest first or oldest first), at most ``limit``."""
+    key = (code, assay_code)
+    found = _series_rows([key], x_axis=x_axis, newest_first=newest_first, limit=limit, until=until)
+    return found[key]
+
+
+def _series_rows(
+    series: Iterable[tuple[str, str]],
+    *,
+    x_axis: str,
+    newest_first: bool,
+    limit: int,
+    until: datetime.date | None = None,
+    until_label: str | None = None,
+) -> dict[tuple[str, str], list[TrendPoint]]:
+    """:func:`_trend_rows` of several series ``(code, assay_code)`` in one query.
+
+    With ``until_label`` (x by date only), a series ends at the subject of that label on day
+    ``until``: its point and those before it in x order (a day's points ordered by label), not
+    the day's later points, so that a lot's point is found with exactly the points before it.
+    """
+    wanted = list(dict.fromkeys(series))
+    found: dict[tuple[str, str], list[TrendPoint]] = {key: [] for key in wanted}
+    if not wanted:
+        return found
+    if until_label is not None and (until is None or x_axis == "computed"):
+        raise ValueError("until_label places a subject on its day: x by date, with until")
     params: dict[str, Any] = {
-        "code": code,
-        "assay": assay_code,
         "invalidated": AssayRun.Status.INVALIDATED,
         "limit": limit,
         "until": until,
         "until_at": None,
+        "until_label": until_label,
     }
     if until is not None:  # a datetime x before the next day begins (the site's time zone)
         params["until_at"] = timezone.make_aware(
             datetime.datetime.combine(until + datetime.timedelta(days=1), datetime.time())
         )
-    sql = _series_sql(
-        by_assay=bool(assay_code),
-        x_axis=x_axis,
-        newest_first=newest_first,
-        until=until is not None,
-    )
+    selects = []
+    for k, (code, assay_code) in enumerate(wanted):
+        sql = _series_sql(
+            by_assay=bool(assay_code),
+            x_axis=x_axis,
+            newest_first=newest_first,
+            until=until is not None,
+            until_label=until_label is not None,
+        )
+        # Each series its own parameters: the same statement per series, planned as alone.
+        sql = sql.replace("%(code)s", f"%(code_{k})s").replace("%(assay)s", f"%(assay_{k})s")
+        params[f"code_{k}"] = code
+        params[f"assay_{k}"] = assay_code
+        selects.append(f"SELECT {k}, t.* FROM ({sql}) t")
+    d = "DESC" if newest_first else "ASC"
+    # UNION ALL keeps no order of its own: each series' order again (a few rows each).
+    query = f"{' UNION ALL '.join(selects)} ORDER BY 1, x_at {d}, label {d}"
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(query, params)
         rows = cursor.fetchall()
-    points = []
-    for metric_id, value, unit, run_id, computed_at, lot_id, batch_id, label, x_at in rows:
+    for k, metric_id, value, unit, run_id, computed_at, lot_id, batch_id, label, x_at in rows:
         if x_axis == "computed" or (lot_id is None and batch_id is None):
             x = computed_at
         else:
             x = x_at.date()
-        points.append(
+        found[wanted[k]].append(
             TrendPoint(
                 x=x,
                 value=value,
@@ -624,7 +674,7 @@ def _trend_rows(
                 culture_batch_id=batch_id,
             )
         )
-    return points
+    return found
 
 
 # --- Control baselines and out-of-trend alerts -------------------------------------------------
@@ -642,9 +692,14 @@ def metric_baselines(code: str) -> list[ControlBaseline]:
     )
 
 
-def trend_url(code: str, assay_code: str = "") -> str:
-    """The trend page of one metric (and assay), as the form there asks for it."""
-    query = {"code": code, **({"assay": assay_code} if assay_code else {})}
+def trend_url(code: str, assay_code: str = "", *, until: datetime.date | None = None) -> str:
+    """The trend page of one metric (and assay), as the form there asks for it; with ``until``,
+    the chart's window ending on that day (the latest points otherwise)."""
+    query = {
+        "code": code,
+        **({"assay": assay_code} if assay_code else {}),
+        **({"until": until.isoformat()} if until else {}),
+    }
     return f"{reverse('qc:trends')}?{urlencode(query)}"
 
 
@@ -654,7 +709,6 @@ class TrendAlert:
 
     baseline: ControlBaseline
     point: TrendPoint
-    position: int  # 1-based, in the series' date order
     z: float
     rules: list[str]
 
@@ -669,7 +723,11 @@ class TrendAlert:
 
     @property
     def trend_url(self) -> str:
-        return trend_url(self.baseline.metric_code, self.baseline.assay_code)
+        """The control chart ending on the point's day: the point and those the rules read
+        before it, wherever it is in the history (a retest of an old lot included)."""
+        return trend_url(
+            self.baseline.metric_code, self.baseline.assay_code, until=day_of(self.point.x)
+        )
 
 
 def out_of_trend(lot) -> list[TrendAlert]:
@@ -678,7 +736,9 @@ def out_of_trend(lot) -> list[TrendAlert]:
     Each series (every lot's point of the metric, in date order, as the trend page charts it:
     :func:`trend_series`) is judged against the baseline's fixed mean and SD; an alert is the
     lot's own point when it violates any rule: 1-2s as a warning, the others as out of trend.
-    Two queries whatever the number of metrics and lots: the baselines, and the points.
+    A rule reads a point and at most ``westgard.LOOKBACK`` points before it, so only the lot's
+    point and those are read: the cost is the same after ten years as after one (issue 14).
+    Two queries whatever the number of metrics and lots: the baselines, and the windows.
     """
     baselines = list(
         ControlBaseline.objects.filter(status=ControlBaseline.Status.APPROVED)
@@ -687,26 +747,32 @@ def out_of_trend(lot) -> list[TrendAlert]:
     )
     if not baselines:
         return []
-    series = trend_series((b.metric_code, b.assay_code) for b in baselines)
+    # A lot has one point per series (its newest valid metric), at its manufacturing date and,
+    # within the day, by its code: the series up to it, newest first.
+    windows = _series_rows(
+        [(b.metric_code, b.assay_code) for b in baselines],
+        x_axis="date",
+        newest_first=True,
+        limit=westgard.LOOKBACK + 1,
+        until=lot.manufactured_on,
+        until_label=lot.code,
+    )
     alerts = []
     for baseline in baselines:
-        points = series[(baseline.metric_code, baseline.assay_code)]
-        mine = [i for i, p in enumerate(points) if p.lot_id == lot.pk]
-        if not mine:
-            continue
-        flags = westgard.evaluate([p.value for p in points], baseline.mean, baseline.sd)
-        for i in mine:
-            if flags[i]:
-                point = points[i]
-                alerts.append(
-                    TrendAlert(
-                        baseline=baseline,
-                        point=point,
-                        position=i + 1,
-                        z=(point.value - baseline.mean) / baseline.sd,
-                        rules=[r for r in westgard.RULES if r in flags[i]],
-                    )
+        window = windows[(baseline.metric_code, baseline.assay_code)][::-1]
+        if not window or window[-1].lot_id != lot.pk:
+            continue  # no point of the lot in this series
+        point = window[-1]
+        flags = westgard.evaluate([p.value for p in window], baseline.mean, baseline.sd)[-1]
+        if flags:
+            alerts.append(
+                TrendAlert(
+                    baseline=baseline,
+                    point=point,
+                    z=(point.value - baseline.mean) / baseline.sd,
+                    rules=[r for r in westgard.RULES if r in flags],
                 )
+            )
     return alerts
 
 
