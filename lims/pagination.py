@@ -40,6 +40,12 @@ CURSOR_PARAMS = ("after", "before")
 COUNTED_ROWS = 10_000
 
 
+def bounded_count(queryset, bound: int) -> int:
+    """The rows of `queryset`, counted up to one more than `bound`: the database stops there
+    (`COUNT(*)` over a `LIMIT bound + 1` subquery) instead of reading every row."""
+    return queryset.order_by().values("pk")[: bound + 1].count()
+
+
 def _encoded(value) -> str:
     """A sort value as text that the field's lookups read back to the same value."""
     if value is None:
@@ -137,7 +143,7 @@ class ListPaginator(Paginator):
         """The rows, counted up to one more than COUNTED_ROWS: the database stops there."""
         listed: Any = self.object_list  # a QuerySet (RecordListView's), else a sequence
         if hasattr(listed, "query"):
-            return listed.order_by().values("pk")[: COUNTED_ROWS + 1].count()
+            return bounded_count(listed, COUNTED_ROWS)
         return len(listed)
 
     @property
